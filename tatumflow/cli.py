@@ -19,3 +19,233 @@ def fail(message: str) -> None:
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def inspect(
+    file: Annotated[str, typer.Argument(help="A MIDI file (.mid/.midi).", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """How the model sees a MIDI file: notes, density, polyphony, steps, and the MIDI -> steps -> MIDI round trip."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from tatumflow.model.roundtrip import inspect_file
+
+    if not Path(file).is_file():
+        fail(f"MIDI file not found: {file}")
+    try:
+        stats = inspect_file(file)
+    except ValueError as err:
+        fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(stats.to_dict()))
+        return
+    table = Table(title=Path(file).name, show_header=False)
+    for key, value in stats.to_dict().items():
+        table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+CheckpointOpt = Annotated[
+    str | None, typer.Option("--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)
+]
+
+
+@app.command()
+def generate(
+    out: Annotated[str, typer.Option("--out", help="Output MIDI file.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", help="MIDI file to continue (default: silence).")] = None,
+    seconds: Annotated[float, typer.Option("--seconds", help="Length of the continuation.")] = 20.0,
+    preset: Annotated[str, typer.Option("--preset", help="Preset name (see `tatumflow presets`) or .toml path.")] = "tatum",
+    checkpoint: CheckpointOpt = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (window i uses seed + i).")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Continue a MIDI file (or improvise from silence); OUT has tracks `prompt` and `tatumflow`."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from tatumflow.model.checkpoint import load_generator
+    from tatumflow.model.continuation import continue_notes
+    from tatumflow.model.notes import read_midi, write_midi
+    from tatumflow.presets import controls_from
+
+    if not seconds > 0 or seconds > 3600:
+        fail(f"--seconds must be in (0, 3600], got {seconds}")
+    try:
+        controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p)
+        prompt_notes = read_midi(prompt) if prompt else []
+        gen = load_generator(checkpoint, device)
+        with Progress(transient=True) as progress:
+            task = progress.add_task("generating", total=None)
+            notes = continue_notes(gen, prompt_notes, seconds, controls,
+                                   lambda done, total: progress.update(task, completed=done, total=total))
+        write_midi(out, {"prompt": prompt_notes, "tatumflow": notes})
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"wrote {out}: {len(prompt_notes)} prompt notes, {len(notes)} generated notes over {seconds:g} s")
+
+
+@app.command()
+def presets() -> None:
+    """List the presets."""
+    from tatumflow.presets import load_preset, preset_names
+
+    for name in preset_names():
+        p = load_preset(name)
+        style = ", ".join(f"{k} {v:g}" for k, v in p.controls.style.items())
+        typer.echo(f"{name:<8} {p.description}\n         style: {style}; temperature {p.controls.temperature:g}; "
+                   f"window {p.controls.window_s:g} s; engine {p.engine}")
+
+
+@app.command()
+def train(
+    data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files (repeatable).")],
+    out: Annotated[str, typer.Option("--out", help="Run folder: checkpoints, metrics, token cache.")],
+    config: Annotated[str, typer.Option("--config", help="Training config: tiny, cpu, default, gpu, specialize.")] = "default",
+    init: Annotated[str | None, typer.Option("--init", help="Start from this checkpoint (fine-tuning).")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step count.")] = None,
+    cache: Annotated[str | None, typer.Option("--cache", help="Token cache folder (default: OUT/cache).")] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Train on folders of MIDI (resumes from OUT/last). Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tatumflow.model.train import train as run_training
+    from tatumflow.model.train import train_config
+
+    for d in data:
+        if not Path(d).is_dir():
+            fail(f"--data folder not found: {d}")
+    if max_steps is not None and max_steps < 1:
+        fail(f"--max-steps must be >= 1, got {max_steps}")
+    try:
+        cfg = train_config(config)
+        total = max_steps or cfg.max_steps
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                      TimeRemainingColumn()) as progress:
+            task = progress.add_task("training", total=total, info="")
+
+            def on_step(r: dict) -> None:
+                info = f"loss {r['loss']:.3f}"
+                if "val_loss" in r:
+                    on_step.last = f" val {r['val_loss']:.3f} | {r['tokens_per_s']:.0f} tok/s"
+                progress.update(task, completed=r["step"], info=info + getattr(on_step, "last", ""))
+
+            path = run_training([Path(d) for d in data], Path(out), cfg, device, Path(init) if init else None,
+                                Path(cache) if cache else None, max_steps, on_step)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"best checkpoint: {path}")
+
+
+# -- real-time: ports, jam, render, demo ---------------------------------------------------------------------------
+ApiOpt = Annotated[str | None, typer.Option("--api", help="MIDI API: auto, alsa, jack, coremidi, winmm (default: auto or $MIDO_BACKEND).", show_default=False)]
+SoundfontOpt = Annotated[str | None, typer.Option("--soundfont", help="General MIDI .sf2 (default: found in the system soundfont folders).", show_default=False)]
+
+
+@app.command()
+def ports(api: ApiOpt = None) -> None:
+    """List MIDI input and output ports."""
+    from tatumflow.realtime.midi_io import detect_api, list_ports
+
+    try:
+        chosen = detect_api(api)
+        inputs, outputs = list_ports(chosen)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    typer.echo(f"MIDI API: {chosen or 'MIDO_BACKEND / default'}")
+    typer.echo("inputs:" + "".join(f"\n  {p}" for p in inputs) if inputs else "inputs: none (use --in virtual)")
+    typer.echo("outputs:" + "".join(f"\n  {p}" for p in outputs) if outputs else "outputs: none (use --out virtual or synth)")
+
+
+@app.command()
+def jam(
+    inp: Annotated[str, typer.Option("--in", help="Input port name (substring ok) or 'virtual' (creates 'TatumFlow In').")] = "virtual",
+    out: Annotated[list[str] | None, typer.Option("--out", help="'virtual' (creates 'TatumFlow Out'), 'synth', or a port name; repeatable.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="call-response, duet or continue (default: the preset's).", show_default=False)] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
+    record: Annotated[str | None, typer.Option("--record", help="Write the session (human + tatumflow tracks) to this .mid.", show_default=False)] = None,
+    report: Annotated[str | None, typer.Option("--report", help="Write the latency report JSON here.", show_default=False)] = None,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)] = None,
+    silence: Annotated[float | None, typer.Option("--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)] = None,
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
+    api: ApiOpt = None,
+    soundfont: SoundfontOpt = None,
+    mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
+) -> None:
+    """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
+    from pathlib import Path
+
+    from tatumflow.realtime.report import format_report
+    from tatumflow.realtime.session import JamOptions, run_jam
+
+    try:
+        options = JamOptions(inp, tuple(out or ["virtual"]), mode, Path(prompt) if prompt else None, preset,
+                             Path(record) if record else None, Path(report) if report else None, duration, checkpoint,
+                             device, api, soundfont, silence, mock)
+        typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
+        result = run_jam(options)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        fail(str(err))
+    typer.echo(format_report(result))
+
+
+@app.command()
+def render(
+    midi: Annotated[str, typer.Argument(help="MIDI file to render.", show_default=False)],
+    wav: Annotated[str, typer.Argument(help="Output WAV file.", show_default=False)],
+    soundfont: SoundfontOpt = None,
+) -> None:
+    """Render a MIDI file to WAV with FluidSynth (offline, each track on its own channel)."""
+    from tatumflow.realtime.synth import render_midi
+
+    try:
+        path = render_midi(midi, wav, soundfont)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for demo.mid, demo.wav, demo.png, demo_report.json.")] = ".",
+    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
+    soundfont: SoundfontOpt = None,
+    mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not open the audio device (files only).")] = False,
+) -> None:
+    """A built-in phrase is played live into the engine; TatumFlow answers through the synth; writes the files."""
+    from tatumflow.realtime.demo import run_demo
+    from tatumflow.realtime.report import format_report
+    from tatumflow.realtime.session import load_jam_generator
+
+    try:
+        generator, model_name = load_jam_generator(checkpoint, device, mock)
+        typer.echo("TatumFlow demo: playing a phrase, listening to the answer (about 15 s)...", err=True)
+        result = run_demo(out_dir, generator, model_name, preset, soundfont, audio=not no_audio)
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
+        fail(str(err))
+    typer.echo(format_report(result.report))
+    for path in (result.midi, result.wav, result.png, result.report_path):
+        if path is not None:
+            typer.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app()

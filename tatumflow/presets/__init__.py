@@ -65,3 +65,15 @@ def load_preset(name_or_path: str = DEFAULT_PRESET) -> Preset:
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"preset {path}: invalid TOML ({err})") from err
     return _parse(path.stem, data)
+
+
+def controls_from(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> Controls:
+    """The preset's controls with the given overrides (None values are ignored). Raises ValueError."""
+    from dataclasses import replace
+
+    preset = load_preset(preset_name)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    bad = set(changes) - set(Controls.field_names())
+    if bad:
+        raise ValueError(f"unknown controls {sorted(bad)}; allowed: {Controls.field_names()}")
+    return replace(preset.controls, **changes)

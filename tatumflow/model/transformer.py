@@ -1,0 +1,246 @@
+"""Decoder-only transformer over note steps: RoPE, pre-norm, a preallocated KV cache, factorised note heads.
+
+A step's input is the sum of its four field embeddings plus the style vector. Position 0 of every sequence is a
+learned start step (it doubles as the attention sink when old steps are dropped). The output is factorised inside
+the step: p(delta) p(pitch | delta) p(velocity | delta, pitch) p(duration | delta, pitch, velocity); head k reads
+the hidden state plus embeddings of the fields already chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .tokenizer import TokenizerConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_sizes: tuple[int, int, int, int] = TokenizerConfig().vocab_sizes
+    n_styles: int = 2  # index 0 is "none" (unconditional)
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 4
+    mlp_ratio: int = 4
+    max_steps: int = 1024  # KV cache / context length, start step included
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} of even size")
+        if len(self.vocab_sizes) != 4 or min(self.vocab_sizes) < 2:
+            raise ValueError(f"vocab_sizes needs 4 sizes >= 2, got {self.vocab_sizes}")
+        if self.n_styles < 1 or self.n_layers < 1 or self.max_steps < 8:
+            raise ValueError("need n_styles >= 1, n_layers >= 1, max_steps >= 8")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        d["vocab_sizes"] = tuple(d["vocab_sizes"])
+        return cls(**d)
+
+
+class KVCache:
+    """Keys and values of every layer, preallocated: k, v [L, B, H, T, hd]; hidden [B, T, D] is the final hidden
+    state at each position (what the heads read), kept so that a rollback can resume without recompute."""
+
+    def __init__(self, cfg: ModelConfig, lanes: int, device: torch.device | str = "cpu", dtype=torch.float32):
+        shape = (cfg.n_layers, lanes, cfg.n_heads, cfg.max_steps, cfg.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.hidden = torch.zeros((lanes, cfg.max_steps, cfg.d_model), device=device, dtype=dtype)
+        self.length = 0
+
+    def __deepcopy__(self, memo) -> KVCache:
+        new = object.__new__(KVCache)
+        new.k, new.v, new.hidden = self.k.clone(), self.v.clone(), self.hidden.clone()
+        new.length = self.length
+        return new
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+def rope_tables(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: [max_steps, hd/2]."""
+    inv = 1.0 / cfg.rope_base ** (torch.arange(0, cfg.head_dim, 2).float() / cfg.head_dim)
+    angles = torch.outer(torch.arange(cfg.max_steps).float(), inv)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (i, i + hd/2) of x [B, H, S, hd] by the angles in cos/sin [S, hd/2]."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.norm1 = RMSNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.norm2 = RMSNorm(cfg.d_model)
+        self.fc = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def attend(self, x, cos, sin, cache: KVCache | None, layer: int, start: int) -> torch.Tensor:
+        B, S, D = x.shape
+        H, hd = self.cfg.n_heads, self.cfg.head_dim
+        q, k, v = self.qkv(x).view(B, S, 3, H, hd).permute(2, 0, 3, 1, 4)  # each [B, H, S, hd]
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is None:  # training: the whole sequence at once
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.cfg.dropout if self.training else 0.0)
+        else:
+            end = start + S
+            cache.k[layer, :, :, start:end] = k
+            cache.v[layer, :, :, start:end] = v
+            k_all, v_all = cache.k[layer, :, :, :end], cache.v[layer, :, :, :end]
+            mask = None
+            if S > 1:  # new step i sees everything before it: positions <= start + i
+                mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(B, S, D))
+
+    def forward(self, x, cos, sin, cache=None, layer=0, start=0) -> torch.Tensor:
+        x = x + self.drop(self.attend(self.norm1(x), cos, sin, cache, layer, start))
+        return x + self.drop(self.out(F.gelu(self.fc(self.norm2(x)))))
+
+
+class FieldHead(nn.Module):
+    def __init__(self, d: int, vocab: int):
+        super().__init__()
+        self.norm = RMSNorm(d)
+        self.fc = nn.Linear(d, d)
+        self.out = nn.Linear(d, vocab)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(F.gelu(self.fc(self.norm(h))))
+
+
+class NoteTransformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.d_model
+        self.field_emb = nn.ModuleList(nn.Embedding(v, D) for v in cfg.vocab_sizes)
+        self.start = nn.Parameter(torch.zeros(D))
+        self.style_emb = nn.Embedding(cfg.n_styles, D)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(D)
+        # cond_emb[k] embeds the field k already sampled, for the heads of the fields after it.
+        self.cond_emb = nn.ModuleList(nn.Embedding(v, D) for v in cfg.vocab_sizes[:3])
+        self.heads = nn.ModuleList(FieldHead(D, v) for v in cfg.vocab_sizes)
+        cos, sin = rope_tables(cfg)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- embedding and trunk -------------------------------------------------------------------------------------
+    def embed(self, steps: torch.Tensor, style_vec: torch.Tensor) -> torch.Tensor:
+        """steps [B, S, 4], style_vec [B, D] -> [B, S, D]."""
+        x = self.field_emb[0](steps[..., 0])
+        for k in range(1, 4):
+            x = x + self.field_emb[k](steps[..., k])
+        return x + style_vec[:, None, :]
+
+    def style_vector(self, weights: torch.Tensor) -> torch.Tensor:
+        """weights [B, n_styles] (rows sum to 1) -> [B, D]."""
+        return weights @ self.style_emb.weight
+
+    def trunk(self, x: torch.Tensor, cache: KVCache | None = None, start: int = 0) -> torch.Tensor:
+        S = x.shape[1]
+        cos, sin = self.rope_cos[start : start + S], self.rope_sin[start : start + S]
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, i, start)
+        return self.norm(x)
+
+    # -- training --------------------------------------------------------------------------------------------------
+    def forward(self, steps: torch.Tensor, style: torch.Tensor) -> list[torch.Tensor]:
+        """Teacher-forced logits for every field of every step. steps [B, T, 4], style ids [B].
+
+        Position 0 is the start step; the hidden state at position t predicts step t (fields of step t embedded
+        into the later heads from the ground truth). Returns 4 tensors [B, T, V_k].
+        """
+        B, T, _ = steps.shape
+        style_vec = self.style_emb(style)  # [B, D]
+        x = torch.cat([(self.start + style_vec)[:, None, :], self.embed(steps[:, :-1], style_vec)], dim=1)
+        h = self.trunk(x)  # [B, T, D]
+        return self.heads_teacher_forced(h, steps)
+
+    def heads_teacher_forced(self, h: torch.Tensor, steps: torch.Tensor) -> list[torch.Tensor]:
+        logits = []
+        for k in range(4):
+            logits.append(self.heads[k](h))
+            if k < 3:
+                h = h + self.cond_emb[k](steps[..., k])
+        return logits
+
+    # -- inference ---------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def prefill(self, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
+        """Append steps [B, S, 4] to the cache (None with an empty cache: only the start step)."""
+        parts = []
+        if cache.length == 0:
+            parts.append((self.start + style_vec)[:, None, :])
+        if steps is not None and steps.shape[1]:
+            parts.append(self.embed(steps, style_vec))
+        if not parts:
+            return
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        start = cache.length
+        if start + x.shape[1] > self.cfg.max_steps:
+            raise ValueError(f"cache overflow: {start} + {x.shape[1]} > max_steps {self.cfg.max_steps}")
+        h = self.trunk(x, cache, start)
+        cache.hidden[:, start : start + x.shape[1]] = h
+        cache.length = start + x.shape[1]
+
+    @torch.inference_mode()
+    def drop_steps(self, cache: KVCache, first: int, count: int) -> None:
+        """Remove positions [first, first + count) and shift later ones down, re-rotating their keys."""
+        end = cache.length
+        if count <= 0 or first + count > end:
+            return
+        n = end - first - count
+        src = slice(first + count, end)
+        dst = slice(first, first + n)
+        # RoPE composes: rotating a key made at position p by -count gives the key at p - count.
+        cos = self.rope_cos[count].expand(n, -1)
+        sin = -self.rope_sin[count].expand(n, -1)
+        cache.k[:, :, :, dst] = apply_rope(cache.k[:, :, :, src].clone(), cos, sin)
+        cache.v[:, :, :, dst] = cache.v[:, :, :, src].clone()
+        cache.hidden[:, dst] = cache.hidden[:, src].clone()
+        cache.length = first + n
+
