@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from .controls import Controls
 from .generator import ChunkedGenerator
-from .notes import MIN_DURATION_S, Note
+from .notes import MIN_DURATION_S, Note, cut_overlaps
 
 
 def continuation_start_s(prompt: Sequence[Note], grid_s: float) -> float:
@@ -23,7 +23,8 @@ def continue_notes(
     controls: Controls,
     on_window: Callable[[int, int], None] | None = None,
 ) -> list[Note]:
-    """Notes continuing `prompt` for `seconds`, from `continuation_start_s`; every note ends by then.
+    """Notes continuing `prompt` for `seconds`, from `continuation_start_s`; every note ends by then and a re-struck
+    pitch ends the note before it.
 
     `on_window(done, total)` is called after each window (for progress bars).
     """
@@ -40,7 +41,8 @@ def continue_notes(
         out.extend(notes)
         if on_window:
             on_window(i + 1, total)
-    return [replace(n, duration_s=max(min(n.duration_s, end - n.onset_s), MIN_DURATION_S)) for n in out]
+    clipped = [replace(n, duration_s=max(min(n.duration_s, end - n.onset_s), MIN_DURATION_S)) for n in out]
+    return cut_overlaps(clipped)
 
 
 def seeded(controls: Controls, seed: int | None) -> Controls:

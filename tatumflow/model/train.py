@@ -63,15 +63,20 @@ class TrainConfig:
 
 
 CONFIGS: dict[str, TrainConfig] = {
+    # A smoke run: seconds on a CPU.
     "tiny": TrainConfig(d_model=64, n_layers=2, n_heads=2, max_steps_context=128, seq_len=64, batch_size=4,
                         warmup=5, max_steps=20, val_every=10, val_batches=2, ckpt_every=10),
-    "cpu": TrainConfig(d_model=256, n_layers=5, n_heads=4, seq_len=256, batch_size=12, lr=1.5e-3, warmup=150,
-                       max_steps=3000, val_every=200, ckpt_every=100),
+    # What two CPU cores can pretrain in about 1.5 hours; trained with the full context length (512 steps).
+    "cpu": TrainConfig(d_model=192, n_layers=4, n_heads=4, max_steps_context=512, seq_len=511, batch_size=8, lr=2e-3,
+                       warmup=100, max_steps=2000, focus_weight=3.0, val_every=200, ckpt_every=100),
     "default": TrainConfig(),
-    "gpu": TrainConfig(d_model=384, n_layers=8, n_heads=6, seq_len=512, batch_size=64, lr=6e-4, warmup=1000,
-                       max_steps=30000, val_every=1000, ckpt_every=1000),
-    "specialize": TrainConfig(lr=3e-4, warmup=50, max_steps=800, focus_weight=12.0, style_dropout=0.1,
-                              val_every=100, ckpt_every=100),
+    # One GPU (or several through torchrun): the shipped-model recipe's pretraining.
+    "gpu": TrainConfig(d_model=384, n_layers=8, n_heads=6, max_steps_context=1024, seq_len=1023, batch_size=64,
+                       lr=6e-4, warmup=1000, max_steps=30000, focus_weight=3.0, val_every=1000, ckpt_every=1000),
+    # Specialise a pretrained model (--init) to the focus pianist while replaying the corpus.
+    "specialize": TrainConfig(max_steps_context=512, seq_len=511, batch_size=8, lr=5e-4, warmup=50, max_steps=400,
+                              focus_weight=12.0, style_dropout=0.1,
+                              val_every=100, ckpt_every=50),
 }
 
 
