@@ -48,6 +48,7 @@ class TrainConfig:
     style_dropout: float = 0.15
     focus_style: str = "Art Tatum"
     focus_weight: float = 2.0  # sampling weight of the focus style's pieces relative to the rest
+    focus_only: bool = False  # train on the focus style's pieces alone (the collapse-prone recipe, for comparison)
     val_every: int = 250
     val_batches: int = 8
     ckpt_every: int = 250
@@ -78,6 +79,8 @@ CONFIGS: dict[str, TrainConfig] = {
                               focus_weight=12.0, style_dropout=0.1,
                               val_every=100, ckpt_every=50),
 }
+# The recipe that collapses (fine-tuning on one pianist alone), kept to compare against `specialize`.
+CONFIGS["focus-only"] = replace(CONFIGS["specialize"], focus_only=True)
 
 
 def train_config(name: str) -> TrainConfig:
@@ -257,7 +260,12 @@ def train(
     ddp = torch.nn.parallel.DistributedDataParallel(model) if env.world > 1 else model
     rng = np.random.default_rng(cfg.seed * 1000 + env.rank + step)
     augment = data.Augment()
-    dataset = data.StepDataset(setup.index, setup.train_ids, setup.style_ids, {cfg.focus_style: cfg.focus_weight})
+    train_ids = setup.train_ids
+    if cfg.focus_only:
+        train_ids = [i for i in train_ids if setup.style_ids[i] == focus_id]
+    if not train_ids:
+        raise ValueError(f"no training pieces for focus style {cfg.focus_style!r}")
+    dataset = data.StepDataset(setup.index, train_ids, setup.style_ids, {cfg.focus_style: cfg.focus_weight})
     meta = {"train_config": asdict(cfg), "data": [str(d) for d in dirs], "init": str(init) if init else None}
     metrics_path = run_dir / "metrics.jsonl"
     t_last, tokens = time.perf_counter(), 0

@@ -1,0 +1,83 @@
+"""One clock for the whole real-time path, precise waiting, and live-thread set-up.
+
+Session time is seconds since the session started, read from `time.monotonic_ns`. Every input stamp, every planned
+onset and every send time uses it. `SimClock` is a manual clock for offline tests of the engine logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+SPIN_S = 0.001  # the last millisecond before a deadline is spun, not slept
+FIFO_PRIORITY = 20
+
+
+class MonotonicClock:
+    """Seconds since construction, from `time.monotonic_ns`."""
+
+    def __init__(self) -> None:
+        self.origin_ns = time.monotonic_ns()
+
+    def now(self) -> float:
+        return (time.monotonic_ns() - self.origin_ns) * 1e-9
+
+    def to_session(self, monotonic_ns: int) -> float:
+        return (monotonic_ns - self.origin_ns) * 1e-9
+
+    def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None:
+        """Sleep, then spin the last `SPIN_S`, until session time `t_s` (returns early if `stop` is set)."""
+        while True:
+            left = t_s - self.now()
+            if left <= 0:
+                return
+            if left > SPIN_S:
+                if stop is not None:
+                    if stop.wait(left - SPIN_S):
+                        return
+                else:
+                    time.sleep(left - SPIN_S)
+            # spin: a busy wait keeps the wake-up precise where the OS timer would be ~0.1-1 ms late
+
+
+class SimClock:
+    """A manual clock for tests: `advance(dt)` moves time; waiting returns at once."""
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self.t = start_s
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, dt_s: float) -> None:
+        self.t += dt_s
+
+    def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None:
+        self.t = max(self.t, t_s)
+
+
+def try_realtime_priority(priority: int = FIFO_PRIORITY) -> bool:
+    """Put the calling thread under SCHED_FIFO when the OS allows it; silently stay as is otherwise."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = the calling thread on Linux
+    except (OSError, PermissionError, ValueError):
+        return False
+    log.debug("thread %s runs under SCHED_FIFO %d", threading.current_thread().name, priority)
+    return True
+
+
+def prepare_live_process(torch_threads: int = 1) -> None:
+    """Live-path settings: few torch threads (the scheduler and the input need a core) and a short GIL slice so a
+    waking scheduler thread gets the interpreter within ~1 ms."""
+    sys.setswitchinterval(0.0005)
+    if torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(torch_threads)

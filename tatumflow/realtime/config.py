@@ -1,0 +1,75 @@
+"""Engine settings: one frozen dataclass, validated, loadable from a preset's `[engine]` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+MODES = ("call-response", "duet", "continue")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine listens, answers and keeps time.
+
+    A reply starts `silence_threshold_s` after the human's last key/pedal release and lasts `reply_ratio` times the
+    phrase, clamped to [min_reply_s, max_reply_s] (`continue` plays on until the human plays again). A reply's first
+    chunk is its first `first_notes` notes (a few decode steps, generated just before the threshold), pulled so that
+    the first one sounds right at the threshold. A window's generation may take at
+    most `latency_budget_ms`, and its notes must be planned `safety_margin_ms` before they sound; past that the engine
+    degrades (shorter window, fewer notes, skip). A note later than `drop_tolerance_ms` at send time is dropped.
+    """
+
+    mode: str = "call-response"
+    silence_threshold_s: float = 0.5
+    latency_budget_ms: float = 100.0
+    safety_margin_ms: float = 10.0
+    drop_tolerance_ms: float = 20.0
+    late_threshold_ms: float = 2.0
+    min_reply_s: float = 1.5
+    max_reply_s: float = 8.0
+    reply_ratio: float = 1.0
+    first_notes: int = 4
+    hold_grace_s: float = 2.0
+    echo_window_ms: float = 30.0  # a JACK period of 1024 frames at 48 kHz alone is 21 ms
+    poll_ms: float = 4.0
+    channel: int = 0
+    human_channel: int = 1
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; valid modes: {', '.join(MODES)}")
+        positive = ("silence_threshold_s", "latency_budget_ms", "drop_tolerance_ms", "min_reply_s", "reply_ratio",
+                    "first_notes", "poll_ms")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("safety_margin_ms", "late_threshold_ms", "hold_grace_s", "echo_window_ms", "torch_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.max_reply_s < self.min_reply_s:
+            raise ValueError(f"max_reply_s ({self.max_reply_s}) must be >= min_reply_s ({self.min_reply_s})")
+        if self.drop_tolerance_ms < self.late_threshold_ms:
+            raise ValueError("drop_tolerance_ms must be >= late_threshold_ms")
+        for name in ("channel", "human_channel"):
+            if not 0 <= getattr(self, name) <= 15:
+                raise ValueError(f"{name} must be a MIDI channel 0..15, got {getattr(self, name)!r}")
+
+    @property
+    def safety_margin_s(self) -> float:
+        return self.safety_margin_ms / 1e3
+
+    @property
+    def latency_budget_s(self) -> float:
+        return self.latency_budget_ms / 1e3
+
+    @classmethod
+    def from_preset(cls, engine: dict[str, Any], **overrides: Any) -> EngineConfig:
+        """From a preset's `[engine]` table; `overrides` that are not None win."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(engine) - names
+        if unknown:
+            raise ValueError(f"unknown engine settings {sorted(unknown)}; allowed: {sorted(names)}")
+        config = cls(**engine)
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,207 @@
+"""MIDI ports through mido + python-rtmidi: API detection, port names, and the live input with stamping.
+
+The API is picked by itself: CoreMIDI on macOS, ALSA on Linux when the sequencer is there, else JACK when a server
+runs, WinMM on Windows. An explicit `api` option wins; so does mido's `MIDO_BACKEND` environment variable (e.g.
+`mido.backends.rtmidi/UNIX_JACK`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+import mido
+
+log = logging.getLogger(__name__)
+
+VIRTUAL = "virtual"
+CLIENT_NAME = "TatumFlow"
+IN_PORT_NAME = "TatumFlow In"
+OUT_PORT_NAME = "TatumFlow Out"
+API_ALIASES = {
+    "alsa": "LINUX_ALSA",
+    "jack": "UNIX_JACK",
+    "coremidi": "MACOSX_CORE",
+    "winmm": "WINDOWS_MM",
+    "windows": "WINDOWS_MM",
+}
+_PREFERENCE = ("MACOSX_CORE", "LINUX_ALSA", "UNIX_JACK", "WINDOWS_MM", "WEB_MIDI")
+_detected: dict[str | None, str | None] = {}
+
+
+class NoMidiApi(OSError):
+    """No MIDI API works here (no ALSA sequencer, no JACK server, ...)."""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C libraries' own messages while probing (ALSA/JACK print to fd 2 when absent)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _api_works(rtmidi, api: int) -> bool:
+    with _quiet_stderr():
+        try:
+            probe = rtmidi.MidiOut(rtapi=api)
+        except Exception:  # rtmidi raises SystemError/RuntimeError when the API has no server/sequencer
+            return False
+        probe.delete()
+    return True
+
+
+def detect_api(requested: str | None = None) -> str | None:
+    """The rtmidi API name for mido ("LINUX_ALSA", "UNIX_JACK", ...), or None to let `MIDO_BACKEND` decide."""
+    import rtmidi
+
+    compiled = {rtmidi.get_api_name(a): a for a in rtmidi.get_compiled_api()}
+    names = {n.upper(): n for n in mido.Backend("mido.backends.rtmidi").module.get_api_names()}
+    if requested and requested.lower() != "auto":
+        api = API_ALIASES.get(requested.lower(), requested.upper())
+        if api not in names:
+            raise ValueError(f"MIDI API {requested!r} is not available; compiled in: {', '.join(sorted(names))} (or auto)")
+        return api
+    if os.environ.get("MIDO_BACKEND"):
+        return None
+    if _detected.get(None) is None:  # only a working API is remembered: a JACK server may start later
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")  # probing must not spawn a JACK server
+        found = [a for a in _PREFERENCE if a in names and _api_works(rtmidi, getattr(rtmidi, f"API_{a}"))]
+        _detected[None] = found[0] if found else None
+    if _detected[None] is None:
+        raise NoMidiApi(
+            f"no working MIDI API among {sorted(compiled)}: no ALSA sequencer (/dev/snd/seq) and no JACK server. "
+            "Start one (e.g. `jackd -d dummy &`), or choose with --api / MIDO_BACKEND"
+        )
+    return _detected[None]
+
+
+def backend(api: str | None) -> mido.Backend:
+    """A mido backend for `api` (None: `MIDO_BACKEND`, else mido's default)."""
+    if api is None:
+        return mido.Backend(os.environ.get("MIDO_BACKEND", "mido.backends.rtmidi"), load=True)
+    return mido.Backend(f"mido.backends.rtmidi/{api}", load=True)
+
+
+def list_ports(api: str | None) -> tuple[list[str], list[str]]:
+    """(input names, output names) for an API."""
+    b = backend(api)
+    return list(b.get_input_names()), list(b.get_output_names())
+
+
+def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
+    """An exact port name, else the one name that contains `name` (case-insensitive); a ValueError lists the rest."""
+    if name in available:
+        return name
+    hits = [p for p in available if name.lower() in p.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    listing = ", ".join(repr(p) for p in available) or "none"
+    if hits:
+        raise ValueError(f"MIDI {kind} port {name!r} is ambiguous; it matches {hits}. Available: {listing}")
+    raise ValueError(f"no MIDI {kind} port {name!r}. Available {kind} ports: {listing} (or 'virtual')")
+
+
+class MidiInput:
+    """The keyboard: a named port (re-found after an unplug) or the virtual port `TatumFlow In`.
+
+    Each message is stamped in the callback from `clock.now()`, checked against the echo filter, then handed to
+    `on_message(msg, t_s)`. `on_disconnect(t_s)` is called when a named keyboard disappears.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        on_message: Callable[[mido.Message, float], None],
+        clock,
+        api: str | None = None,
+        echo=None,
+        on_disconnect: Callable[[float], None] | None = None,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.requested = name
+        self.on_message, self.on_disconnect = on_message, on_disconnect
+        self.clock, self.api, self.echo, self.poll_s = clock, api, echo, poll_s
+        self.backend = backend(api)
+        self.port = None
+        self.name: str | None = None
+        self.disconnects = 0
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    @property
+    def virtual(self) -> bool:
+        return self.requested == VIRTUAL
+
+    def open(self) -> MidiInput:
+        if self.virtual:
+            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME, callback=self._callback)
+            self.name = IN_PORT_NAME
+        else:
+            self.name = resolve_port(self.requested, self.backend.get_input_names(), "input")
+            self.port = self.backend.open_input(self.name, callback=self._callback)
+            self._watchdog = threading.Thread(target=self._watch, name="midi-in-watchdog", daemon=True)
+            self._watchdog.start()
+        log.info("MIDI input: %s (%s)", self.name, self.api or os.environ.get("MIDO_BACKEND", "default"))
+        return self
+
+    def _callback(self, msg: mido.Message) -> None:
+        t_s = self.clock.now()  # stamp first: everything after this is processing time
+        if self.echo is not None and self.echo.is_echo(bytes(msg.bytes()), t_s):
+            return
+        self.on_message(msg, t_s)
+
+    def _present(self) -> str | None:
+        try:
+            return resolve_port(self.requested, self.backend.get_input_names(), "input")
+        except ValueError:
+            return None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            name = self._present()
+            if self.port is not None and name is None:
+                log.warning("keyboard %r disconnected; the engine keeps running and waits for it", self.name)
+                self.disconnects += 1
+                self._close_port()
+                if self.on_disconnect:
+                    self.on_disconnect(self.clock.now())
+            elif self.port is None and name is not None:
+                try:
+                    self.port = self.backend.open_input(name, callback=self._callback)
+                    self.name = name
+                    log.warning("keyboard %r is back", name)
+                except OSError as err:
+                    log.debug("re-opening %r failed: %s", name, err)
+
+    def _close_port(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception as err:  # a vanished device may fail to close cleanly
+                log.debug("closing input %r: %s", self.name, err)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=2)
+        self._close_port()
+
+    def __enter__(self) -> MidiInput:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

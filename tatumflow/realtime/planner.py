@@ -1,0 +1,50 @@
+"""The latency budget: how much of a window can be generated in the time left before it must be sent.
+
+A window [start, end) has a deadline, `start - safety_margin`. Its generation may take at most the time left until
+then, and never more than `latency_budget_ms`. The expected cost is (ms per note) x (notes per second) x length,
+from running estimates. When it would not fit, the window is shortened and its note count capped (degraded); when
+not even two notes fit, the window is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import EngineConfig
+
+COST_MARGIN = 1.2  # estimates are averages: plan for a slower window
+MIN_WINDOW_S = 0.05
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    start_s: float
+    end_s: float
+    max_notes: int
+    degraded: bool = False
+
+
+def plan_window(now_s: float, start_s: float, end_s: float, ms_per_note: float, notes_per_s: float,
+                config: EngineConfig) -> WindowPlan | None:
+    """The window to generate now, shortened to fit its deadline, or None to skip it."""
+    assert end_s > start_s, "empty window"
+    note_s = max(ms_per_note, 1e-3) / 1e3
+    budget_s = min(config.latency_budget_s, start_s - config.safety_margin_s - now_s)
+    if budget_s < 2 * note_s:
+        return None
+    max_notes = max(1, int(budget_s / note_s))
+    expected_s = COST_MARGIN * note_s * notes_per_s * (end_s - start_s)
+    if expected_s <= budget_s:
+        return WindowPlan(start_s, end_s, max_notes)
+    length = max((end_s - start_s) * budget_s / expected_s, MIN_WINDOW_S)
+    return WindowPlan(start_s, min(start_s + length, end_s), max_notes, degraded=True)
+
+
+def plan_first_chunk(now_s: float, start_s: float, end_s: float, ms_per_note: float, config: EngineConfig) -> WindowPlan:
+    """A reply's first chunk: its first `first_notes` notes, wherever in [start, end) the model puts them (they are
+    pulled to the start afterwards). Fewer notes when time is short; at least one."""
+    note_s = max(ms_per_note, 1e-3) / 1e3
+    budget_s = min(config.latency_budget_s, start_s - config.safety_margin_s - now_s)
+    fits = int(budget_s / (COST_MARGIN * note_s))
+    notes = max(1, min(config.first_notes, fits))
+    return WindowPlan(start_s, end_s, notes, degraded=notes < config.first_notes)

@@ -1,0 +1,90 @@
+"""The session report: what the engine did and how fast, printed and as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return round(float(np.percentile(np.asarray(values, dtype=float), q)), 3) if len(values) else None
+
+
+@dataclass
+class SessionStats:
+    """Counters the engine and the scheduler fill during a session."""
+
+    mode: str = "call-response"
+    generation_ms: list[float] = field(default_factory=list)  # wall time per generated window
+    window_music_s: list[float] = field(default_factory=list)  # length of music each window covered
+    reply_ms: list[float] = field(default_factory=list)  # trigger (silence threshold reached) -> first note sent
+    replies: int = 0
+    barge_ins: int = 0
+    degraded_windows: int = 0
+    skipped_windows: int = 0
+    dropped_notes: int = 0  # dropped by the engine (generated too late to be sent on time)
+    human_notes: int = 0
+    echoes_suppressed: int = 0
+    keyboard_disconnects: int = 0
+    duration_s: float = 0.0
+    model: str = "mock"
+
+
+def build_report(stats: SessionStats, send, stuck_notes: int = 0) -> dict:
+    """The JSON report. `send` is the scheduler's `SendStats`."""
+    gen_s = sum(stats.generation_ms) / 1e3
+    jitter = [abs(x) for x in send.lateness_ms]
+    return {
+        "mode": stats.mode,
+        "model": stats.model,
+        "duration_s": round(stats.duration_s, 3),
+        "windows": len(stats.generation_ms),
+        "generation_ms_p50": percentile(stats.generation_ms, 50),
+        "generation_ms_p99": percentile(stats.generation_ms, 99),
+        # seconds of music generated per second of compute (> 1: faster than real time)
+        "realtime_factor": round(sum(stats.window_music_s) / gen_s, 2) if gen_s > 0 else None,
+        "replies": stats.replies,
+        "reply_ms_p50": percentile(stats.reply_ms, 50),
+        "reply_ms_p99": percentile(stats.reply_ms, 99),
+        "send_jitter_ms_p50": percentile(jitter, 50),
+        "send_jitter_ms_p99": percentile(jitter, 99),
+        "notes_sent": send.sent_notes,
+        "late_notes": send.late_notes,
+        "dropped_notes": send.dropped_notes + stats.dropped_notes,
+        "degraded_windows": stats.degraded_windows,
+        "skipped_windows": stats.skipped_windows,
+        "barge_ins": stats.barge_ins,
+        "human_notes": stats.human_notes,
+        "echoes_suppressed": stats.echoes_suppressed,
+        "keyboard_disconnects": stats.keyboard_disconnects,
+        "stuck_notes": stuck_notes,
+    }
+
+
+def format_report(report: dict) -> str:
+    def ms(key: str) -> str:
+        v = report.get(key)
+        return "-" if v is None else f"{v:.1f} ms"
+
+    return "\n".join([
+        f"TatumFlow session: {report['mode']}, {report['duration_s']:.1f} s, model {report['model']}",
+        f"  windows {report['windows']}  generation p50 {ms('generation_ms_p50')}  p99 {ms('generation_ms_p99')}"
+        f"  real-time factor {report['realtime_factor'] or '-'}x",
+        f"  replies {report['replies']}  reply latency p50 {ms('reply_ms_p50')}  p99 {ms('reply_ms_p99')}",
+        f"  send jitter p50 {ms('send_jitter_ms_p50')}  p99 {ms('send_jitter_ms_p99')}",
+        f"  notes sent {report['notes_sent']}  late {report['late_notes']}  dropped {report['dropped_notes']}"
+        f"  degraded windows {report['degraded_windows']}  skipped {report['skipped_windows']}"
+        f"  stuck {report['stuck_notes']}",
+    ])
+
+
+def write_report(report: dict, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,149 @@
+"""A live session from options: open the generator, the input and the sinks, run until stopped, clean up.
+
+Every stop path (duration over, Ctrl-C, SIGTERM, an engine error) goes through the same `finally`: the engine stops,
+each sink sends note-offs for what sounds and all-notes-off, the input closes, the report is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..model.notes import read_midi
+from ..presets import load_preset
+from .config import EngineConfig
+from .engine import JamEngine
+from .midi_io import VIRTUAL, MidiInput, detect_api
+from .report import format_report, write_report
+from .sinks import PortSink, RecorderSink, Sink
+
+log = logging.getLogger(__name__)
+SYNTH = "synth"
+CHECK_PORTS_S = 1.0
+
+
+@dataclass(frozen=True)
+class JamOptions:
+    inp: str = VIRTUAL
+    outs: tuple[str, ...] = (VIRTUAL,)
+    mode: str | None = None  # None: the preset's
+    prompt: Path | None = None
+    preset: str = "tatum"
+    record: Path | None = None
+    report: Path | None = None
+    duration_s: float | None = None
+    checkpoint: str | None = None
+    device: str = "auto"
+    api: str | None = None
+    soundfont: str | None = None
+    silence_threshold_s: float | None = None
+    mock: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.outs:
+            raise ValueError("at least one output is needed: virtual, synth or a port name")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError(f"duration must be > 0 s, got {self.duration_s}")
+
+
+def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
+    """The real model (the embedded default when `checkpoint` is None); the mock when asked or when no default ships."""
+    from ..model.mock import mock_generator
+
+    if mock:
+        return mock_generator(), "mock"
+    from ..model.checkpoint import load_generator
+
+    try:
+        return load_generator(checkpoint, device=device), checkpoint or "default"
+    except FileNotFoundError:
+        if checkpoint is not None:
+            raise
+        log.warning("no embedded default model in this install: using the mock generator")
+        return mock_generator(), "mock"
+
+
+def open_sinks(outs: Sequence[str], api: str | None, soundfont: str | None, record: Path | None,
+               stack: contextlib.ExitStack) -> list[Sink]:
+    sinks: list[Sink] = []
+    for out in outs:
+        if out == SYNTH:
+            from .synth import FluidSynthSink
+
+            sinks.append(stack.enter_context(FluidSynthSink(soundfont)))
+        else:
+            sinks.append(stack.enter_context(PortSink(out, api)))
+    if record is not None:
+        sinks.append(stack.enter_context(RecorderSink(record)))
+    return sinks
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGINT and SIGTERM set `stop` (main thread only) instead of raising mid-send."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_until_stopped(engine: JamEngine, stop: threading.Event, duration_s: float | None) -> None:
+    """Wait for a stop: duration over, a signal, or the engine failing. Checks named output ports meanwhile."""
+    deadline = None if duration_s is None else engine.clock.now() + duration_s
+    while not stop.is_set() and not engine.failed:
+        left = CHECK_PORTS_S if deadline is None else min(CHECK_PORTS_S, deadline - engine.clock.now())
+        if left <= 0:
+            break
+        stop.wait(left)
+        for sink in engine.sinks:
+            if isinstance(sink, PortSink):
+                sink.check()
+
+
+def engine_for(options: JamOptions, generator, sinks: Sequence[Sink]) -> JamEngine:
+    preset = load_preset(options.preset)
+    config = EngineConfig.from_preset(preset.engine, mode=options.mode,
+                                      silence_threshold_s=options.silence_threshold_s)
+    prompt = read_midi(options.prompt) if options.prompt is not None else []
+    if config.mode == "continue" and not prompt:
+        log.info("continue mode without --prompt: the human's first phrase is the prompt")
+    return JamEngine(generator, preset.controls, config, sinks, prompt=prompt)
+
+
+def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
+    """Run a live session; returns the report (also printed to the log and written to `options.report`)."""
+    stop = stop or threading.Event()
+    api = detect_api(options.api)
+    generator, model_name = load_jam_generator(options.checkpoint, options.device, options.mock)
+    with contextlib.ExitStack() as stack:
+        sinks = open_sinks(options.outs, api, options.soundfont, options.record, stack)
+        engine = engine_for(options, generator, sinks)
+        engine.stats.model = model_name
+        midi_in = MidiInput(options.inp, engine.on_message, engine.clock, api, engine.echo, engine.on_disconnect)
+        stack.enter_context(midi_in)
+        report = None
+        try:
+            with stop_on_signals(stop):
+                engine.start()
+                log.info("jamming: %s -> %s, mode %s", midi_in.name, ", ".join(s.name for s in sinks), engine.config.mode)
+                run_until_stopped(engine, stop, options.duration_s)
+        finally:
+            report = engine.stop()
+            if options.report is not None:
+                write_report(report, options.report)
+        log.info("%s", format_report(report))
+        if engine.error is not None:
+            raise RuntimeError(f"the engine stopped on an error: {engine.error}") from engine.error
+    return report

@@ -1,0 +1,202 @@
+"""Output sinks. One base class owns the lock, the closed flag, the context manager and all-notes-off; subclasses
+fill `_send` and `_close` (mido's port design). Every message comes with its track ("human" or "tatumflow") and its
+session time; a sink takes the tracks it was made for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import mido
+
+from ..model.notes import MIN_DURATION_S, Note, write_midi
+from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
+
+log = logging.getLogger(__name__)
+
+HUMAN = "human"
+MODEL = "tatumflow"
+ALL_NOTES_OFF_CC = 123
+DRAIN_S = 0.05
+SUSTAIN_CC = 64
+
+
+class Sink:
+    """Base sink: thread-safe, idempotent close, tracks what sounds so that stop leaves nothing sounding."""
+
+    def __init__(self, name: str, tracks: tuple[str, ...] = (MODEL,)) -> None:
+        self.name = name
+        self.tracks = frozenset(tracks)
+        self.closed = False
+        self.failed = False
+        self._lock = threading.RLock()
+        self._sounding: set[tuple[int, int]] = set()  # (channel, pitch)
+        self._channels: set[int] = set()
+        self._last_t = 0.0
+
+    def send(self, msg: mido.Message, track: str = MODEL, t_s: float | None = None) -> None:
+        if track not in self.tracks:
+            return
+        with self._lock:
+            if self.closed or self.failed:
+                return
+            self._last_t = self._last_t if t_s is None else t_s
+            self._note_state(msg)
+            try:
+                self._send(msg, track, self._last_t)
+            except Exception as err:  # a vanished device: stop using this sink, keep the others going
+                log.error("output %r failed (%s); it is switched off", self.name, err)
+                self.failed = True
+
+    def _note_state(self, msg: mido.Message) -> None:
+        if msg.type not in ("note_on", "note_off"):
+            return
+        self._channels.add(msg.channel)
+        key = (msg.channel, msg.note)
+        if msg.type == "note_on" and msg.velocity > 0:
+            self._sounding.add(key)
+        else:
+            self._sounding.discard(key)
+
+    @property
+    def sounding(self) -> int:
+        with self._lock:
+            return len(self._sounding)
+
+    def all_notes_off(self, t_s: float | None = None) -> None:
+        """A note-off for every sounding note, then sustain off and all-notes-off on each channel used."""
+        with self._lock:
+            if self.closed:
+                return
+            t = self._last_t if t_s is None else max(t_s, self._last_t)
+            msgs = [mido.Message("note_off", channel=c, note=p) for c, p in sorted(self._sounding)]
+            for c in sorted(self._channels):
+                msgs.append(mido.Message("control_change", channel=c, control=SUSTAIN_CC, value=0))
+                msgs.append(mido.Message("control_change", channel=c, control=ALL_NOTES_OFF_CC, value=0))
+            self._sounding.clear()
+            for msg in msgs:
+                try:
+                    self._send(msg, MODEL, t)
+                except Exception as err:
+                    log.warning("all-notes-off on %r failed: %s", self.name, err)
+                    break
+
+    def close(self, t_s: float | None = None) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                if not self.failed:
+                    self.all_notes_off(t_s)
+            finally:
+                self.closed = True
+                self._close()
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # last resort; the engine closes explicitly
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- for subclasses --------------------------------------------------------------------------------------
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+class MemorySink(Sink):
+    """Keeps `(t_s, track, message)`: the fake port of the tests, and a null sink when nobody reads it."""
+
+    def __init__(self, name: str = "memory", tracks: tuple[str, ...] = (MODEL, HUMAN), keep: bool = True) -> None:
+        super().__init__(name, tracks)
+        self.keep = keep
+        self.messages: list[tuple[float, str, mido.Message]] = []
+
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+        if self.keep:
+            self.messages.append((t_s, track, msg))
+
+
+class RecorderSink(Sink):
+    """Records the session to a type-1 .mid with one track per source ("human", "tatumflow") on close."""
+
+    def __init__(self, path: str | Path, tracks: tuple[str, ...] = (HUMAN, MODEL)) -> None:
+        super().__init__(f"recorder {path}", tracks)
+        self.path = Path(path)
+        self.notes: dict[str, list[Note]] = {t: [] for t in tracks}
+        self._open: dict[tuple[str, int, int], tuple[float, int]] = {}
+
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+        if msg.type == "control_change" and msg.control == ALL_NOTES_OFF_CC:
+            for key in [k for k in self._open if k[1] == msg.channel]:
+                self._end(key, t_s)
+        if msg.type not in ("note_on", "note_off"):
+            return
+        key = (track, msg.channel, msg.note)
+        if key in self._open:  # note-off, or a re-strike that ends the sounding note
+            self._end(key, t_s)
+        if msg.type == "note_on" and msg.velocity > 0:
+            self._open[key] = (t_s, msg.velocity)
+
+    def _end(self, key: tuple[str, int, int], t_s: float) -> None:
+        onset, vel = self._open.pop(key)
+        self.notes[key[0]].append(Note(onset, max(t_s - onset, MIN_DURATION_S), key[2], vel))
+
+    def _close(self) -> None:
+        for key in list(self._open):
+            self._end(key, self._last_t)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_midi(self.path, {t: sorted(ns) for t, ns in self.notes.items()})
+        log.info("recorded %s", ", ".join(f"{len(n)} {t} notes" for t, n in self.notes.items()))
+
+
+class PortSink(Sink):
+    """A MIDI output port: the virtual port `TatumFlow Out`, or an existing port by name (re-found if it vanishes)."""
+
+    def __init__(self, name: str = VIRTUAL, api: str | None = None, tracks: tuple[str, ...] = (MODEL,)) -> None:
+        super().__init__(OUT_PORT_NAME if name == VIRTUAL else name, tracks)
+        self.requested = name
+        self.backend = backend(api)
+        if name == VIRTUAL:
+            self.port = self.backend.open_output(OUT_PORT_NAME, virtual=True, client_name=CLIENT_NAME)
+        else:
+            self.name = resolve_port(name, self.backend.get_output_names(), "output")
+            self.port = self.backend.open_output(self.name)
+        self.connected = True
+
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+        if self.connected:
+            self.port.send(msg)
+
+    def check(self) -> None:
+        """For a named port: notice that it vanished (forget what sounded there) or came back (re-open, clean it)."""
+        if self.requested == VIRTUAL or self.closed:
+            return
+        present = self.name in self.backend.get_output_names()
+        with self._lock:
+            if self.connected and not present:
+                log.warning("output port %r vanished; notes to it are dropped until it returns", self.name)
+                self.connected = False
+                self._sounding.clear()
+                self.port.close()
+            elif not self.connected and present:
+                self.port = self.backend.open_output(self.name)
+                self.connected = True
+                for c in sorted(self._channels):
+                    self.port.send(mido.Message("control_change", channel=c, control=ALL_NOTES_OFF_CC, value=0))
+                log.warning("output port %r is back", self.name)
+
+    def _close(self) -> None:
+        time.sleep(DRAIN_S)  # JACK/ALSA deliver from a buffer each cycle: let the final note-offs go out first
+        self.port.close()

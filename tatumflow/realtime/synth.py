@@ -1,0 +1,160 @@
+"""The built-in piano: FluidSynth (pyfluidsynth) with a General MIDI soundfont, to the speakers through sounddevice,
+and offline rendering of notes or MIDI files to WAV. With no audio device the live synth runs silent (null audio)
+and a WAV is rendered offline from the recording."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import wave
+from collections.abc import Sequence
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from ..model.notes import Note, read_midi_tracks
+from .sinks import HUMAN, MODEL, Sink
+
+log = logging.getLogger(__name__)
+
+SOUNDFONT_DIRS = (
+    "/usr/share/sounds/sf2",
+    "/usr/share/soundfonts",
+    "/usr/share/sounds/sf3",
+    "/usr/local/share/soundfonts",
+    "/opt/homebrew/share/soundfonts",
+    "/usr/share/fluidsynth",
+    "~/.local/share/soundfonts",
+    "C:/soundfonts",
+)
+PREFERRED = ("default-GM.sf2", "FluidR3_GM.sf2", "TimGM6mb.sf2", "GeneralUser GS.sf2", "default.sf2")
+SAMPLE_RATE = 44100
+GAIN = 0.6
+
+
+def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
+    """The soundfont given, else $TATUMFLOW_SOUNDFONT, else a General MIDI one from the usual system folders."""
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ValueError(f"soundfont not found: {path}")
+        return path
+    env = os.environ.get("TATUMFLOW_SOUNDFONT")
+    if env and Path(env).is_file():
+        return Path(env)
+    candidates: list[Path] = []
+    for folder in map(lambda d: Path(d).expanduser(), SOUNDFONT_DIRS):
+        if folder.is_dir():
+            candidates += sorted(p for p in folder.iterdir() if p.suffix.lower() in (".sf2", ".sf3") and p.is_file())
+    for name in PREFERRED:
+        for p in candidates:
+            if p.name == name:
+                return p
+    if candidates:
+        return candidates[0]
+    raise ValueError(
+        "no General MIDI soundfont found in " + ", ".join(SOUNDFONT_DIRS)
+        + "; install one (e.g. apt install timgm6mb-soundfont) or pass --soundfont PATH"
+    )
+
+
+def _new_synth(soundfont: Path, sample_rate: int, channels: Sequence[int] = (0, 1)):
+    import fluidsynth
+
+    synth = fluidsynth.Synth(gain=GAIN, samplerate=float(sample_rate))
+    sfid = synth.sfload(str(soundfont))
+    if sfid < 0:
+        synth.delete()
+        raise ValueError(f"FluidSynth could not load the soundfont {soundfont}")
+    for ch in channels:
+        synth.program_select(ch, sfid, 0, 0)  # bank 0, program 0: acoustic grand piano
+    return synth
+
+
+def _apply(synth, msg: mido.Message) -> None:
+    if msg.type == "note_on" and msg.velocity > 0:
+        synth.noteon(msg.channel, msg.note, msg.velocity)
+    elif msg.type in ("note_on", "note_off"):
+        synth.noteoff(msg.channel, msg.note)
+    elif msg.type == "control_change":
+        synth.cc(msg.channel, msg.control, msg.value)
+
+
+class FluidSynthSink(Sink):
+    """Plays human (channel 1) and TatumFlow (channel 0) through FluidSynth; audio to the default device, or null."""
+
+    def __init__(self, soundfont: str | os.PathLike | None = None, tracks: tuple[str, ...] = (MODEL, HUMAN),
+                 sample_rate: int = SAMPLE_RATE, audio: bool = True) -> None:
+        super().__init__("synth", tracks)
+        self.soundfont = find_soundfont(soundfont)
+        self.synth = _new_synth(self.soundfont, sample_rate)
+        self.stream = self._open_stream(sample_rate) if audio else None
+        self._synth_lock = threading.Lock()
+
+    def _open_stream(self, sample_rate: int):
+        try:
+            import sounddevice as sd
+
+            stream = sd.OutputStream(samplerate=sample_rate, channels=2, dtype="int16", latency="low",
+                                     callback=self._audio_callback)
+            stream.start()
+        except Exception as err:  # no audio device (CI, servers): the synth keeps running silent
+            log.info("no audio output (%s); the synth runs with null audio", err)
+            return None
+        log.info("synth: %s -> default audio device", self.soundfont.name)
+        return stream
+
+    def _audio_callback(self, outdata, frames, time_info, status) -> None:
+        with self._synth_lock:
+            samples = self.synth.get_samples(frames)
+        outdata[:] = np.asarray(samples, dtype=np.int16).reshape(-1, 2)
+
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+        with self._synth_lock:
+            _apply(self.synth, msg)
+
+    def _close(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+            self.stream.close()
+        self.synth.delete()
+
+
+def render_tracks(tracks: dict[str, Sequence[Note]], wav_path: str | os.PathLike, soundfont: str | os.PathLike | None = None,
+                  sample_rate: int = SAMPLE_RATE, tail_s: float = 1.5) -> Path:
+    """Render notes (one channel per track) to a 16-bit stereo WAV, offline and faster than real time."""
+    synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=range(len(tracks)))
+    events = []
+    for ch, notes in enumerate(tracks.values()):
+        for n in notes:
+            events.append((n.onset_s, 1, mido.Message("note_on", channel=ch, note=n.pitch, velocity=max(1, n.velocity))))
+            events.append((n.end_s, 0, mido.Message("note_off", channel=ch, note=n.pitch)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    chunks, done = [], 0
+    for t, _, msg in events:
+        frame = int(round(t * sample_rate))
+        if frame > done:
+            chunks.append(synth.get_samples(frame - done))
+            done = frame
+        _apply(synth, msg)
+    chunks.append(synth.get_samples(int(tail_s * sample_rate)))
+    synth.delete()
+    audio = np.concatenate([np.asarray(c, dtype=np.int16) for c in chunks])
+    path = Path(wav_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(audio.tobytes())
+    return path
+
+
+def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike, soundfont: str | os.PathLike | None = None) -> Path:
+    """Render a MIDI file (each track on its own channel, all piano) to WAV."""
+    tracks = read_midi_tracks(midi_path)
+    if not any(tracks.values()):
+        raise ValueError(f"{midi_path}: no notes to render")
+    return render_tracks(tracks, wav_path, soundfont)

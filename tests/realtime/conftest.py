@@ -1,0 +1,77 @@
+"""Shared helpers for the real-time tests: a simulated session driver, a phrase, balanced-note checks."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+
+from tatumflow.model.controls import Controls
+from tatumflow.model.mock import mock_generator
+from tatumflow.model.notes import Note
+from tatumflow.realtime.clock import SimClock
+from tatumflow.realtime.config import EngineConfig
+from tatumflow.realtime.engine import JamEngine
+from tatumflow.realtime.sinks import MODEL, MemorySink
+
+
+def phrase(start_s: float = 0.2, n: int = 6, gap_s: float = 0.2, pitch: int = 60) -> list[Note]:
+    return [Note(start_s + i * gap_s, 0.15, pitch + (i * 3) % 12, 80) for i in range(n)]
+
+
+def note_messages(notes, channel: int = 0) -> list[tuple[float, mido.Message]]:
+    msgs = []
+    for n in notes:
+        msgs.append((n.onset_s, mido.Message("note_on", channel=channel, note=n.pitch, velocity=n.velocity)))
+        msgs.append((n.end_s, mido.Message("note_off", channel=channel, note=n.pitch)))
+    return sorted(msgs, key=lambda m: (m[0], m[1].type == "note_on"))
+
+
+class SimSession:
+    """Drives an engine on a simulated clock: deliver input, step the worker, send what is due."""
+
+    def __init__(self, mode: str = "call-response", generator=None, controls: Controls | None = None, prompt=(),
+                 **config) -> None:
+        self.clock = SimClock()
+        self.sink = MemorySink()
+        self.engine = JamEngine(generator or mock_generator(), controls or Controls(), EngineConfig(mode=mode, **config),
+                                [self.sink], clock=self.clock, prompt=prompt)
+        self.inbox: list[tuple[float, mido.Message]] = []
+
+    def play(self, notes) -> None:
+        self.inbox = sorted(self.inbox + note_messages(notes), key=lambda m: m[0])
+
+    def run_until(self, t_end: float, dt: float = 0.002) -> None:
+        while self.clock.now() < t_end:
+            now = self.clock.now()
+            while self.inbox and self.inbox[0][0] <= now:
+                t, msg = self.inbox.pop(0)
+                self.engine.on_message(msg, t)
+            self.engine.step(now)
+            self.engine.scheduler.run_due(now)
+            self.clock.advance(dt)
+
+    def model_messages(self) -> list[tuple[float, mido.Message]]:
+        return [(t, m) for t, track, m in self.sink.messages if track == MODEL]
+
+    def model_onsets(self) -> list[float]:
+        return [t for t, m in self.model_messages() if m.type == "note_on" and m.velocity > 0]
+
+
+def assert_balanced(messages) -> None:
+    """Every note-on has its note-off, in order, per (channel, pitch); nothing sounds at the end."""
+    sounding: dict[tuple[int, int], int] = {}
+    for _, m in messages:
+        if m.type not in ("note_on", "note_off"):
+            continue
+        key = (m.channel, m.note)
+        if m.type == "note_on" and m.velocity > 0:
+            sounding[key] = sounding.get(key, 0) + 1
+        else:
+            sounding[key] = max(sounding.get(key, 0) - 1, 0)
+    stuck = {k: v for k, v in sounding.items() if v}
+    assert not stuck, f"stuck notes (channel, pitch): {stuck}"
+
+
+@pytest.fixture
+def sim() -> type[SimSession]:
+    return SimSession

@@ -1,0 +1,180 @@
+"""Real components: a JACK dummy server, virtual ports, a test client playing into `TatumFlow In`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tatumflow.realtime.session import JamOptions, run_jam
+
+from .conftest import assert_balanced, phrase
+from .jack import JackClient, jack_dummy_server
+
+pytestmark = pytest.mark.jack
+SILENCE_S = 0.5
+REPORT_FIELDS = ("windows", "generation_ms_p50", "generation_ms_p99", "realtime_factor", "reply_ms_p50", "reply_ms_p99",
+                 "send_jitter_ms_p50", "send_jitter_ms_p99", "late_notes", "dropped_notes")
+
+
+@pytest.fixture(scope="module")
+def jack(tmp_path_factory):
+    with jack_dummy_server(tmp_path_factory.mktemp("jack") / "jackd.log") as name:
+        yield name
+
+
+def _first_reply(client: JackClient, released: float, wait_s: float = 1.5) -> float | None:
+    time.sleep(wait_s)
+    ons = client.note_ons(after=released)
+    return ons[0] if ons else None
+
+
+def test_replies_arrive_after_the_silence_threshold(jack, tmp_path):
+    stop = threading.Event()
+    options = JamOptions(record=tmp_path / "s.mid", report=tmp_path / "r.json", silence_threshold_s=SILENCE_S, mock=True)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(run_jam(options, stop)), daemon=True)
+    runner.start()
+    client = JackClient()
+    try:
+        time.sleep(0.3)
+        for start_pitch in (60, 67):
+            released = client.play(phrase(start_s=0.0, n=5, gap_s=0.15, pitch=start_pitch))
+            first = _first_reply(client, released, wait_s=SILENCE_S + 1.0)
+            assert first is not None, "no reply"
+            assert first >= released + SILENCE_S - 0.005, "replied before the silence threshold"
+            assert first - (released + SILENCE_S) < 0.15, "reply later than 150 ms after the threshold"
+            time.sleep(2.5)  # let the reply finish
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+        time.sleep(0.1)
+        client.close()
+    assert_balanced(client.messages())
+    assert result["replies"] == 2 and result["stuck_notes"] == 0
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert all(k in saved for k in REPORT_FIELDS)
+    assert (tmp_path / "s.mid").stat().st_size > 100
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tatumflow.cli", *args]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_reply_leaves_nothing_sounding(jack, tmp_path, sig):
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen(_cli("jam", "--in", "virtual", "--out", "virtual", "--mode", "call-response", "--mock",
+                                 "--report", str(report)), env=dict(os.environ), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        client = JackClient()
+        time.sleep(0.3)
+        released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
+        deadline = time.monotonic() + 3
+        while not client.note_ons(after=released) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.note_ons(after=released), "no reply before the signal"
+        time.sleep(0.1)  # mid-reply: notes are sounding
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    client.close()
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert_balanced(client.messages())
+    data = json.loads(report.read_text())
+    assert data["stuck_notes"] == 0 and all(k in data for k in REPORT_FIELDS)
+
+
+def test_unknown_port_lists_the_available_ones(jack):
+    from tatumflow.realtime.midi_io import MidiInput, detect_api
+
+    with pytest.raises(ValueError, match="Available input ports"):
+        MidiInput("no such keyboard", lambda m, t: None, None, detect_api()).open()
+
+
+def _open_keyboard():
+    import mido
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+    return b.open_output("Fake Keys", virtual=True, client_name="fakekeys")
+
+
+def test_keyboard_unplugged_and_replugged_mid_session(jack, tmp_path):
+    keys = _open_keyboard()
+    stop = threading.Event()
+    options = JamOptions(inp="Fake Keys", silence_threshold_s=SILENCE_S, mock=True)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(run_jam(options, stop)), daemon=True)
+    runner.start()
+    client = None
+    try:
+        client = JackClient.listener()
+        time.sleep(1.5)  # the jam opens its outputs first, then the keyboard
+        keys.send(mido_on(60))
+        keys.close()  # unplugged with a key down
+        time.sleep(2.5)
+        keys = _open_keyboard()
+        time.sleep(2.5)  # re-found by the watchdog
+        for n in phrase(start_s=0.0, n=3, gap_s=0.1):
+            keys.send(mido_on(n.pitch))
+            time.sleep(0.08)
+            keys.send(mido_off(n.pitch))
+        released = time.monotonic()
+        assert _first_reply(client, released, wait_s=SILENCE_S + 1.0) is not None, "no reply after the replug"
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+        keys.close()
+        if client is not None:
+            client.close()
+    assert result["keyboard_disconnects"] == 1 and result["stuck_notes"] == 0
+
+
+def mido_on(pitch: int):
+    import mido
+
+    return mido.Message("note_on", note=pitch, velocity=80)
+
+
+def mido_off(pitch: int):
+    import mido
+
+    return mido.Message("note_off", note=pitch)
+
+
+def test_vanished_output_port_is_dropped_then_refound(jack):
+    import mido
+
+    from tatumflow.realtime.sinks import PortSink
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+    received = []
+    synth = b.open_input("Fake Synth", virtual=True, client_name="fakesynth", callback=received.append)
+    sink = PortSink("Fake Synth", api="UNIX_JACK")
+    try:
+        sink.send(mido_on(60), t_s=0.0)
+        synth.close()  # the device goes away with a note sounding
+        sink.check()
+        assert not sink.connected and sink.sounding == 0
+        sink.send(mido_on(62), t_s=0.1)  # dropped, not an error
+        synth = b.open_input("Fake Synth", virtual=True, client_name="fakesynth", callback=received.append)
+        sink.check()
+        assert sink.connected
+        sink.send(mido_on(64), t_s=0.2)
+    finally:
+        sink.close()
+        time.sleep(0.1)
+        synth.close()
+    notes_on = [m.note for m in received if m.type == "note_on" and m.velocity > 0]
+    assert notes_on[-1:] == [64]
+    assert any(m.type == "note_off" and m.note == 64 for m in received)

@@ -1,0 +1,98 @@
+"""Scheduler: timing, re-strikes, cancellation, dropping; every note-on gets its note-off."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tatumflow.model.notes import Note
+from tatumflow.realtime.clock import SimClock
+from tatumflow.realtime.scheduler import Scheduler
+from tatumflow.realtime.sinks import MemorySink
+
+from .conftest import assert_balanced
+
+
+def make(drop_ms: float = 20.0):
+    clock = SimClock()
+    sink = MemorySink()
+    return clock, sink, Scheduler([sink], clock, drop_tolerance_s=drop_ms / 1e3)
+
+
+def run(clock, sched, until: float, dt: float = 0.001) -> None:
+    while clock.now() < until:
+        sched.run_due(clock.now())
+        clock.advance(dt)
+
+
+def msgs(sink):
+    return [(t, m) for t, _, m in sink.messages]
+
+
+def test_sends_in_time_order_and_balanced():
+    clock, sink, sched = make()
+    sched.plan([Note(0.1, 0.2, 60, 90), Note(0.05, 0.5, 64, 80)])
+    run(clock, sched, 1.0)
+    kinds = [(m.type, m.note) for _, m in msgs(sink)]
+    assert kinds == [("note_on", 64), ("note_on", 60), ("note_off", 60), ("note_off", 64)]
+    assert max(sched.stats.lateness_ms) <= 1.0
+    assert_balanced(msgs(sink))
+
+
+def test_restruck_pitch_ends_the_earlier_note_first():
+    clock, sink, sched = make()
+    sched.plan([Note(0.1, 1.0, 60, 90)])
+    sched.plan([Note(0.3, 0.2, 60, 90), Note(0.3005, 0.2, 60, 90)])  # the second is a duplicate: dropped
+    run(clock, sched, 1.5)
+    seq = [m.type for _, m in msgs(sink)]
+    assert seq == ["note_on", "note_off", "note_on", "note_off"]
+    assert_balanced(msgs(sink))
+
+
+def test_past_onsets_are_never_planned():
+    clock, sink, sched = make()
+    clock.advance(1.0)
+    assert sched.plan([Note(0.5, 0.2, 60, 90), Note(1.2, 0.2, 62, 90)]) == 1
+    assert sched.stats.dropped_notes == 1
+
+
+def test_late_note_is_dropped_with_its_off():
+    clock, sink, sched = make(drop_ms=20)
+    sched.plan([Note(0.1, 0.2, 60, 90)])
+    clock.advance(0.2)  # the scheduler was stalled for 100 ms past the onset
+    run(clock, sched, 1.0)
+    assert sink.messages == []
+    assert sched.stats.dropped_notes == 1
+
+
+def test_cancel_from_drops_future_notes_and_ends_sounding_ones_now():
+    clock, sink, sched = make()
+    sched.plan([Note(0.1, 2.0, 60, 90), Note(0.5, 0.2, 62, 90), Note(1.5, 0.2, 64, 90)])
+    run(clock, sched, 1.0)
+    assert sched.cancel_from(1.0) == 1
+    run(clock, sched, 3.0)
+    pitches_on = [m.note for _, m in msgs(sink) if m.type == "note_on"]
+    assert pitches_on == [60, 62]
+    off_60 = [t for t, m in msgs(sink) if m.type == "note_off" and m.note == 60]
+    assert off_60 and off_60[0] <= 1.002
+    assert_balanced(msgs(sink))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_plans_and_cancels_stay_balanced(seed):
+    rng = random.Random(seed)
+    clock, sink, sched = make()
+    t = 0.0
+    while t < 5.0:
+        start = clock.now() + rng.uniform(0.0, 0.3)
+        notes = [Note(start + rng.choice([0, 0.01, 0.05, 0.1]) * k, rng.uniform(0.01, 1.5), rng.randint(60, 64), 80)
+                 for k in range(rng.randint(1, 6))]
+        sched.plan(notes)
+        if rng.random() < 0.3:
+            sched.cancel_from(clock.now() + rng.uniform(0, 0.2))
+        t += rng.uniform(0.05, 0.4)
+        run(clock, sched, t)
+    sched.stop()
+    sink.all_notes_off()
+    assert_balanced(msgs(sink))
