@@ -21,6 +21,11 @@ SUSTAIN_CC = 64
 PIANO_LOW = 21
 PIANO_HIGH = 108
 MIN_DURATION_S = 0.005
+# 1000 ticks per beat at 120 bpm = 2000 ticks per second: the tokenizer's 10 ms grid is a whole number of ticks, so
+# written onsets are exact and the round trip adds no error beyond quantisation to the grid.
+DEFAULT_TICKS_PER_BEAT = 1000
+DEFAULT_TEMPO_BPM = 120.0
+DEFAULT_TEMPO = 500_000  # microseconds per beat until the first set_tempo (MIDI default: 120 bpm)
 
 
 @dataclass(frozen=True, order=True)
@@ -88,8 +93,13 @@ class _PedalFolder:
         return self.notes
 
 
-def notes_from_messages(timed_messages: Iterable[tuple[float, mido.Message]]) -> list[Note]:
-    """Notes from `(time_s, message)` pairs in time order (absolute seconds)."""
+def notes_from_messages(
+    timed_messages: Iterable[tuple[float, mido.Message]], end_s: float | None = None
+) -> list[Note]:
+    """Notes from `(time_s, message)` pairs in time order (absolute seconds).
+
+    Notes still sounding at the end are ended at `end_s` (default: the time of the last message).
+    """
     folders: dict[int, _PedalFolder] = {}
     last_t = 0.0
     for t, msg in timed_messages:
@@ -104,15 +114,53 @@ def notes_from_messages(timed_messages: Iterable[tuple[float, mido.Message]]) ->
             folder.note_off(t, msg.note)
         elif msg.type == "control_change" and msg.control == SUSTAIN_CC:
             folder.pedal(t, msg.value >= 64)
-    notes = [n for f in folders.values() for n in f.finish(last_t)]
+    end_s = last_t if end_s is None else max(end_s, last_t)
+    notes = [n for f in folders.values() for n in f.finish(end_s)]
     return sort_notes(notes)
 
 
 def _load_midi(data: bytes, name: str) -> mido.MidiFile:
     try:
-        return mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise ValueError(f"{name}: not a readable MIDI file ({err})") from err
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception as err:  # noqa: BLE001 - mido raises many types (EOFError, OSError, KeySignatureError, ...)
+        raise ValueError(f"{name}: not a readable MIDI file ({err or type(err).__name__})") from err
+    if midi.ticks_per_beat <= 0:
+        raise ValueError(
+            f"{name}: time division {midi.ticks_per_beat} is not supported (need ticks per beat > 0, not SMPTE)"
+        )
+    return midi
+
+
+def _timed_messages(
+    tracks: Sequence[mido.MidiTrack], ticks_per_beat: int, name: str
+) -> tuple[list[tuple[float, mido.Message]], float]:
+    """Channel messages of `tracks` merged in time order, with absolute times in seconds, and the end time.
+
+    As mido's own playback order (tracks merged by tick, track order kept within a tick, tempo changes from any
+    track), without copying every message twice.
+    """
+    try:
+        events = [(tick, msg) for track in tracks for tick, msg in zip(_absolute_ticks(track), track)]
+        events.sort(key=lambda e: e[0])  # stable: within a tick, track order then message order
+        timed, seconds, prev_tick, tempo = [], 0.0, 0, DEFAULT_TEMPO
+        for tick, msg in events:
+            seconds += (tick - prev_tick) * tempo * 1e-6 / ticks_per_beat
+            prev_tick = tick
+            if msg.is_meta:
+                tempo = msg.tempo if msg.type == "set_tempo" else tempo
+            else:
+                timed.append((seconds, msg))
+    except Exception as err:  # noqa: BLE001 - as in _load_midi: any failure on file data is the file's fault
+        raise ValueError(f"{name}: corrupt MIDI data ({err or type(err).__name__})") from err
+    return timed, seconds
+
+
+def _absolute_ticks(track: mido.MidiTrack) -> list[int]:
+    ticks, tick = [], 0
+    for msg in track:
+        tick += msg.time
+        ticks.append(tick)
+    return ticks
 
 
 def read_midi(path: str | os.PathLike) -> list[Note]:
@@ -124,49 +172,53 @@ def read_midi(path: str | os.PathLike) -> list[Note]:
 
 
 def read_midi_bytes(data: bytes, name: str = "<bytes>") -> list[Note]:
+    """Notes from the bytes of a MIDI file. Raises ValueError naming `name` for anything that is not readable MIDI."""
     midi = _load_midi(data, name)
     if midi.type == 2:
         raise ValueError(f"{name}: MIDI type 2 (independent sequences) is not supported")
-    try:
-        timed = []
-        t = 0.0
-        for msg in midi:  # merged tracks, delta times in seconds (tempo map applied)
-            t += msg.time
-            if not msg.is_meta:
-                timed.append((t, msg))
-    except (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as err:
-        raise ValueError(f"{name}: corrupt MIDI data ({err})") from err
-    return notes_from_messages(timed)
+    timed, end_s = _timed_messages(midi.tracks, midi.ticks_per_beat, name)
+    return notes_from_messages(timed, end_s)
 
 
-def _track_messages(notes: Sequence[Note], ticks_per_s: float, channel: int) -> list[tuple[int, int, mido.Message]]:
-    """(tick, order, message) for each note, with re-struck pitches cut so that every on has its off."""
+def _note_events(notes: Sequence[Note], ticks_per_s: float) -> list[tuple[int, int, int, int]]:
+    """(tick, velocity, pitch, order) per note-on (order 1) and note-off (order 0, velocity 0), in time order.
+
+    Re-struck pitches are cut so that every on has its off; a pitch struck twice at one tick keeps one note; onsets
+    before zero are moved to zero.
+    """
     events = []
     by_pitch: dict[int, list[Note]] = {}
     for n in sort_notes(notes):
         by_pitch.setdefault(n.pitch, []).append(n)
     for pitch, seq in by_pitch.items():
+        ons = [max(round(n.onset_s * ticks_per_s), 0) for n in seq]
         for i, n in enumerate(seq):
-            on = round(n.onset_s * ticks_per_s)
-            off = round(n.end_s * ticks_per_s)
+            on, off = ons[i], round(n.end_s * ticks_per_s)
             if i + 1 < len(seq):
-                off = min(off, round(seq[i + 1].onset_s * ticks_per_s))
-            if off <= on:
-                if i + 1 < len(seq) and round(seq[i + 1].onset_s * ticks_per_s) <= on:
+                if ons[i + 1] <= on:
                     continue  # same pitch struck twice at one tick: keep one
-                off = on + 1
-            vel = min(max(int(n.velocity), 1), 127)
-            events.append((on, 1, mido.Message("note_on", note=pitch, velocity=vel, channel=channel)))
-            events.append((off, 0, mido.Message("note_off", note=pitch, velocity=0, channel=channel)))
-    events.sort(key=lambda e: (e[0], e[1]))  # offs before ons at the same tick
+                off = min(off, ons[i + 1])
+            events.append((on, min(max(int(n.velocity), 1), 127), pitch, 1))
+            events.append((max(off, on + 1), 0, pitch, 0))
+    events.sort(key=lambda e: (e[0], e[3]))  # offs before ons at the same tick
     return events
+
+
+def _track_messages(notes: Sequence[Note], ticks_per_s: float, channel: int) -> list[mido.Message]:
+    """Note-on/off messages with delta times in ticks."""
+    messages, prev = [], 0
+    for tick, velocity, pitch, is_on in _note_events(notes, ticks_per_s):
+        kind = "note_on" if is_on else "note_off"
+        messages.append(mido.Message(kind, note=pitch, velocity=velocity, channel=channel, time=tick - prev))
+        prev = tick
+    return messages
 
 
 def write_midi(
     path: str | os.PathLike,
     tracks: dict[str, Sequence[Note]] | Sequence[Note],
-    ticks_per_beat: int = 480,
-    tempo_bpm: float = 120.0,
+    ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
+    tempo_bpm: float = DEFAULT_TEMPO_BPM,
 ) -> None:
     """Write notes to a type-1 MIDI file, one named track per entry (a plain list gives one track)."""
     if not isinstance(tracks, dict):
@@ -176,7 +228,9 @@ def write_midi(
 
 
 def midi_file_from_tracks(
-    tracks: dict[str, Sequence[Note]], ticks_per_beat: int = 480, tempo_bpm: float = 120.0
+    tracks: dict[str, Sequence[Note]],
+    ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
+    tempo_bpm: float = DEFAULT_TEMPO_BPM,
 ) -> mido.MidiFile:
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
     tempo = mido.bpm2tempo(tempo_bpm)
@@ -187,10 +241,7 @@ def midi_file_from_tracks(
         channel = i % 16 if i % 16 != DRUM_CHANNEL else 10
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
         track.append(mido.Message("program_change", program=0, channel=channel, time=0))
-        prev = 0
-        for tick, _, msg in _track_messages(notes, ticks_per_s, channel):
-            track.append(msg.copy(time=tick - prev))
-            prev = tick
+        track.extend(_track_messages(notes, ticks_per_s, channel))
         track.append(mido.MetaMessage("end_of_track", time=0))
         midi.tracks.append(track)
     return midi
@@ -202,18 +253,25 @@ def read_midi_tracks(path: str | os.PathLike) -> dict[str, list[Note]]:
     if not path.is_file():
         raise FileNotFoundError(f"MIDI file not found: {path}")
     midi = _load_midi(path.read_bytes(), str(path))
-    tempo_map = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
     out: dict[str, list[Note]] = {}
     for i, track in enumerate(midi.tracks):
         name = track.name or f"track{i}"
-        merged = mido.MidiTrack(mido.merge_tracks([midi.tracks[0], track]) if i else track)
-        tempo_map.tracks = [merged]
-        timed, t = [], 0.0
-        for msg in tempo_map:
-            t += msg.time
-            if not msg.is_meta:
-                timed.append((t, msg))
-        notes = notes_from_messages(timed)
+        # Each track with the first (the conductor track of type-1 files) for the tempo map.
+        with_tempo = [midi.tracks[0], track] if i else [track]
+        notes = notes_from_messages(*_timed_messages(with_tempo, midi.ticks_per_beat, str(path)))
         if notes or i:
             out[name] = notes
+    return out
+
+
+def cut_overlaps(notes: Iterable[Note]) -> list[Note]:
+    """Notes in time order where a re-struck pitch ends the note before it (no pitch overlaps itself)."""
+    out = sort_notes(notes)
+    last_of_pitch: dict[int, int] = {}
+    for i, n in enumerate(out):
+        j = last_of_pitch.get(n.pitch)
+        if j is not None and out[j].end_s > n.onset_s:
+            prev = out[j]
+            out[j] = Note(prev.onset_s, max(n.onset_s - prev.onset_s, MIN_DURATION_S), prev.pitch, prev.velocity)
+        last_of_pitch[n.pitch] = i
     return out

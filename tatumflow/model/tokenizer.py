@@ -115,6 +115,8 @@ class Tokenizer:
         ]
 
     def decode_step(self, step: Sequence[int], prev_onset_s: float) -> Note:
+        """The note of one step whose onset is `delta` grid steps after `prev_onset_s`."""
+        self.check(np.asarray(step, dtype=np.int64).reshape(1, 4))
         d, p, v, dur = (int(x) for x in step)
         return Note(
             prev_onset_s + d * self.config.grid_s,
