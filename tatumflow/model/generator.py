@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .controls import Controls
-from .notes import PIANO_LOW, Note, sort_notes
+from .notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from .tokenizer import DELTA, PITCH, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,9 @@ class ChunkedGenerator:
         """Fold `human_notes` into the context, then sample the window [start_s, end_s).
 
         Defaults: the window starts where the last one ended and lasts `controls.window_s`. Every returned note
-        has its onset in the window and at or after the last context note. The state is updated in place and
-        returned.
+        has its onset in the window and at or after the last context note; within the window a re-struck pitch ends
+        the note before it (across windows, whoever plays the notes sends the note-off first). The state is updated
+        in place and returned.
         """
         self._ensure_lanes(state, controls)
         self.absorb(state, human_notes, controls)
@@ -122,7 +123,7 @@ class ChunkedGenerator:
             out.append(note)
         state.window_index += 1
         state.window_start_s = end
-        return out, state
+        return cut_overlaps(out), state
 
     def absorb(self, state: GeneratorState, notes: Sequence[Note], controls: Controls) -> GeneratorState:
         """Fold notes into the context in time order: roll back to the first step they precede, prefill the rest."""
