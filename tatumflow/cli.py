@@ -111,7 +111,7 @@ def presets() -> None:
 def train(
     data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files (repeatable).")],
     out: Annotated[str, typer.Option("--out", help="Run folder: checkpoints, metrics, token cache.")],
-    config: Annotated[str, typer.Option("--config", help="Training config: tiny, cpu, default, gpu, specialize.")] = "default",
+    config: Annotated[str, typer.Option("--config", help="Training config: tiny, cpu, default, gpu, specialize, focus-only.")] = "default",
     init: Annotated[str | None, typer.Option("--init", help="Start from this checkpoint (fine-tuning).")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step count.")] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Token cache folder (default: OUT/cache).")] = None,
@@ -194,9 +194,10 @@ def jam(
     from tatumflow.realtime.session import JamOptions, run_jam
 
     try:
-        options = JamOptions(inp, tuple(out or ["virtual"]), mode, Path(prompt) if prompt else None, preset,
-                             Path(record) if record else None, Path(report) if report else None, duration, checkpoint,
-                             device, api, soundfont, silence, mock)
+        options = JamOptions(inp=inp, outs=tuple(out or ["virtual"]), mode=mode, prompt=Path(prompt) if prompt else None,
+                             preset=preset, record=Path(record) if record else None,
+                             report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
+                             device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock)
         typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
         result = run_jam(options)
     except (ValueError, FileNotFoundError, OSError) as err:
@@ -247,5 +248,109 @@ def demo(
             typer.echo(f"wrote {path}")
 
 
+@app.command("eval")
+def eval_command(
+    data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files, searched recursively (repeatable).")],
+    prompt_seconds: Annotated[float, typer.Option("--prompt-seconds", help="Prompt length from the first onset.")] = 20.0,
+    continue_seconds: Annotated[float, typer.Option("--continue-seconds", help="Continuation length compared.")] = 15.0,
+    seeds: Annotated[int, typer.Option("--seeds", help="Continuations per file and system (seeds 0..N-1).")] = 3,
+    max_files: Annotated[int | None, typer.Option("--max-files", help="Use at most this many files.")] = None,
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
+    json_out: Annotated[str | None, typer.Option("--json", help="Write per-file values and means here.")] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write piano rolls of the first files here (PNG).")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
+) -> None:
+    """Continue each file's opening and compare with the real continuation: model vs Markov vs no-style baselines."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from tatumflow.model.checkpoint import load_generator
+    from tatumflow.model.evaluate import EvalConfig, evaluate, plot_pianorolls, summary_table
+    from tatumflow.presets import controls_from
+
+    try:
+        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files)
+        controls = controls_from(preset)
+        gen = load_generator(checkpoint, device)
+        with Progress(transient=True) as progress:
+            task = progress.add_task("evaluating", total=None)
+            report = evaluate(gen, [Path(d) for d in data], cfg, controls,
+                              lambda done, total, name: progress.update(task, completed=done, total=total,
+                                                                        description=name[:40]))
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    Console().print(summary_table(report))
+    if json_out:
+        payload = {"checkpoint": checkpoint or "embedded default", "preset": preset, **report.to_dict()}
+        Path(json_out).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
+    if plot:
+        plot_pianorolls(report, plot)
+        typer.echo(f"wrote {plot}")
+    typer.echo(f"{len(report.files)} files evaluated; skipped {report.skipped['unreadable']} unreadable, "
+               f"{report.skipped['too_short']} too short")
+
+
+@app.command()
+def bench(
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
+    threads: Annotated[int, typer.Option("--threads", help="torch threads (1 = what the live engine uses).")] = 1,
+    checkpoint: CheckpointOpt = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the full result here ('-': print it).", show_default=False)] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG plot here.", show_default=False)] = None,
+    markdown: Annotated[str | None, typer.Option("--markdown", help="Write the markdown table here.", show_default=False)] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these parts (repeatable): prefill, decode, windows, reply, guidance, quality, jitter, engine, jack.", show_default=False)] = None,
+    no_notochord: Annotated[bool, typer.Option("--no-notochord", help="Skip the Notochord comparison.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny counts: a smoke run (numbers are not meaningful).")] = False,
+) -> None:
+    """Latency benchmarks: prefill, decode vs no-KV-cache and Notochord, 22-note windows, reply, guidance, engine jitter, JACK."""
+    import json
+
+    from rich.console import Console
+
+    from tatumflow.bench.report import markdown as to_markdown
+    from tatumflow.bench.report import write_results
+    from tatumflow.bench.run import PARTS, BenchConfig, run_bench
+
+    try:
+        config = BenchConfig(device=device, threads=threads, checkpoint=checkpoint, notochord=not no_notochord,
+                             parts=tuple(only) if only else PARTS, quick=quick)
+        console = Console(stderr=True)
+        with console.status("benchmarking") as status:
+            result = run_bench(config, progress=lambda part: status.update(f"benchmarking: {part}"))
+        written = write_results(result, json_out if json_out not in (None, "-") else None, markdown, plot)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    if json_out == "-":
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(to_markdown(result))
+    for path in written:
+        typer.echo(f"wrote {path}", err=True)
+
+
+def _bare_json_to_stdout(argv: list[str]) -> list[str]:
+    """For `bench`, a bare `--json` (last, or followed by another option) means "print the JSON": `--json -`."""
+    if "bench" not in argv:
+        return argv
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--json" and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
+            out.append("-")
+    return out
+
+
+def run() -> None:
+    """Console entry point."""
+    import sys
+
+    app(args=_bare_json_to_stdout(sys.argv[1:]), prog_name="tatumflow")
+
+
 if __name__ == "__main__":
-    app()
+    run()

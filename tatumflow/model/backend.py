@@ -1,4 +1,11 @@
-"""The transformer as a `StepBackend`: KV-cached feed, factorised sampling, guidance lanes."""
+"""The transformer as a `StepBackend`: KV-cached feed, factorised sampling, guidance lanes.
+
+By default the backend decodes through `InferenceModel` (the module's weights prepared once, at construction; see
+inference.py); `fast=False` runs the `nn.Module` path instead (the reference, and the "before" of the benchmark).
+`weights="auto"` stores the matrices in fp16 on an x86 CPU (fp32 activations and sums; about 3x less matmul time,
+logits within ~1e-3 of fp32: benchmarks/decode/README.md) and in fp32 elsewhere; "fp32" keeps the module's numbers
+up to float rounding. Call `refresh()` after changing the module's weights in place.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import torch
 
 from .controls import Controls
 from .generator import ChunkedGenerator, StepConstraints
-from .sampling import sample_field
+from .inference import InferenceModel, fp16_weights_available
+from .sampling import mask_bias, sample_field
 from .tokenizer import DELTA, DURATION, PITCH, Tokenizer
 from .transformer import KVCache, NoteTransformer
 
@@ -15,7 +23,8 @@ from .transformer import KVCache, NoteTransformer
 class TransformerBackend:
     """Lane 0 is conditioned on the controls' style mix; lane 1 (when guidance is on) on "none"."""
 
-    def __init__(self, model: NoteTransformer, tokenizer: Tokenizer, styles: list[str], device: str = "cpu"):
+    def __init__(self, model: NoteTransformer, tokenizer: Tokenizer, styles: list[str], device: str = "cpu",
+                 fast: bool = True, weights: str = "auto"):
         if tuple(model.cfg.vocab_sizes) != tokenizer.config.vocab_sizes:
             raise ValueError(
                 f"model vocab sizes {model.cfg.vocab_sizes} do not match the tokenizer's {tokenizer.config.vocab_sizes}"
@@ -28,6 +37,23 @@ class TransformerBackend:
         self.device = torch.device(device)
         self.max_steps = model.cfg.max_steps
         self._style_cache: tuple[tuple, torch.Tensor] | None = None
+        self._bias_cache: dict[tuple, list[torch.Tensor]] = {}
+        self.fast = fast
+        if weights == "auto":
+            weights = "fp16" if self.device.type == "cpu" and fp16_weights_available() else "fp32"
+        self.weights = weights
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the prepared inference weights from the module (after its weights changed)."""
+        self.infer = InferenceModel(self.model, self.weights) if self.fast else None
+        self._style_cache = None
+
+    def _prefill(self, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
+        (self.infer if self.infer is not None else self.model).prefill(cache, steps, style_vec)
+
+    def _head(self, k: int, h: torch.Tensor) -> torch.Tensor:
+        return self.infer.head_logits(k, h) if self.infer is not None else self.model.heads[k](h)
 
     # -- style ---------------------------------------------------------------------------------------------------
     def style_weights(self, style: dict[str, float]) -> torch.Tensor:
@@ -46,7 +72,9 @@ class TransformerBackend:
             w = self.style_weights(controls.style)[None]
             if lanes == 2:
                 w = torch.cat([w, torch.nn.functional.one_hot(torch.tensor([0]), len(self.styles)).float()])
-            self._style_cache = (key, self.model.style_vector(w.to(self.device)))
+            weights = w.to(self.device)
+            vec = self.infer.style_vector(weights) if self.infer is not None else self.model.style_vector(weights)
+            self._style_cache = (key, vec)
         return self._style_cache[1]
 
     # -- StepBackend ---------------------------------------------------------------------------------------------
@@ -65,33 +93,48 @@ class TransformerBackend:
     def feed(self, cache: KVCache, steps: np.ndarray, controls: Controls) -> None:
         lanes = cache.k.shape[1]
         x = torch.as_tensor(steps, dtype=torch.long, device=self.device)[None].expand(lanes, -1, -1)
-        self.model.prefill(cache, x, self._style_vecs(controls, lanes))
+        self._prefill(cache, x, self._style_vecs(controls, lanes))
 
     @torch.inference_mode()
     def sample(self, cache: KVCache, controls: Controls, c: StepConstraints, rng: torch.Generator) -> tuple[int, int, int, int]:
         lanes = cache.k.shape[1]
         if cache.length == 0:
-            self.model.prefill(cache, None, self._style_vecs(controls, lanes))
+            self._prefill(cache, None, self._style_vecs(controls, lanes))
         h = cache.hidden[:, cache.length - 1]  # [lanes, D]
-        masks = self._masks(c)
+        biases = self._biases(c)
+        cond = self.infer.cond_emb if self.infer is not None else [e.weight for e in self.model.cond_emb]
         fields: list[int] = []
         for k in range(4):
-            logits = self.model.heads[k](h)
+            logits = self._head(k, h)  # [lanes, V]
             if lanes == 2:  # classifier-free guidance: uncond + g * (cond - uncond)
-                logits = logits[1] + controls.guidance * (logits[0] - logits[1])
+                logits = torch.lerp(logits[1], logits[0], controls.guidance)
             else:
                 logits = logits[0]
-            mask = masks[k]
+            bias = biases[k]
             if k == PITCH and fields[DELTA] == 0 and c.pitches_at_last_onset:
-                mask = mask.clone()
-                mask[list(c.pitches_at_last_onset)] = False
-                if not bool(mask.any()):
-                    mask = masks[k]
+                bias = self._without(bias, c.pitches_at_last_onset)
             temp = controls.temperature * controls.head_temperature[k]
-            fields.append(sample_field(logits.cpu(), temp, rng, controls.top_k, controls.top_p, controls.min_p, mask))
+            fields.append(sample_field(logits.cpu(), temp, rng, controls.top_k, controls.top_p, controls.min_p, bias=bias))
             if k < 3:
-                h = h + self.model.cond_emb[k].weight[fields[-1]]
+                h = h + cond[k][fields[-1]]  # the field just chosen conditions the next heads
         return tuple(fields)  # type: ignore[return-value]
+
+    @staticmethod
+    def _without(bias: torch.Tensor, pitches: frozenset[int]) -> torch.Tensor:
+        """The pitch bias with `pitches` excluded too (unless that would exclude everything)."""
+        out = bias.clone()
+        out[list(pitches)] = float("-inf")
+        return out if bool(torch.isfinite(out).any()) else bias
+
+    def _biases(self, c: StepConstraints) -> list[torch.Tensor]:
+        """Additive 0/-inf masks per head for these constraints (cached: they rarely change within a session)."""
+        key = (c.min_delta, c.max_delta, c.pitch_low, c.pitch_high, c.max_duration_bin)
+        biases = self._bias_cache.get(key)
+        if biases is None:
+            if len(self._bias_cache) > 256:
+                self._bias_cache.clear()
+            biases = self._bias_cache[key] = [mask_bias(m) for m in self._masks(c)]
+        return biases
 
     def _masks(self, c: StepConstraints) -> list[torch.Tensor]:
         sizes = self.tokenizer.config.vocab_sizes

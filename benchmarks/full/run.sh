@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Every part of `tatumflow bench` in one run (what is compared across machines): results_<device>.{json,md,png} here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DEVICE=${1:-cpu}
+.venv/bin/tatumflow bench --device "$DEVICE" --threads 1 --json "benchmarks/full/results_$DEVICE.json" \
+    --markdown "benchmarks/full/results_$DEVICE.md" --plot "benchmarks/full/results_$DEVICE.png"

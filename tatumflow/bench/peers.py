@@ -1,0 +1,135 @@
+"""Decoders compared side by side, each timed one note at a time from the same 256-note context.
+
+- `CachedDecoder`: our backend (sample the four fields, feed the step into the KV cache); built on the prepared
+  inference path ("ours") or on the `nn.Module` path ("before").
+- `NoCacheDecoder`: the same model without a KV cache: every note re-runs the whole context (start step + notes),
+  as the Anticipatory Music Transformer's sampler does, then samples from the last hidden state.
+- `NotochordDecoder`: Notochord's default model (PyPI `notochord`) with random weights, `query()` + `feed()` per
+  note. It is loaded from a separate folder (its wheel pins an older torch): see benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model.controls import Controls
+from ..model.generator import ChunkedGenerator, StepConstraints
+from ..model.notes import Note
+from ..model.sampling import sample_field
+from .common import REPO, BenchModel, sync
+
+NOTOCHORD_DIR = REPO / ".notochord"
+INSTALL_HINT = "scripts/install_notochord.sh (pip install --no-deps --target .notochord notochord + light deps)"
+
+
+class CachedDecoder:
+    """One note = `backend.sample` (four heads) + `backend.feed` (one transformer step into the cache)."""
+
+    def __init__(self, gen: ChunkedGenerator, prompt: list[Note], controls: Controls, device: torch.device) -> None:
+        self.gen, self.controls, self.device = gen, controls, device
+        self.backend = gen.backend
+        self.state = gen.init_state(prompt, controls)
+        self.length = self.backend.cache_length(self.state.cache)
+        self.rng = torch.Generator().manual_seed(controls.seed)
+
+    def reset(self) -> None:
+        self.backend.truncate(self.state.cache, self.length)
+
+    def note(self) -> float:
+        """Sample and feed one note; returns its wall time in ms (device synced)."""
+        sync(self.device)
+        t0 = time.perf_counter_ns()
+        fields = self.backend.sample(self.state.cache, self.controls, StepConstraints(), self.rng)
+        self.backend.feed(self.state.cache, np.asarray([fields], dtype=np.int64), self.controls)
+        sync(self.device)
+        return (time.perf_counter_ns() - t0) / 1e6
+
+
+class NoCacheDecoder:
+    """The same model, recomputing the full context for every note (no KV cache)."""
+
+    def __init__(self, bm: BenchModel, gen: ChunkedGenerator, prompt: list[Note], controls: Controls,
+                 device: torch.device) -> None:
+        self.model, self.controls, self.device = bm.model, controls, device
+        steps = gen._steps_for(None, prompt)
+        self.prompt = torch.as_tensor(steps, device=device)[None]  # [1, N, 4]
+        self.steps = self.prompt
+        w = gen.backend.style_weights(controls.style)[None].to(device)
+        self.style_vec = self.model.style_vector(w)
+        self.rng = torch.Generator().manual_seed(controls.seed)
+
+    def reset(self) -> None:
+        self.steps = self.prompt
+
+    @torch.inference_mode()
+    def _note(self) -> None:
+        m, c = self.model, self.controls
+        x = torch.cat([(m.start + self.style_vec)[:, None, :], m.embed(self.steps, self.style_vec)], dim=1)
+        h = m.trunk(x)[:, -1]  # [1, D]: the whole context again
+        fields = []
+        for k in range(4):
+            logits = m.heads[k](h)[0]
+            fields.append(sample_field(logits.cpu(), c.temperature * c.head_temperature[k], self.rng, c.top_k,
+                                       c.top_p, c.min_p))
+            if k < 3:
+                h = h + m.cond_emb[k].weight[fields[-1]]
+        self.steps = torch.cat([self.steps, torch.tensor([[fields]], device=self.device)], dim=1)
+
+    def note(self) -> float:
+        sync(self.device)
+        t0 = time.perf_counter_ns()
+        self._note()
+        sync(self.device)
+        return (time.perf_counter_ns() - t0) / 1e6
+
+
+def load_notochord(folder: Path = NOTOCHORD_DIR):
+    """Notochord's model class from `folder`, or a string saying why it is not available."""
+    if not (folder / "notochord").is_dir():
+        return f"Notochord not installed in {folder}; install it with {INSTALL_HINT}"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))  # appended: our venv's packages win over the folder's copies
+    try:
+        from notochord.model import Notochord  # type: ignore[import-not-found]
+    except Exception as err:  # its import chain pulls optional packages; any failure means "skip"
+        return f"Notochord in {folder} does not import ({type(err).__name__}: {err}); reinstall with {INSTALL_HINT}"
+    return Notochord
+
+
+class NotochordDecoder:
+    """Notochord's default model (~17.7 M parameters) with random weights: one `query()` + one `feed()` per note.
+
+    Generous to Notochord: a note there is two events (note-on and note-off); only one is timed per note.
+    """
+
+    def __init__(self, notochord_cls, prompt: list[Note], device: torch.device) -> None:
+        torch.manual_seed(0)
+        self.model = notochord_cls().to(device).eval()
+        self.device = device
+        self.parameters = sum(p.numel() for p in self.model.parameters())
+        self.model.reset()
+        prev = prompt[0].onset_s if prompt else 0.0
+        with torch.inference_mode():
+            for n in prompt:  # the same context length as ours: one event per prompt note
+                self.model.feed(1, n.pitch, n.onset_s - prev, n.velocity)
+                prev = n.onset_s
+
+    def reset(self) -> None:
+        pass  # a recurrent model: its per-note cost does not depend on the context length
+
+    @torch.inference_mode()
+    def _note(self) -> None:
+        event = self.model.query()
+        self.model.feed(event["inst"], event["pitch"], event["time"], event["vel"])
+
+    def note(self) -> float:
+        sync(self.device)
+        t0 = time.perf_counter_ns()
+        self._note()
+        sync(self.device)
+        return (time.perf_counter_ns() - t0) / 1e6

@@ -1,0 +1,85 @@
+"""`tatumflow bench` on a tiny checkpoint: fast, no timing assertions; the JSON holds the fields it promises."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tatumflow.bench import peers
+from tatumflow.bench.report import markdown, write_results
+from tatumflow.bench.run import BenchConfig, run_bench
+from tatumflow.cli import app
+from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
+from tatumflow.model.tokenizer import Tokenizer
+from tatumflow.model.transformer import ModelConfig, NoteTransformer
+
+REQUIRED = ("notes_per_second", "window_ms_p99", "reply_ms_p99", "send_jitter_ms_p99", "ratio_vs_no_cache",
+            "ratio_vs_notochord")
+ENV = ("git_commit", "cpu", "torch", "threads", "device")
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_styles=2, d_model=32, n_layers=2, n_heads=2, max_steps=512)
+    path = tmp_path_factory.mktemp("ckpt")
+    save_checkpoint(path, Checkpoint(NoteTransformer(cfg), Tokenizer(), ["none", "Art Tatum"]))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def result(tiny_ckpt):
+    parts = ("prefill", "decode", "windows", "reply", "guidance", "quality", "jitter")
+    threads = torch.get_num_threads()
+    try:
+        return run_bench(BenchConfig(checkpoint=tiny_ckpt, quick=True, parts=parts))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_result_has_the_promised_fields(result):
+    assert all(k in result["summary"] for k in REQUIRED)
+    assert all(k in result["environment"] for k in ENV) and result["environment"]["threads"] == 1
+    s = result["summary"]
+    for key in ("notes_per_second", "window_ms_p99", "reply_ms_p99", "send_jitter_ms_p99", "ratio_vs_no_cache"):
+        assert s[key] is not None and s[key] >= 0, key
+    dec = result["decode"]
+    for name in ("ours", "before", "no_cache"):
+        assert dec[name]["notes"] > 0 and dec[name]["ms_per_note_p99"] >= dec[name]["ms_per_note_p50"] > 0
+    assert set(result["prefill"]) == {"256", "1024"} and result["prefill"]["1024"]["notes"] == 511
+    assert result["windows"]["guidance_off"]["notes_per_window_mean"] > 0
+
+
+def test_notochord_missing_is_skipped_with_a_reason(result, tmp_path, monkeypatch):
+    if "notochord" in result["decode"]:
+        assert result["summary"]["ratio_vs_notochord"] is not None
+    monkeypatch.setattr(peers, "NOTOCHORD_DIR", tmp_path / "nowhere")
+    reason = peers.load_notochord(tmp_path / "nowhere")
+    assert isinstance(reason, str) and "install_notochord" in reason
+
+
+def test_outputs_are_written(result, tmp_path):
+    paths = write_results(result, tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.png")
+    assert [p.name for p in paths] == ["r.json", "r.md", "r.png"]
+    assert json.loads((tmp_path / "r.json").read_text())["summary"] == json.loads(json.dumps(result["summary"]))
+    assert "ratio_vs_notochord" not in markdown(result) and "Notochord" in markdown(result)
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_cli_bench(tiny_ckpt, tmp_path):
+    threads = torch.get_num_threads()
+    out = tmp_path / "b.json"
+    res = CliRunner().invoke(app, ["bench", "--checkpoint", tiny_ckpt, "--quick", "--only", "prefill", "--only",
+                                   "reply", "--no-notochord", "--json", str(out)])
+    torch.set_num_threads(threads)
+    assert res.exit_code == 0, res.output
+    saved = json.loads(out.read_text())
+    assert all(k in saved["summary"] for k in REQUIRED) and saved["summary"]["reply_ms_p99"] is not None
+
+
+def test_cli_rejects_bad_options(tiny_ckpt):
+    res = CliRunner().invoke(app, ["bench", "--checkpoint", tiny_ckpt, "--only", "nonsense"])
+    assert res.exit_code == 2 and "unknown bench parts" in res.output
+    res = CliRunner().invoke(app, ["bench", "--threads", "0"])
+    assert res.exit_code == 2 and "threads" in res.output
