@@ -137,3 +137,12 @@ def load_generator(checkpoint: str | Path | None = None, device: str = "auto") -
         raise FileNotFoundError(f"no embedded default model in {path}; pass --checkpoint")
     ckpt = load_checkpoint(path, device)
     return ChunkedGenerator(TransformerBackend(ckpt.model, ckpt.tokenizer, ckpt.styles, device))
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16, card: str | None = None,
+                      meta: dict[str, Any] | None = None) -> Path:
+    """Copy a checkpoint with its weights stored in `dtype` (16-bit halves the size; loading gives float32)."""
+    ckpt = load_checkpoint(src)
+    if meta:
+        ckpt.meta.update(meta)
+    return save_checkpoint(dst, ckpt, dtype=dtype, card=card)

@@ -52,20 +52,14 @@ class JamOptions:
 
 
 def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
-    """The real model (the embedded default when `checkpoint` is None); the mock when asked or when no default ships."""
-    from ..model.mock import mock_generator
-
+    """The real model (the embedded default when `checkpoint` is None), or the mock when asked (`--mock`)."""
     if mock:
+        from ..model.mock import mock_generator
+
         return mock_generator(), "mock"
     from ..model.checkpoint import load_generator
 
-    try:
-        return load_generator(checkpoint, device=device), checkpoint or "default"
-    except FileNotFoundError:
-        if checkpoint is not None:
-            raise
-        log.warning("no embedded default model in this install: using the mock generator")
-        return mock_generator(), "mock"
+    return load_generator(checkpoint, device=device), checkpoint or "default"
 
 
 def open_sinks(outs: Sequence[str], api: str | None, soundfont: str | None, record: Path | None,

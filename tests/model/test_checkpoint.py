@@ -78,3 +78,23 @@ def test_corrupt_files_give_clear_errors(ckpt_dir, tmp_path):
     with pytest.raises(ValueError, match="not valid JSON"):
         load_checkpoint(ckpt_dir)
 
+
+
+def test_export_to_16_bit_halves_the_file_and_keeps_the_model(ckpt_dir, tmp_path):
+    from tatumflow.model.checkpoint import export_checkpoint
+
+    out = export_checkpoint(ckpt_dir, tmp_path / "half", card="# c\n", meta={"shipped": True})
+    assert (out / "model.safetensors").stat().st_size < 0.6 * (ckpt_dir / "model.safetensors").stat().st_size
+    a, b = load_checkpoint(ckpt_dir), load_checkpoint(out)
+    assert b.meta["shipped"] is True
+    for name, tensor in a.model.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[name], tensor, rtol=1e-3, atol=1e-4)
+
+
+def test_embedded_default_model_loads():
+    from tatumflow.model.checkpoint import default_checkpoint_dir
+
+    ckpt = load_checkpoint(default_checkpoint_dir())
+    assert "Art Tatum" in ckpt.styles
+    assert (default_checkpoint_dir() / "MODEL_CARD.md").read_text().strip()
+    assert (default_checkpoint_dir() / "model.safetensors").stat().st_size < 40e6

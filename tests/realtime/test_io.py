@@ -173,7 +173,7 @@ def test_demo_writes_its_files(tmp_path):
 
     from tatumflow.cli import app
 
-    result = CliRunner().invoke(app, ["demo", "--mock", "--no-audio", "--out-dir", str(tmp_path)])
+    result = CliRunner().invoke(app, ["demo", "--no-audio", "--out-dir", str(tmp_path)])  # the embedded model
     assert result.exit_code == 0, result.output
     for name in ("demo.mid", "demo.wav", "demo.png", "demo_report.json"):
         assert (tmp_path / name).stat().st_size > 100, name

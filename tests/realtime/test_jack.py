@@ -37,7 +37,8 @@ def _first_reply(client: JackClient, released: float, wait_s: float = 1.5) -> fl
 
 def test_replies_arrive_after_the_silence_threshold(jack, tmp_path):
     stop = threading.Event()
-    options = JamOptions(record=tmp_path / "s.mid", report=tmp_path / "r.json", silence_threshold_s=SILENCE_S, mock=True)
+    # The embedded default model, as a user gets it.
+    options = JamOptions(record=tmp_path / "s.mid", report=tmp_path / "r.json", silence_threshold_s=SILENCE_S)
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(run_jam(options, stop)), daemon=True)
     runner.start()
@@ -70,7 +71,7 @@ def _cli(*args: str) -> list[str]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_reply_leaves_nothing_sounding(jack, tmp_path, sig):
     report = tmp_path / "r.json"
-    proc = subprocess.Popen(_cli("jam", "--in", "virtual", "--out", "virtual", "--mode", "call-response", "--mock",
+    proc = subprocess.Popen(_cli("jam", "--in", "virtual", "--out", "virtual", "--mode", "call-response",
                                  "--report", str(report)), env=dict(os.environ), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
