@@ -27,7 +27,23 @@ NOTOCHORD_DIR = REPO / ".notochord"
 INSTALL_HINT = "scripts/install_notochord.sh (pip install --no-deps --target .notochord notochord + light deps)"
 
 
-class CachedDecoder:
+class TimedDecoder:
+    """A decoder whose `_note()` makes one note; `note()` times it in ms with the device synced."""
+
+    device: torch.device
+
+    def _note(self) -> None:
+        raise NotImplementedError
+
+    def note(self) -> float:
+        sync(self.device)
+        t0 = time.perf_counter_ns()
+        self._note()
+        sync(self.device)
+        return (time.perf_counter_ns() - t0) / 1e6
+
+
+class CachedDecoder(TimedDecoder):
     """One note = `backend.sample` (four heads) + `backend.feed` (one transformer step into the cache)."""
 
     def __init__(self, gen: ChunkedGenerator, prompt: list[Note], controls: Controls, device: torch.device) -> None:
@@ -40,17 +56,12 @@ class CachedDecoder:
     def reset(self) -> None:
         self.backend.truncate(self.state.cache, self.length)
 
-    def note(self) -> float:
-        """Sample and feed one note; returns its wall time in ms (device synced)."""
-        sync(self.device)
-        t0 = time.perf_counter_ns()
+    def _note(self) -> None:
         fields = self.backend.sample(self.state.cache, self.controls, StepConstraints(), self.rng)
         self.backend.feed(self.state.cache, np.asarray([fields], dtype=np.int64), self.controls)
-        sync(self.device)
-        return (time.perf_counter_ns() - t0) / 1e6
 
 
-class NoCacheDecoder:
+class NoCacheDecoder(TimedDecoder):
     """The same model, recomputing the full context for every note (no KV cache)."""
 
     def __init__(self, bm: BenchModel, gen: ChunkedGenerator, prompt: list[Note], controls: Controls,
@@ -80,13 +91,6 @@ class NoCacheDecoder:
                 h = h + m.cond_emb[k].weight[fields[-1]]
         self.steps = torch.cat([self.steps, torch.tensor([[fields]], device=self.device)], dim=1)
 
-    def note(self) -> float:
-        sync(self.device)
-        t0 = time.perf_counter_ns()
-        self._note()
-        sync(self.device)
-        return (time.perf_counter_ns() - t0) / 1e6
-
 
 def load_notochord(folder: Path = NOTOCHORD_DIR):
     """Notochord's model class from `folder`, or a string saying why it is not available."""
@@ -101,7 +105,7 @@ def load_notochord(folder: Path = NOTOCHORD_DIR):
     return Notochord
 
 
-class NotochordDecoder:
+class NotochordDecoder(TimedDecoder):
     """Notochord's default model (~17.7 M parameters) with random weights: one `query()` + one `feed()` per note.
 
     Generous to Notochord: a note there is two events (note-on and note-off); only one is timed per note.
@@ -126,10 +130,3 @@ class NotochordDecoder:
     def _note(self) -> None:
         event = self.model.query()
         self.model.feed(event["inst"], event["pitch"], event["time"], event["vel"])
-
-    def note(self) -> float:
-        sync(self.device)
-        t0 = time.perf_counter_ns()
-        self._note()
-        sync(self.device)
-        return (time.perf_counter_ns() - t0) / 1e6

@@ -79,7 +79,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
             log.info("bench: %s", part)
             result[part] = steps[part]()
     result["summary"] = summary(result)
-    return result
+    # The headline numbers also at the top level, beside the git commit (where a reader looks first).
+    return {"git_commit": result["environment"]["git_commit"], **result["summary"], **result}
 
 
 def _get(d: dict, *keys):

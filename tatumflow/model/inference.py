@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .transformer import KVCache, ModelConfig, NoteTransformer
+from .transformer import KVCache, ModelConfig, NoteTransformer, prefill_cache
 
 
 @functools.lru_cache(maxsize=1)
@@ -177,19 +177,7 @@ class InferenceModel:
     @torch.inference_mode()
     def prefill(self, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
         """Append steps [B, S, 4] to the cache (None with an empty cache: only the start step)."""
-        parts = []
-        if cache.length == 0:
-            parts.append((self.start + style_vec)[:, None, :])
-        if steps is not None and steps.shape[1]:
-            parts.append(self.embed(steps, style_vec))
-        if not parts:
-            return
-        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
-        start = cache.length
-        if start + x.shape[1] > self.cfg.max_steps:
-            raise ValueError(f"cache overflow: {start} + {x.shape[1]} > max_steps {self.cfg.max_steps}")
-        cache.hidden[:, start : start + x.shape[1]] = self.trunk(x, cache, start)
-        cache.length = start + x.shape[1]
+        prefill_cache(self, cache, steps, style_vec)
 
     def head_logits(self, k: int, h: torch.Tensor) -> torch.Tensor:
         """Head k on hidden states h [B, D] -> logits [B, V_k] (as `NoteTransformer.heads[k](h)`)."""

@@ -212,20 +212,7 @@ class NoteTransformer(nn.Module):
     @torch.inference_mode()
     def prefill(self, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
         """Append steps [B, S, 4] to the cache (None with an empty cache: only the start step)."""
-        parts = []
-        if cache.length == 0:
-            parts.append((self.start + style_vec)[:, None, :])
-        if steps is not None and steps.shape[1]:
-            parts.append(self.embed(steps, style_vec))
-        if not parts:
-            return
-        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
-        start = cache.length
-        if start + x.shape[1] > self.cfg.max_steps:
-            raise ValueError(f"cache overflow: {start} + {x.shape[1]} > max_steps {self.cfg.max_steps}")
-        h = self.trunk(x, cache, start)
-        cache.hidden[:, start : start + x.shape[1]] = h
-        cache.length = start + x.shape[1]
+        prefill_cache(self, cache, steps, style_vec)
 
     @torch.inference_mode()
     def drop_steps(self, cache: KVCache, first: int, count: int) -> None:
@@ -244,3 +231,19 @@ class NoteTransformer(nn.Module):
         cache.hidden[:, dst] = cache.hidden[:, src].clone()
         cache.length = first + n
 
+
+def prefill_cache(model, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
+    """Append steps [B, S, 4] to the cache through `model`'s start, embed and trunk (any model with those)."""
+    parts = []
+    if cache.length == 0:
+        parts.append((model.start + style_vec)[:, None, :])
+    if steps is not None and steps.shape[1]:
+        parts.append(model.embed(steps, style_vec))
+    if not parts:
+        return
+    x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+    start = cache.length
+    if start + x.shape[1] > model.cfg.max_steps:
+        raise ValueError(f"cache overflow: {start} + {x.shape[1]} > max_steps {model.cfg.max_steps}")
+    cache.hidden[:, start : start + x.shape[1]] = model.trunk(x, cache, start)
+    cache.length = start + x.shape[1]
