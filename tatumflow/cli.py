@@ -111,7 +111,7 @@ def presets() -> None:
 def train(
     data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files (repeatable).")],
     out: Annotated[str, typer.Option("--out", help="Run folder: checkpoints, metrics, token cache.")],
-    config: Annotated[str, typer.Option("--config", help="Training config: tiny, cpu, default, gpu, specialize, focus-only.")] = "default",
+    config: Annotated[str, typer.Option("--config", help="Training config: tiny, cpu, cpu-continue, default, gpu, specialize, focus-only.")] = "default",
     init: Annotated[str | None, typer.Option("--init", help="Start from this checkpoint (fine-tuning).")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step count.")] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Token cache folder (default: OUT/cache).")] = None,

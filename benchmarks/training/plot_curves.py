@@ -1,6 +1,9 @@
 """Plot training curves (loss per step, validation loss, validation loss on the focus pianist) from runs' metrics.jsonl.
 
-    python benchmarks/training/plot_curves.py runs/pretrain runs/tatum runs/tatum-only --out benchmarks/training/curves.png
+    python benchmarks/training/plot_curves.py benchmarks/training/{pretrain,tatum,tatum-only,pretrain2,tatum2} \
+        --out benchmarks/training/curves.png
+
+Runs named pretrain* set the step offset for the runs after them (which start from their weights).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def main() -> None:
         if val:
             ax_val.plot([v[0] for v in val], [v[1] for v in val], "o-", label=f"{run.name}: all pianists")
             ax_val.plot([v[0] for v in val], [v[2] for v in val], "s--", label=f"{run.name}: Art Tatum")
-        if run.name == "pretrain":
+        if run.name.startswith("pretrain"):  # later runs continue from it
             offset = steps[-1] if steps else 0
     ax_train.set(title="training loss (sum of 4 field NLLs, smoothed)", xlabel="step", ylabel="nats per note")
     ax_val.set(title="validation loss (held-out recordings)", xlabel="step", ylabel="nats per note")

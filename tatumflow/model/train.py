@@ -70,6 +70,9 @@ CONFIGS: dict[str, TrainConfig] = {
     # What two CPU cores can pretrain in about 1.5 hours; trained with the full context length (512 steps).
     "cpu": TrainConfig(d_model=192, n_layers=4, n_heads=4, max_steps_context=512, seq_len=511, batch_size=8, lr=2e-3,
                        warmup=100, max_steps=2000, focus_weight=3.0, val_every=200, ckpt_every=100),
+    # More pretraining from a `cpu` run's weights (--init): a second, lower cosine.
+    "cpu-continue": TrainConfig(d_model=192, n_layers=4, n_heads=4, max_steps_context=512, seq_len=511, batch_size=8,
+                                lr=8e-4, warmup=50, max_steps=1200, focus_weight=3.0, val_every=200, ckpt_every=100),
     "default": TrainConfig(),
     # One GPU (or several through torchrun): the shipped-model recipe's pretraining.
     "gpu": TrainConfig(d_model=384, n_layers=8, n_heads=6, max_steps_context=1024, seq_len=1023, batch_size=64,
