@@ -56,6 +56,13 @@ CheckpointOpt = Annotated[
 ]
 
 
+HarmonyOpt = Annotated[
+    float | None,
+    typer.Option("--harmony", help="Weight of the harmony prior (what was heard, 0 = the network alone; default: the "
+                 "preset's).", show_default=False),
+]
+
+
 @app.command()
 def generate(
     out: Annotated[str, typer.Option("--out", help="Output MIDI file.")],
@@ -67,6 +74,7 @@ def generate(
     temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
+    harmony: HarmonyOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Continue a MIDI file (or improvise from silence); OUT has tracks `prompt` and `tatumflow`."""
@@ -82,7 +90,8 @@ def generate(
     if not seconds > 0 or seconds > 3600:
         fail(f"--seconds must be in (0, 3600], got {seconds}")
     try:
-        controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p)
+        controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 harmony_weight=harmony)
         prompt_notes = read_midi(prompt) if prompt else []
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
@@ -260,6 +269,7 @@ def eval_command(
     json_out: Annotated[str | None, typer.Option("--json", help="Write per-file values and means here.")] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write piano rolls of the first files here (PNG).")] = None,
     preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
+    harmony: HarmonyOpt = None,
 ) -> None:
     """Continue each file's opening and compare with the real continuation: model vs Markov vs no-style baselines."""
     import json
@@ -274,7 +284,7 @@ def eval_command(
 
     try:
         cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files)
-        controls = controls_from(preset)
+        controls = controls_from(preset, harmony_weight=harmony)
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
             task = progress.add_task("evaluating", total=None)
@@ -285,7 +295,8 @@ def eval_command(
         fail(str(err))
     Console().print(summary_table(report))
     if json_out:
-        payload = {"checkpoint": checkpoint or "embedded default", "preset": preset, **report.to_dict()}
+        payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
+                   "harmony_weight": controls.harmony_weight, **report.to_dict()}
         Path(json_out).write_text(json.dumps(payload, indent=2), encoding="utf-8")
         typer.echo(f"wrote {json_out}")
     if plot:

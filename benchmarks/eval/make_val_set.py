@@ -26,7 +26,7 @@ def main() -> None:
     for i in val_ids:
         piece = index.pieces[i]
         if piece.style == args.style and piece.transcription == args.transcription:
-            src = Path(piece.source) / piece.path
+            src = (Path(piece.source) / piece.path).resolve()  # absolute: a relative --data would dangle
             link = args.out / f"{n}_{src.name}"
             if not link.exists():
                 link.symlink_to(src)

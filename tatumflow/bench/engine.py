@@ -174,7 +174,7 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
     from ..presets import load_preset
     from ..realtime.config import EngineConfig
     from ..realtime.engine import JamEngine
-    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput
+    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
     from ..realtime.sinks import PortSink
 
     p = load_preset(preset)
@@ -197,7 +197,8 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
                         received.append(time.monotonic())
 
             out = stack.enter_context(client.open_output(_wait_port(client, "output", IN_PORT_NAME)))
-            stack.enter_context(client.open_input(_wait_port(client, "input", OUT_PORT_NAME), callback=on_reply))
+            listener = client.open_input(_wait_port(client, "input", OUT_PORT_NAME), callback=on_reply)
+            stack.callback(close_input, listener)  # the final note-offs may still be arriving
             engine.start()
             replies = []
             try:

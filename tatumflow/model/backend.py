@@ -113,6 +113,8 @@ class TransformerBackend:
             bias = biases[k]
             if k == PITCH and fields[DELTA] == 0 and c.pitches_at_last_onset:
                 bias = self._without(bias, c.pitches_at_last_onset)
+            if k == PITCH and c.pitch_bias is not None:
+                bias = bias + torch.from_numpy(c.pitch_bias)
             temp = controls.temperature * controls.head_temperature[k]
             fields.append(sample_field(logits.cpu(), temp, rng, controls.top_k, controls.top_p, controls.min_p, bias=bias))
             if k < 3:

@@ -18,7 +18,8 @@ class Controls:
 
     `style` maps style names (pianists, or "none") to weights; the conditioning is their weighted sum.
     `temperature` applies to all four heads, multiplied per head by `head_temperature` (delta, pitch, velocity,
-    duration). `guidance` > 1 turns on classifier-free guidance against the "no style" vector.
+    duration). `guidance` > 1 turns on classifier-free guidance against the "no style" vector. `harmony_weight` > 0
+    adds the context's pitch-class transitions to the pitch head (harmony.py; 0 = the network alone).
     """
 
     style: dict[str, float] = field(default_factory=lambda: {"Art Tatum": 1.0})
@@ -28,6 +29,7 @@ class Controls:
     top_p: float = 1.0
     min_p: float = 0.0
     guidance: float = 1.0
+    harmony_weight: float = 0.0
     pitch_low: int = PIANO_LOW
     pitch_high: int = PIANO_HIGH
     max_duration_s: float = 8.0
@@ -50,6 +52,7 @@ class Controls:
         _check_range("top_p", self.top_p, 1e-6, 1.0)
         _check_range("min_p", self.min_p, 0.0, 1.0)
         _check_range("guidance", self.guidance, 0.0, 10.0)
+        _check_range("harmony_weight", self.harmony_weight, 0.0, 4.0)
         _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
         _check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
         _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)

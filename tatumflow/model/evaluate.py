@@ -4,7 +4,9 @@ For each MIDI file: the prompt is the notes with onsets in the first `prompt_sec
 continuation is the notes with onsets in [c0, c0 + continue_seconds), c0 = `continuation_start_s(prompt)`. Three
 systems continue the prompt once per seed: `model` (the network with the preset's controls), `markov` (the
 variable-order Markov baseline trained on the prompt) and `no_style` (the network with style {"none": 1}, no
-guidance). Metrics are in `metrics`; per file they are averaged over seeds, the summary averages files (NaN-aware).
+guidance, everything else as `model`). When the controls turn the harmony prior on, a fourth system,
+`no_harmony`, is the model with it off (the network alone). Metrics are in `metrics`; per file they are averaged
+over seeds, the summary averages files (NaN-aware).
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from .notes import Note, read_midi
 log = logging.getLogger(__name__)
 
 SYSTEMS = ("model", "markov", "no_style")
+NO_HARMONY = "no_harmony"
 MIDI_SUFFIXES = (".mid", ".midi")
 # Rows of the printed table: (key, label, systems only?). Ratios and distances have no "real" value.
 TABLE_ROWS = (
     ("pitch_class_kl", "pitch-class KL (real||gen)", True),
-    ("pctm_cosine", "PCTM cosine", True),
+    ("pctm_cosine", "PCTM cosine (chord order)", True),
+    ("pctm_cosine_onset", "PCTM cosine (onset order)", True),
     ("density", "notes / s", False),
     ("density_ratio", "density ratio", True),
     ("ioi_mean_s", "mean IOI (s)", False),
@@ -136,16 +140,28 @@ def _no_style(controls: Controls) -> Controls:
     return replace(controls, style={"none": 1.0}, guidance=1.0)
 
 
+def systems_for(controls: Controls) -> tuple[str, ...]:
+    """The systems compared under these controls (see the module docstring)."""
+    return (*SYSTEMS, NO_HARMONY) if controls.harmony_weight > 0 else SYSTEMS
+
+
+def _systems_of(files: Sequence[FileResult]) -> tuple[str, ...]:
+    return tuple(k for k in files[0].metrics if k != "real") if files else SYSTEMS
+
+
 def _continuations(
     generator: ChunkedGenerator, prompt: list[Note], start_s: float, cfg: EvalConfig, controls: Controls
 ) -> dict[str, list[list[Note]]]:
     """Every system's continuation for every seed."""
     seconds = cfg.continue_seconds
-    out: dict[str, list[list[Note]]] = {name: [] for name in SYSTEMS}
+    out: dict[str, list[list[Note]]] = {name: [] for name in systems_for(controls)}
     for seed in range(cfg.seeds):
         out["model"].append(continue_notes(generator, prompt, seconds, replace(controls, seed=seed)))
         out["markov"].append(markov_continuation(prompt, start_s, seconds, seed))
         out["no_style"].append(continue_notes(generator, prompt, seconds, replace(_no_style(controls), seed=seed)))
+        if NO_HARMONY in out:
+            plain = replace(controls, seed=seed, harmony_weight=0.0)
+            out[NO_HARMONY].append(continue_notes(generator, prompt, seconds, plain))
     return out
 
 
@@ -169,7 +185,7 @@ def evaluate_split(
         per_seed = [continuation_metrics(c, real, start_s, cfg.continue_seconds) for c in continuations]
         metrics[name] = _mean_metrics(per_seed) | {"diversity": diversity(continuations)}
     metrics["real"] = texture_metrics(real, cfg.continue_seconds)
-    for name in SYSTEMS:
+    for name in runs:
         kinds = {k[8:]: v for k, v in metrics[name].items() if k.startswith("grammar_") and k != "grammar_errors" and v}
         if kinds:
             log.warning("%s: %s output has grammar errors (mean per seed): %s", path, name, kinds)
@@ -180,7 +196,7 @@ def evaluate_split(
 def summarise(files: Sequence[FileResult]) -> dict[str, dict[str, float]]:
     """Means over files per system (and for the real continuations), NaN-aware."""
     summary: dict[str, dict[str, float]] = {}
-    for name in (*SYSTEMS, "real"):
+    for name in (*_systems_of(files), "real"):
         keys = files[0].metrics[name].keys() if files else []
         summary[name] = {k: _nanmean([f.metrics[name][k] for f in files]) for k in keys}
     return summary
@@ -239,10 +255,11 @@ def summary_table(report: EvalReport):
 
     table = Table(title=f"continuation metrics, {len(report.files)} files x {report.config.seeds} seeds")
     table.add_column("metric")
-    for name in (*SYSTEMS, "real"):
+    systems = _systems_of(report.files)
+    for name in (*systems, "real"):
         table.add_column(name, justify="right")
     for key, label, systems_only in TABLE_ROWS:
-        cells = [_fmt(report.summary[name].get(key)) for name in SYSTEMS]
+        cells = [_fmt(report.summary[name].get(key)) for name in systems]
         cells.append("" if systems_only else _fmt(report.summary["real"].get(key)))
         table.add_row(label, *cells)
     return table
@@ -262,9 +279,10 @@ def plot_pianorolls(report: EvalReport, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     files = report.files[: report.config.plot_files]
-    fig, axes = plt.subplots(len(files), len(SYSTEMS), figsize=(6 * len(SYSTEMS), 3.2 * len(files)), squeeze=False)
+    systems = _systems_of(files)
+    fig, axes = plt.subplots(len(files), len(systems), figsize=(6 * len(systems), 3.2 * len(files)), squeeze=False)
     for row, result in zip(axes, files):
-        for ax, name in zip(row, SYSTEMS):
+        for ax, name in zip(row, systems):
             _roll(ax, result.prompt, "0.55")
             _roll(ax, result.real, "tab:blue", 0.45)
             _roll(ax, result.samples[name], "tab:red", 0.75)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .controls import Controls
+from .harmony import HARMONY_WINDOW, harmony_bias
 from .notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from .tokenizer import DELTA, PITCH, Tokenizer
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class StepConstraints:
     """Masks for the next step: onset no earlier than `min_delta` grid steps, and pitches already struck at the
-    previous onset are excluded when delta is 0."""
+    previous onset are excluded when delta is 0; `pitch_bias` shifts the pitch logits."""
 
     min_delta: int = 0
     max_delta: int | None = None
@@ -35,6 +36,7 @@ class StepConstraints:
     pitch_high: int = 87
     max_duration_bin: int | None = None
     pitches_at_last_onset: frozenset[int] = frozenset()
+    pitch_bias: np.ndarray | None = None  # additive, over the 88 keys (the harmony prior); None = none
 
 
 class StepBackend(Protocol):
@@ -61,6 +63,7 @@ class GeneratorState:
     window_start_s: float = 0.0
     lanes: int = 1
     dropped_notes: int = 0  # notes dropped from the cache by compaction
+    heard: list[Note] = field(default_factory=list)  # the last notes that came from outside (prompt, human), time order
 
     @property
     def last_onset_s(self) -> float | None:
@@ -125,11 +128,17 @@ class ChunkedGenerator:
         state.window_start_s = end
         return cut_overlaps(out), state
 
-    def absorb(self, state: GeneratorState, notes: Sequence[Note], controls: Controls) -> GeneratorState:
-        """Fold notes into the context in time order: roll back to the first step they precede, prefill the rest."""
+    def absorb(self, state: GeneratorState, notes: Sequence[Note], controls: Controls, heard: bool = True) -> GeneratorState:
+        """Fold notes into the context in time order: roll back to the first step they precede, prefill the rest.
+
+        `heard` notes (the default: a prompt, the human) also feed the harmony prior; the engine passes False for
+        its own notes re-placed in time.
+        """
         notes = sort_notes(n for n in notes if 0 <= n.pitch - PIANO_LOW < self.tokenizer.config.n_pitch)
         if not notes:
             return state
+        if heard:
+            state.heard = sort_notes(state.heard + notes)[-HARMONY_WINDOW:]
         first = _note_key(notes[0])
         keep = len(state.context)
         while keep > 0 and _note_key(state.context[keep - 1]) > first:
@@ -211,6 +220,7 @@ class ChunkedGenerator:
             c.pitches_at_last_onset = frozenset(
                 n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == round(last.onset_s / grid)
             )
+            c.pitch_bias = harmony_bias(state.heard, last.pitch, controls.harmony_weight)
         return c
 
     def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:

@@ -226,7 +226,7 @@ class JamEngine:
         offset = notes[0].onset_s - start
         self.gen.truncate(self.state, notes[0].onset_s)
         shifted = [n.shifted(-offset) for n in notes]
-        self.gen.absorb(self.state, shifted, self._controls)
+        self.gen.absorb(self.state, shifted, self._controls, heard=False)  # its own notes: not for the harmony prior
         return shifted
 
     def _commit(self, notes: list[Note], reply: Reply, next_start_s: float) -> None:

@@ -8,9 +8,11 @@ runs, WinMM on Windows. An explicit `api` option wins; so does mido's `MIDO_BACK
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import mido
@@ -30,6 +32,34 @@ API_ALIASES = {
 }
 _PREFERENCE = ("MACOSX_CORE", "LINUX_ALSA", "UNIX_JACK", "WINDOWS_MM", "WEB_MIDI")
 _detected: dict[str | None, str | None] = {}
+
+
+CALLBACK_DRAIN_S = 0.02  # after cancelling an input's callback: time for one already under way to finish
+# python-rtmidi gives its C callback a borrowed pointer to the (function, data) tuple it keeps, and drops that tuple in
+# cancel_callback() while the MIDI thread (JACK's process thread, ALSA's input thread) may already be in the callback
+# with the pointer: the freed tuple corrupts the interpreter's tuple free list, and the process crashes later,
+# anywhere (seen as a segfault at exit in `tatumflow bench`, 1 run in ~10). mido's close() also re-registers its own
+# callback and then closes the port holding the GIL, while a JACK cycle waits for the GIL inside that callback: with
+# messages streaming in it deadlocks (tests/realtime/test_jack.py). `close_input` keeps the tuples alive for the life
+# of the process (a few dozen bytes per port closed), cancels, lets a callback under way finish, then closes.
+_RTMIDI_TUPLES_KEPT: list[tuple] = []
+
+
+def close_input(port: mido.ports.BaseInput) -> None:
+    """Close an input port whose callback may be running right now (see `_RTMIDI_TUPLES_KEPT`)."""
+    rt = getattr(port, "_rt", None)
+    if rt is None or port.closed:  # not an rtmidi port, or closed already
+        port.close()
+        return
+    _RTMIDI_TUPLES_KEPT.extend(o for o in gc.get_referents(rt) if isinstance(o, tuple))
+    rt.cancel_callback()  # from here on messages queue inside rtmidi: no new call into Python
+    time.sleep(CALLBACK_DRAIN_S)  # the GIL is free meanwhile: a callback under way finishes
+    port._callback = None
+    try:
+        rt.close_port()
+    finally:
+        rt.delete()
+        port.closed = True
 
 
 class NoMidiApi(OSError):
@@ -190,7 +220,7 @@ class MidiInput:
         port, self.port = self.port, None
         if port is not None:
             try:
-                port.close()
+                close_input(port)
             except Exception as err:  # a vanished device may fail to close cleanly
                 log.debug("closing input %r: %s", self.name, err)
 

@@ -56,7 +56,8 @@ def test_eval_command_end_to_end(tmp_path, tiny_checkpoint):
     assert "pitch-class KL" in result.output
     report = json.loads(out_json.read_text())
     assert report["preset"] == "tatum" and report["n_files"] == 2 and report["skipped"] == {"unreadable": 1, "too_short": 1}
-    for system in ("model", "markov", "no_style"):
+    assert report["harmony_weight"] == 0.5  # the tatum preset's: the network alone is reported beside it
+    for system in ("model", "markov", "no_style", "no_harmony"):
         for key in ("pitch_class_kl", "pctm_cosine", "density_ratio", "voicing_ratio", "grammar_errors", "diversity"):
             assert key in report[system]
     # the tiny random network may re-strike a sounding pitch (counted as self_overlap); the baseline never errs
@@ -72,3 +73,15 @@ def test_eval_command_user_errors(tmp_path, tiny_checkpoint):
     (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["eval", "--data", str(tmp_path / "empty"), "--checkpoint", str(tiny_checkpoint)])
     assert empty.exit_code == 2 and "no MIDI files" in empty.output
+
+
+def test_eval_without_the_harmony_prior_has_three_systems(tmp_path, tiny_checkpoint):
+    write_midi(tmp_path / "a.mid", piece(6.0))
+    out_json = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, [
+        "eval", "--data", str(tmp_path), "--prompt-seconds", "3", "--continue-seconds", "2", "--seeds", "1",
+        "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--harmony", "0", "--json", str(out_json),
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    assert report["harmony_weight"] == 0 and "no_harmony" not in report and "no_style" in report

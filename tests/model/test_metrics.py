@@ -83,3 +83,18 @@ def test_diversity():
     assert m.diversity([a, b]) == pytest.approx(1.0)
     assert math.isnan(m.diversity([a]))
     assert 0 < m.diversity([a, a, b]) < 1
+
+
+def test_chord_order_ignores_onset_spread_within_a_chord():
+    """A chord struck a few ms apart in another order is the same music: chord order scores it 1, onset order less."""
+    def chords(order_by_onset: list[tuple[int, ...]]) -> list[Note]:
+        return [Note(i * 0.5 + j * 0.005, 0.4, p, 64) for i, voicing in enumerate(order_by_onset)
+                for j, p in enumerate(voicing)]
+
+    up = chords([(48, 55, 64), (50, 57, 65), (43, 53, 59), (48, 55, 64)])
+    jittered = chords([(64, 48, 55), (57, 50, 65), (59, 53, 43), (55, 64, 48)])
+    assert [n.pitch for n in m.in_chord_order(jittered)] == [n.pitch for n in up]
+    assert m.pctm_cosine(up, jittered) == pytest.approx(1.0)
+    assert m.pctm_cosine(up, jittered, chord_order=False) < 0.5
+    out = m.continuation_metrics(jittered, up, 0.0, 2.0)
+    assert out["pctm_cosine"] == pytest.approx(1.0) and out["pctm_cosine_onset"] < 0.5

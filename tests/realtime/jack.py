@@ -15,6 +15,7 @@ import mido
 import pytest
 
 from tatumflow.model.notes import Note
+from tatumflow.realtime.midi_io import close_input
 
 CLIENT_API = "UNIX_JACK"
 
@@ -126,4 +127,4 @@ class JackClient:
     def close(self) -> None:
         if self.out is not None:
             self.out.close()
-        self.inp.close()
+        close_input(self.inp)

@@ -15,7 +15,7 @@ import pytest
 from tatumflow.realtime.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
-from .jack import JackClient, jack_dummy_server
+from .jack import JackClient, close_input, jack_dummy_server
 
 pytestmark = pytest.mark.jack
 SILENCE_S = 0.5
@@ -164,7 +164,7 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
     sink = PortSink("Fake Synth", api="UNIX_JACK")
     try:
         sink.send(mido_on(60), t_s=0.0)
-        synth.close()  # the device goes away with a note sounding
+        close_input(synth)  # the device goes away with a note sounding
         sink.check()
         assert not sink.connected and sink.sounding == 0
         sink.send(mido_on(62), t_s=0.1)  # dropped, not an error
@@ -175,7 +175,40 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
     finally:
         sink.close()
         time.sleep(0.1)
-        synth.close()
+        close_input(synth)
     notes_on = [m.note for m in received if m.type == "note_on" and m.velocity > 0]
     assert notes_on[-1:] == [64]
     assert any(m.type == "note_off" and m.note == 64 for m in received)
+
+
+STREAM_CLOSE_SCRIPT = """
+import sys, threading, time, mido
+from tatumflow.realtime.midi_io import close_input
+b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+close = close_input if sys.argv[1] == "close_input" else (lambda port: port.close())
+for i in range(40):
+    out = b.open_output("tf-stream-src", virtual=True)
+    inp = b.open_input([n for n in b.get_input_names() if "tf-stream-src" in n][0], callback=lambda m: None)
+    stop = threading.Event()
+    def blast():
+        while not stop.is_set():
+            out.send(mido.Message("note_on", note=60, velocity=64))
+    t = threading.Thread(target=blast)
+    t.start()
+    time.sleep(0.01)
+    close(inp)  # messages still streaming in
+    stop.set()
+    t.join()
+    out.close()
+print("closed 40 inputs under a stream")
+"""
+
+
+def test_inputs_close_safely_while_messages_stream_in(jack):
+    """mido's close() under a stream deadlocks (2 of 2 tries here) or, with a cancel first, frees python-rtmidi's
+    callback tuple while the JACK thread uses it (a crash); `close_input` does neither. In a child process, so a
+    crash or a hang fails this test instead of the run."""
+    run = subprocess.run([sys.executable, "-c", STREAM_CLOSE_SCRIPT, "close_input"], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "closed 40 inputs" in run.stdout
