@@ -113,6 +113,7 @@ def presets() -> None:
         p = load_preset(name)
         style = ", ".join(f"{k} {v:g}" for k, v in p.controls.style.items())
         typer.echo(f"{name:<8} {p.description}\n         style: {style}; temperature {p.controls.temperature:g}; "
+                   f"harmony {p.controls.harmony_weight:g}; "
                    f"window {p.controls.window_s:g} s; engine {p.engine}")
 
 

@@ -1,9 +1,10 @@
 """Plot training curves (loss per step, validation loss, validation loss on the focus pianist) from runs' metrics.jsonl.
 
-    python benchmarks/training/plot_curves.py benchmarks/training/{pretrain,tatum,tatum-only,pretrain2,tatum2} \
-        --out benchmarks/training/curves.png
+    python benchmarks/training/plot_curves.py benchmarks/training/{pretrain,tatum,tatum-only,pretrain2,tatum2,more} \
+        --start more=4200 --out benchmarks/training/curves.png
 
-Runs named pretrain* set the step offset for the runs after them (which start from their weights).
+Runs named pretrain* set the step offset for the runs after them (which start from their weights); `--start RUN=STEP`
+places a run explicitly (one that continued from another run's end).
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--start", action="append", default=[], help="RUN=STEP: the step RUN starts at")
     args = parser.parse_args()
+    starts = {name: int(step) for name, step in (s.split("=", 1) for s in args.start)}
     fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5))
     offset = 0
     for run in args.runs:
         records = load(run)
+        if run.name in starts:
+            offset = starts[run.name]
         steps = [r["step"] + offset for r in records]
         ax_train.plot(steps, smooth([r["loss"] for r in records]), label=run.name)
         val = [(r["step"] + offset, r["val_loss"], r.get("val_loss_focus")) for r in records if "val_loss" in r]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .controls import Controls
-from .harmony import HARMONY_WINDOW, harmony_bias
+from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
 from .notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from .tokenizer import DELTA, PITCH, Tokenizer
 
@@ -64,6 +64,7 @@ class GeneratorState:
     lanes: int = 1
     dropped_notes: int = 0  # notes dropped from the cache by compaction
     heard: list[Note] = field(default_factory=list)  # the last notes that came from outside (prompt, human), time order
+    harmony_table: np.ndarray | None = None  # log_prior_table(heard), kept in step with it
 
     @property
     def last_onset_s(self) -> float | None:
@@ -139,6 +140,7 @@ class ChunkedGenerator:
             return state
         if heard:
             state.heard = sort_notes(state.heard + notes)[-HARMONY_WINDOW:]
+            state.harmony_table = log_prior_table(state.heard)
         first = _note_key(notes[0])
         keep = len(state.context)
         while keep > 0 and _note_key(state.context[keep - 1]) > first:
@@ -220,7 +222,7 @@ class ChunkedGenerator:
             c.pitches_at_last_onset = frozenset(
                 n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == round(last.onset_s / grid)
             )
-            c.pitch_bias = harmony_bias(state.heard, last.pitch, controls.harmony_weight)
+            c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
         return c
 
     def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:

@@ -39,11 +39,17 @@ def transition_probs(pitch_classes: np.ndarray) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def harmony_bias(heard: Sequence[Note], previous_pitch: int, weight: float) -> np.ndarray | None:
-    """An additive bias over the 88 keys for the pitch of the note after one of `previous_pitch` (MIDI), from the
-    statistics of the `heard` notes (their last `HARMONY_WINDOW`); None when off or nothing was heard."""
-    if weight <= 0 or not heard:
+def log_prior_table(heard: Sequence[Note]) -> np.ndarray | None:
+    """[12, 88]: row a = log p(pc(key) | a) over the 88 keys, from the last `HARMONY_WINDOW` `heard` notes (None for
+    none). Computed once per change of what was heard; a note then costs one row lookup."""
+    if not heard:
         return None
     pcs = np.fromiter((n.pitch % 12 for n in heard[-HARMONY_WINDOW:]), dtype=np.int64)
-    row = transition_probs(pcs)[previous_pitch % 12]
-    return weight * np.log(row)[_KEY_PC]
+    return np.log(transition_probs(pcs))[:, _KEY_PC]
+
+
+def harmony_bias(table: np.ndarray | None, previous_pitch: int, weight: float) -> np.ndarray | None:
+    """The additive bias over the 88 keys for the note after one of MIDI pitch `previous_pitch` (None when off)."""
+    if weight <= 0 or table is None:
+        return None
+    return weight * table[previous_pitch % 12]

@@ -25,14 +25,15 @@ def test_transition_rows_are_smoothed_distributions():
 
 
 def test_bias_over_keys_follows_pitch_class():
-    bias = harmony.harmony_bias(C_MAJOR_ARPEGGIO, previous_pitch=64, weight=1.0)
+    table = harmony.log_prior_table(C_MAJOR_ARPEGGIO)
+    bias = harmony.harmony_bias(table, previous_pitch=64, weight=1.0)
     assert bias.shape == (88,)
     key = {p: p - 21 for p in range(21, 109)}
     assert bias[key[67]] == pytest.approx(bias[key[79]])  # G4 and G5: same class, same bias
     assert bias[key[67]] == bias.max() and bias[key[66]] < bias[key[67]] - 2.0
-    assert harmony.harmony_bias(C_MAJOR_ARPEGGIO, 64, weight=0.0) is None
-    assert harmony.harmony_bias([], 64, weight=1.0) is None
-    half = harmony.harmony_bias(C_MAJOR_ARPEGGIO, 64, weight=0.5)
+    assert harmony.harmony_bias(table, 64, weight=0.0) is None
+    assert harmony.log_prior_table([]) is None and harmony.harmony_bias(None, 64, weight=1.0) is None
+    half = harmony.harmony_bias(table, 64, weight=0.5)
     np.testing.assert_allclose(half, bias / 2)
 
 
@@ -53,6 +54,7 @@ def test_only_heard_notes_feed_the_prior(generator):
     assert state.heard[-1] == later[0]
     generator.absorb(state, [Note(state.window_start_s + 0.5, 0.2, 70, 70)], CONTROLS, heard=False)
     assert state.heard[-1] == later[0]
+    np.testing.assert_array_equal(state.harmony_table, harmony.log_prior_table(state.heard))
 
 
 def _pitch_classes(generator, controls, windows=6):
