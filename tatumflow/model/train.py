@@ -76,7 +76,7 @@ CONFIGS: dict[str, TrainConfig] = {
     # Another long, lower cosine from a trained model's weights (--init, e.g. the shipped one) with the focus
     # pianist upweighted less than `specialize` does, so that the corpus keeps most of the batches.
     "cpu-more": TrainConfig(d_model=192, n_layers=4, n_heads=4, max_steps_context=512, seq_len=511, batch_size=8,
-                            lr=6e-4, warmup=50, max_steps=4000, focus_weight=6.0, style_dropout=0.1, val_every=200,
+                            lr=6e-4, warmup=50, max_steps=3200, focus_weight=6.0, style_dropout=0.1, val_every=200,
                             ckpt_every=100),
     "default": TrainConfig(),
     # One GPU (or several through torchrun): the shipped-model recipe's pretraining.

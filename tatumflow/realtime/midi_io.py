@@ -38,7 +38,7 @@ CALLBACK_DRAIN_S = 0.02  # after cancelling an input's callback: time for one al
 # python-rtmidi gives its C callback a borrowed pointer to the (function, data) tuple it keeps, and drops that tuple in
 # cancel_callback() while the MIDI thread (JACK's process thread, ALSA's input thread) may already be in the callback
 # with the pointer: the freed tuple corrupts the interpreter's tuple free list, and the process crashes later,
-# anywhere (seen as a segfault at exit in `tatumflow bench`, 1 run in ~10). mido's close() also re-registers its own
+# anywhere (seen as a segfault at exit in `tatumflow bench`, 2 runs in 16). mido's close() also re-registers its own
 # callback and then closes the port holding the GIL, while a JACK cycle waits for the GIL inside that callback: with
 # messages streaming in it deadlocks (tests/realtime/test_jack.py). `close_input` keeps the tuples alive for the life
 # of the process (a few dozen bytes per port closed), cancels, lets a callback under way finish, then closes.
