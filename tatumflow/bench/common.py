@@ -91,8 +91,9 @@ class BenchModel:
     def style(self) -> str:
         return self.styles[1] if len(self.styles) > 1 else "none"
 
-    def generator(self, device: str, fast: bool = True, weights: str = "auto") -> ChunkedGenerator:
-        return ChunkedGenerator(TransformerBackend(self.model, self.tokenizer, self.styles, device, fast, weights))
+    def generator(self, device: str, fast: bool = True, weights: str = "auto", step_path: str = "auto") -> ChunkedGenerator:
+        return ChunkedGenerator(TransformerBackend(self.model, self.tokenizer, self.styles, device, fast, weights,
+                                                   step_path))
 
     def describe(self) -> dict:
         cfg = self.model.cfg

@@ -14,6 +14,7 @@ import torch
 
 from ..model.controls import Controls
 from ..model.generator import ChunkedGenerator
+from ..model.inference import fp16_weights_available
 from ..model.transformer import KVCache
 from .common import BenchModel, dense_prompt, percentiles, timed_ms
 from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, load_notochord
@@ -46,14 +47,17 @@ def side_by_side(bm: BenchModel, device: torch.device, controls: Controls, round
     """Per-note decode of each decoder from the same context, interleaved round by round."""
     prompt = dense_prompt(prompt_notes)
     dev = str(device)
-    decoders: dict[str, object] = {
-        "ours": CachedDecoder(bm.generator(dev), prompt, controls, device),
-        "ours_fp32": CachedDecoder(bm.generator(dev, weights="fp32"), prompt, controls, device),
-        "before": CachedDecoder(bm.generator(dev, fast=False), prompt, controls, device),
-        "no_cache": NoCacheDecoder(bm, bm.generator(dev), prompt, controls, device),
-    }
-    counts = {"ours": notes_per_round, "ours_fp32": notes_per_round, "before": notes_per_round,
-              "no_cache": max(notes_per_round // 8, 2), "notochord": max(notes_per_round // 2, 4)}
+    decoders: dict[str, object] = {"ours": CachedDecoder(bm.generator(dev), prompt, controls, device)}
+    if device.type == "cpu":  # both weight formats, whichever "ours" picked (the pair gives the fp16/fp32 ratio)
+        formats = ("fp32", "fp16") if fp16_weights_available() else ("fp32",)
+        for w in formats:
+            decoders[f"ours_{w}"] = CachedDecoder(bm.generator(dev, weights=w), prompt, controls, device)
+    else:  # the same model and weights without CUDA graphs: eager launches, sampling on the host
+        decoders["ours_no_graphs"] = CachedDecoder(bm.generator(dev, step_path="dynamic"), prompt, controls, device)
+    decoders["before"] = CachedDecoder(bm.generator(dev, fast=False), prompt, controls, device)
+    decoders["no_cache"] = NoCacheDecoder(bm, bm.generator(dev), prompt, controls, device)
+    counts = {name: notes_per_round for name in decoders}
+    counts.update(no_cache=max(notes_per_round // 8, 2), notochord=max(notes_per_round // 2, 4))
     skipped = None
     if notochord:
         cls = load_notochord()

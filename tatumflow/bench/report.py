@@ -23,11 +23,12 @@ SUMMARY_ROWS = [
     ("prefill_1024_ms_p50", "prefill 1024 notes, or the full context if shorter (JSON: prefill.1024.notes), ms p50"),
     ("ratio_vs_before", "ours / before (module path), notes/s"),
     ("ratio_fp16_vs_fp32_weights", "fp16 / fp32 weights, notes/s"),
+    ("ratio_graphs_vs_no_graphs", "CUDA graphs / eager launches, notes/s"),
     ("ratio_vs_no_cache", "ours / no KV cache, notes/s"),
     ("ratio_vs_notochord", "ours / Notochord (random weights), notes/s (target >= 3)"),
     ("guidance_cost_ratio", "guidance on / off, time per note"),
 ]
-DECODERS = ("ours", "ours_fp32", "before", "no_cache", "notochord")
+DECODERS = ("ours", "ours_fp16", "ours_fp32", "ours_no_graphs", "before", "no_cache", "notochord")
 
 
 def markdown(result: dict) -> str:

@@ -120,6 +120,8 @@ def summary(r: dict) -> dict:
         "ratio_vs_no_cache": _ratio(ours, _get(r, "decode", "no_cache", "notes_per_second")),
         "ratio_vs_notochord": _ratio(ours, _get(r, "decode", "notochord", "notes_per_second")),
         "ratio_vs_before": _ratio(ours, _get(r, "decode", "before", "notes_per_second")),
-        "ratio_fp16_vs_fp32_weights": _ratio(ours, _get(r, "decode", "ours_fp32", "notes_per_second")),
+        "ratio_fp16_vs_fp32_weights": _ratio(_get(r, "decode", "ours_fp16", "notes_per_second"),
+                                             _get(r, "decode", "ours_fp32", "notes_per_second")),
+        "ratio_graphs_vs_no_graphs": _ratio(ours, _get(r, "decode", "ours_no_graphs", "notes_per_second")),
         "guidance_cost_ratio": _get(r, "guidance", "cost_ratio_on_vs_off"),
     }

@@ -2,9 +2,15 @@
 
 By default the backend decodes through `InferenceModel` (the module's weights prepared once, at construction; see
 inference.py); `fast=False` runs the `nn.Module` path instead (the reference, and the "before" of the benchmark).
-`weights="auto"` stores the matrices in fp16 on an x86 CPU (fp32 activations and sums; about 3x less matmul time,
-logits within ~1e-3 of fp32: benchmarks/decode/README.md) and in fp32 elsewhere; "fp32" keeps the module's numbers
-up to float rounding. Call `refresh()` after changing the module's weights in place.
+`weights="auto"` stores the matrices in fp16 (fbgemm-packed; fp32 activations and sums, logits within ~1e-3 of
+fp32) on an x86 CPU for models of `FP16_MIN_PARAMETERS` or more, where halving the bytes pays; below that the packed
+kernels' fixed cost loses to fp32 (benchmarks/decode/README.md: 0.87x on an Intel Xeon, even on an AMD EPYC at 2.2 M
+parameters; 1.26x and 1.2-1.4x faster at 15 M and 5.4 M). "fp32" keeps the module's numbers up to float rounding.
+
+`step_path` picks how one note is decoded once the cache holds a context: "dynamic" (shapes follow the context;
+sampling in numpy on the host: the fastest on a CPU), "static" (graphs.py's fixed-shape functions, sampling on the
+device, run eagerly), "graphs" (those captured as CUDA graphs and replayed), "auto" (graphs on CUDA, else dynamic).
+Call `refresh()` after changing the module's weights in place.
 """
 
 from __future__ import annotations
@@ -14,17 +20,22 @@ import torch
 
 from .controls import Controls
 from .generator import ChunkedGenerator, StepConstraints
+from .graphs import StaticSteps
 from .inference import InferenceModel, fp16_weights_available
 from .sampling import mask_bias, sample_field
 from .tokenizer import DELTA, DURATION, PITCH, Tokenizer
 from .transformer import KVCache, NoteTransformer
 
 
+FP16_MIN_PARAMETERS = 4_000_000
+STEP_PATHS = ("auto", "dynamic", "static", "graphs")
+
+
 class TransformerBackend:
     """Lane 0 is conditioned on the controls' style mix; lane 1 (when guidance is on) on "none"."""
 
     def __init__(self, model: NoteTransformer, tokenizer: Tokenizer, styles: list[str], device: str = "cpu",
-                 fast: bool = True, weights: str = "auto"):
+                 fast: bool = True, weights: str = "auto", step_path: str = "auto"):
         if tuple(model.cfg.vocab_sizes) != tokenizer.config.vocab_sizes:
             raise ValueError(
                 f"model vocab sizes {model.cfg.vocab_sizes} do not match the tokenizer's {tokenizer.config.vocab_sizes}"
@@ -40,13 +51,26 @@ class TransformerBackend:
         self._bias_cache: dict[tuple, list[torch.Tensor]] = {}
         self.fast = fast
         if weights == "auto":
-            weights = "fp16" if self.device.type == "cpu" and fp16_weights_available() else "fp32"
+            big = model.num_parameters() >= FP16_MIN_PARAMETERS
+            weights = "fp16" if self.device.type == "cpu" and big and fp16_weights_available() else "fp32"
         self.weights = weights
+        if step_path not in STEP_PATHS:
+            raise ValueError(f"step_path must be one of {STEP_PATHS}, got {step_path!r}")
+        if step_path == "auto":
+            step_path = "graphs" if self.device.type == "cuda" and fast else "dynamic"
+        if step_path != "dynamic" and not fast:
+            raise ValueError(f"step_path {step_path!r} runs on the prepared weights: it needs fast=True")
+        if step_path == "graphs" and self.device.type != "cuda":
+            raise ValueError("step_path 'graphs' needs a CUDA device")
+        self.step_path = step_path
         self.refresh()
 
     def refresh(self) -> None:
         """Rebuild the prepared inference weights from the module (after its weights changed)."""
         self.infer = InferenceModel(self.model, self.weights) if self.fast else None
+        self.static = None
+        if self.infer is not None and self.step_path != "dynamic":
+            self.static = StaticSteps(self.infer, graphs=self.step_path == "graphs")
         self._style_cache = None
 
     def _prefill(self, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
@@ -92,6 +116,9 @@ class TransformerBackend:
 
     def feed(self, cache: KVCache, steps: np.ndarray, controls: Controls) -> None:
         lanes = cache.k.shape[1]
+        if self.static is not None and len(steps) == 1 and 0 < cache.length < self.max_steps:
+            self.static.feed(cache, steps[0], self._style_vecs(controls, lanes))
+            return
         x = torch.as_tensor(steps, dtype=torch.long, device=self.device)[None].expand(lanes, -1, -1)
         self._prefill(cache, x, self._style_vecs(controls, lanes))
 
@@ -100,6 +127,8 @@ class TransformerBackend:
         lanes = cache.k.shape[1]
         if cache.length == 0:
             self._prefill(cache, None, self._style_vecs(controls, lanes))
+        if self.static is not None:
+            return self.static.sample(cache, controls, self._biases(c), c.pitch_bias, c, rng)
         h = cache.hidden[:, cache.length - 1]  # [lanes, D]
         biases = self._biases(c)
         cond = self.infer.cond_emb if self.infer is not None else [e.weight for e in self.model.cond_emb]
