@@ -1,5 +1,6 @@
-"""Before vs after, in one run: 22-note windows through `generate_chunk` with the backend and sampler of commit
-e38f4d2 (read from git into a temporary folder) and with this tree's (fp16 and fp32 weights), interleaved.
+"""Before vs after, in one run: 22-note windows through `generate_chunk` with the backend, sampler and (where the
+commit has one) prepared inference path of an older commit (read from git into a temporary folder) and with this
+tree's (its automatic choice, fp16 and fp32 weights), interleaved.
 
     .venv/bin/python benchmarks/decode/before_after.py [--commit e38f4d2] [--windows 15]
 """
@@ -25,11 +26,17 @@ from tatumflow.presets import load_preset
 
 
 def old_backend(commit: str, folder: Path):
-    """The TransformerBackend class of `commit` (its sampling module beside it; the rest from this tree)."""
-    for name in ("backend", "sampling"):
-        src = subprocess.run(["git", "show", f"{commit}:tatumflow/model/{name}.py"], cwd=REPO, check=True,
-                             capture_output=True, text=True).stdout
-        src = src.replace("from .sampling import", "from old_sampling import")
+    """The TransformerBackend class of `commit` (its sampling and inference modules beside it when it has them; the
+    rest from this tree)."""
+    sources = {}
+    for name in ("backend", "sampling", "inference"):
+        shown = subprocess.run(["git", "show", f"{commit}:tatumflow/model/{name}.py"], cwd=REPO, capture_output=True,
+                               text=True)
+        if shown.returncode == 0:
+            sources[name] = shown.stdout
+    for name, src in sources.items():
+        for other in sources:
+            src = src.replace(f"from .{other} import", f"from old_{other} import")
         src = src.replace("from .", "from tatumflow.model.")
         (folder / f"old_{name}.py").write_text(src)
     sys.path.insert(0, str(folder))
@@ -48,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Old = old_backend(args.commit, Path(tmp))
         gens = {"before": ChunkedGenerator(Old(bm.model, bm.tokenizer, bm.styles)), "after": bm.generator("cpu"),
-                "after_fp32": bm.generator("cpu", weights="fp32")}
+                "after_fp16": bm.generator("cpu", weights="fp16"), "after_fp32": bm.generator("cpu", weights="fp32")}
         controls = replace(load_preset("tatum").controls, style={bm.style: 1.0}, max_notes_per_window=22, window_s=60.0)
         out: dict = {"load_average": [round(x, 2) for x in os.getloadavg()]}
         for guidance in (1.0, 2.0):

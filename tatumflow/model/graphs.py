@@ -121,7 +121,7 @@ class _Captured:
                 fn()
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):  # the engine has other threads
             self.out = fn()
 
     def __call__(self) -> torch.Tensor | None:
