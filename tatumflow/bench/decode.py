@@ -52,7 +52,8 @@ def side_by_side(bm: BenchModel, device: torch.device, controls: Controls, round
         formats = ("fp32", "fp16") if fp16_weights_available() else ("fp32",)
         for w in formats:
             decoders[f"ours_{w}"] = CachedDecoder(bm.generator(dev, weights=w), prompt, controls, device)
-    else:  # the same model and weights without CUDA graphs: eager launches, sampling on the host
+    else:  # the graphed steps compiled first (fused kernels); and no graphs: eager launches, sampling on the host
+        decoders["ours_compiled"] = CachedDecoder(bm.generator(dev, step_path="compiled"), prompt, controls, device)
         decoders["ours_no_graphs"] = CachedDecoder(bm.generator(dev, step_path="dynamic"), prompt, controls, device)
     decoders["before"] = CachedDecoder(bm.generator(dev, fast=False), prompt, controls, device)
     decoders["no_cache"] = NoCacheDecoder(bm, bm.generator(dev), prompt, controls, device)

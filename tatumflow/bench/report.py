@@ -28,7 +28,7 @@ SUMMARY_ROWS = [
     ("ratio_vs_notochord", "ours / Notochord (random weights), notes/s (target >= 3)"),
     ("guidance_cost_ratio", "guidance on / off, time per note"),
 ]
-DECODERS = ("ours", "ours_fp16", "ours_fp32", "ours_no_graphs", "before", "no_cache", "notochord")
+DECODERS = ("ours", "ours_fp16", "ours_fp32", "ours_compiled", "ours_no_graphs", "before", "no_cache", "notochord")
 
 
 def markdown(result: dict) -> str:

@@ -9,8 +9,9 @@ parameters; 1.26x and 1.2-1.4x faster at 15 M and 5.4 M). "fp32" keeps the modul
 
 `step_path` picks how one note is decoded once the cache holds a context: "dynamic" (shapes follow the context;
 sampling in numpy on the host: the fastest on a CPU), "static" (graphs.py's fixed-shape functions, sampling on the
-device, run eagerly), "graphs" (those captured as CUDA graphs and replayed), "auto" (graphs on CUDA, else dynamic).
-Call `refresh()` after changing the module's weights in place.
+device, run eagerly), "graphs" (those captured as CUDA graphs and replayed), "compiled" (those compiled by
+`torch.compile`, then captured on CUDA; tens of seconds of compiling at the first notes of a process, so not the
+default), "auto" (graphs on CUDA, else dynamic). Call `refresh()` after changing the module's weights in place.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .transformer import KVCache, NoteTransformer
 
 
 FP16_MIN_PARAMETERS = 4_000_000
-STEP_PATHS = ("auto", "dynamic", "static", "graphs")
+STEP_PATHS = ("auto", "dynamic", "static", "graphs", "compiled")
 
 
 class TransformerBackend:
@@ -70,7 +71,8 @@ class TransformerBackend:
         self.infer = InferenceModel(self.model, self.weights) if self.fast else None
         self.static = None
         if self.infer is not None and self.step_path != "dynamic":
-            self.static = StaticSteps(self.infer, graphs=self.step_path == "graphs")
+            graphed = self.step_path == "graphs" or (self.device.type == "cuda" and self.step_path == "compiled")
+            self.static = StaticSteps(self.infer, graphs=graphed, compile=self.step_path == "compiled")
         self._style_cache = None
 
     def _prefill(self, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:

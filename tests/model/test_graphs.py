@@ -121,6 +121,51 @@ def test_static_steps_have_no_host_reads_or_shape_changes():
     assert len(notes) >= 5 and set(compiled) == {"feed", "sample"}
 
 
+def test_compiled_static_steps_play_the_same_notes():
+    """`torch.compile` of the two steps (inductor's CPU code here; before capture on a GPU) changes no note."""
+    static, compiled = _generators(tiny_model(), "static", "compiled")
+    controls = Controls(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0)
+    want, got = _session(static, controls), _session(compiled, controls)
+    assert compiled.backend.static.compile, "compilation was switched off (see the log)"
+    assert len(want) > 20 and got == want
+
+
+class _FakeCapture:
+    """Stands in for a CUDA graph on a CPU (fallback tests only): runs the step, optionally corrupting its output."""
+
+    corrupt = False
+
+    def __init__(self, fn, device):
+        self.fn = fn
+
+    def __call__(self):
+        out = self.fn()
+        return out + 1 if self.corrupt and out is not None else out
+
+
+@pytest.mark.parametrize("failure", ["capture raises", "replay disagrees", "compile raises"])
+def test_a_failing_capture_or_compile_falls_back_to_the_eager_step(failure, monkeypatch, caplog):
+    want = _session(_generators(tiny_model(), "static")[0], Controls(style={"Art Tatum": 1.0}, seed=2, window_s=3.0))
+    gen = _generators(tiny_model(), "static")[0]
+    steps = gen.backend.static
+    steps.graphs = True  # as on a GPU, with the capture replaced below
+    if failure == "capture raises":
+        monkeypatch.setattr(graphs, "_Captured", lambda fn, device: (_ for _ in ()).throw(RuntimeError("no driver")))
+    else:
+        monkeypatch.setattr(graphs, "_Captured", type("Bad", (_FakeCapture,), {"corrupt": failure == "replay disagrees"}))
+    if failure == "compile raises":
+        steps.compile = True
+        monkeypatch.setattr(torch, "compile", lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler")))
+    with caplog.at_level("WARNING"):
+        got = _session(gen, Controls(style={"Art Tatum": 1.0}, seed=2, window_s=3.0))
+    assert got == want
+    assert "failed" in caplog.text
+    if failure == "compile raises":
+        assert not steps.compile and steps.graphs  # compilation off, the (fake) graphs kept
+    else:
+        assert not steps.graphs
+
+
 def test_step_path_is_checked():
     model = tiny_model()
     with pytest.raises(ValueError, match="step_path must be one of"):
