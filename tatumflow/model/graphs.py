@@ -64,20 +64,18 @@ def sample_index(x: torch.Tensor, mode: str, temperature: torch.Tensor, top_k: t
     p = (x - x.max()).exp()
     V = x.shape[0]
     order = None
-    kept = torch.full((), V, dtype=torch.long, device=x.device)
+    kept = torch.full((1,), V, dtype=torch.long, device=x.device)
     if mode == SORTED:
-        neg, order = torch.sort(-p, stable=True)  # largest first, ties in index order (numpy's stable argsort)
-        p = -neg
+        p, order = torch.sort(p, descending=True, stable=True)  # ties in index order, as numpy's stable argsort
         kept = torch.where((top_k > 0) & (top_k < V), top_k, kept)
         p = torch.where(torch.arange(V, device=x.device) < kept, p, 0.0)
     p = torch.where(p >= min_p * p.max(), p, 0.0)
     cum = p.cumsum(0)
-    n = kept.reshape(1)
+    last = kept - 1
     if mode == SORTED:  # top-p: keep a value while the mass before it is below top_p (always the best one)
-        nucleus = 1 + torch.searchsorted(cum, (top_p * cum.index_select(0, n - 1)), side="left")
-        n = torch.where(top_p < 1.0, torch.minimum(nucleus, n), n)
-    target = u * cum.index_select(0, n - 1)
-    i = torch.minimum(torch.searchsorted(cum, target, side="right"), n - 1)
+        nucleus = torch.searchsorted(cum, top_p * cum.index_select(0, last), side="left")
+        last = torch.where(top_p < 1.0, torch.minimum(nucleus, last), last)
+    i = torch.minimum(torch.searchsorted(cum, u * cum.index_select(0, last), side="right"), last)
     return order.index_select(0, i) if order is not None else i
 
 

@@ -81,3 +81,19 @@ def test_refresh_picks_up_new_weights():
         model.start.add_(1.0)
     backend.refresh()
     torch.testing.assert_close(backend.infer.start, before + 1.0)
+
+
+def test_gpu_forms_of_norm_and_gelu_compute_the_cpu_forms():
+    """On a GPU the prepared path uses `F.rms_norm` (gain 1/sqrt(D)) and `F.gelu`, one kernel each; on a CPU the
+    vector_norm form and erf in place. Same numbers up to float rounding (checked here, on the CPU)."""
+    model = tiny_model()
+    steps, style = random_steps(24), model.style_vector(torch.tensor([[0.0, 1.0, 0.0]]))
+    cpu_form = InferenceModel(model)
+    gpu_form = InferenceModel(model)
+    gpu_form._fused_norm, gpu_form._gelu = True, torch.nn.functional.gelu
+    a, b = _filled(cpu_form, model, steps, style), _filled(gpu_form, model, steps, style)
+    torch.testing.assert_close(a.hidden[:, :25], b.hidden[:, :25], rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        for k in range(4):
+            torch.testing.assert_close(cpu_form.head_logits(k, a.hidden[0]), gpu_form.head_logits(k, a.hidden[0]),
+                                       rtol=1e-5, atol=1e-6)
