@@ -10,8 +10,8 @@ parameters; 1.26x and 1.2-1.4x faster at 15 M and 5.4 M). "fp32" keeps the modul
 `step_path` picks how one note is decoded once the cache holds a context: "dynamic" (shapes follow the context;
 sampling in numpy on the host: the fastest on a CPU), "static" (graphs.py's fixed-shape functions, sampling on the
 device, run eagerly), "graphs" (those captured as CUDA graphs and replayed), "compiled" (those compiled by
-`torch.compile`, then captured on CUDA; tens of seconds of compiling at the first notes of a process, so not the
-default), "auto" (graphs on CUDA, else dynamic). Call `refresh()` after changing the module's weights in place.
+`torch.compile`, then captured on CUDA; 20 s of compiling at the first notes of a process on this CPU, GPU time
+unmeasured, so not the default), "auto" (graphs on CUDA, else dynamic). Call `refresh()` after changing the module's weights in place.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class TransformerBackend:
         if cache.length == 0:
             self._prefill(cache, None, self._style_vecs(controls, lanes))
         if self.static is not None:
-            return self.static.sample(cache, controls, self._biases(c), c.pitch_bias, c, rng)
+            return self.static.sample(cache, controls, self._biases(c), c, rng)
         h = cache.hidden[:, cache.length - 1]  # [lanes, D]
         biases = self._biases(c)
         cond = self.infer.cond_emb if self.infer is not None else [e.weight for e in self.model.cond_emb]

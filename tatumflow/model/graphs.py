@@ -1,8 +1,9 @@
 """A decode step with static shapes and no host sync, replayed as CUDA graphs on a GPU.
 
-On a GPU, batch-1 decode is launch-bound: one note is ~150 small kernels (four transformer layers, four heads, the
-sampling), each a few microseconds of work and more of Python and launch, and the eager path reads logits back to
-the host four times a note to sample them. Here a note is two graph replays and one read-back:
+On a GPU, batch-1 decode is launch-bound: the eager path runs ~100 torch ops a note (counted with the GPU forms of
+norm and GELU), each a few microseconds of work and more of Python dispatch and launch, and reads logits back to the
+host four times a note to sample them. Here a note is two graph replays (62 ops for the step, 160 for the heads
+with their sampling, replayed with no Python between them) and one read-back:
 
 - `feed`: one step into the cache (`InferenceModel.trunk_at`: the position is a device tensor, attention reads the
   whole cache under a mask, the cache is written with `index_copy_`);
@@ -14,7 +15,7 @@ the host four times a note to sample them. Here a note is two graph replays and 
 `StaticSteps` runs these functions eagerly on any device (the CPU tests check them against the eager backend);
 with `graphs=True` (CUDA only) each is captured once per cache (keyed by the cache's storage addresses, so a cache
 reallocated at the same addresses reuses the graph) and replayed; with `compile=True` each is first compiled by
-`torch.compile` (fewer, fused kernels: ~270 launches a note become far fewer). The first capture of each kind is
+`torch.compile` (fewer, fused kernels). The first capture of each kind is
 checked against the eager step; a compile or capture that fails or disagrees is switched off with a warning
 (compilation first, then graphs) and the eager static path carries on.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -79,35 +79,17 @@ def sample_index(x: torch.Tensor, mode: str, temperature: torch.Tensor, top_k: t
     return order.index_select(0, i) if order is not None else i
 
 
-@dataclass(frozen=True)
 class _Layout:
-    """Where each per-note input sits in the float64 parameter buffer."""
+    """Where each per-note input sits in the float64 parameter buffer (offsets computed once)."""
 
-    vocab_sizes: tuple[int, int, int, int]
-
-    @property
-    def bias_at(self) -> list[int]:
-        return [int(x) for x in np.cumsum((0,) + self.vocab_sizes[:3])]
-
-    @property
-    def onset(self) -> int:  # the pitch exclusion when delta is 0 (0 / -inf over the pitch head)
-        return sum(self.vocab_sizes)
-
-    @property
-    def temps(self) -> int:
-        return self.onset + self.vocab_sizes[PITCH]
-
-    @property
-    def uniforms(self) -> int:
-        return self.temps + 4
-
-    @property
-    def scalars(self) -> int:  # top_k, top_p, min_p, guidance, position
-        return self.uniforms + 4
-
-    @property
-    def size(self) -> int:
-        return self.scalars + 5
+    def __init__(self, vocab_sizes: tuple[int, int, int, int]) -> None:
+        self.vocab_sizes = vocab_sizes
+        self.bias_at = [int(x) for x in np.cumsum((0,) + vocab_sizes[:3])]  # each head's mask (+ harmony bias)
+        self.onset = sum(vocab_sizes)  # the pitch exclusion when delta is 0 (0 / -inf over the pitch head)
+        self.temps = self.onset + vocab_sizes[PITCH]
+        self.uniforms = self.temps + 4
+        self.scalars = self.uniforms + 4  # top_k, top_p, min_p, guidance, position
+        self.size = self.scalars + 5
 
 
 class _Captured:
@@ -131,7 +113,7 @@ class _Captured:
 
 class StaticSteps:
     """Feed one step and sample one note through the static functions; CUDA graphs when `graphs` is on, each step
-    compiled by `torch.compile` (fused kernels; ~20 s to compile on a small CPU) when `compile` is on."""
+    compiled by `torch.compile` (fused kernels; 20 s to compile on this 2-core CPU) when `compile` is on."""
 
     def __init__(self, infer: InferenceModel, graphs: bool, compile: bool = False) -> None:
         if graphs and infer.device.type != "cuda":
@@ -205,16 +187,16 @@ class StaticSteps:
         cache.length += 1
 
     @torch.inference_mode()
-    def sample(self, cache: KVCache, controls: Controls, biases: list[torch.Tensor], pitch_bias: np.ndarray | None,
-               c: StepConstraints, rng: torch.Generator) -> tuple[int, int, int, int]:
+    def sample(self, cache: KVCache, controls: Controls, biases: list[torch.Tensor], c: StepConstraints,
+               rng: torch.Generator) -> tuple[int, int, int, int]:
         """The next note from the hidden state at cache.length - 1 (the cache holds at least the start step)."""
         lanes = cache.k.shape[1]
         L, P = self.layout, self._params_np
         sizes = L.vocab_sizes
         for k in range(4):
             P[L.bias_at[k] : L.bias_at[k] + sizes[k]] = biases[k].numpy()
-        if pitch_bias is not None:
-            P[L.bias_at[PITCH] : L.bias_at[PITCH] + sizes[PITCH]] += pitch_bias
+        if c.pitch_bias is not None:
+            P[L.bias_at[PITCH] : L.bias_at[PITCH] + sizes[PITCH]] += c.pitch_bias
         onset = P[L.onset : L.onset + sizes[PITCH]]
         onset[:] = 0.0
         if c.pitches_at_last_onset:

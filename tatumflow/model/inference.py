@@ -106,7 +106,7 @@ class InferenceModel:
         self._gelu = self._gelu_erf if self.device.type == "cpu" else F.gelu  # one fused kernel on a GPU
         self._eps_sum = D * model.norm.eps  # rsqrt(sum(x^2) + D*eps) * sqrt(D) == rsqrt(mean(x^2) + eps)
         root = math.sqrt(D)
-        # On a CPU F.rms_norm costs 10-20 us a call at this size, the vector_norm form ~5; on a GPU it is one kernel.
+        # On this CPU F.rms_norm costs 8.4 us a call at this size, the vector_norm form 6.0; on a GPU it is one kernel.
         self._fused_norm = self.device.type != "cpu"
         self._norm_shape, self._eps = (D,), model.norm.eps
         self._inv_root = torch.full((D,), 1.0 / root, device=self.device)
@@ -156,7 +156,9 @@ class InferenceModel:
         return x * r.square_().add_(self._eps_sum).rsqrt_()
 
     def _gelu_erf(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact (erf) GELU in three in-place ops: on a CPU `F.gelu` costs ~8 us a call at these sizes, this ~2 us."""
+        """Exact (erf) GELU, mostly in place. Alone in a loop it costs what `F.gelu` costs here (~8 us); in the decode
+        loop `F.gelu` averaged 38 us a call (a profile of 100 notes: the top op) and this form makes a note ~7 %
+        faster on the Intel box (measured interleaved, 1.18 vs 1.28 ms p50)."""
         t = torch.mul(x, _SQRT_HALF).erf_().add_(1.0)
         return t.mul_(x).mul_(0.5)
 
