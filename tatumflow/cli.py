@@ -33,7 +33,7 @@ def inspect(
     from rich.console import Console
     from rich.table import Table
 
-    from tatumflow.model.roundtrip import inspect_file
+    from tatumflow.eval.roundtrip import inspect_file
 
     if not Path(file).is_file():
         fail(f"MIDI file not found: {file}")
@@ -82,9 +82,9 @@ def generate(
 
     from rich.progress import Progress
 
-    from tatumflow.model.checkpoint import load_generator
-    from tatumflow.model.continuation import continue_notes
-    from tatumflow.model.notes import read_midi, write_midi
+    from tatumflow.generate.load import load_generator
+    from tatumflow.generate.continuation import continue_notes
+    from tatumflow.notes import read_midi, write_midi
     from tatumflow.presets import controls_from
 
     if not seconds > 0 or seconds > 3600:
@@ -132,8 +132,8 @@ def train(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tatumflow.model.train import train as run_training
-    from tatumflow.model.train import train_config
+    from tatumflow.train.loop import train as run_training
+    from tatumflow.train.loop import train_config
 
     for d in data:
         if not Path(d).is_dir():
@@ -279,8 +279,8 @@ def eval_command(
     from rich.console import Console
     from rich.progress import Progress
 
-    from tatumflow.model.checkpoint import load_generator
-    from tatumflow.model.evaluate import EvalConfig, evaluate, plot_pianorolls, summary_table
+    from tatumflow.generate.load import load_generator
+    from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls, summary_table
     from tatumflow.presets import controls_from
 
     try:

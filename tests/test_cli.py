@@ -5,10 +5,10 @@ from typer.testing import CliRunner
 
 from tatumflow.cli import app
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
-from tatumflow.model.notes import Note, read_midi_tracks, write_midi
+from tatumflow.notes import Note, read_midi_tracks, write_midi
 from tatumflow.model.tokenizer import Tokenizer
 
-from .model.conftest import STYLES, tiny_model
+from .tiny import STYLES, tiny_model
 
 runner = CliRunner()
 

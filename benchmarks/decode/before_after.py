@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tatumflow.bench.common import REPO, bench_model, dense_prompt
-from tatumflow.model.generator import ChunkedGenerator
+from tatumflow.generate.generator import ChunkedGenerator
 from tatumflow.presets import load_preset
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tatumflow.model.checkpoint import load_generator
-from tatumflow.model.continuation import continue_notes
-from tatumflow.model.evaluate import EvalConfig, find_midi_files, split_prompt
-from tatumflow.model.metrics import continuation_metrics
-from tatumflow.model.notes import read_midi
+from tatumflow.generate.load import load_generator
+from tatumflow.generate.continuation import continue_notes
+from tatumflow.eval.evaluate import EvalConfig, find_midi_files, split_prompt
+from tatumflow.eval.metrics import continuation_metrics
+from tatumflow.notes import read_midi
 from tatumflow.presets import controls_from
 
 KEYS = ("pitch_class_kl", "pctm_cosine", "pctm_cosine_onset", "density_ratio", "voicing_ratio", "grammar_errors")

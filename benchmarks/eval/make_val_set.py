@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tatumflow.model import data
+from tatumflow.train import data
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tatumflow.model.roundtrip import TRANSCRIPTIONS, check_file, corpus_files, default_pijama_root, summarise
+from tatumflow.eval.roundtrip import TRANSCRIPTIONS, check_file, corpus_files, default_pijama_root, summarise
 
 HERE = Path(__file__).resolve().parent
 KEPT_TARGET = 0.995

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model.backend import TransformerBackend
+from ..generate.backend import TransformerBackend
 from ..model.checkpoint import WEIGHTS, default_checkpoint_dir, load_checkpoint
-from ..model.generator import ChunkedGenerator
-from ..model.notes import Note
+from ..generate.generator import ChunkedGenerator
+from ..notes import Note
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import ModelConfig, NoteTransformer
 

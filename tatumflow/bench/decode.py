@@ -12,9 +12,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ..model.controls import Controls
-from ..model.generator import ChunkedGenerator
-from ..model.inference import fp16_weights_available
+from ..generate.controls import Controls
+from ..generate.generator import ChunkedGenerator
+from ..generate.inference import fp16_weights_available
 from ..model.transformer import KVCache
 from .common import BenchModel, dense_prompt, percentiles, timed_ms
 from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, load_notochord

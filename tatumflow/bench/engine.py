@@ -25,8 +25,8 @@ from dataclasses import replace
 import mido
 import torch
 
-from ..model.controls import Controls
-from ..model.notes import Note
+from ..generate.controls import Controls
+from ..notes import Note
 from .common import BenchModel, dense_prompt, percentiles
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model.controls import Controls
-from ..model.generator import ChunkedGenerator, StepConstraints
-from ..model.notes import Note
-from ..model.sampling import sample_field
+from ..generate.controls import Controls
+from ..generate.generator import ChunkedGenerator, StepConstraints
+from ..notes import Note
+from ..generate.sampling import sample_field
 from .common import REPO, BenchModel, sync
 
 NOTOCHORD_DIR = REPO / ".notochord"

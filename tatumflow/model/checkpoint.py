@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .generator import ChunkedGenerator
 from .tokenizer import Tokenizer, TokenizerConfig
 from .transformer import ModelConfig, NoteTransformer
 
@@ -125,18 +124,6 @@ def _check_state(path: Path, model: NoteTransformer, state: dict[str, torch.Tens
             raise ValueError(
                 f"checkpoint {path}: {name} has shape {tuple(state[name].shape)}, the config needs {tuple(tensor.shape)}"
             )
-
-
-def load_generator(checkpoint: str | Path | None = None, device: str = "auto") -> ChunkedGenerator:
-    """The generator for a checkpoint folder, or the embedded default model when `checkpoint` is None."""
-    from .backend import TransformerBackend
-
-    device = resolve_device(device)
-    path = Path(checkpoint) if checkpoint is not None else default_checkpoint_dir()
-    if checkpoint is None and not (path / WEIGHTS).is_file():
-        raise FileNotFoundError(f"no embedded default model in {path}; pass --checkpoint")
-    ckpt = load_checkpoint(path, device)
-    return ChunkedGenerator(TransformerBackend(ckpt.model, ckpt.tokenizer, ckpt.styles, device))
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16, card: str | None = None,

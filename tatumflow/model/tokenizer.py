@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .notes import PIANO_HIGH, PIANO_LOW, Note
+from ..notes import PIANO_HIGH, PIANO_LOW, Note
 
 FIELDS = ("delta", "pitch", "velocity", "duration")
 DELTA, PITCH, VELOCITY, DURATION = range(4)

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..model.controls import Controls
+from ..generate.controls import Controls
 
 DEFAULT_PRESET = "tatum"
 

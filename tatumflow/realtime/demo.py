@@ -12,7 +12,7 @@ from pathlib import Path
 
 import mido
 
-from ..model.notes import Note, read_midi_tracks
+from ..notes import Note, read_midi_tracks
 from ..presets import load_preset
 from .clock import MonotonicClock
 from .config import EngineConfig

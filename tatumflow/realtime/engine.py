@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 import mido
 
-from ..model.controls import Controls
-from ..model.notes import Note
+from ..generate.controls import Controls
+from ..notes import Note
 from .clock import MonotonicClock, prepare_live_process
 from .config import EngineConfig
 from .livein import EchoFilter, LiveInput

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import mido
 
-from ..model.notes import MIN_DURATION_S, SUSTAIN_CC, Note
+from ..notes import MIN_DURATION_S, SUSTAIN_CC, Note
 
 
 class EchoFilter:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..model.notes import Note
+from ..notes import Note
 
 COLORS = {"human": "#1f77b4", "tatumflow": "#ff7f0e"}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import mido
 
-from ..model.notes import Note
+from ..notes import Note
 from .clock import SPIN_S, try_realtime_priority
 from .sinks import MODEL, Sink
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model.notes import read_midi
+from ..notes import read_midi
 from ..presets import load_preset
 from .config import EngineConfig
 from .engine import JamEngine
@@ -54,10 +54,10 @@ class JamOptions:
 def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
     """The real model (the embedded default when `checkpoint` is None), or the mock when asked (`--mock`)."""
     if mock:
-        from ..model.mock import mock_generator
+        from ..generate.mock import mock_generator
 
         return mock_generator(), "mock"
-    from ..model.checkpoint import load_generator
+    from ..generate.load import load_generator
 
     return load_generator(checkpoint, device=device), checkpoint or "default"
 

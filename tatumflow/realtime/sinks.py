@@ -12,7 +12,7 @@ from pathlib import Path
 
 import mido
 
-from ..model.notes import MIN_DURATION_S, Note, write_midi
+from ..notes import MIN_DURATION_S, Note, write_midi
 from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from ..model.notes import Note, read_midi_tracks
+from ..notes import Note, read_midi_tracks
 from .sinks import HUMAN, MODEL, Sink
 
 log = logging.getLogger(__name__)

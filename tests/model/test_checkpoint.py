@@ -5,12 +5,13 @@ import json
 import pytest
 import torch
 
-from tatumflow.model.checkpoint import Checkpoint, load_checkpoint, load_generator, save_checkpoint
-from tatumflow.model.controls import Controls
-from tatumflow.model.notes import Note
+from tatumflow.generate.load import load_generator
+from tatumflow.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from tatumflow.generate.controls import Controls
+from tatumflow.notes import Note
 from tatumflow.model.tokenizer import Tokenizer
 
-from .conftest import STYLES, tiny_model
+from ..tiny import STYLES, tiny_model
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tatumflow.model.notes import PIANO_HIGH, PIANO_LOW, Note, midi_file_from_tracks, read_midi_bytes
+from tatumflow.notes import PIANO_HIGH, PIANO_LOW, Note, midi_file_from_tracks, read_midi_bytes
 from tatumflow.model.tokenizer import DELTA, DURATION, PITCH, VELOCITY, Tokenizer, TokenizerConfig
 
 TOK = Tokenizer()

@@ -4,13 +4,7 @@ import torch
 
 from tatumflow.model.transformer import KVCache, apply_rope
 
-from .conftest import tiny_model
-
-
-def random_steps(n: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    sizes = (400, 88, 32, 64)
-    return torch.stack([torch.randint(0, v, (1, n), generator=g) for v in sizes], dim=-1)  # [1, n, 4]
+from ..tiny import random_steps, tiny_model
 
 
 def full_hidden(model, steps, style_vec):

@@ -1,6 +1,6 @@
 import pytest
 
-from tatumflow.model.controls import Controls
+from tatumflow.generate.controls import Controls
 from tatumflow.presets import DEFAULT_PRESET, controls_from, load_preset, preset_names
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import mido
 import pytest
 
-from tatumflow.model.controls import Controls
-from tatumflow.model.mock import mock_generator
-from tatumflow.model.notes import Note
+from tatumflow.generate.controls import Controls
+from tatumflow.generate.mock import mock_generator
+from tatumflow.notes import Note
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import JamEngine

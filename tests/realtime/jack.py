@@ -14,7 +14,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from tatumflow.model.notes import Note
+from tatumflow.notes import Note
 from tatumflow.realtime.midi_io import close_input
 
 CLIENT_API = "UNIX_JACK"

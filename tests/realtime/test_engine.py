@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from tatumflow.model.controls import Controls
-from tatumflow.model.mock import mock_generator
+from tatumflow.generate.controls import Controls
+from tatumflow.generate.mock import mock_generator
 from tatumflow.realtime.config import EngineConfig
 
 from .conftest import SimSession, assert_balanced, phrase

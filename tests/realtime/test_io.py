@@ -9,9 +9,9 @@ import mido
 import numpy as np
 import pytest
 
-from tatumflow.model.controls import Controls
-from tatumflow.model.mock import mock_generator
-from tatumflow.model.notes import Note, read_midi_tracks, write_midi
+from tatumflow.generate.controls import Controls
+from tatumflow.generate.mock import mock_generator
+from tatumflow.notes import Note, read_midi_tracks, write_midi
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import JamEngine
 from tatumflow.realtime.livein import EchoFilter, LiveInput

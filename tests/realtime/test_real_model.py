@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tatumflow.model.controls import Controls
+from tatumflow.generate.controls import Controls
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.demo import play_as_human, wait_for_reply
 from tatumflow.realtime.engine import JamEngine
@@ -18,7 +18,7 @@ from .conftest import assert_balanced, phrase
 
 @pytest.fixture(scope="module")
 def real_generator():
-    from tatumflow.model.checkpoint import load_generator
+    from tatumflow.generate.load import load_generator
 
     checkpoint = os.environ.get("TATUMFLOW_TEST_CHECKPOINT")
     try:

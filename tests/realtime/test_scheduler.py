@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tatumflow.model.notes import Note
+from tatumflow.notes import Note
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.scheduler import Scheduler
 from tatumflow.realtime.sinks import MemorySink

@@ -1,0 +1,49 @@
+"""Offline continuation: a prompt (or silence) continued for a number of seconds, window by window."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from .controls import Controls
+from .generator import ChunkedGenerator
+from ..notes import MIN_DURATION_S, Note, cut_overlaps
+
+
+def continuation_start_s(prompt: Sequence[Note], grid_s: float) -> float:
+    """Where a continuation begins: one grid step after the prompt's last onset (0 for no prompt)."""
+    return max(n.onset_s for n in prompt) + grid_s if prompt else 0.0
+
+
+def continue_notes(
+    generator: ChunkedGenerator,
+    prompt: Sequence[Note],
+    seconds: float,
+    controls: Controls,
+    on_window: Callable[[int, int], None] | None = None,
+) -> list[Note]:
+    """Notes continuing `prompt` for `seconds`, from `continuation_start_s`; every note ends by then and a re-struck
+    pitch ends the note before it.
+
+    `on_window(done, total)` is called after each window (for progress bars).
+    """
+    if not seconds > 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    start = continuation_start_s(prompt, generator.tokenizer.config.grid_s)
+    end = start + seconds
+    state = generator.init_state(prompt, controls, start_s=start)
+    total = math.ceil(seconds / controls.window_s - 1e-9)
+    out: list[Note] = []
+    for i in range(total):
+        window_end = min(end, state.window_start_s + controls.window_s)
+        notes, state = generator.generate_chunk(state, [], controls, end_s=window_end)
+        out.extend(notes)
+        if on_window:
+            on_window(i + 1, total)
+    clipped = [replace(n, duration_s=max(min(n.duration_s, end - n.onset_s), MIN_DURATION_S)) for n in out]
+    return cut_overlaps(clipped)
+
+
+def seeded(controls: Controls, seed: int | None) -> Controls:
+    return controls if seed is None else replace(controls, seed=seed)

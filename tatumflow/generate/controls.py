@@ -1,0 +1,70 @@
+"""Per-chunk controls: what the player can change live. Frozen; `dataclasses.replace` makes a changed copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..notes import PIANO_HIGH, PIANO_LOW
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Sampling and conditioning for one window.
+
+    `style` maps style names (pianists, or "none") to weights; the conditioning is their weighted sum.
+    `temperature` applies to all four heads, multiplied per head by `head_temperature` (delta, pitch, velocity,
+    duration). `guidance` > 1 turns on classifier-free guidance against the "no style" vector. `harmony_weight` > 0
+    adds the context's pitch-class transitions to the pitch head (harmony.py; 0 = the network alone).
+    """
+
+    style: dict[str, float] = field(default_factory=lambda: {"Art Tatum": 1.0})
+    temperature: float = 1.0
+    head_temperature: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    guidance: float = 1.0
+    harmony_weight: float = 0.0
+    pitch_low: int = PIANO_LOW
+    pitch_high: int = PIANO_HIGH
+    max_duration_s: float = 8.0
+    window_s: float = 2.0
+    max_notes_per_window: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.style, dict) or not self.style:
+            raise ValueError(f"style must be a non-empty mapping of style name to weight, got {self.style!r}")
+        if any(w < 0 for w in self.style.values()) or sum(self.style.values()) <= 0:
+            raise ValueError(f"style weights must be >= 0 with a positive sum, got {self.style!r}")
+        _check_range("temperature", self.temperature, 1e-3, 10.0)
+        if len(self.head_temperature) != 4:
+            raise ValueError("head_temperature needs 4 values (delta, pitch, velocity, duration)")
+        for t in self.head_temperature:
+            _check_range("head_temperature", t, 1e-3, 10.0)
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        _check_range("top_p", self.top_p, 1e-6, 1.0)
+        _check_range("min_p", self.min_p, 0.0, 1.0)
+        _check_range("guidance", self.guidance, 0.0, 10.0)
+        _check_range("harmony_weight", self.harmony_weight, 0.0, 4.0)
+        _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
+        _check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
+        _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)
+        _check_range("window_s", self.window_s, 0.05, 60.0)
+        _check_range("max_notes_per_window", self.max_notes_per_window, 1, 10_000)
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.top_k == 1
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

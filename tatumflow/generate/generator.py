@@ -1,0 +1,241 @@
+"""The streaming generator: `init_state(prompt, controls)` and `generate_chunk(state, human_notes, controls)`.
+
+The state holds the performance as it sounded (human and model notes merged in time order) and the backend's cache
+of it. New human notes roll the cache back to the first step they precede and prefill the merged tail; nothing
+before that is recomputed. A window samples notes until the next onset would fall past its end; that last step is
+never fed, so it costs nothing to "roll back". Window i samples with seed `controls.seed + i`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .controls import Controls
+from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
+from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
+from ..model.tokenizer import DELTA, PITCH, Tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepConstraints:
+    """Masks for the next step: onset no earlier than `min_delta` grid steps, and pitches already struck at the
+    previous onset are excluded when delta is 0; `pitch_bias` shifts the pitch logits."""
+
+    min_delta: int = 0
+    max_delta: int | None = None
+    pitch_low: int = 0
+    pitch_high: int = 87
+    max_duration_bin: int | None = None
+    pitches_at_last_onset: frozenset[int] = frozenset()
+    pitch_bias: np.ndarray | None = None  # additive, over the 88 keys (the harmony prior); None = none
+
+
+class StepBackend(Protocol):
+    """What a generator needs of a model. The cache object lives in the generator state."""
+
+    tokenizer: Tokenizer
+    max_steps: int
+
+    def new_cache(self, lanes: int) -> Any: ...
+    def cache_length(self, cache: Any) -> int: ...
+    def truncate(self, cache: Any, length: int) -> None: ...
+    def compact(self, cache: Any, drop: int) -> None: ...
+    def feed(self, cache: Any, steps: np.ndarray, controls: Controls) -> None: ...
+    def sample(self, cache: Any, controls: Controls, constraints: StepConstraints, rng: torch.Generator) -> tuple[int, int, int, int]: ...
+
+
+@dataclass
+class GeneratorState:
+    """Everything one session's generation depends on; `copy()` gives an independent snapshot."""
+
+    cache: Any
+    context: list[Note] = field(default_factory=list)  # notes in the cache, time order; context[i] is cache step i+1
+    window_index: int = 0
+    window_start_s: float = 0.0
+    lanes: int = 1
+    dropped_notes: int = 0  # notes dropped from the cache by compaction
+    heard: list[Note] = field(default_factory=list)  # the last notes that came from outside (prompt, human), time order
+    harmony_table: np.ndarray | None = None  # log_prior_table(heard), kept in step with it
+
+    @property
+    def last_onset_s(self) -> float | None:
+        return self.context[-1].onset_s if self.context else None
+
+    def copy(self) -> GeneratorState:
+        return copy.deepcopy(self)
+
+
+def _note_key(n: Note) -> tuple[float, int]:
+    return (n.onset_s, n.pitch)
+
+
+class ChunkedGenerator:
+    """Streaming generation over a `StepBackend` (the transformer, or the mock)."""
+
+    def __init__(self, backend: StepBackend, compact_fraction: float = 0.25) -> None:
+        self.backend = backend
+        self.tokenizer = backend.tokenizer
+        self.compact_fraction = compact_fraction
+
+    # -- the streaming contract --------------------------------------------------------------------------------
+    def init_state(self, prompt_notes: Sequence[Note], controls: Controls, start_s: float | None = None) -> GeneratorState:
+        lanes = 2 if controls.guidance != 1.0 else 1
+        state = GeneratorState(cache=self.backend.new_cache(lanes), lanes=lanes)
+        self.absorb(state, prompt_notes, controls)
+        if start_s is None:
+            start_s = state.context[-1].onset_s + self.tokenizer.config.grid_s if state.context else 0.0
+        state.window_start_s = start_s
+        return state
+
+    def generate_chunk(
+        self,
+        state: GeneratorState,
+        human_notes: Sequence[Note],
+        controls: Controls,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> tuple[list[Note], GeneratorState]:
+        """Fold `human_notes` into the context, then sample the window [start_s, end_s).
+
+        Defaults: the window starts where the last one ended and lasts `controls.window_s`. Every returned note
+        has its onset in the window and at or after the last context note; within the window a re-struck pitch ends
+        the note before it (across windows, whoever plays the notes sends the note-off first). The state is updated
+        in place and returned.
+        """
+        self._ensure_lanes(state, controls)
+        self.absorb(state, human_notes, controls)
+        start = state.window_start_s if start_s is None else start_s
+        end = start + controls.window_s if end_s is None else end_s
+        if end <= start:
+            raise ValueError(f"window end {end} must be after its start {start}")
+        rng = torch.Generator().manual_seed(controls.seed + state.window_index)
+        out: list[Note] = []
+        while len(out) < controls.max_notes_per_window:
+            note = self._sample_note(state, controls, start, rng)
+            if note.onset_s >= end:
+                break  # past the window: this step is never fed
+            self._append(state, [note], controls)
+            out.append(note)
+        state.window_index += 1
+        state.window_start_s = end
+        return cut_overlaps(out), state
+
+    def absorb(self, state: GeneratorState, notes: Sequence[Note], controls: Controls, heard: bool = True) -> GeneratorState:
+        """Fold notes into the context in time order: roll back to the first step they precede, prefill the rest.
+
+        `heard` notes (the default: a prompt, the human) also feed the harmony prior; the engine passes False for
+        its own notes re-placed in time.
+        """
+        notes = sort_notes(n for n in notes if 0 <= n.pitch - PIANO_LOW < self.tokenizer.config.n_pitch)
+        if not notes:
+            return state
+        if heard:
+            state.heard = sort_notes(state.heard + notes)[-HARMONY_WINDOW:]
+            state.harmony_table = log_prior_table(state.heard)
+        first = _note_key(notes[0])
+        keep = len(state.context)
+        while keep > 0 and _note_key(state.context[keep - 1]) > first:
+            keep -= 1
+        tail = sort_notes(state.context[keep:] + list(notes))
+        self._truncate_context(state, keep)
+        self._append(state, tail, controls)
+        return state
+
+    def truncate(self, state: GeneratorState, time_s: float) -> GeneratorState:
+        """Forget context notes with onset >= time_s (planned notes that never sounded)."""
+        keep = len(state.context)
+        while keep > 0 and state.context[keep - 1].onset_s >= time_s:
+            keep -= 1
+        self._truncate_context(state, keep)
+        return state
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    def _truncate_context(self, state: GeneratorState, keep: int) -> None:
+        del state.context[keep:]
+        self.backend.truncate(state.cache, keep + 1)  # +1: the start step
+
+    def _ensure_lanes(self, state: GeneratorState, controls: Controls) -> None:
+        lanes = 2 if controls.guidance != 1.0 else 1
+        if lanes > state.lanes:  # guidance switched on: the unconditional lane needs the context once
+            log.info("guidance switched on: prefilling the unconditional lane")
+            state.cache = self.backend.new_cache(lanes)
+            state.lanes = lanes
+            context, state.context = state.context, []
+            self._append(state, context, controls)
+
+    def _steps_for(self, prev: Note | None, notes: Sequence[Note]) -> np.ndarray:
+        grid = self.tokenizer.config.grid_s
+        steps = np.zeros((len(notes), 4), dtype=np.int64)
+        prev_q = round(prev.onset_s / grid) if prev else None
+        for i, n in enumerate(notes):
+            q = round(n.onset_s / grid)
+            delta = 0 if prev_q is None else q - prev_q
+            steps[i] = (
+                min(max(delta, 0), self.tokenizer.config.n_delta - 1),
+                n.pitch - PIANO_LOW,
+                self.tokenizer.velocity_bin(n.velocity),
+                self.tokenizer.duration_bin(n.duration_s),
+            )
+            prev_q = q
+        return steps
+
+    def _append(self, state: GeneratorState, notes: Sequence[Note], controls: Controls) -> None:
+        if not notes:
+            return
+        room = self.backend.max_steps - 1 - len(state.context)
+        if len(notes) > room:
+            self._compact(state, len(notes) - room)
+        prev = state.context[-1] if state.context else None
+        notes = list(notes)[-(self.backend.max_steps - 1) :]
+        self.backend.feed(state.cache, self._steps_for(prev, notes), controls)
+        state.context.extend(notes)
+
+    def _compact(self, state: GeneratorState, needed: int) -> None:
+        """Drop the oldest notes (keeping the start step as attention sink) to make room."""
+        drop = max(needed, int(self.compact_fraction * (self.backend.max_steps - 1)))
+        drop = min(drop, len(state.context))
+        self.backend.compact(state.cache, drop)
+        del state.context[:drop]
+        state.dropped_notes += drop
+
+    def _constraints(self, state: GeneratorState, controls: Controls, start_s: float) -> StepConstraints:
+        tok = self.tokenizer
+        grid = tok.config.grid_s
+        c = StepConstraints(
+            pitch_low=controls.pitch_low - PIANO_LOW,
+            pitch_high=controls.pitch_high - PIANO_LOW,
+            max_duration_bin=tok.duration_bin(controls.max_duration_s),
+        )
+        if state.context:
+            last = state.context[-1]
+            c.min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
+            c.min_delta = min(c.min_delta, tok.config.n_delta - 1)
+            c.pitches_at_last_onset = frozenset(
+                n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == round(last.onset_s / grid)
+            )
+            c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
+        return c
+
+    def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:
+        constraints = self._constraints(state, controls, start_s)
+        step = self.backend.sample(state.cache, controls, constraints, rng)
+        if not state.context:
+            return self.tokenizer.decode_step(step, start_s - step[DELTA] * self.tokenizer.config.grid_s)
+        last = state.context[-1]
+        grid = self.tokenizer.config.grid_s
+        note = self.tokenizer.decode_step(step, round(last.onset_s / grid) * grid)
+        if step[DELTA] == self.tokenizer.config.n_delta - 1 and note.onset_s < start_s:
+            note = note.shifted(start_s - note.onset_s)  # a collapsed silence: resume at the window start
+        if note.onset_s < last.onset_s:  # grid rounding: never before the previous note
+            note = note.shifted(last.onset_s - note.onset_s)
+        assert 0 <= step[PITCH] < self.tokenizer.config.n_pitch
+        return note

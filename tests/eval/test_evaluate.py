@@ -1,0 +1,87 @@
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tatumflow.cli import app
+from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
+from tatumflow.eval.evaluate import EvalConfig, split_prompt
+from tatumflow.notes import Note, write_midi
+from tatumflow.model.tokenizer import Tokenizer
+
+from ..tiny import STYLES, tiny_model
+
+torch.set_num_threads(1)
+
+
+def piece(seconds: float, offset: int = 0) -> list[Note]:
+    notes = []
+    for i in range(int(seconds * 4)):
+        t = i * 0.25
+        notes.append(Note(t, 0.2, 60 + offset + (i * 5) % 12, 70))
+        if i % 4 == 0:
+            notes += [Note(t, 0.9, p + offset, 55) for p in (48, 55)]
+    return notes
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    return save_checkpoint(tmp_path / "ckpt", Checkpoint(tiny_model(max_steps=256), Tokenizer(), STYLES))
+
+
+def test_split_prompt():
+    prompt, real, c0 = split_prompt(piece(6.0), 3.0, 2.0, 0.01)
+    assert max(n.onset_s for n in prompt) < 3.0 and c0 == pytest.approx(2.76)
+    assert real and all(c0 <= n.onset_s < c0 + 2.0 for n in real)
+    assert split_prompt(piece(1.0), 3.0, 2.0, 0.01) is None
+    with pytest.raises(ValueError, match="seeds"):
+        EvalConfig(seeds=0)
+
+
+def test_eval_command_end_to_end(tmp_path, tiny_checkpoint):
+    data = tmp_path / "data" / "sub"
+    data.mkdir(parents=True)
+    write_midi(data / "a.mid", piece(6.0))
+    write_midi(data / "b.midi", piece(6.0, offset=3))
+    write_midi(data / "short.mid", piece(1.0))
+    (data / "broken.mid").write_bytes(b"not midi")
+    out_json, out_png = tmp_path / "eval.json", tmp_path / "eval.png"
+    result = CliRunner().invoke(app, [
+        "eval", "--data", str(tmp_path / "data"), "--prompt-seconds", "3", "--continue-seconds", "2",
+        "--seeds", "2", "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
+        "--json", str(out_json), "--plot", str(out_png),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "pitch-class KL" in result.output
+    report = json.loads(out_json.read_text())
+    assert report["preset"] == "tatum" and report["n_files"] == 2 and report["skipped"] == {"unreadable": 1, "too_short": 1}
+    assert report["harmony_weight"] == 0.5  # the tatum preset's: the network alone is reported beside it
+    for system in ("model", "markov", "no_style", "no_harmony"):
+        for key in ("pitch_class_kl", "pctm_cosine", "density_ratio", "voicing_ratio", "grammar_errors", "diversity"):
+            assert key in report[system]
+    # the tiny random network may re-strike a sounding pitch (counted as self_overlap); the baseline never errs
+    assert report["markov"]["grammar_errors"] == 0 and "grammar_self_overlap" in report["model"]
+    assert len(report["files"]) == 2 and "model" in report["files"][0]
+    assert out_png.stat().st_size > 1000
+
+
+def test_eval_command_user_errors(tmp_path, tiny_checkpoint):
+    runner = CliRunner()
+    missing = runner.invoke(app, ["eval", "--data", str(tmp_path / "nope"), "--checkpoint", str(tiny_checkpoint)])
+    assert missing.exit_code == 2 and "not found" in missing.output
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["eval", "--data", str(tmp_path / "empty"), "--checkpoint", str(tiny_checkpoint)])
+    assert empty.exit_code == 2 and "no MIDI files" in empty.output
+
+
+def test_eval_without_the_harmony_prior_has_three_systems(tmp_path, tiny_checkpoint):
+    write_midi(tmp_path / "a.mid", piece(6.0))
+    out_json = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, [
+        "eval", "--data", str(tmp_path), "--prompt-seconds", "3", "--continue-seconds", "2", "--seeds", "1",
+        "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--harmony", "0", "--json", str(out_json),
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    assert report["harmony_weight"] == 0 and "no_harmony" not in report and "no_style" in report

@@ -1,0 +1,94 @@
+"""Training: a tiny run end to end, resume, the schedule, and DDP with two gloo processes on the CPU."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tatumflow.cli import app
+from tatumflow.model.checkpoint import load_checkpoint
+from tatumflow.notes import Note, write_midi
+from tatumflow.train.loop import CONFIGS, TrainConfig, lr_at, train
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Two 'pianists', three pieces each, plus a broken file."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    for who in ("Art Tatum", "Somebody Else"):
+        for k in range(3):
+            t, notes = 0.0, []
+            for _ in range(150):
+                t += float(rng.choice([0.0, 0.1, 0.12, 0.2]))
+                notes.append(Note(t, 0.25, int(rng.integers(40, 84)), int(rng.integers(40, 100))))
+            folder = root / who / "album"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_midi(folder / f"piece {k}.mid", notes)
+    (root / "Art Tatum" / "album" / "broken.mid").write_bytes(b"MThd\x00\x00garbage")
+    return root
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_training_run_writes_a_loadable_checkpoint_and_resumes(corpus, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(corpus), "--out", str(run), "--config", "tiny", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*args, "--max-steps", "10"])
+    assert result.exit_code == 0, result.output
+    ckpt = load_checkpoint(run / "checkpoint")
+    assert ckpt.styles == ["none", "Art Tatum", "Somebody Else"]
+    assert ckpt.meta["step"] == 10 and np.isfinite(ckpt.meta["val_loss"])
+    first = metrics(run)
+    assert [r["step"] for r in first] == list(range(1, 11))
+    assert first[-1]["loss"] < first[0]["loss"]
+    result = CliRunner().invoke(app, [*args, "--max-steps", "14"])  # resumes at step 10
+    assert result.exit_code == 0, result.output
+    assert [r["step"] for r in metrics(run)][10:] == [11, 12, 13, 14]
+
+
+def test_focus_only_trains_on_one_pianist(corpus, tmp_path):
+    seen = []
+    cfg = replace(CONFIGS["tiny"], focus_only=True, style_dropout=0.0)
+    train([corpus], tmp_path / "r", cfg, device="cpu", max_steps=2, on_step=seen.append)
+    assert len(seen) == 2
+    assert load_checkpoint(tmp_path / "r" / "checkpoint").meta["train_config"]["focus_only"] is True
+    with pytest.raises(ValueError, match="no training pieces"):
+        train([corpus], tmp_path / "r2", replace(cfg, focus_style="Nobody"), device="cpu", max_steps=2)
+
+
+def test_bad_options_are_clear_errors(tmp_path, corpus):
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "not found" in r.output
+    r = runner.invoke(app, ["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--config", "huge"])
+    assert r.exit_code == 2 and "valid: tiny" in r.output
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = TrainConfig(lr=1e-3, warmup=10, max_steps=100, min_lr_ratio=0.1)
+    lrs = [lr_at(s, cfg) for s in range(100)]
+    assert lrs[0] < lrs[9] == pytest.approx(1e-3)
+    assert lrs[99] == pytest.approx(1e-4, rel=0.05)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert set(CONFIGS) >= {"tiny", "cpu", "default", "gpu", "specialize", "focus-only"}
+
+
+def test_ddp_with_two_gloo_processes(corpus, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+           "-m", "tatumflow.cli", "train", "--data", str(corpus), "--out", str(run), "--config", "tiny",
+           "--max-steps", "6", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert load_checkpoint(run / "checkpoint").meta["step"] == 6
+    assert [r["step"] for r in metrics(run)] == list(range(1, 7))  # rank 0 alone writes
