@@ -126,14 +126,17 @@ def train(
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step count.")] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Token cache folder (default: OUT/cache).")] = None,
     device: DeviceOpt = "auto",
+    precision: Annotated[str | None, typer.Option("--precision", help="auto (bf16 where the CPU or GPU has bf16 instructions), fp32 or bf16 (default: the config's, auto).", show_default=False)] = None,
 ) -> None:
     """Train on folders of MIDI (resumes from OUT/last). Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
     from pathlib import Path
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from dataclasses import replace
+
+    from tatumflow.train.config import train_config
     from tatumflow.train.loop import train as run_training
-    from tatumflow.train.loop import train_config
 
     for d in data:
         if not Path(d).is_dir():
@@ -142,6 +145,8 @@ def train(
         fail(f"--max-steps must be >= 1, got {max_steps}")
     try:
         cfg = train_config(config)
+        if precision is not None:
+            cfg = replace(cfg, precision=precision)
         total = max_steps or cfg.max_steps
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                       TimeRemainingColumn()) as progress:
@@ -150,14 +155,17 @@ def train(
             def on_step(r: dict) -> None:
                 info = f"loss {r['loss']:.3f}"
                 if "val_loss" in r:
-                    on_step.last = f" val {r['val_loss']:.3f} | {r['tokens_per_s']:.0f} tok/s"
+                    on_step.last = f" val {r['val_loss']:.3f} | {r['notes_per_s']:.0f} notes/s"
                 progress.update(task, completed=r["step"], info=info + getattr(on_step, "last", ""))
 
             path = run_training([Path(d) for d in data], Path(out), cfg, device, Path(init) if init else None,
                                 Path(cache) if cache else None, max_steps, on_step)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
-    typer.echo(f"best checkpoint: {path}")
+    if (path / "model.safetensors").is_file():
+        typer.echo(f"best checkpoint: {path}")
+    else:
+        typer.echo(f"no validation step reached yet: no best checkpoint; the latest weights are in {path.parent / 'last'}")
 
 
 # -- real-time: ports, jam, render, demo ---------------------------------------------------------------------------

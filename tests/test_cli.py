@@ -15,7 +15,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", Checkpoint(tiny_model(max_steps=256), Tokenizer(), STYLES))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
 
 
 @pytest.fixture

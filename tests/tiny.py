@@ -10,9 +10,9 @@ from tatumflow.model.transformer import ModelConfig, NoteTransformer
 STYLES = ["none", "Art Tatum", "Dick Hyman"]
 
 
-def tiny_model(max_steps: int = 64, seed: int = 0) -> NoteTransformer:
+def tiny_model(context_steps: int = 64, seed: int = 0) -> NoteTransformer:
     torch.manual_seed(seed)
-    cfg = ModelConfig(n_styles=len(STYLES), d_model=32, n_layers=2, n_heads=2, max_steps=max_steps)
+    cfg = ModelConfig(n_styles=len(STYLES), d_model=32, n_layers=2, n_heads=2, context_steps=context_steps)
     model = NoteTransformer(cfg)
     # Random init gives near-uniform deltas (mean ~2 s); a bias toward short gaps makes windows hold notes.
     with torch.no_grad():

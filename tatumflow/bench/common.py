@@ -98,7 +98,7 @@ class BenchModel:
     def describe(self) -> dict:
         cfg = self.model.cfg
         return {"source": self.source, "parameters": self.model.num_parameters(), "d_model": cfg.d_model,
-                "n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "max_steps": cfg.max_steps}
+                "n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "context_steps": cfg.context_steps}
 
 
 def bench_model(checkpoint: str | None, device: str) -> BenchModel:

@@ -27,7 +27,7 @@ WINDOW_S = 2.0
 
 def prefill_ms(bm: BenchModel, gen: ChunkedGenerator, n_notes: int, repeats: int, device: torch.device) -> dict:
     """Time to put `n_notes` notes (plus the start step) into an empty cache in one prefill."""
-    n_notes = min(n_notes, bm.model.cfg.max_steps - 1)
+    n_notes = min(n_notes, bm.model.cfg.context_steps - 1)
     controls = Controls(style={bm.style: 1.0})
     steps = gen._steps_for(None, dense_prompt(n_notes))
     backend = gen.backend
@@ -97,7 +97,7 @@ def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows:
     gen = bm.generator(str(device))
     c = replace(controls, guidance=lanes_guidance, max_notes_per_window=WINDOW_NOTES, window_s=60.0)
     state = gen.init_state(dense_prompt(prompt_notes), c)
-    room = bm.model.cfg.max_steps - 1 - prompt_notes
+    room = bm.model.cfg.context_steps - 1 - prompt_notes
     n_windows = min(n_windows, max(room // WINDOW_NOTES - 1, 1))
     times, notes = [], []
     for i in range(n_windows + 1):

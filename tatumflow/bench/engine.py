@@ -64,7 +64,7 @@ def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: f
     windows = 0
     try:
         while clock.now() < stream[-1].end_s + 0.05:
-            if len(state.context) > bm.model.cfg.max_steps - 40:
+            if len(state.context) > bm.model.cfg.context_steps - 40:
                 state = gen.init_state(dense_prompt(256), c)
             gen.generate_chunk(state, [], c)
             windows += 1

@@ -47,7 +47,7 @@ class TransformerBackend:
         self.tokenizer = tokenizer
         self.styles = list(styles)
         self.device = torch.device(device)
-        self.max_steps = model.cfg.max_steps
+        self.context_steps = model.cfg.context_steps
         self._style_cache: tuple[tuple, torch.Tensor] | None = None
         self._bias_cache: dict[tuple, list[torch.Tensor]] = {}
         self.fast = fast
@@ -118,7 +118,7 @@ class TransformerBackend:
 
     def feed(self, cache: KVCache, steps: np.ndarray, controls: Controls) -> None:
         lanes = cache.k.shape[1]
-        if self.static is not None and len(steps) == 1 and 0 < cache.length < self.max_steps:
+        if self.static is not None and len(steps) == 1 and 0 < cache.length < self.context_steps:
             self.static.feed(cache, steps[0], self._style_vecs(controls, lanes))
             return
         x = torch.as_tensor(steps, dtype=torch.long, device=self.device)[None].expand(lanes, -1, -1)

@@ -43,7 +43,7 @@ class StepBackend(Protocol):
     """What a generator needs of a model. The cache object lives in the generator state."""
 
     tokenizer: Tokenizer
-    max_steps: int
+    context_steps: int
 
     def new_cache(self, lanes: int) -> Any: ...
     def cache_length(self, cache: Any) -> int: ...
@@ -191,17 +191,17 @@ class ChunkedGenerator:
     def _append(self, state: GeneratorState, notes: Sequence[Note], controls: Controls) -> None:
         if not notes:
             return
-        room = self.backend.max_steps - 1 - len(state.context)
+        room = self.backend.context_steps - 1 - len(state.context)
         if len(notes) > room:
             self._compact(state, len(notes) - room)
         prev = state.context[-1] if state.context else None
-        notes = list(notes)[-(self.backend.max_steps - 1) :]
+        notes = list(notes)[-(self.backend.context_steps - 1) :]
         self.backend.feed(state.cache, self._steps_for(prev, notes), controls)
         state.context.extend(notes)
 
     def _compact(self, state: GeneratorState, needed: int) -> None:
         """Drop the oldest notes (keeping the start step as attention sink) to make room."""
-        drop = max(needed, int(self.compact_fraction * (self.backend.max_steps - 1)))
+        drop = max(needed, int(self.compact_fraction * (self.backend.context_steps - 1)))
         drop = min(drop, len(state.context))
         self.backend.compact(state.cache, drop)
         del state.context[:drop]

@@ -145,7 +145,7 @@ class InferenceModel:
             # Full-width tables [T, 1, 1, hd]: rot(x) = x * [cos, cos] + flip_halves(x) * [-sin, sin].
             self.rope_c = torch.cat([cos, cos], -1)[:, None, None, :].contiguous()
             self.rope_s = torch.cat([-sin, sin], -1)[:, None, None, :].contiguous()
-            self.positions = torch.arange(cfg.max_steps, device=self.device)
+            self.positions = torch.arange(cfg.context_steps, device=self.device)
 
     # -- pieces ------------------------------------------------------------------------------------------------
     def _unit_rms(self, x: torch.Tensor) -> torch.Tensor:

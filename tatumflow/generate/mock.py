@@ -22,9 +22,9 @@ class MockCache:
 class MockBackend:
     """Plays a walking line near the last pitch: 120-250 ms apart, mid velocity, ~0.2 s notes."""
 
-    def __init__(self, max_steps: int = 512, tokenizer: Tokenizer | None = None) -> None:
+    def __init__(self, context_steps: int = 512, tokenizer: Tokenizer | None = None) -> None:
         self.tokenizer = tokenizer or Tokenizer()
-        self.max_steps = max_steps
+        self.context_steps = context_steps
 
     def new_cache(self, lanes: int) -> MockCache:
         return MockCache()
@@ -41,7 +41,7 @@ class MockBackend:
     def feed(self, cache: MockCache, steps: np.ndarray, controls: Controls) -> None:
         cache.steps.extend(tuple(int(x) for x in s) for s in steps)
         cache.fed += len(steps)
-        assert len(cache.steps) <= self.max_steps, "cache overflow"
+        assert len(cache.steps) <= self.context_steps, "cache overflow"
 
     def sample(self, cache: MockCache, controls: Controls, c: StepConstraints, rng: torch.Generator) -> tuple[int, int, int, int]:
         r = torch.randint(0, 1 << 30, (3,), generator=rng).tolist()
@@ -55,5 +55,5 @@ class MockBackend:
         return delta, pitch, 12 + r[2] % 8, duration
 
 
-def mock_generator(max_steps: int = 512) -> ChunkedGenerator:
-    return ChunkedGenerator(MockBackend(max_steps))
+def mock_generator(context_steps: int = 512) -> ChunkedGenerator:
+    return ChunkedGenerator(MockBackend(context_steps))

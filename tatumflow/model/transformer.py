@@ -25,7 +25,7 @@ class ModelConfig:
     n_layers: int = 6
     n_heads: int = 4
     mlp_ratio: int = 4
-    max_steps: int = 1024  # KV cache / context length, start step included
+    context_steps: int = 1024  # KV cache / context length, start step included
     dropout: float = 0.0
     rope_base: float = 10000.0
 
@@ -34,8 +34,8 @@ class ModelConfig:
             raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} of even size")
         if len(self.vocab_sizes) != 4 or min(self.vocab_sizes) < 2:
             raise ValueError(f"vocab_sizes needs 4 sizes >= 2, got {self.vocab_sizes}")
-        if self.n_styles < 1 or self.n_layers < 1 or self.max_steps < 8:
-            raise ValueError("need n_styles >= 1, n_layers >= 1, max_steps >= 8")
+        if self.n_styles < 1 or self.n_layers < 1 or self.context_steps < 8:
+            raise ValueError("need n_styles >= 1, n_layers >= 1, context_steps >= 8")
 
     @property
     def head_dim(self) -> int:
@@ -48,6 +48,8 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         d["vocab_sizes"] = tuple(d["vocab_sizes"])
+        if "max_steps" in d:  # the name before 2026-12: checkpoints written then still load
+            d["context_steps"] = d.pop("max_steps")
         return cls(**d)
 
 
@@ -56,10 +58,10 @@ class KVCache:
     state at each position (what the heads read), kept so that a rollback can resume without recompute."""
 
     def __init__(self, cfg: ModelConfig, lanes: int, device: torch.device | str = "cpu", dtype=torch.float32):
-        shape = (cfg.n_layers, lanes, cfg.n_heads, cfg.max_steps, cfg.head_dim)
+        shape = (cfg.n_layers, lanes, cfg.n_heads, cfg.context_steps, cfg.head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.hidden = torch.zeros((lanes, cfg.max_steps, cfg.d_model), device=device, dtype=dtype)
+        self.hidden = torch.zeros((lanes, cfg.context_steps, cfg.d_model), device=device, dtype=dtype)
         self.length = 0
 
     def __deepcopy__(self, memo) -> KVCache:
@@ -80,9 +82,9 @@ class RMSNorm(nn.Module):
 
 
 def rope_tables(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin: [max_steps, hd/2]."""
+    """cos, sin: [context_steps, hd/2]."""
     inv = 1.0 / cfg.rope_base ** (torch.arange(0, cfg.head_dim, 2).float() / cfg.head_dim)
-    angles = torch.outer(torch.arange(cfg.max_steps).float(), inv)
+    angles = torch.outer(torch.arange(cfg.context_steps).float(), inv)
     return angles.cos(), angles.sin()
 
 
@@ -110,7 +112,8 @@ class Block(nn.Module):
         q, k, v = self.qkv(x).view(B, S, 3, H, hd).permute(2, 0, 3, 1, 4)  # each [B, H, S, hd]
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is None:  # training: the whole sequence at once
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.cfg.dropout if self.training else 0.0)
+            # No attention dropout: on the CPU it forces the unfused path (5x slower forward); residual dropout stays.
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             end = start + S
             cache.k[layer, :, :, start:end] = k
@@ -243,7 +246,7 @@ def prefill_cache(model, cache: KVCache, steps: torch.Tensor | None, style_vec: 
         return
     x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
     start = cache.length
-    if start + x.shape[1] > model.cfg.max_steps:
-        raise ValueError(f"cache overflow: {start} + {x.shape[1]} > max_steps {model.cfg.max_steps}")
+    if start + x.shape[1] > model.cfg.context_steps:
+        raise ValueError(f"cache overflow: {start} + {x.shape[1]} > context_steps {model.cfg.context_steps}")
     cache.hidden[:, start : start + x.shape[1]] = model.trunk(x, cache, start)
     cache.length = start + x.shape[1]

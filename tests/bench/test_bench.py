@@ -22,7 +22,7 @@ ENV = ("git_commit", "cpu", "torch", "threads", "device")
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(n_styles=2, d_model=32, n_layers=2, n_heads=2, max_steps=512)
+    cfg = ModelConfig(n_styles=2, d_model=32, n_layers=2, n_heads=2, context_steps=512)
     path = tmp_path_factory.mktemp("ckpt")
     save_checkpoint(path, Checkpoint(NoteTransformer(cfg), Tokenizer(), ["none", "Art Tatum"]))
     return str(path)

@@ -27,7 +27,7 @@ def piece(seconds: float, offset: int = 0) -> list[Note]:
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
-    return save_checkpoint(tmp_path / "ckpt", Checkpoint(tiny_model(max_steps=256), Tokenizer(), STYLES))
+    return save_checkpoint(tmp_path / "ckpt", Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
 
 
 def test_split_prompt():

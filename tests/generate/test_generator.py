@@ -109,7 +109,7 @@ def test_guidance_switched_on_later_prefills_second_lane(generator):
 
 
 def test_session_ten_times_longer_than_context_stays_bounded():
-    model = tiny_model(max_steps=48)
+    model = tiny_model(context_steps=48)
     gen = ChunkedGenerator(TransformerBackend(model, Tokenizer(), STYLES))
     controls = replace(CONTROLS, max_notes_per_window=12)
     state = gen.init_state(PROMPT, controls)
@@ -126,7 +126,7 @@ def test_session_ten_times_longer_than_context_stays_bounded():
 
 
 def test_mock_generator_follows_the_same_contract():
-    gen = mock_generator(max_steps=32)
+    gen = mock_generator(context_steps=32)
     state = gen.init_state(PROMPT, CONTROLS)
     for _ in range(30):
         notes, state = gen.generate_chunk(state, [], CONTROLS)

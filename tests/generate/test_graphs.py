@@ -183,7 +183,7 @@ def test_step_path_is_checked():
 def test_auto_weights_pick_fp16_only_for_big_models():
     small = TransformerBackend(tiny_model(), Tokenizer(), STYLES, "cpu")
     assert small.weights == "fp32"
-    cfg = ModelConfig(n_styles=len(STYLES), d_model=256, n_layers=6, n_heads=4, max_steps=64)
+    cfg = ModelConfig(n_styles=len(STYLES), d_model=256, n_layers=6, n_heads=4, context_steps=64)
     big = NoteTransformer(cfg).eval()
     assert big.num_parameters() >= FP16_MIN_PARAMETERS
     want = "fp16" if fp16_weights_available() else "fp32"

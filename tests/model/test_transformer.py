@@ -73,7 +73,7 @@ def test_rope_composes():
 
 
 def test_cache_overflow_is_an_error():
-    model = tiny_model(max_steps=16)
+    model = tiny_model(context_steps=16)
     cache = KVCache(model.cfg, 1)
     style = model.style_vector(torch.tensor([[1.0, 0.0, 0.0]]))
     try:

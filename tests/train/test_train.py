@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from tatumflow.cli import app
 from tatumflow.model.checkpoint import load_checkpoint
 from tatumflow.notes import Note, write_midi
-from tatumflow.train.loop import CONFIGS, TrainConfig, lr_at, train
+from tatumflow.train.config import CONFIGS, TrainConfig, lr_at
+from tatumflow.train.loop import train
 
 
 @pytest.fixture(scope="module")

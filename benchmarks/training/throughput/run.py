@@ -1,0 +1,130 @@
+"""Training throughput of `tatumflow train` (the real loop: batching, augmentation, loss, AdamW) per model size,
+precision and thread count, plus the live budget of each size (22-note window on one thread, random weights).
+
+    python benchmarks/training/throughput/run.py --cache /work/runs/cache --data DIR --data DIR \
+        --out benchmarks/training/throughput/results.json
+
+Each case runs in its own process (thread counts cannot change inside one), trains `--warmup + --steps` steps on
+the corpus's token cache and times the last `--steps` (notes/s = unpadded notes trained per wall second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+SIZES = {  # name: (d_model, n_layers, n_heads)
+    "d192-l4": (192, 4, 4),
+    "d256-l6": (256, 6, 4),
+    "d320-l6": (320, 6, 5),
+    "d384-l8": (384, 8, 6),
+}
+
+
+def one_case(args: argparse.Namespace) -> dict:
+    """Run in a child: train and time one (size, precision, threads, compile) case."""
+    import numpy as np
+    import torch
+
+    from tatumflow.train.config import CONFIGS, cpu_has_bf16
+    from tatumflow.train.loop import train
+
+    torch.set_num_threads(args.threads)
+    d, n_layers, n_heads = SIZES[args.size]
+    cfg = replace(CONFIGS["v2"], d_model=d, n_layers=n_layers, n_heads=n_heads, precision=args.precision,
+                  context_steps=args.context, seq_len=args.context - 1, warmup=10, val_every=10**6,
+                  ckpt_every=10**6, ckpt_minutes=10**6)
+    stamps: list[tuple[float, float]] = []
+    losses: list[float] = []
+
+    def on_step(r: dict) -> None:
+        stamps.append((time.perf_counter(), r["notes_seen"]))
+        losses.append(r["loss"])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train([Path(x) for x in args.data], Path(tmp) / "run", cfg, device="cpu", cache_dir=Path(args.cache),
+              max_steps=args.warmup + args.steps, on_step=on_step)
+    (t0, n0), (t1, n1) = stamps[args.warmup - 1], stamps[-1]
+    from tatumflow.model.transformer import ModelConfig, NoteTransformer
+
+    params = NoteTransformer(ModelConfig(d_model=d, n_layers=n_layers, n_heads=n_heads, n_styles=121,
+                                         context_steps=args.context)).num_parameters()
+    return {"size": args.size, "parameters": params, "precision": args.precision, "threads": args.threads,
+            "context": args.context, "batch": cfg.batch_size, "steps_timed": args.steps,
+            "notes_per_s": round((n1 - n0) / (t1 - t0), 1), "s_per_step": round((t1 - t0) / args.steps, 3),
+            "loss_first": losses[0], "loss_last": float(np.mean(losses[-5:])), "cpu_has_bf16": cpu_has_bf16()}
+
+
+def window_budget(size: str, context: int) -> dict:
+    """22-note windows of a random-weight model of this size on one thread (what the live engine runs)."""
+    import torch
+
+    from tatumflow.bench import decode
+    from tatumflow.bench.common import DEFAULT_STYLES, DENSE_DELTAS, BenchModel
+    from tatumflow.generate.controls import Controls
+    from tatumflow.model.tokenizer import Tokenizer
+    from tatumflow.model.transformer import ModelConfig, NoteTransformer
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    d, n_layers, n_heads = SIZES[size]
+    model = NoteTransformer(ModelConfig(n_styles=121, d_model=d, n_layers=n_layers, n_heads=n_heads,
+                                        context_steps=context)).eval()
+    with torch.no_grad():
+        model.heads[0].out.bias[:DENSE_DELTAS] += 8.0
+    bm = BenchModel(model, Tokenizer(), DEFAULT_STYLES + [f"s{i}" for i in range(119)], "random")
+    res = decode.windows(bm, torch.device("cpu"), Controls(style={"Art Tatum": 1.0}), 20, prompt_notes=256)
+    return {"size": size, "parameters": model.num_parameters(), "window_ms_p50": res["window_ms_p50"],
+            "window_ms_p99": res["window_ms_p99"], "ms_per_note_p50": res["ms_per_note_p50"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--data", action="append", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sizes", nargs="*", default=list(SIZES))
+    ap.add_argument("--precisions", nargs="*", default=["fp32", "bf16"])
+    ap.add_argument("--threads-list", nargs="*", type=int, default=[2])
+    ap.add_argument("--context", type=int, default=1024)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--child", choices=["train", "window"])
+    ap.add_argument("--size", default="d192-l4")
+    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if args.child == "train":
+        print(json.dumps(one_case(args)))
+        return
+    if args.child == "window":
+        print(json.dumps(window_budget(args.size, args.context)))
+        return
+    results: dict = {"train": [], "window": [], "load_average_start": os.getloadavg()}
+    base = [sys.executable, __file__, "--cache", args.cache, "--context", str(args.context),
+            "--warmup", str(args.warmup), "--steps", str(args.steps)] + sum((["--data", d] for d in args.data), [])
+    for size in args.sizes:
+        out = subprocess.run(base + ["--child", "window", "--size", size], capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+        results["window"].append(json.loads(out.stdout.splitlines()[-1]))
+        print(results["window"][-1], flush=True)
+        for threads in args.threads_list:
+            for precision in args.precisions:
+                env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+                cmd = base + ["--child", "train", "--size", size, "--precision", precision, "--threads", str(threads)]
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+                results["train"].append(json.loads(out.stdout.splitlines()[-1]))
+                print(results["train"][-1], flush=True)
+    results["load_average_end"] = os.getloadavg()
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
