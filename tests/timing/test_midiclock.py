@@ -1,0 +1,81 @@
+"""MIDI clock in and out: tempo and beat phase from jittered ticks, transport, Song Position, the sender's ticks."""
+
+import numpy as np
+import pytest
+
+from tatumflow.timing.grid import BeatGrid, alignment_ms
+from tatumflow.timing.midiclock import PPQN, ClockFollower, ClockSender
+
+
+def ticks(bpm: float, n: int, start_s: float = 0.0, jitter_s: float = 0.001, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return start_s + np.arange(n) * 60.0 / bpm / PPQN + rng.normal(0, jitter_s, n)
+
+
+@pytest.mark.parametrize("bpm", [72.0, 96.0, 120.0, 160.0, 231.0])
+def test_tempo_and_beats_from_jittered_clock(bpm):
+    events = []
+    follower = ClockFollower(on_transport=events.append)
+    follower.feed("start", 0.999)
+    for t in ticks(bpm, 4 * PPQN + 5, start_s=1.0):
+        follower.feed("clock", float(t))
+    grid = follower.grid
+    assert grid is not None and grid.source == "clock"
+    assert grid.bpm == pytest.approx(bpm, rel=0.005)
+    # Beat 0 is the first clock after Start (t = 1.0); beat 4 is 4 periods later.
+    assert abs(grid.offset_to_beat_s(1.0)) < 0.003
+    assert abs(grid.offset_to_beat_s(1.0 + 4 * 60 / bpm)) < 0.003
+    assert [e.kind for e in events] == ["start"]
+
+
+def test_stop_continue_and_song_position():
+    follower = ClockFollower()
+    follower.feed("start", 0.0)
+    for t in ticks(120, 30, start_s=0.0, jitter_s=0.0):
+        follower.feed("clock", float(t))
+    follower.feed("stop", 0.7)
+    assert not follower.running
+    count = follower.count
+    for t in ticks(120, 10, start_s=30 * 0.5 / PPQN, jitter_s=0.0):
+        follower.feed("clock", float(t))  # clock goes on while stopped: the tempo holds, the position does not move
+    assert follower.count == count and follower.grid.bpm == pytest.approx(120, rel=1e-3)
+    follower.feed("songpos", 1.0, songpos=8)  # 8 sixteenths = beat 2
+    assert follower.count == 2 * PPQN
+    follower.feed("continue", 1.0)
+    follower.feed("clock", 1.0)
+    assert follower.running and follower.count == 2 * PPQN + 1
+    assert abs(follower.grid.offset_to_beat_s(1.0)) < 1e-6  # the clock at position 48 is a beat
+
+
+def test_clock_gap_does_not_bend_the_tempo():
+    follower = ClockFollower()
+    for t in ticks(100, 48, jitter_s=0.0):
+        follower.feed("clock", float(t))
+    for t in ticks(100, 48, start_s=10.0, jitter_s=0.0):
+        follower.feed("clock", float(t))
+    assert follower.grid.bpm == pytest.approx(100, rel=1e-3)
+    assert follower.alive(10.0 + 47 * 0.025 + 0.5) and not follower.alive(20.0)
+
+
+def test_sender_ticks_start_on_a_beat_and_follow_a_new_tempo():
+    sender = ClockSender(BeatGrid(120, 0.0), start_s=0.3)
+    first = sender.due(1.5)
+    assert first[0] == pytest.approx(0.5)  # the first beat at or after the start
+    assert np.diff(first) == pytest.approx(np.full(len(first) - 1, 0.5 / PPQN))
+    last = first[-1]
+    sender.set_grid(BeatGrid(60, 0.0))
+    more = sender.due(3.0)
+    assert more[0] == pytest.approx(last + 1.0 / PPQN)  # no jump: the next tick at the new period
+
+
+def test_grid_positions_and_alignment():
+    grid = BeatGrid(120, 0.1)
+    assert grid.next_beat(0.1) == pytest.approx(0.1) and grid.next_beat(0.11) == pytest.approx(0.6)
+    on = 0.1 + np.array([0.0, 0.125, 0.5 / 3, 0.25, 1.0 / 3, 0.375])  # 16ths and triplets of one beat
+    assert grid.subdivision_distance_beats(on) == pytest.approx(np.zeros(6), abs=1e-9)
+    assert grid.subdivision_distance_beats(0.1 + 0.5 * 0.125) == pytest.approx(0.125)
+    rng = np.random.default_rng(0)
+    chance = alignment_ms(rng.uniform(0, 100, 5000), grid)["beat_alignment_beats_p50"]
+    assert 0.03 < chance < 0.05  # uniform onsets: ~0.04 beats from a 16th or triplet position
+    with pytest.raises(ValueError, match="bpm"):
+        BeatGrid(float("nan"), 0.0)
