@@ -39,12 +39,13 @@ def test_stop_continue_and_song_position():
     for t in ticks(120, 10, start_s=30 * 0.5 / PPQN, jitter_s=0.0):
         follower.feed("clock", float(t))  # clock goes on while stopped: the tempo holds, the position does not move
     assert follower.count == count and follower.grid.bpm == pytest.approx(120, rel=1e-3)
-    follower.feed("songpos", 1.0, songpos=8)  # 8 sixteenths = beat 2
+    follower.feed("songpos", 0.83, songpos=8)  # 8 sixteenths = beat 2
     assert follower.count == 2 * PPQN
-    follower.feed("continue", 1.0)
-    follower.feed("clock", 1.0)
+    t_next = 40 * 0.5 / PPQN  # the next tick of the running clock
+    follower.feed("continue", t_next - 0.001)
+    follower.feed("clock", t_next)
     assert follower.running and follower.count == 2 * PPQN + 1
-    assert abs(follower.grid.offset_to_beat_s(1.0)) < 1e-6  # the clock at position 48 is a beat
+    assert abs(follower.grid.offset_to_beat_s(t_next)) < 1e-6  # the clock at position 48 is a beat
 
 
 def test_clock_gap_does_not_bend_the_tempo():
