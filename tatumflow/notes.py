@@ -18,6 +18,8 @@ import mido
 
 DRUM_CHANNEL = 9
 SUSTAIN_CC = 64
+MIDI_SUFFIXES = (".mid", ".midi")  # matched case-insensitively
+TRANSCRIPTIONS = ("kong", "hawthorne")  # PiJAMA's two transcription folders (see train/data.py)
 PIANO_LOW = 21
 PIANO_HIGH = 108
 MIN_DURATION_S = 0.005
@@ -49,48 +51,83 @@ def sort_notes(notes: Iterable[Note]) -> list[Note]:
     return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
 
 
-class _PedalFolder:
-    """Turns timed note-on/off and sustain messages of one channel into notes."""
+class PedalFolder:
+    """Key and sustain-pedal state of one keyboard (or one channel of a file), turned into notes as they end.
+
+    A note sounds until key up or pedal up, whichever is later; a re-struck pitch ends what of it still sounds.
+    `handle(t, msg)` folds one message in and says what changed; finished notes collect in `finished` until `take()`.
+    The file reader and the live input (realtime/livein.py) both fold through this class.
+    """
 
     def __init__(self) -> None:
         self.pedal_down = False
         self.held: dict[int, tuple[float, int]] = {}  # pitch -> (onset, velocity), key still down
         self.sustained: dict[int, tuple[float, int]] = {}  # pitch -> (onset, velocity), key up, pedal down
-        self.notes: list[Note] = []
+        self.finished: list[Note] = []
+
+    def handle(self, t: float, msg: mido.Message) -> str | None:
+        """"on" for a key press, "off" for a release or pedal-up after which nothing sounds, else None."""
+        if msg.type == "note_on" and msg.velocity > 0:
+            self.note_on(t, msg.note, msg.velocity)
+            return "on"
+        if msg.type in ("note_off", "note_on"):
+            return "off" if self.note_off(t, msg.note) and self.silent else None
+        if msg.type == "control_change" and msg.control == SUSTAIN_CC:
+            return "off" if self.pedal(t, msg.value >= 64) and self.silent else None
+        return None
+
+    @property
+    def silent(self) -> bool:
+        return not self.held and not self.sustained
 
     def _end(self, pitch: int, onset_s: float, velocity: int, end_s: float) -> None:
-        self.notes.append(Note(onset_s, max(end_s - onset_s, MIN_DURATION_S), pitch, velocity))
+        self.finished.append(Note(onset_s, max(end_s - onset_s, MIN_DURATION_S), pitch, velocity))
 
     def note_on(self, t: float, pitch: int, velocity: int) -> None:
-        # A re-struck pitch ends whatever of it still sounds.
         for pool in (self.held, self.sustained):
             if pitch in pool:
                 onset, vel = pool.pop(pitch)
                 self._end(pitch, onset, vel, t)
         self.held[pitch] = (t, velocity)
 
-    def note_off(self, t: float, pitch: int) -> None:
+    def note_off(self, t: float, pitch: int) -> bool:
+        """Key up; True when it ended a note (False: not held, or the pedal sustains it)."""
         if pitch not in self.held:
-            return
+            return False
         onset, vel = self.held.pop(pitch)
         if self.pedal_down:
             self.sustained[pitch] = (onset, vel)
-        else:
-            self._end(pitch, onset, vel, t)
+            return False
+        self._end(pitch, onset, vel, t)
+        return True
 
-    def pedal(self, t: float, down: bool) -> None:
-        if self.pedal_down and not down:
+    def pedal(self, t: float, down: bool) -> bool:
+        """Pedal change; True when a pedal-up ended sustained notes."""
+        ended = self.pedal_down and not down and bool(self.sustained)
+        if ended:
             for pitch, (onset, vel) in self.sustained.items():
                 self._end(pitch, onset, vel, t)
             self.sustained.clear()
         self.pedal_down = down
+        return ended
 
-    def finish(self, t: float) -> list[Note]:
+    def end_all(self, t: float) -> None:
+        """End everything that sounds at `t` (end of file, or the keyboard went away); the pedal is up after."""
         for pool in (self.held, self.sustained):
             for pitch, (onset, vel) in pool.items():
                 self._end(pitch, onset, vel, max(t, onset))
             pool.clear()
-        return self.notes
+        self.pedal_down = False
+
+    def sounding(self, now_s: float) -> list[Note]:
+        """Notes still sounding, with the duration they have had so far."""
+        pools = list(self.held.items()) + list(self.sustained.items())
+        return [Note(on, max(now_s - on, MIN_DURATION_S), p, v) for p, (on, v) in pools]
+
+    def take(self) -> list[Note]:
+        """The notes finished since the last call."""
+        taken, self.finished = self.finished, []
+        return taken
 
 
 def notes_from_messages(
@@ -100,23 +137,18 @@ def notes_from_messages(
 
     Notes still sounding at the end are ended at `end_s` (default: the time of the last message).
     """
-    folders: dict[int, _PedalFolder] = {}
+    folders: dict[int, PedalFolder] = {}
     last_t = 0.0
     for t, msg in timed_messages:
         last_t = t
         channel = getattr(msg, "channel", None)
         if channel is None or channel == DRUM_CHANNEL:
             continue
-        folder = folders.setdefault(channel, _PedalFolder())
-        if msg.type == "note_on" and msg.velocity > 0:
-            folder.note_on(t, msg.note, msg.velocity)
-        elif msg.type == "note_off" or msg.type == "note_on":
-            folder.note_off(t, msg.note)
-        elif msg.type == "control_change" and msg.control == SUSTAIN_CC:
-            folder.pedal(t, msg.value >= 64)
+        folders.setdefault(channel, PedalFolder()).handle(t, msg)
     end_s = last_t if end_s is None else max(end_s, last_t)
-    notes = [n for f in folders.values() for n in f.finish(end_s)]
-    return sort_notes(notes)
+    for folder in folders.values():
+        folder.end_all(end_s)
+    return sort_notes(n for f in folders.values() for n in f.take())
 
 
 def _load_midi(data: bytes, name: str) -> mido.MidiFile:
@@ -275,3 +307,29 @@ def cut_overlaps(notes: Iterable[Note]) -> list[Note]:
             out[j] = Note(prev.onset_s, max(n.onset_s - prev.onset_s, MIN_DURATION_S), prev.pitch, prev.velocity)
         last_of_pitch[n.pitch] = i
     return out
+
+
+def note_messages(notes: Iterable[Note], channel: int = 0) -> list[tuple[float, mido.Message]]:
+    """`(time_s, message)` note-on/off pairs in time order, note-offs first at equal times (a player's view).
+    Velocities are clamped to 1..127 (a note-on of velocity 0 would be a note-off)."""
+    events = []
+    for n in notes:
+        velocity = min(max(int(n.velocity), 1), 127)
+        events.append((n.onset_s, 1, mido.Message("note_on", channel=channel, note=n.pitch, velocity=velocity)))
+        events.append((n.end_s, 0, mido.Message("note_off", channel=channel, note=n.pitch)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return [(t, msg) for t, _, msg in events]
+
+
+def find_midi_files(folders: Iterable[str | os.PathLike]) -> list[Path]:
+    """Every MIDI file (`MIDI_SUFFIXES`, any case) below the folders, recursively, sorted, each once.
+
+    Raises FileNotFoundError naming a folder that is missing (or is not a folder).
+    """
+    found: set[Path] = set()
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            reason = "is a file, not a folder" if folder.exists() else "not found"
+            raise FileNotFoundError(f"MIDI folder {reason}: {folder}")
+        found.update(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    return sorted(found)

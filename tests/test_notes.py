@@ -9,7 +9,10 @@ import pytest
 
 from tatumflow.notes import (
     Note,
+    PedalFolder,
+    find_midi_files,
     midi_file_from_tracks,
+    note_messages,
     notes_from_messages,
     read_midi,
     read_midi_bytes,
@@ -180,3 +183,37 @@ def test_reader_matches_mido_playback_order_and_times():
         if not msg.is_meta:
             timed.append((t, msg))
     assert as_tuples(read_midi_bytes(data)) == as_tuples(notes_from_messages(timed, t))
+
+
+def test_pedal_folder_says_when_sound_ends():
+    folder = PedalFolder()
+    assert folder.handle(0.0, pedal(True)) is None
+    assert folder.handle(0.1, on(60)) == "on"
+    assert folder.handle(0.2, off(60)) is None  # sustained by the pedal
+    assert folder.sounding(0.5) == [Note(0.1, pytest.approx(0.4), 60, 80)] and folder.take() == []
+    assert folder.handle(1.0, pedal(False)) == "off" and folder.silent
+    assert as_tuples(folder.take()) == [(0.1, 0.9, 60, 80)]
+    folder.handle(2.0, on(62))
+    folder.handle(2.1, on(64))
+    assert folder.handle(2.2, off(62)) is None  # 64 still sounds
+    folder.end_all(3.0)
+    assert as_tuples(folder.take()) == [(2.0, 0.2, 62, 80), (2.1, 0.9, 64, 80)] and folder.silent
+
+
+def test_note_messages_put_note_offs_first_at_equal_times():
+    timed = note_messages([Note(0.0, 0.5, 60, 80), Note(0.5, 0.5, 60, 90)], channel=2)
+    assert [(t, m.type, m.note, m.channel) for t, m in timed] == [
+        (0.0, "note_on", 60, 2), (0.5, "note_off", 60, 2), (0.5, "note_on", 60, 2), (1.0, "note_off", 60, 2)]
+    assert as_tuples(notes_from_messages(timed)) == [(0.0, 0.5, 60, 80), (0.5, 0.5, 60, 90)]
+
+
+def test_find_midi_files_any_case_sorted_and_clear_about_folders(tmp_path):
+    for name in ("b/one.mid", "a/two.MIDI", "a/three.Mid", "a/notes.txt", "c.midi.bak"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    files = find_midi_files([tmp_path, tmp_path / "a"])  # a folder twice: each file once
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a/three.Mid", "a/two.MIDI", "b/one.mid"]
+    with pytest.raises(FileNotFoundError, match="not found"):
+        find_midi_files([tmp_path / "nope"])
+    with pytest.raises(FileNotFoundError, match="is a file"):
+        find_midi_files([tmp_path / "b" / "one.mid"])

@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +19,11 @@ from ..generate.generator import ChunkedGenerator
 from ..notes import Note
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import ModelConfig, NoteTransformer
+from ..stats import percentiles  # noqa: F401 - re-exported: the benchmarks import it from here
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STYLES = ["none", "Art Tatum"]
 DENSE_DELTAS = 18
-
-
-def percentiles(values_ms: Sequence[float], prefix: str, qs: Sequence[int] = (50, 95, 99)) -> dict[str, float | None]:
-    """{prefix_p50: ..., prefix_p95: ...} rounded to µs; None when there are no values."""
-    arr = np.asarray(values_ms, dtype=float)
-    return {f"{prefix}_p{q}": (round(float(np.percentile(arr, q)), 3) if arr.size else None) for q in qs}
 
 
 def sync(device: torch.device) -> None:

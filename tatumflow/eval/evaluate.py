@@ -25,13 +25,13 @@ from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
 from .markov import markov_continuation
 from .metrics import continuation_metrics, diversity, texture_metrics
-from ..notes import Note, read_midi
+from ..notes import Note, find_midi_files, read_midi
+from ..plots import draw_notes, pyplot
 
 log = logging.getLogger(__name__)
 
 SYSTEMS = ("model", "markov", "no_style")
 NO_HARMONY = "no_harmony"
-MIDI_SUFFIXES = (".mid", ".midi")
 # Rows of the printed table: (key, label, systems only?). Ratios and distances have no "real" value.
 TABLE_ROWS = (
     ("pitch_class_kl", "pitch-class KL (real||gen)", True),
@@ -112,16 +112,6 @@ def _json_safe(value: Any) -> Any:
 
 
 # -- data ----------------------------------------------------------------------------------------------------------
-def find_midi_files(folders: Sequence[str | Path]) -> list[Path]:
-    """MIDI files under the folders, recursively, sorted. Raises FileNotFoundError for a missing folder."""
-    files: list[Path] = []
-    for folder in map(Path, folders):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"data folder not found: {folder}")
-        files.extend(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
-    return sorted(set(files))
-
-
 def split_prompt(
     notes: Sequence[Note], prompt_seconds: float, continue_seconds: float, grid_s: float
 ) -> tuple[list[Note], list[Note], float] | None:
@@ -265,27 +255,17 @@ def summary_table(report: EvalReport):
     return table
 
 
-def _roll(ax, notes: Sequence[Note], color: str, alpha: float = 1.0) -> None:
-    if notes:
-        ax.barh([n.pitch for n in notes], [n.duration_s for n in notes], left=[n.onset_s for n in notes],
-                height=0.8, color=color, alpha=alpha, linewidth=0)
-
-
 def plot_pianorolls(report: EvalReport, path: str | Path) -> None:
     """One PNG: a row per file (first `plot_files`), a panel per system: prompt, real continuation, generated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     files = report.files[: report.config.plot_files]
     systems = _systems_of(files)
     fig, axes = plt.subplots(len(files), len(systems), figsize=(6 * len(systems), 3.2 * len(files)), squeeze=False)
     for row, result in zip(axes, files):
         for ax, name in zip(row, systems):
-            _roll(ax, result.prompt, "0.55")
-            _roll(ax, result.real, "tab:blue", 0.45)
-            _roll(ax, result.samples[name], "tab:red", 0.75)
+            draw_notes(ax, result.prompt, "0.55", 1.0)
+            draw_notes(ax, result.real, "tab:blue", 0.45)
+            draw_notes(ax, result.samples[name], "tab:red", 0.75)
             ax.axvline(result.start_s, color="k", linewidth=0.8, linestyle="--")
             ax.set_title(f"{Path(result.path).stem[:40]}: {name}", fontsize=9)
             ax.set_xlabel("time (s)")

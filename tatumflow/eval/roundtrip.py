@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..notes import PIANO_HIGH, PIANO_LOW, Note, midi_file_from_tracks, read_midi, read_midi_bytes, sort_notes
+from ..notes import (PIANO_HIGH, PIANO_LOW, TRANSCRIPTIONS, Note, find_midi_files, midi_file_from_tracks, read_midi,
+                     read_midi_bytes, sort_notes)
 from ..model.tokenizer import DELTA, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,6 @@ def inspect_file(path: str | os.PathLike, tokenizer: Tokenizer | None = None) ->
 # -- the corpus ---------------------------------------------------------------------------------------------------
 
 PIJAMA_ENV = "TATUMFLOW_PIJAMA"
-TRANSCRIPTIONS = ("kong", "hawthorne")
 
 
 def default_pijama_root() -> Path:
@@ -149,7 +149,7 @@ def default_pijama_root() -> Path:
 def corpus_files(root: str | os.PathLike) -> list[Path]:
     """Every recording of both transcriptions: `<root>/{kong,hawthorne}/{studio,live}/<pianist>/<album>/*.midi`."""
     root = Path(root)
-    return sorted(p for t in TRANSCRIPTIONS for p in (root / t).rglob("*.mid*") if p.suffix in (".mid", ".midi"))
+    return find_midi_files(root / t for t in TRANSCRIPTIONS if (root / t).is_dir())
 
 
 def check_file(path: str | os.PathLike) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import mido
 
-from ..notes import MIN_DURATION_S, SUSTAIN_CC, Note
+from ..notes import Note, PedalFolder
 
 
 class EchoFilter:
@@ -53,92 +53,49 @@ class Taken:
 
 
 class LiveInput:
-    """Thread-safe key/pedal state of the human player (one keyboard; channels are merged)."""
+    """Thread-safe key/pedal state of the human player (one keyboard; channels are merged).
+
+    Folding is `notes.PedalFolder`'s (the same rules as reading a file). Nothing is kept once taken: memory stays
+    flat over a session of any length.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[int, tuple[float, int]] = {}  # pitch -> (onset, velocity): key down
-        self._sustained: dict[int, tuple[float, int]] = {}  # key up, pedal down
-        self._pedal = False
-        self._pending = Taken()
-        self.notes: list[Note] = []  # every finished note of the session
+        self._folder = PedalFolder()
+        self._onsets: list[float] = []
         self.last_onset_s: float | None = None
         self._silent_since: float | None = None  # None: something sounds (or nothing was ever played)
 
     def handle(self, msg: mido.Message, t_s: float) -> str | None:
         """Fold one message in. Returns "on" for a key press, "off" for a release that ends sound, else None."""
         with self._lock:
-            if msg.type == "note_on" and msg.velocity > 0:
-                self._press(msg.note, msg.velocity, t_s)
-                return "on"
-            if msg.type in ("note_off", "note_on"):
-                return self._release(msg.note, t_s)
-            if msg.type == "control_change" and msg.control == SUSTAIN_CC:
-                return self._pedal_change(msg.value >= 64, t_s)
-        return None
-
-    def _finish(self, pitch: int, onset_s: float, velocity: int, end_s: float) -> None:
-        note = Note(onset_s, max(end_s - onset_s, MIN_DURATION_S), pitch, velocity)
-        self._pending.notes.append(note)
-        self.notes.append(note)
-
-    def _press(self, pitch: int, velocity: int, t_s: float) -> None:
-        for pool in (self._held, self._sustained):  # a re-struck pitch ends what of it still sounds
-            if pitch in pool:
-                onset, vel = pool.pop(pitch)
-                self._finish(pitch, onset, vel, t_s)
-        self._held[pitch] = (t_s, velocity)
-        self._pending.onsets.append(t_s)
-        self.last_onset_s = t_s
-        self._silent_since = None
-
-    def _release(self, pitch: int, t_s: float) -> str | None:
-        if pitch not in self._held:
-            return None
-        onset, vel = self._held.pop(pitch)
-        if self._pedal:
-            self._sustained[pitch] = (onset, vel)
-            return None
-        self._finish(pitch, onset, vel, t_s)
-        return self._maybe_silent(t_s)
-
-    def _pedal_change(self, down: bool, t_s: float) -> str | None:
-        was_down, self._pedal = self._pedal, down
-        if was_down and not down and self._sustained:
-            for pitch, (onset, vel) in self._sustained.items():
-                self._finish(pitch, onset, vel, t_s)
-            self._sustained.clear()
-            return self._maybe_silent(t_s)
-        return None
-
-    def _maybe_silent(self, t_s: float) -> str | None:
-        if not self._held and not self._sustained:
-            self._silent_since = t_s
-            return "off"
-        return None
+            kind = self._folder.handle(t_s, msg)
+            if kind == "on":
+                self._onsets.append(t_s)
+                self.last_onset_s = t_s
+                self._silent_since = None
+            elif kind == "off":
+                self._silent_since = t_s
+        return kind
 
     def release_all(self, t_s: float) -> None:
         """End every sounding note (the keyboard went away)."""
         with self._lock:
-            for pool in (self._held, self._sustained):
-                for pitch, (onset, vel) in pool.items():
-                    self._finish(pitch, onset, vel, t_s)
-                pool.clear()
-            self._pedal = False
+            self._folder.end_all(t_s)
             if self.last_onset_s is not None:
                 self._silent_since = t_s
 
     def take(self) -> Taken:
         """Finished notes and new onsets since the last call."""
         with self._lock:
-            taken, self._pending = self._pending, Taken()
+            taken = Taken(self._folder.take(), self._onsets)
+            self._onsets = []
         return taken
 
     def sounding_notes(self, now_s: float) -> list[Note]:
         """Notes still sounding, with the duration they have had so far."""
         with self._lock:
-            pools = list(self._held.items()) + list(self._sustained.items())
-        return [Note(on, max(now_s - on, MIN_DURATION_S), p, v) for p, (on, v) in pools]
+            return self._folder.sounding(now_s)
 
     def silence_since(self) -> float | None:
         """When the current silence began (last key/pedal release), or None while anything sounds."""
@@ -148,4 +105,4 @@ class LiveInput:
     @property
     def keys_down(self) -> int:
         with self._lock:
-            return len(self._held) + len(self._sustained)
+            return len(self._folder.held) + len(self._folder.sustained)

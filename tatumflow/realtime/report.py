@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ..stats import percentile
 
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(np.asarray(values, dtype=float), q)), 3) if len(values) else None
+if TYPE_CHECKING:
+    from .scheduler import SendStats
 
 
 @dataclass
@@ -35,7 +34,7 @@ class SessionStats:
     model: str = "mock"
 
 
-def build_report(stats: SessionStats, send, stuck_notes: int = 0) -> dict:
+def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> dict:
     """The JSON report. `send` is the scheduler's `SendStats`."""
     gen_s = sum(stats.generation_ms) / 1e3
     jitter = [abs(x) for x in send.lateness_ms]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import mido
 
-from ..notes import MIN_DURATION_S, Note, write_midi
+from ..notes import MIN_DURATION_S, SUSTAIN_CC, Note, write_midi
 from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,6 @@ HUMAN = "human"
 MODEL = "tatumflow"
 ALL_NOTES_OFF_CC = 123
 DRAIN_S = 0.05
-SUSTAIN_CC = 64
 
 
 class Sink:

@@ -26,14 +26,13 @@ import numpy as np
 
 # Re-exported so that training needs one import.
 from .batches import Augment, StepDataset, iter_windows, sample_batch  # noqa: F401
-from ..notes import read_midi
+from ..notes import TRANSCRIPTIONS, read_midi
+from ..notes import find_midi_files as scan_midi  # the one scanner; the name kept for callers
 from ..model.tokenizer import Tokenizer, TokenizerConfig
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-MIDI_SUFFIXES = (".mid", ".midi")
-TRANSCRIPTIONS = ("kong", "hawthorne")  # PiJAMA transcription folders, stripped from recording keys
 NO_STYLE = "none"  # style id 0: the unconditional style (classifier-free guidance)
 UNKNOWN_STYLE = "unknown"
 DEFAULT_VAL_STYLES = ("Art Tatum",)
@@ -82,17 +81,6 @@ class CorpusIndex:
 
 
 # -- files and names -------------------------------------------------------------------------------------------
-def scan_midi(dirs: Sequence[Path]) -> list[Path]:
-    """Every *.mid / *.midi file below `dirs` (any case), sorted."""
-    found = set()
-    for d in dirs:
-        d = Path(d)
-        if not d.is_dir():
-            raise FileNotFoundError(f"MIDI folder not found: {d}")
-        found.update(p for p in d.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
-    return sorted(found)
-
-
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
