@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import mido
@@ -27,22 +23,18 @@ import torch
 
 from ..generate.controls import Controls
 from ..notes import Note
-from .common import BenchModel, dense_prompt, percentiles
+from ..stats import percentiles
+from .common import BenchModel, dense_prompt
 
 log = logging.getLogger(__name__)
+ENGINE_KEYS = ("windows", "generation_ms_p50", "generation_ms_p99", "realtime_factor", "replies", "reply_ms_p50",
+               "reply_ms_p99", "send_jitter_ms_p50", "send_jitter_ms_p99", "notes_sent", "late_notes", "dropped_notes",
+               "degraded_windows", "skipped_windows", "stuck_notes")
 
 
 def _phrase(i: int, n: int = 12, gap_s: float = 0.12) -> list[Note]:
     base = 60 + (i * 5) % 12
     return [Note(j * gap_s, 0.1, base + (j * 3) % 14, 80) for j in range(n)]
-
-
-def _messages(notes: list[Note]) -> list[tuple[float, mido.Message]]:
-    msgs = []
-    for n in notes:
-        msgs.append((n.onset_s, mido.Message("note_on", note=n.pitch, velocity=n.velocity)))
-        msgs.append((n.end_s, mido.Message("note_off", note=n.pitch)))
-    return sorted(msgs, key=lambda m: (m[0], m[1].type == "note_on"))
 
 
 def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: float = 6.0) -> dict:
@@ -78,89 +70,37 @@ def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: f
             "dropped_notes": sched.stats.dropped_notes, "send_jitter_ms": [round(x, 4) for x in lateness]}
 
 
-def _play(engine, clock, notes: list[Note]) -> float:
-    """Play notes into the engine from now (as the MIDI callback would); returns the last release time."""
-    t0 = clock.now() + 0.05
-    for t, msg in _messages(notes):
-        clock.sleep_until(t0 + t)
-        engine.on_message(msg, clock.now())
-    return clock.now()
-
-
-def engine_session(bm: BenchModel, device: str, phrases: int = 4, preset: str = "tatum") -> dict:
+def _engine(bm: BenchModel, device: str, preset: str, sinks: list):
+    """The jam engine as `tatumflow jam` builds it (call-response), on the bench's model and style."""
     from ..presets import load_preset
     from ..realtime.config import EngineConfig
-    from ..realtime.engine import JamEngine
-    from ..realtime.sinks import MemorySink
+    from ..realtime.engine import build_engine
 
     p = load_preset(preset)
     config = EngineConfig.from_preset(p.engine, mode="call-response")
     controls = replace(p.controls, style={bm.style: 1.0})
+    return build_engine(bm.generator(device), sinks, config=config, controls=controls)
+
+
+def engine_session(bm: BenchModel, device: str, phrases: int = 4, preset: str = "tatum") -> dict:
+    from ..realtime.demo import play_as_human
+    from ..realtime.sinks import MemorySink
+
     sink = MemorySink(keep=False)
-    engine = JamEngine(bm.generator(device), controls, config, [sink], prompt=[])
+    engine = _engine(bm, device, preset, [sink])
+    config = engine.config
     interval, threads = sys.getswitchinterval(), torch.get_num_threads()
     engine.start()
     try:
         for i in range(phrases):
-            _play(engine, engine.clock, _phrase(i))
+            play_as_human(engine, _phrase(i), engine.clock)
             time.sleep(config.silence_threshold_s + config.min_reply_s + 1.2)  # the reply plays out
     finally:
         report = engine.stop()
         sink.close()
         sys.setswitchinterval(interval)
         torch.set_num_threads(threads)
-    keys = ("windows", "generation_ms_p50", "generation_ms_p99", "realtime_factor", "replies", "reply_ms_p50",
-            "reply_ms_p99", "send_jitter_ms_p50", "send_jitter_ms_p99", "notes_sent", "late_notes", "dropped_notes",
-            "degraded_windows", "skipped_windows", "stuck_notes")
-    return {k: report.get(k) for k in keys}
-
-
-@contextlib.contextmanager
-def _jack_server() -> Iterator[str]:
-    """`jackd -d dummy` under a private server name (JACK_DEFAULT_SERVER set meanwhile)."""
-    import rtmidi
-
-    name = f"tatumflow-bench-{os.getpid()}"
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    log_file = tempfile.TemporaryFile()
-    proc = subprocess.Popen([shutil.which("jackd"), "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
-                             "-p", "128"], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def client_ok() -> bool:
-        try:
-            rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="tf-probe").delete()
-            return True
-        except Exception:  # no server yet
-            return False
-
-    try:
-        deadline = time.monotonic() + 8
-        while proc.poll() is None and time.monotonic() < deadline and not client_ok():
-            time.sleep(0.1)
-        if proc.poll() is not None or not client_ok():
-            raise RuntimeError("jackd -d dummy would not start")
-        yield name
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log_file.close()
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-def _wait_port(b: mido.Backend, kind: str, fragment: str, timeout_s: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        names = b.get_input_names() if kind == "input" else b.get_output_names()
-        hits = [n for n in names if fragment in n]
-        if hits:
-            return hits[0]
-        time.sleep(0.1)
-    raise RuntimeError(f"no JACK {kind} port containing {fragment!r}")
+    return {k: report.get(k) for k in ENGINE_KEYS}
 
 
 def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str = "tatum") -> dict:
@@ -171,48 +111,13 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         return {"skipped": "python-rtmidi was built without JACK"}
-    from ..presets import load_preset
-    from ..realtime.config import EngineConfig
-    from ..realtime.engine import JamEngine
-    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
-    from ..realtime.sinks import PortSink
+    from ..realtime.jack import jack_dummy_server
 
-    p = load_preset(preset)
-    config = EngineConfig.from_preset(p.engine, mode="call-response")
-    controls = replace(p.controls, style={bm.style: 1.0})
-    received: list[float] = []
-    lock = threading.Lock()
     interval, threads = sys.getswitchinterval(), torch.get_num_threads()
     try:
-        with _jack_server(), contextlib.ExitStack() as stack:
-            sink = stack.enter_context(PortSink(VIRTUAL, "UNIX_JACK"))
-            engine = JamEngine(bm.generator(device), controls, config, [sink], prompt=[])
-            stack.enter_context(MidiInput(VIRTUAL, engine.on_message, engine.clock, "UNIX_JACK", engine.echo,
-                                          engine.on_disconnect))
-            client = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
-
-            def on_reply(msg: mido.Message) -> None:
-                if msg.type == "note_on" and msg.velocity > 0:
-                    with lock:
-                        received.append(time.monotonic())
-
-            out = stack.enter_context(client.open_output(_wait_port(client, "output", IN_PORT_NAME)))
-            listener = client.open_input(_wait_port(client, "input", OUT_PORT_NAME), callback=on_reply)
-            stack.callback(close_input, listener)  # the final note-offs may still be arriving
-            engine.start()
-            replies = []
-            try:
-                for i in range(phrases):
-                    released = _play_port(out, _phrase(i))
-                    trigger = released + config.silence_threshold_s
-                    time.sleep(config.silence_threshold_s + config.min_reply_s + 1.2)
-                    with lock:
-                        first = [t for t in received if t >= released]
-                    if first:
-                        replies.append((first[0] - trigger) * 1e3)
-            finally:
-                report = engine.stop()
-    except RuntimeError as err:
+        with jack_dummy_server(try_realtime=False, prefix="tatumflow-bench"):
+            replies, report = _jack_phrases(bm, device, phrases, preset)
+    except (RuntimeError, TimeoutError) as err:
         return {"skipped": f"JACK end to end did not run: {err}"}
     finally:
         sys.setswitchinterval(interval)
@@ -221,11 +126,41 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
             **percentiles(replies, "reply_ms", (50, 99)), "engine_send_jitter_ms_p99": report.get("send_jitter_ms_p99")}
 
 
-def _play_port(out, notes: list[Note]) -> float:
-    """Play notes in real time into a port from now; returns the monotonic time of the last release."""
-    t0 = time.monotonic() + 0.02
-    for t, msg in _messages(notes):
-        while time.monotonic() < t0 + t:
-            time.sleep(min(0.0005, max(t0 + t - time.monotonic(), 0)))
-        out.send(msg)
-    return time.monotonic()
+def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tuple[list[float], dict]:
+    """Phrases played by an outside client into `TatumFlow In`: trigger -> first reply note on `TatumFlow Out`."""
+    from ..realtime.jack import JACK_API, play_into_port, wait_for_port
+    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
+    from ..realtime.sinks import PortSink
+
+    received: list[float] = []
+    lock = threading.Lock()
+
+    def on_reply(msg: mido.Message) -> None:
+        if msg.type == "note_on" and msg.velocity > 0:
+            with lock:
+                received.append(time.monotonic())
+
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(PortSink(VIRTUAL, JACK_API))
+        engine = _engine(bm, device, preset, [sink])
+        config = engine.config
+        stack.enter_context(MidiInput(VIRTUAL, engine.on_message, engine.clock, JACK_API, engine.is_echo,
+                                      engine.on_disconnect))
+        client = mido.Backend(f"mido.backends.rtmidi/{JACK_API}", load=True)
+        out = stack.enter_context(client.open_output(wait_for_port("output", IN_PORT_NAME, timeout_s=10.0)))
+        listener = client.open_input(wait_for_port("input", OUT_PORT_NAME, timeout_s=10.0), callback=on_reply)
+        stack.callback(close_input, listener)  # the final note-offs may still be arriving
+        engine.start()
+        replies = []
+        try:
+            for i in range(phrases):
+                released = play_into_port(out, _phrase(i))
+                trigger = released + config.silence_threshold_s
+                time.sleep(config.silence_threshold_s + config.min_reply_s + 1.2)
+                with lock:
+                    first = [t for t in received if t >= released]
+                if first:
+                    replies.append((first[0] - trigger) * 1e3)
+        finally:
+            report = engine.stop()
+    return replies, report

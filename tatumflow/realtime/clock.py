@@ -11,11 +11,20 @@ import os
 import sys
 import threading
 import time
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 SPIN_S = 0.001  # the last millisecond before a deadline is spun, not slept
 FIFO_PRIORITY = 20
+
+
+class Clock(Protocol):
+    """What the real-time path needs of a clock: session time, and waiting for a moment of it."""
+
+    def now(self) -> float: ...
+
+    def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None: ...
 
 
 class MonotonicClock:

@@ -1,6 +1,6 @@
 """`tatumflow demo`: a built-in phrase is played into the live engine as the human, in real time; TatumFlow answers
 (call-response) through the synth while the session is recorded. Writes demo.mid, demo.wav, demo.png and
-demo_report.json."""
+demo_report.json (demo.png only with matplotlib, an optional extra: without it the demo says so in one line)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import mido
-
-from ..notes import Note, read_midi_tracks
+from ..notes import Note, note_messages, read_midi_tracks
 from ..presets import load_preset
-from .clock import MonotonicClock
+from .clock import Clock
 from .config import EngineConfig
-from .engine import JamEngine
-from .pianoroll import plot_piano_roll
+from .engine import JamEngine, build_engine
 from .report import write_report
 from .sinks import RecorderSink
 
@@ -52,32 +49,25 @@ def builtin_phrases() -> list[list[Note]]:
 class DemoOutputs:
     midi: Path
     wav: Path | None
-    png: Path
+    png: Path | None  # None without matplotlib
     report_path: Path
     report: dict
 
 
-def _messages(notes: list[Note]) -> list[tuple[float, mido.Message]]:
-    msgs = []
-    for n in notes:
-        msgs.append((n.onset_s, 1, mido.Message("note_on", note=n.pitch, velocity=n.velocity)))
-        msgs.append((n.end_s, 0, mido.Message("note_off", note=n.pitch)))
-    return [(t, m) for t, _, m in sorted(msgs, key=lambda x: (x[0], x[1]))]
-
-
-def play_as_human(engine: JamEngine, notes: list[Note], clock: MonotonicClock) -> None:
-    """Send a phrase into the engine in real time, stamped like a keyboard would be."""
+def play_as_human(engine: JamEngine, notes: list[Note], clock: Clock) -> float:
+    """Send a phrase into the engine in real time, stamped like a keyboard would be; returns the last release."""
     t0 = clock.now() + 0.05
-    for t, msg in _messages(notes):
+    for t, msg in note_messages(notes):
         clock.sleep_until(t0 + t)
         engine.on_message(msg, clock.now())
+    return clock.now()
 
 
 def wait_for_reply(engine: JamEngine, replies_before: int, timeout_s: float) -> None:
     clock = engine.clock
     deadline = clock.now() + timeout_s
     while clock.now() < deadline and not engine.failed:
-        if engine.stats.replies > replies_before and engine.reply is None:
+        if engine.stats.replies > replies_before and not engine.snapshot().replying:
             return
         clock.sleep_until(clock.now() + 0.05)
     if engine.failed:
@@ -103,8 +93,7 @@ def run_demo(out_dir: str | os.PathLike, generator, model_name: str = "mock", pr
     with contextlib.ExitStack() as stack:
         sinks = [s for s in (_live_synth(soundfont, audio, stack),) if s is not None]
         sinks.append(stack.enter_context(RecorderSink(out / "demo.mid")))
-        engine = JamEngine(generator, p.controls, config, sinks)
-        engine.stats.model = model_name
+        engine = build_engine(generator, sinks, config=config, controls=p.controls, model_name=model_name)
         engine.start()
         try:
             for phrase in builtin_phrases()[:phrases]:
@@ -113,13 +102,24 @@ def run_demo(out_dir: str | os.PathLike, generator, model_name: str = "mock", pr
                 wait_for_reply(engine, before, config.silence_threshold_s + config.max_reply_s + 4.0)
         finally:
             report = engine.stop()
-    return _write_outputs(out, report, soundfont)
+    return write_demo_files(out, report, soundfont)
 
 
-def _write_outputs(out: Path, report: dict, soundfont: str | None) -> DemoOutputs:
+def _piano_roll(tracks: dict[str, list[Note]], path: Path) -> Path | None:
+    try:
+        from ..plots import plot_piano_roll
+
+        return plot_piano_roll(tracks, path, "TatumFlow demo: human (blue), TatumFlow (orange)")
+    except ImportError:
+        log.warning("no %s: matplotlib is not installed (pip install 'tatumflow[plot]')", path.name)
+        return None
+
+
+def write_demo_files(out: Path, report: dict, soundfont: str | None) -> DemoOutputs:
+    """From the recorded `out/demo.mid`: the piano roll (with matplotlib), the WAV (with FluidSynth), the report."""
     tracks = read_midi_tracks(out / "demo.mid")
     tracks.pop("track0", None)
-    png = plot_piano_roll(tracks, out / "demo.png", "TatumFlow demo: human (blue), TatumFlow (orange)")
+    png = _piano_roll(tracks, out / "demo.png")
     wav = None
     try:
         from .synth import render_tracks

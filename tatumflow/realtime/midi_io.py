@@ -38,10 +38,11 @@ CALLBACK_DRAIN_S = 0.02  # after cancelling an input's callback: time for one al
 # python-rtmidi gives its C callback a borrowed pointer to the (function, data) tuple it keeps, and drops that tuple in
 # cancel_callback() while the MIDI thread (JACK's process thread, ALSA's input thread) may already be in the callback
 # with the pointer: the freed tuple corrupts the interpreter's tuple free list, and the process crashes later,
-# anywhere (seen as a segfault at exit in `tatumflow bench`, 2 runs in 16). mido's close() also re-registers its own
-# callback and then closes the port holding the GIL, while a JACK cycle waits for the GIL inside that callback: with
-# messages streaming in it deadlocks (tests/realtime/test_jack.py). `close_input` keeps the tuples alive for the life
-# of the process (a few dozen bytes per port closed), cancels, lets a callback under way finish, then closes.
+# anywhere (seen as a segfault at exit in `tatumflow bench`; how often: benchmarks/realtime_jack/README.md). mido's
+# close() also re-registers its own callback and then closes the port holding the GIL, while a JACK cycle waits for
+# the GIL inside that callback: with messages streaming in it deadlocks (tests/realtime/test_jack.py). `close_input`
+# keeps the tuples alive for the life of the process (a few dozen bytes per port closed), cancels, lets a callback
+# under way finish, then closes.
 _RTMIDI_TUPLES_KEPT: list[tuple] = []
 
 
@@ -147,8 +148,9 @@ def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
 class MidiInput:
     """The keyboard: a named port (re-found after an unplug) or the virtual port `TatumFlow In`.
 
-    Each message is stamped in the callback from `clock.now()`, checked against the echo filter, then handed to
-    `on_message(msg, t_s)`. `on_disconnect(t_s)` is called when a named keyboard disappears.
+    Each message is stamped in the callback from `clock.now()`, dropped when `is_echo(bytes, t_s)` says it is our own
+    output coming back, else handed to `on_message(msg, t_s)`. `on_disconnect(t_s)` is called when a named keyboard
+    disappears.
     """
 
     def __init__(
@@ -157,13 +159,13 @@ class MidiInput:
         on_message: Callable[[mido.Message, float], None],
         clock,
         api: str | None = None,
-        echo=None,
+        is_echo: Callable[[bytes, float], bool] | None = None,
         on_disconnect: Callable[[float], None] | None = None,
         poll_s: float = 1.0,
     ) -> None:
         self.requested = name
-        self.on_message, self.on_disconnect = on_message, on_disconnect
-        self.clock, self.api, self.echo, self.poll_s = clock, api, echo, poll_s
+        self.on_message, self.on_disconnect, self.is_echo = on_message, on_disconnect, is_echo
+        self.clock, self.api, self.poll_s = clock, api, poll_s
         self.backend = backend(api)
         self.port = None
         self.name: str | None = None
@@ -189,7 +191,7 @@ class MidiInput:
 
     def _callback(self, msg: mido.Message) -> None:
         t_s = self.clock.now()  # stamp first: everything after this is processing time
-        if self.echo is not None and self.echo.is_echo(bytes(msg.bytes()), t_s):
+        if self.is_echo is not None and self.is_echo(bytes(msg.bytes()), t_s):
             return
         self.on_message(msg, t_s)
 

@@ -2,8 +2,8 @@
 
 A window [start, end) has a deadline, `start - safety_margin`. Its generation may take at most the time left until
 then, and never more than `latency_budget_ms`. The expected cost is (ms per note) x (notes per second) x length,
-from running estimates. When it would not fit, the window is shortened and its note count capped (degraded); when
-not even two notes fit, the window is skipped.
+from running estimates (`CostEstimate`). When it would not fit, the window is shortened and its note count capped
+(degraded); when not even two notes fit, the window is skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from .config import EngineConfig
 
 COST_MARGIN = 1.2  # estimates are averages: plan for a slower window
 MIN_WINDOW_S = 0.05
+NEW_WEIGHT, OLD_WEIGHT = 0.3, 0.7  # the running estimates: weight of the newest window, of the estimate so far
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,26 @@ class WindowPlan:
     end_s: float
     max_notes: int
     degraded: bool = False
+    first: bool = False  # a reply's first chunk: its notes are pulled to `start_s` afterwards
+
+
+@dataclass
+class CostEstimate:
+    """Running estimates of what generation costs and how dense the music is, refined after each window."""
+
+    ms_per_note: float = 5.0
+    notes_per_s: float = 10.0
+
+    def observe(self, spent_ms: float, notes: int, window_s: float | None) -> None:
+        """One generated window: `notes` notes in `spent_ms`, over `window_s` of music (None: a first chunk)."""
+        if notes:
+            self.ms_per_note = OLD_WEIGHT * self.ms_per_note + NEW_WEIGHT * spent_ms / notes
+        if window_s is not None:
+            self.notes_per_s = OLD_WEIGHT * self.notes_per_s + NEW_WEIGHT * max(notes / window_s, 2.0)
+
+    def first_cost_s(self, config: EngineConfig) -> float:
+        """Expected time to generate a reply's first chunk and have it planned."""
+        return self.ms_per_note / 1e3 * config.first_notes + config.safety_margin_s
 
 
 def plan_window(now_s: float, start_s: float, end_s: float, ms_per_note: float, notes_per_s: float,
@@ -40,11 +61,12 @@ def plan_window(now_s: float, start_s: float, end_s: float, ms_per_note: float, 
     return WindowPlan(start_s, min(start_s + length, end_s), max_notes, degraded=True)
 
 
-def plan_first_chunk(now_s: float, start_s: float, end_s: float, ms_per_note: float, config: EngineConfig) -> WindowPlan:
+def plan_first_chunk(now_s: float, start_s: float, end_s: float, ms_per_note: float,
+                     config: EngineConfig) -> WindowPlan:
     """A reply's first chunk: its first `first_notes` notes, wherever in [start, end) the model puts them (they are
     pulled to the start afterwards). Fewer notes when time is short; at least one."""
     note_s = max(ms_per_note, 1e-3) / 1e3
     budget_s = min(config.latency_budget_s, start_s - config.safety_margin_s - now_s)
     fits = int(budget_s / (COST_MARGIN * note_s))
     notes = max(1, min(config.first_notes, fits))
-    return WindowPlan(start_s, end_s, notes, degraded=notes < config.first_notes)
+    return WindowPlan(start_s, end_s, notes, degraded=notes < config.first_notes, first=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import mido
 
 from ..notes import Note
-from .clock import SPIN_S, try_realtime_priority
+from .clock import SPIN_S, Clock, try_realtime_priority
 from .sinks import MODEL, Sink
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,18 @@ class SendStats:
 
 
 class Scheduler:
-    def __init__(self, sinks: Sequence[Sink], clock, channel: int = 0, drop_tolerance_s: float = 0.02,
-                 late_threshold_s: float = 0.002, echo=None,
+    """Sends planned notes to the sinks at their times. Two optional callbacks, both called from the sending thread:
+    `on_sent(msg, t_s)` after each message (the engine's echo filter listens), `on_group_start(group, t_s)` when the
+    first note of a group (a reply) goes out."""
+
+    def __init__(self, sinks: Sequence[Sink], clock: Clock, channel: int = 0, drop_tolerance_s: float = 0.02,
+                 late_threshold_s: float = 0.002, on_sent: Callable[[mido.Message, float], None] | None = None,
                  on_group_start: Callable[[int, float], None] | None = None) -> None:
         if drop_tolerance_s < late_threshold_s:
             raise ValueError(f"drop tolerance {drop_tolerance_s} s must be >= the late threshold {late_threshold_s} s")
-        self.sinks, self.clock, self.channel, self.echo = list(sinks), clock, channel, echo
+        self.sinks, self.clock, self.channel = list(sinks), clock, channel
         self.drop_tolerance_s, self.late_threshold_s = drop_tolerance_s, late_threshold_s
-        self.on_group_start = on_group_start
+        self.on_sent, self.on_group_start = on_sent, on_group_start
         self.stats = SendStats()
         self._heap: list[_Event] = []
         self._offs: dict[int, _Event] = {}  # note id -> its pending note-off
@@ -159,8 +163,8 @@ class Scheduler:
                     self._on_time.pop(ev.note_id, None)
         for sink in self.sinks:
             sink.send(ev.msg, MODEL, now)
-        if self.echo is not None:
-            self.echo.sent(bytes(ev.msg.bytes()), now)
+        if self.on_sent is not None:
+            self.on_sent(ev.msg, now)
         self.stats.lateness_ms.append(lateness * 1e3)
         if ev.is_on:
             self.stats.sent_notes += 1

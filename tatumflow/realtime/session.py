@@ -17,7 +17,7 @@ from pathlib import Path
 from ..notes import read_midi
 from ..presets import load_preset
 from .config import EngineConfig
-from .engine import JamEngine
+from .engine import JamEngine, build_engine
 from .midi_io import VIRTUAL, MidiInput, detect_api
 from .report import format_report, write_report
 from .sinks import PortSink, RecorderSink, Sink
@@ -93,7 +93,8 @@ def stop_on_signals(stop: threading.Event):
             signal.signal(s, handler)
 
 
-def run_until_stopped(engine: JamEngine, stop: threading.Event, duration_s: float | None) -> None:
+def run_until_stopped(engine: JamEngine, sinks: Sequence[Sink], stop: threading.Event,
+                      duration_s: float | None) -> None:
     """Wait for a stop: duration over, a signal, or the engine failing. Checks named output ports meanwhile."""
     deadline = None if duration_s is None else engine.clock.now() + duration_s
     while not stop.is_set() and not engine.failed:
@@ -101,19 +102,20 @@ def run_until_stopped(engine: JamEngine, stop: threading.Event, duration_s: floa
         if left <= 0:
             break
         stop.wait(left)
-        for sink in engine.sinks:
+        for sink in sinks:
             if isinstance(sink, PortSink):
                 sink.check()
 
 
-def engine_for(options: JamOptions, generator, sinks: Sequence[Sink]) -> JamEngine:
+def engine_for(options: JamOptions, generator, sinks: Sequence[Sink], model_name: str = "mock") -> JamEngine:
     preset = load_preset(options.preset)
     config = EngineConfig.from_preset(preset.engine, mode=options.mode,
                                       silence_threshold_s=options.silence_threshold_s)
     prompt = read_midi(options.prompt) if options.prompt is not None else []
     if config.mode == "continue" and not prompt:
         log.info("continue mode without --prompt: the human's first phrase is the prompt")
-    return JamEngine(generator, preset.controls, config, sinks, prompt=prompt)
+    return build_engine(generator, sinks, config=config, controls=preset.controls, prompt=prompt,
+                        model_name=model_name)
 
 
 def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
@@ -123,16 +125,16 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
     generator, model_name = load_jam_generator(options.checkpoint, options.device, options.mock)
     with contextlib.ExitStack() as stack:
         sinks = open_sinks(options.outs, api, options.soundfont, options.record, stack)
-        engine = engine_for(options, generator, sinks)
-        engine.stats.model = model_name
-        midi_in = MidiInput(options.inp, engine.on_message, engine.clock, api, engine.echo, engine.on_disconnect)
+        engine = engine_for(options, generator, sinks, model_name)
+        midi_in = MidiInput(options.inp, engine.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect)
         stack.enter_context(midi_in)
         report = None
         try:
             with stop_on_signals(stop):
                 engine.start()
-                log.info("jamming: %s -> %s, mode %s", midi_in.name, ", ".join(s.name for s in sinks), engine.config.mode)
-                run_until_stopped(engine, stop, options.duration_s)
+                log.info("jamming: %s -> %s, mode %s", midi_in.name, ", ".join(s.name for s in sinks),
+                         engine.config.mode)
+                run_until_stopped(engine, sinks, stop, options.duration_s)
         finally:
             report = engine.stop()
             if options.report is not None:

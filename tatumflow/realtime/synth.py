@@ -14,7 +14,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from ..notes import Note, read_midi_tracks
+from ..notes import Note, note_messages, read_midi_tracks
 from .sinks import HUMAN, MODEL, Sink
 
 log = logging.getLogger(__name__)
@@ -126,14 +126,10 @@ def render_tracks(tracks: dict[str, Sequence[Note]], wav_path: str | os.PathLike
                   sample_rate: int = SAMPLE_RATE, tail_s: float = 1.5) -> Path:
     """Render notes (one channel per track) to a 16-bit stereo WAV, offline and faster than real time."""
     synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=range(len(tracks)))
-    events = []
-    for ch, notes in enumerate(tracks.values()):
-        for n in notes:
-            events.append((n.onset_s, 1, mido.Message("note_on", channel=ch, note=n.pitch, velocity=max(1, n.velocity))))
-            events.append((n.end_s, 0, mido.Message("note_off", channel=ch, note=n.pitch)))
-    events.sort(key=lambda e: (e[0], e[1]))
+    events = [e for ch, notes in enumerate(tracks.values()) for e in note_messages(notes, ch)]
+    events.sort(key=lambda e: (e[0], e[1].type == "note_on"))  # stable: tracks in order at equal times
     chunks, done = [], 0
-    for t, _, msg in events:
+    for t, msg in events:
         frame = int(round(t * sample_rate))
         if frame > done:
             chunks.append(synth.get_samples(frame - done))

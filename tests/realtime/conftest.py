@@ -7,34 +7,28 @@ import pytest
 
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
-from tatumflow.notes import Note
+from tatumflow.notes import Note, note_messages
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.engine import JamEngine
+from tatumflow.realtime.engine import build_engine
 from tatumflow.realtime.sinks import MODEL, MemorySink
+
+__all__ = ["SimSession", "assert_balanced", "note_messages", "phrase"]
 
 
 def phrase(start_s: float = 0.2, n: int = 6, gap_s: float = 0.2, pitch: int = 60) -> list[Note]:
     return [Note(start_s + i * gap_s, 0.15, pitch + (i * 3) % 12, 80) for i in range(n)]
 
 
-def note_messages(notes, channel: int = 0) -> list[tuple[float, mido.Message]]:
-    msgs = []
-    for n in notes:
-        msgs.append((n.onset_s, mido.Message("note_on", channel=channel, note=n.pitch, velocity=n.velocity)))
-        msgs.append((n.end_s, mido.Message("note_off", channel=channel, note=n.pitch)))
-    return sorted(msgs, key=lambda m: (m[0], m[1].type == "note_on"))
-
-
 class SimSession:
     """Drives an engine on a simulated clock: deliver input, step the worker, send what is due."""
 
     def __init__(self, mode: str = "call-response", generator=None, controls: Controls | None = None, prompt=(),
-                 **config) -> None:
-        self.clock = SimClock()
+                 clock: SimClock | None = None, **config) -> None:
+        self.clock = clock or SimClock()
         self.sink = MemorySink()
-        self.engine = JamEngine(generator or mock_generator(), controls or Controls(), EngineConfig(mode=mode, **config),
-                                [self.sink], clock=self.clock, prompt=prompt)
+        self.engine = build_engine(generator or mock_generator(), [self.sink], config=EngineConfig(mode=mode, **config),
+                                   controls=controls, prompt=prompt, clock=self.clock)
         self.inbox: list[tuple[float, mido.Message]] = []
 
     def play(self, notes) -> None:
@@ -46,8 +40,7 @@ class SimSession:
             while self.inbox and self.inbox[0][0] <= now:
                 t, msg = self.inbox.pop(0)
                 self.engine.on_message(msg, t)
-            self.engine.step(now)
-            self.engine.scheduler.run_due(now)
+            self.engine.tick(now)
             self.clock.advance(dt)
 
     def model_messages(self) -> list[tuple[float, mido.Message]]:

@@ -8,6 +8,8 @@ import pytest
 
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
+from tatumflow.notes import Note
+from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
 
 from .conftest import SimSession, assert_balanced, phrase
@@ -49,7 +51,7 @@ def test_barge_in_yields_at_once_and_forgets_unplayed_notes():
     after = [t for t in s.model_onsets() if t >= barge]
     assert after == []
     assert s.sink.sounding == 0 or all(p in (72, 75) for (_, p) in s.sink._sounding)
-    assert all(n.onset_s < barge or n.pitch in (72, 75) for n in s.engine.state.context)
+    assert all(n.onset_s < barge or n.pitch in (72, 75) for n in s.engine.context_notes())
     assert s.engine.stats.barge_ins == 1
     s.engine.stop()
     assert_balanced(s.model_messages())
@@ -71,8 +73,8 @@ def test_duet_stays_a_window_ahead_and_folds_in_the_human():
     s.run_until(8.0)
     onsets = s.model_onsets()
     assert onsets and onsets[0] < 0.5
-    assert s.engine._duet_until >= 8.0
-    context_pitches = {(round(n.onset_s, 3), n.pitch) for n in s.engine.state.context}
+    assert s.engine.snapshot().planned_until_s >= 8.0
+    context_pitches = {(round(n.onset_s, 3), n.pitch) for n in s.engine.context_notes()}
     assert {(round(n.onset_s, 3), n.pitch) for n in human[-5:]} <= context_pitches
     assert s.engine.stats.barge_ins == 0
     s.engine.stop()
@@ -112,8 +114,9 @@ class SlowGenerator:
 
 
 def test_slow_generation_degrades_instead_of_sending_late():
-    s = SimSession(mode="continue", prompt=phrase(start_s=0.0, n=8), latency_budget_ms=60)
-    s.engine.gen = SlowGenerator(s.clock, ms_per_note=8.0)
+    clock = SimClock()
+    s = SimSession(mode="continue", prompt=phrase(start_s=0.0, n=8), latency_budget_ms=60, clock=clock,
+                   generator=SlowGenerator(clock, ms_per_note=8.0))
     s.run_until(6.0)
     report = s.engine.stop()
     assert report["degraded_windows"] > 0
@@ -142,9 +145,47 @@ def test_report_has_the_fields():
     assert report["windows"] >= 1 and report["stuck_notes"] == 0
 
 
-def test_controls_unchanged_by_engine():
-    c = Controls()
-    s = SimSession(controls=c)
-    s.play(phrase())
+class Recording(SlowGenerator):
+    """The slow mock, keeping the controls of every window it was asked for."""
+
+    def __init__(self, clock, ms_per_note: float) -> None:
+        super().__init__(clock, ms_per_note)
+        self.asked: list[Controls] = []
+
+    def generate_chunk(self, state, human, controls, start_s=None, end_s=None):
+        self.asked.append(controls)
+        return super().generate_chunk(state, human, controls, start_s, end_s)
+
+
+def test_degraded_windows_cap_a_copy_of_the_controls_never_the_controls():
+    c = Controls(temperature=0.9, max_notes_per_window=64)
+    clock = SimClock()
+    gen = Recording(clock, ms_per_note=8.0)
+    s = SimSession(mode="continue", prompt=phrase(start_s=0.0, n=8), latency_budget_ms=60, controls=c, clock=clock,
+                   generator=gen)
     s.run_until(3.0)
     assert s.engine.controls is c
+    capped = [a for a in gen.asked if a.max_notes_per_window < c.max_notes_per_window]
+    assert capped, "the latency budget should have capped some windows"
+    assert all(dataclasses.replace(a, max_notes_per_window=64) == c for a in gen.asked)
+    c2 = dataclasses.replace(c, temperature=0.5)
+    s.engine.set_controls(c2)
+    asked_before = len(gen.asked)
+    s.run_until(6.0)
+    assert s.engine.controls is c2
+    assert len(gen.asked) > asked_before and all(a.temperature == 0.5 for a in gen.asked[asked_before:])
+
+
+@pytest.mark.parametrize("mode", ["duet", "call-response"])
+def test_a_key_held_while_the_context_fills_gets_its_real_duration(mode):
+    s = SimSession(mode=mode, silence_threshold_s=0.3, hold_grace_s=0.5)
+    held = Note(0.2, 2.5, 48, 70)  # down from 0.2 s to 2.7 s
+    s.play([held] + phrase(start_s=0.3, n=3, gap_s=0.15))
+    s.run_until(2.0)
+    early = [n for n in s.engine.context_notes() if (n.onset_s, n.pitch) == (0.2, 48)]
+    assert len(early) == 1 and early[0].duration_s < 2.0, "the held key enters with the duration so far"
+    s.run_until(4.0)
+    late = [n for n in s.engine.context_notes() if (n.onset_s, n.pitch) == (0.2, 48)]
+    assert len(late) == 1 and late[0].duration_s == pytest.approx(2.5, abs=0.01)
+    onsets = [n.onset_s for n in s.engine.context_notes()]
+    assert onsets == sorted(onsets)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
+import tracemalloc
 import wave
 
 import mido
 import numpy as np
 import pytest
 
-from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note, read_midi_tracks, write_midi
 from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.engine import JamEngine
+from tatumflow.realtime.demo import play_as_human
+from tatumflow.realtime.engine import build_engine
 from tatumflow.realtime.livein import EchoFilter, LiveInput
 from tatumflow.realtime.sinks import HUMAN, MODEL, MemorySink, RecorderSink, Sink
 
@@ -50,6 +53,27 @@ def test_held_notes_are_reported_with_duration_so_far():
     assert live.sounding_notes(1.25) == [Note(0.5, 0.75, 60, 80)]
     live.release_all(2.0)
     assert live.take().notes[0].duration_s == pytest.approx(1.5)
+
+
+def test_live_input_keeps_nothing_once_taken():
+    live = LiveInput()
+
+    def play(first: int, count: int) -> None:
+        for k in range(first, first + count):
+            live.handle(on(40 + k % 48), k * 0.01)
+            live.handle(off(40 + k % 48), k * 0.01 + 0.005)
+            if k % 10 == 9:
+                assert len(live.take().notes) == 10
+
+    play(0, 1000)  # warm up the allocator
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        play(1000, 20_000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 50_000, f"{grown} bytes kept for 20,000 notes taken"
 
 
 def test_echo_of_our_own_output_is_ignored():
@@ -154,12 +178,9 @@ class Exploding:
 
 def test_an_engine_error_stops_cleanly_with_nothing_sounding():
     sink = MemorySink()
-    engine = JamEngine(Exploding(), Controls(), EngineConfig(silence_threshold_s=0.2, min_reply_s=3.0), [sink])
+    engine = build_engine(Exploding(), [sink], config=EngineConfig(silence_threshold_s=0.2, min_reply_s=3.0))
     engine.start()
-    t0 = engine.clock.now()
-    for t, m in note_messages(phrase(start_s=0.0, n=3, gap_s=0.1)):
-        engine.clock.sleep_until(t0 + t)
-        engine.on_message(m, engine.clock.now())
+    play_as_human(engine, phrase(start_s=0.0, n=3, gap_s=0.1), engine.clock)
     deadline = time.monotonic() + 5
     while not engine.failed and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -179,3 +200,16 @@ def test_demo_writes_its_files(tmp_path):
         assert (tmp_path / name).stat().st_size > 100, name
     tracks = read_midi_tracks(tmp_path / "demo.mid")
     assert tracks["human"] and tracks["tatumflow"]
+
+
+def test_demo_without_matplotlib_skips_the_png_with_a_one_line_notice(tmp_path, monkeypatch, caplog):
+    from tatumflow.realtime.demo import write_demo_files
+
+    write_midi(tmp_path / "demo.mid", {"human": phrase(n=3), "tatumflow": [Note(1.2, 0.5, 67, 90)]})
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    with caplog.at_level(logging.WARNING):
+        out = write_demo_files(tmp_path, {"mode": "call-response"}, None)
+    assert out.png is None and not (tmp_path / "demo.png").exists()
+    notices = [r.getMessage() for r in caplog.records if "matplotlib" in r.getMessage()]
+    assert len(notices) == 1 and "\n" not in notices[0]
+    assert out.report_path.is_file() and out.midi.is_file()

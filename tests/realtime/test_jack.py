@@ -205,9 +205,9 @@ print("closed 40 inputs under a stream")
 
 
 def test_inputs_close_safely_while_messages_stream_in(jack):
-    """mido's close() under a stream deadlocks (2 of 2 tries here) or, with a cancel first, frees python-rtmidi's
-    callback tuple while the JACK thread uses it (a crash); `close_input` does neither. In a child process, so a
-    crash or a hang fails this test instead of the run."""
+    """mido's close() under a stream deadlocks or, with a cancel first, frees python-rtmidi's callback tuple while the
+    JACK thread uses it (a crash; how often: benchmarks/realtime_jack/README.md); `close_input` does neither. In a
+    child process, so a crash or a hang fails this test instead of the run."""
     run = subprocess.run([sys.executable, "-c", STREAM_CLOSE_SCRIPT, "close_input"], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     assert run.returncode == 0, run.stderr[-2000:]

@@ -7,10 +7,9 @@ import os
 
 import pytest
 
-from tatumflow.generate.controls import Controls
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.demo import play_as_human, wait_for_reply
-from tatumflow.realtime.engine import JamEngine
+from tatumflow.realtime.engine import build_engine
 from tatumflow.realtime.sinks import MODEL, MemorySink
 
 from .conftest import assert_balanced, phrase
@@ -30,7 +29,7 @@ def real_generator():
 def test_real_model_replies_within_the_budget(real_generator):
     sink = MemorySink()
     config = EngineConfig(silence_threshold_s=0.5, max_reply_s=2.0)
-    engine = JamEngine(real_generator, Controls(), config, [sink])
+    engine = build_engine(real_generator, [sink], config=config, model_name="real")
     engine.start()
     try:
         for pitch in (60, 65):

@@ -40,6 +40,18 @@ def test_sends_in_time_order_and_balanced():
     assert_balanced(msgs(sink))
 
 
+def test_every_sent_message_is_reported_to_on_sent_and_each_group_start_once():
+    clock, sink = SimClock(), MemorySink()
+    sent, starts = [], []
+    sched = Scheduler([sink], clock, on_sent=lambda msg, t: sent.append((t, msg)),
+                      on_group_start=lambda group, t: starts.append((group, t)))
+    sched.plan([Note(0.1, 0.2, 60, 90), Note(0.2, 0.2, 62, 90)], group=7)
+    sched.plan([Note(0.5, 0.1, 64, 90)], group=8)
+    run(clock, sched, 1.0)
+    assert [m for _, m in sent] == [m for _, _, m in sink.messages] and len(sent) == 6
+    assert [g for g, _ in starts] == [7, 8] and starts[0][1] == pytest.approx(0.1, abs=0.002)
+
+
 def test_restruck_pitch_ends_the_earlier_note_first():
     clock, sink, sched = make()
     sched.plan([Note(0.1, 1.0, 60, 90)])

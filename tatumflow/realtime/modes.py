@@ -1,0 +1,264 @@
+"""Mode policies: when the engine plays and which windows it asks the generator for.
+
+Every mode is a `Mode`: the worker thread calls `step(now_s, taken)` every few ms with what the human played since
+the last step (it is the mode's job to hear it, `LiveContext.hear`); the MIDI callback calls `human_onset(t_s)` at
+each key press. `replying` and `planned_until_s` are read from any thread (snapshots for the UI and the demo).
+
+- `CallResponse`: after the human's silence threshold, answer for `reply_ratio` times the phrase (clamped). The
+  reply's first chunk (a few notes) is generated just before the threshold and pulled to it; then one window ahead.
+  A key press while replying is a barge-in: unsent notes are cancelled at once (from the callback) and the context
+  forgets them at the next step.
+- `Continue`: the same, but a reply never ends by itself, and a prompt is answered at once.
+- `Duet`: from the human's first note on, one window ahead all the time, folding the human in every window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from ..notes import Note
+from .config import EngineConfig
+from .context import LiveContext
+from .livein import LiveInput, Taken
+from .outbox import Outbox
+from .report import SessionStats
+
+log = logging.getLogger(__name__)
+UNBOUNDED_S = 1e9
+FIRST_HORIZON_S = 30.0  # a reply's first notes are sampled wherever the model puts them, then pulled to the start
+
+
+@dataclass(frozen=True)
+class ModeParts:
+    """What a mode works with: the human's input, the context (generation), the outbox (playing), the stats."""
+
+    config: EngineConfig
+    live: LiveInput
+    context: LiveContext
+    outbox: Outbox
+    stats: SessionStats
+
+
+class Mode:
+    """The interface every mode implements (and the do-nothing defaults)."""
+
+    name = ""
+
+    def __init__(self, parts: ModeParts) -> None:
+        self.config, self.live, self.context, self.outbox = parts.config, parts.live, parts.context, parts.outbox
+        self.stats = parts.stats
+
+    def human_onset(self, t_s: float) -> None:
+        """A key press at `t_s` (MIDI callback thread)."""
+
+    def step(self, now_s: float, taken: Taken) -> None:
+        """One worker pass: hear `taken`, then plan and send whatever is due."""
+        raise NotImplementedError
+
+    @property
+    def replying(self) -> bool:
+        """Whether a reply is under way (always False in duet)."""
+        return False
+
+    @property
+    def planned_until_s(self) -> float | None:
+        """Where the next window starts (None before anything was planned)."""
+        return None
+
+
+@dataclass
+class Reply:
+    group: int
+    trigger_s: float  # when the silence threshold was reached
+    end_s: float  # the reply's planned end (UNBOUNDED_S in `continue`)
+    planned_until_s: float  # the next window starts here
+    decided_s: float = 0.0  # when the engine decided to answer
+    last_end_s: float = 0.0  # end of the last planned note
+
+
+class CallResponse(Mode):
+    name = "call-response"
+
+    def __init__(self, parts: ModeParts) -> None:
+        super().__init__(parts)
+        self._lock = threading.Lock()  # the reply and a pending barge-in: the callback and the worker both touch them
+        self._reply: Reply | None = None
+        self._barge_at: float | None = None
+        self._phrase_start: float | None = None
+        self._prompt_pending = False
+
+    @property
+    def replying(self) -> bool:
+        return self._reply is not None
+
+    @property
+    def planned_until_s(self) -> float | None:
+        reply = self._reply
+        return None if reply is None else reply.planned_until_s
+
+    def reply_length_s(self, phrase_s: float) -> float:
+        c = self.config
+        return min(max(phrase_s * c.reply_ratio, c.min_reply_s), c.max_reply_s)
+
+    def human_onset(self, t_s: float) -> None:
+        """The human barges in: cancel what is not sent yet, at once."""
+        with self._lock:
+            if self._reply is not None and self._barge_at is None:
+                self._barge_at = t_s
+                dropped = self.outbox.cancel_from(t_s)
+                log.debug("human barged in at %.3f s: %d planned notes dropped", t_s, dropped)
+
+    def step(self, now_s: float, taken: Taken) -> None:
+        self._settle_barge()  # before hearing `taken`: the barge-in's truncation would drop those notes
+        if taken.onsets and self._phrase_start is None:
+            self._phrase_start = min(taken.onsets)
+        self.context.hear(taken.notes)
+        if self._reply is None:
+            self._maybe_reply(now_s)
+        else:
+            self._extend_reply(now_s)
+
+    def _settle_barge(self) -> None:
+        with self._lock:
+            barge_at, self._barge_at = self._barge_at, None
+            if barge_at is None:
+                return
+            self._reply = None
+        self.context.forget_from(barge_at)  # planned notes that never sounded leave the context
+        self.stats.barge_ins += 1
+        self._phrase_start = barge_at
+
+    def _trigger_time(self, now_s: float) -> float | None:
+        if self._prompt_pending:
+            return now_s
+        if self._phrase_start is None:
+            return None
+        silent = self.live.silence_since()
+        if silent is not None:
+            return silent + self.config.silence_threshold_s
+        last = self.live.last_onset_s
+        if last is not None and now_s - last >= self.config.silence_threshold_s + self.config.hold_grace_s:
+            return now_s  # keys held a long time without playing: answer anyway
+        return None
+
+    def _lead_s(self) -> float:
+        """How long before the trigger the first window is generated (its expected cost, with margin)."""
+        return min(2 * self.context.first_cost_s() + 0.02, 0.9 * self.config.silence_threshold_s)
+
+    def _maybe_reply(self, now_s: float) -> None:
+        trigger = self._trigger_time(now_s)
+        if trigger is None or now_s < trigger - self._lead_s():
+            return
+        self.context.hear_sounding(self.live.sounding_notes(now_s))  # keys still down: the duration so far
+        silent = self.live.silence_since() or now_s
+        phrase_s = max(silent - (self._phrase_start if self._phrase_start is not None else silent), 0.0)
+        # the prompt's continuation answers nobody: no reply latency to record
+        group = self.outbox.new_group(None if self._prompt_pending else trigger)
+        self._phrase_start, self._prompt_pending = None, False
+        start = max(trigger, now_s + self.context.first_cost_s())
+        reply = Reply(group, trigger, start + self.reply_length_s(phrase_s), start, decided_s=now_s)
+        with self._lock:
+            self._reply = reply
+        self.stats.replies += 1
+        self._first_window(now_s, reply)
+
+    def _extend_reply(self, now_s: float) -> None:
+        reply = self._reply
+        assert reply is not None
+        if reply.planned_until_s >= reply.end_s:
+            if now_s >= max(reply.last_end_s, reply.end_s):
+                with self._lock:
+                    self._reply = None
+            return
+        window_s = self.context.controls.window_s
+        if reply.planned_until_s < now_s + window_s:
+            start = reply.planned_until_s
+            plan = self.context.plan(now_s, start, min(start + window_s, reply.end_s))
+            if plan is None:
+                reply.planned_until_s = min(now_s + self.context.first_cost_s(), reply.end_s)
+                return
+            self._commit(self.context.generate(plan), reply, plan.end_s)
+
+    def _first_window(self, now_s: float, reply: Reply) -> None:
+        """The first few notes wherever the model puts them, then pulled to the reply's start."""
+        start = reply.planned_until_s
+        plan = self.context.plan_first(now_s, start, start + FIRST_HORIZON_S)
+        notes = self.context.generate(plan)
+        next_start = plan.end_s
+        if notes:
+            full = len(notes) >= plan.max_notes
+            if notes[0].onset_s > start:
+                notes = self.context.pull_to(notes, start)
+            notes = self.context.keep_before(notes, reply.end_s)
+            next_start = notes[-1].onset_s if full and notes else reply.end_s
+        self._commit(notes, reply, next_start)
+
+    def _commit(self, notes: list[Note], reply: Reply, next_start_s: float) -> None:
+        with self._lock:
+            if self._reply is not reply or self._barge_at is not None:
+                return  # the human came back meanwhile: these notes never sound (truncated with the barge)
+            last_onset = self.live.last_onset_s
+            if last_onset is not None and last_onset >= reply.decided_s:
+                self._barge_at = min(last_onset, reply.planned_until_s)  # played while we decided: a barge-in
+                return
+            reply.planned_until_s = next_start_s
+            if notes:
+                reply.last_end_s = max(reply.last_end_s, max(n.end_s for n in notes))
+            self.outbox.send(notes, reply.group)
+
+
+class Continue(CallResponse):
+    name = "continue"
+
+    def __init__(self, parts: ModeParts, has_prompt: bool = False) -> None:
+        super().__init__(parts)
+        if has_prompt:  # the prompt is the phrase to continue: answered at once
+            self._prompt_pending = True
+            self._phrase_start = 0.0
+
+    def reply_length_s(self, phrase_s: float) -> float:
+        return UNBOUNDED_S  # plays on until the human plays again
+
+
+class Duet(Mode):
+    name = "duet"
+
+    def __init__(self, parts: ModeParts) -> None:
+        super().__init__(parts)
+        self._until: float | None = None
+
+    @property
+    def planned_until_s(self) -> float | None:
+        return self._until
+
+    def step(self, now_s: float, taken: Taken) -> None:
+        self.context.hear(taken.notes)
+        if self._until is None:
+            if self.live.last_onset_s is None:
+                return  # the duet starts with the human's first note
+            self._until = now_s + self.context.first_cost_s()
+        window_s = self.context.controls.window_s
+        if self._until >= now_s + window_s:
+            return
+        self.context.hear_sounding(self.live.sounding_notes(now_s))
+        start = max(self._until, now_s + self.config.safety_margin_s)
+        plan = self.context.plan(now_s, start, start + window_s)
+        if plan is None:
+            self._until = start + window_s
+            return
+        notes = self.context.generate(plan)
+        self._until = plan.end_s
+        self.outbox.send(notes, None)
+
+
+def make_mode(parts: ModeParts, has_prompt: bool = False) -> Mode:
+    """The policy for `parts.config.mode`."""
+    mode = parts.config.mode
+    if mode == Duet.name:
+        return Duet(parts)
+    if mode == Continue.name:
+        return Continue(parts, has_prompt)
+    assert mode == CallResponse.name, f"unknown mode {mode!r}"  # EngineConfig validated it
+    return CallResponse(parts)

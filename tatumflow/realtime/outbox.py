@@ -1,0 +1,70 @@
+"""Where the modes put the notes they want played: a thin owner of the scheduler.
+
+Notes whose onset can no longer be sent on time are dropped and counted here, never sent late; the rest go to the
+`Scheduler`. Each reply is a *group*: the scheduler reports the first note of a group it sends, and the outbox turns
+that into the reply latency (trigger -> first note sent) in the session stats.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+
+import mido
+
+from ..notes import Note
+from .clock import Clock
+from .config import EngineConfig
+from .report import SessionStats
+from .scheduler import Scheduler, SendStats
+from .sinks import Sink
+
+SEND_HORIZON_S = 0.0005  # an onset closer than this to now cannot be planned in time
+
+
+class Outbox:
+    def __init__(self, sinks: Sequence[Sink], clock: Clock, config: EngineConfig, stats: SessionStats,
+                 on_sent: Callable[[mido.Message, float], None] | None = None) -> None:
+        self._clock, self._stats = clock, stats
+        self._scheduler = Scheduler(sinks, clock, config.channel, config.drop_tolerance_ms / 1e3,
+                                    config.late_threshold_ms / 1e3, on_sent=on_sent,
+                                    on_group_start=self._first_note_sent)
+        self._groups = itertools.count()
+        self._triggers: dict[int, float] = {}  # group -> when its reply was due (the silence threshold)
+
+    def new_group(self, trigger_s: float | None) -> int:
+        """A new reply; `trigger_s` None: nobody waits for it (a prompt's continuation), no latency recorded."""
+        group = next(self._groups)
+        if trigger_s is not None:
+            self._triggers[group] = trigger_s
+        return group
+
+    def send(self, notes: Sequence[Note], group: int | None) -> None:
+        """Queue notes; onsets that can no longer be sent on time are dropped and counted, never sent late."""
+        horizon = self._clock.now() + SEND_HORIZON_S
+        ok = [n for n in notes if n.onset_s >= horizon]
+        self._stats.dropped_notes += len(notes) - len(ok)
+        self._scheduler.plan(ok, group)
+
+    def cancel_from(self, t_s: float) -> int:
+        """The human barged in: drop notes from `t_s` on, end sounding ones now. Returns the number dropped."""
+        return self._scheduler.cancel_from(t_s)
+
+    def send_due(self, now_s: float | None = None) -> int:
+        """Send what is due (the simulated-clock path; live, the scheduler's thread does this)."""
+        return self._scheduler.run_due(now_s)
+
+    def _first_note_sent(self, group: int, sent_s: float) -> None:
+        trigger = self._triggers.pop(group, None)
+        if trigger is not None:
+            self._stats.reply_ms.append((sent_s - trigger) * 1e3)
+
+    @property
+    def send_stats(self) -> SendStats:
+        return self._scheduler.stats
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.stop()
