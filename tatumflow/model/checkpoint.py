@@ -124,6 +124,10 @@ def _check_state(path: Path, model: NoteTransformer, state: dict[str, torch.Tens
             raise ValueError(
                 f"checkpoint {path}: {name} has shape {tuple(state[name].shape)}, the config needs {tuple(tensor.shape)}"
             )
+    broken = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:
+        raise ValueError(f"checkpoint {path}: non-finite weights (NaN or infinity) in {', '.join(broken[:3])}"
+                         f"{' and more' if len(broken) > 3 else ''}: the training run diverged; use another checkpoint")
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16, card: str | None = None,

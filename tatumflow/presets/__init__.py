@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..fieldcheck import check_fields
 from ..generate.controls import Controls
 
 DEFAULT_PRESET = "tatum"
@@ -38,17 +39,27 @@ def _parse(name: str, data: dict[str, Any]) -> Preset:
     unknown = set(data) - {"description", "controls", "engine"}
     if unknown:
         raise ValueError(f"preset {name!r}: unknown tables {sorted(unknown)}; allowed: description, controls, engine")
-    raw = dict(data.get("controls", {}))
-    bad = set(raw) - set(Controls.field_names())
-    if bad:
-        raise ValueError(f"preset {name!r}: unknown controls {sorted(bad)}; allowed: {Controls.field_names()}")
-    if "head_temperature" in raw:
-        raw["head_temperature"] = tuple(raw["head_temperature"])
+    if not isinstance(data.get("description", ""), str):
+        raise ValueError(f"preset {name!r}: description must be a string")
+    raw = check_fields(Controls, data.get("controls", {}), f"preset {name!r} [controls]")
     try:
         controls = Controls(**raw)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"preset {name!r}: {err}") from err
-    return Preset(name, str(data.get("description", "")), controls, dict(data.get("engine", {})))
+        raise ValueError(f"preset {name!r} [controls]: {err}") from err
+    engine = _engine_table(name, data.get("engine", {}))
+    return Preset(name, str(data.get("description", "")), controls, engine)
+
+
+def _engine_table(name: str, raw: Any) -> dict[str, Any]:
+    """The `[engine]` table, checked against the engine's settings (types, then ranges)."""
+    from ..realtime.config import EngineConfig
+
+    engine = check_fields(EngineConfig, raw, f"preset {name!r} [engine]")
+    try:
+        EngineConfig(**engine)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"preset {name!r} [engine]: {err}") from err
+    return engine
 
 
 def load_preset(name_or_path: str = DEFAULT_PRESET) -> Preset:
@@ -62,8 +73,10 @@ def load_preset(name_or_path: str = DEFAULT_PRESET) -> Preset:
         raise ValueError(f"preset file not found: {path}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"preset {path}: invalid TOML ({err})") from err
+    except OSError as err:
+        raise ValueError(f"preset {path}: cannot read it ({err.strerror or err})") from err
     return _parse(path.stem, data)
 
 

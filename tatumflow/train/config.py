@@ -63,9 +63,9 @@ class TrainConfig:
 
 
 _CPU = {"context_steps": 512, "seq_len": 511, "batch_size": 8}
-# Model v2 (2026-12): d_model 320, 6 layers, 1,024-note context; chosen from the live budget and a fixed-time size
-# comparison (benchmarks/training/README.md).
-_V2 = {"d_model": 320, "n_layers": 6, "n_heads": 5, "context_steps": 1024, "seq_len": 1023, "batch_size": 8, "dropout": 0.0,
+# Model v2 (2026-12): d_model 256, 4 layers of 4 heads of 64, a 1,024-note context; chosen from the live budget and
+# a fixed-time size comparison (benchmarks/training/README.md).
+_V2 = {"d_model": 256, "n_layers": 4, "n_heads": 4, "context_steps": 1024, "seq_len": 1023, "batch_size": 8, "dropout": 0.0,
        "focus_weight": 6.0, "style_dropout": 0.1, "val_every": 500, "val_batches": 16, "ckpt_every": 500}
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -83,7 +83,7 @@ CONFIGS: dict[str, TrainConfig] = {
                             focus_weight=6.0, style_dropout=0.1, val_every=200, ckpt_every=100),
     # Model v2's long run: warm-up, then the stable rate for as long as sessions allow (stop it with SIGTERM or
     # Ctrl-C: it saves `last`); resumed runs continue the same stable rate.
-    "v2": TrainConfig(**_V2, lr=1e-3, warmup=300, max_steps=1_000_000, schedule="wsd"),
+    "v2": TrainConfig(**_V2, lr=1e-3, warmup=200, max_steps=1_000_000, schedule="wsd"),
     # Model v2's export: the decay alone, from a v2 run's `last` (--init RUN/last, optimizer state restored).
     "v2-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05),
     "default": TrainConfig(),

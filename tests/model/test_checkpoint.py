@@ -99,3 +99,12 @@ def test_embedded_default_model_loads():
     assert "Art Tatum" in ckpt.styles
     assert (default_checkpoint_dir() / "MODEL_CARD.md").read_text().strip()
     assert (default_checkpoint_dir() / "model.safetensors").stat().st_size < 40e6
+
+
+def test_non_finite_weights_are_rejected(tmp_path):
+    model = tiny_model()
+    with torch.no_grad():
+        model.blocks[0].qkv.weight[0, 0] = float("nan")
+    path = save_checkpoint(tmp_path / "nan", Checkpoint(model, Tokenizer(), STYLES))
+    with pytest.raises(ValueError, match="non-finite weights.*blocks.0.qkv.weight"):
+        load_checkpoint(path)

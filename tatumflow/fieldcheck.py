@@ -1,0 +1,83 @@
+"""Type checks for config dataclasses filled from user files (TOML presets, control maps): a wrong value is an error
+that names the key, the expected type and what was given, never a Python internal from deeper down."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table",
+          tuple: "a list", list: "a list"}
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a table",
+            list: "a list"}.get(type(value), type(value).__name__)
+    return f"{value!r} ({kind})"
+
+
+def _accepts(tp: Any, value: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is Any:
+        return True
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is dict or tp is dict:
+        args = typing.get_args(tp)
+        return isinstance(value, dict) and (not args or all(_accepts(args[0], k) and _accepts(args[1], v)
+                                                            for k, v in value.items()))
+    if origin is tuple or tp is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_accepts(args[0], v) for v in value)
+        return not args or (len(args) == len(value) and all(_accepts(a, v) for a, v in zip(args, value, strict=True)))
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def _expected(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_expected(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "none"
+    if origin is dict and typing.get_args(tp):
+        return f"a table of {_expected(typing.get_args(tp)[1]).removeprefix('a ')}s"
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return f"a list of {len(args)} {_expected(args[0]).removeprefix('a ')}s" if args else "a list"
+    return _NAMES.get(origin or tp, getattr(tp, "__name__", str(tp)))
+
+
+def check_fields(cls: type, raw: Any, where: str) -> dict[str, Any]:
+    """`raw` (a mapping from a user file) checked against dataclass `cls`: known keys, values of the annotated
+    types (lists become tuples for tuple fields). Raises ValueError naming `where`, the key and the expected type."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where} must be a table of settings, got {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(names)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        tp = hints[key]
+        if not _accepts(tp, value):
+            raise ValueError(f"{where}: {key} must be {_expected(tp)}, got {_describe(value)}")
+        is_tuple = typing.get_origin(tp) is tuple or tp is tuple
+        out[key] = tuple(value) if is_tuple and isinstance(value, list) else value
+    return out
