@@ -1,8 +1,9 @@
 """Notes <-> model steps. One step per note: (delta, pitch, velocity bin, duration bin).
 
-- delta: onset gap to the previous note on a 10 ms grid, 0 .. n_delta-1 steps. Onsets are quantised on the absolute
+- delta: onset gap to the previous note on a 10 ms grid, 0 .. n_delta-1 steps. Onsets are quantised on one fixed
   grid first, so errors never accumulate (<= half a grid step); gaps longer than the range are shortened to its
-  maximum and counted.
+  maximum and counted. `encode` anchors the grid at the start of a piece (a training file, a prompt);
+  `steps_after` at time 0, for a stream encoded piece by piece (the generator's context).
 - pitch: the 88 piano keys, 0 = A0 (MIDI 21).
 - velocity: `n_velocity` equal bins over 1..127.
 - duration: `n_duration` log-spaced bins from `min_duration_s` to `max_duration_s`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +56,7 @@ class TokenizerConfig:
     def vocab_sizes(self) -> tuple[int, int, int, int]:
         return (self.n_delta, self.n_pitch, self.n_velocity, self.n_duration)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -85,24 +87,37 @@ class Tokenizer:
     def encode(self, notes: Sequence[Note], start_s: float | None = None) -> tuple[np.ndarray, int]:
         """Steps `[N, 4]` (int64) for notes in piano range, and how many silences were shortened.
 
-        The first delta is measured from `start_s` (default: the first onset, so it is 0).
+        Onsets are quantised on the grid anchored at `start_s` (default: the first onset, so the first delta is 0).
         """
-        c = self.config
         kept = [n for n in notes if PIANO_LOW <= n.pitch <= PIANO_HIGH]
-        if not kept:
-            return np.zeros((0, 4), dtype=np.int64), 0
         kept.sort(key=lambda n: (n.onset_s, n.pitch))
-        origin = kept[0].onset_s if start_s is None else start_s
-        grid = np.round((np.array([n.onset_s for n in kept]) - origin) / c.grid_s).astype(np.int64)
-        deltas = np.diff(grid, prepend=0)
-        deltas[0] = max(deltas[0], 0)
-        shortened = int(np.count_nonzero(deltas > c.n_delta - 1))
-        steps = np.empty((len(kept), 4), dtype=np.int64)
-        steps[:, DELTA] = np.minimum(deltas, c.n_delta - 1)
-        steps[:, PITCH] = [n.pitch - PIANO_LOW for n in kept]
-        steps[:, VELOCITY] = [self.velocity_bin(n.velocity) for n in kept]
-        steps[:, DURATION] = [self.duration_bin(n.duration_s) for n in kept]
-        return steps, shortened
+        origin = kept[0].onset_s if kept and start_s is None else (start_s or 0.0)
+        return self._steps(kept, origin, origin)
+
+    def steps_after(self, prev_onset_s: float | None, notes: Sequence[Note]) -> np.ndarray:
+        """Steps `[N, 4]` for notes that follow a note at `prev_onset_s` in a stream (None: they start it, the
+        first delta is 0). Onsets are quantised on the grid anchored at time 0, so a stream encoded piece by piece
+        gives the same steps as encoded at once. The notes must be in time order and in piano range (as the
+        generator's context is); longer silences are shortened to the delta range."""
+        if not notes:
+            return np.zeros((0, 4), dtype=np.int64)
+        return self._steps(notes, 0.0, notes[0].onset_s if prev_onset_s is None else prev_onset_s)[0]
+
+    def _steps(self, notes: Sequence[Note], anchor_s: float, prev_s: float) -> tuple[np.ndarray, int]:
+        """Steps for sorted, in-range notes; each delta counts grid points (anchored at `anchor_s`) from the note
+        before (the first from `prev_s`), clipped to 0..n_delta-1; and how many were shortened."""
+        c = self.config
+        top = c.n_delta - 1
+        prev = round((prev_s - anchor_s) / c.grid_s)
+        rows: list[tuple[int, int, int, int]] = []
+        shortened = 0
+        for n in notes:
+            q = round((n.onset_s - anchor_s) / c.grid_s)
+            delta, prev = max(q - prev, 0), q
+            shortened += int(delta > top)
+            rows.append((min(delta, top), n.pitch - PIANO_LOW, self.velocity_bin(n.velocity),
+                         self.duration_bin(n.duration_s)))
+        return np.array(rows, dtype=np.int64).reshape(-1, 4), shortened
 
     def decode(self, steps: np.ndarray | Sequence[Sequence[int]], start_s: float = 0.0) -> list[Note]:
         """Notes from steps; the first onset is `start_s + delta[0] * grid`."""

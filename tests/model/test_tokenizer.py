@@ -150,3 +150,41 @@ def test_any_step_sequence_decodes_to_valid_midi(steps):
     distinct = len({(round(n.onset_s / CFG.grid_s), n.pitch) for n in notes})
     assert n_on == distinct
     assert len(read_midi_bytes(buffer.getvalue())) == distinct
+
+
+def _numpy_encode_deltas(notes: list[Note], origin: float) -> list[int]:
+    """The deltas as a vectorised reference computes them: onsets on the grid anchored at `origin`, differenced."""
+    grid = np.round((np.array([n.onset_s for n in notes]) - origin) / CFG.grid_s).astype(np.int64)
+    deltas = np.diff(grid, prepend=0)
+    deltas[0] = max(deltas[0], 0)
+    return np.minimum(deltas, CFG.n_delta - 1).tolist()
+
+
+@pytest.mark.parametrize("origin", [None, 0.0, 0.123])
+def test_encode_deltas_match_the_vectorised_reference(origin):
+    rng = np.random.default_rng(3)
+    onsets = np.sort(np.round(rng.uniform(0.2, 30.0, 400), 3))  # millisecond onsets: many ties at half a grid step
+    notes = [Note(float(t), 0.1, 60, 80) for t in onsets]
+    steps, _ = TOK.encode(notes, start_s=origin)
+    assert steps[:, DELTA].tolist() == _numpy_encode_deltas(notes, notes[0].onset_s if origin is None else origin)
+
+
+def test_steps_after_measures_from_the_previous_note_on_the_absolute_grid():
+    notes = [Note(1.004, 0.1, 60, 80), Note(1.016, 0.1, 62, 80), Note(1.5, 0.2, 64, 90)]
+    first = TOK.steps_after(None, notes)
+    assert first[:, DELTA].tolist() == [0, 2, 48]  # 100 -> 102 -> 150 on the 10 ms grid from time 0
+    assert first[:, 1:].tolist() == TOK.encode(notes)[0][:, 1:].tolist()
+    assert TOK.steps_after(0.9, notes)[:, DELTA].tolist() == [10, 2, 48]
+    assert TOK.steps_after(1.2, notes[:1])[:, DELTA].tolist() == [0]  # never negative
+    assert TOK.steps_after(0.0, [Note(20.0, 0.1, 60, 80)])[0, DELTA] == CFG.n_delta - 1
+    assert TOK.steps_after(None, []).shape == (0, 4)
+
+
+def test_a_stream_encoded_piece_by_piece_equals_encoded_at_once():
+    rng = np.random.default_rng(4)
+    notes = [Note(float(t), 0.1, 60 + i % 12, 80) for i, t in enumerate(np.cumsum(rng.uniform(0, 0.2, 60)))]
+    whole = TOK.steps_after(None, notes)
+    pieces = [TOK.steps_after(None, notes[:7])]
+    for a, b in ((7, 30), (30, 31), (31, 60)):
+        pieces.append(TOK.steps_after(notes[a - 1].onset_s, notes[a:b]))
+    assert np.array_equal(np.concatenate(pieces), whole)
