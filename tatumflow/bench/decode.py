@@ -15,9 +15,10 @@ import torch
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
 from ..generate.inference import fp16_weights_available
-from ..model.transformer import KVCache
+from ..model.kvcache import KVCache
+from ..notes import Note
 from .common import BenchModel, dense_prompt, percentiles, timed_ms
-from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, load_notochord
+from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, TimedDecoder, load_notochord
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def prefill_ms(bm: BenchModel, gen: ChunkedGenerator, n_notes: int, repeats: int
     """Time to put `n_notes` notes (plus the start step) into an empty cache in one prefill."""
     n_notes = min(n_notes, bm.model.cfg.context_steps - 1)
     controls = Controls(style={bm.style: 1.0})
-    steps = gen._steps_for(None, dense_prompt(n_notes))
+    steps = gen.tokenizer.steps_after(None, dense_prompt(n_notes))
     backend = gen.backend
     caches = [backend.new_cache(1) for _ in range(2)]
     times = []
@@ -47,7 +48,7 @@ def side_by_side(bm: BenchModel, device: torch.device, controls: Controls, round
     """Per-note decode of each decoder from the same context, interleaved round by round."""
     prompt = dense_prompt(prompt_notes)
     dev = str(device)
-    decoders: dict[str, object] = {"ours": CachedDecoder(bm.generator(dev), prompt, controls, device)}
+    decoders: dict[str, TimedDecoder] = {"ours": CachedDecoder(bm.generator(dev), prompt, controls, device)}
     if device.type == "cpu":  # both weight formats, whichever "ours" picked (the pair gives the fp16/fp32 ratio)
         formats = ("fp32", "fp16") if fp16_weights_available() else ("fp32",)
         for w in formats:
@@ -57,38 +58,49 @@ def side_by_side(bm: BenchModel, device: torch.device, controls: Controls, round
         decoders["ours_no_graphs"] = CachedDecoder(bm.generator(dev, step_path="dynamic"), prompt, controls, device)
     decoders["before"] = CachedDecoder(bm.generator(dev, fast=False), prompt, controls, device)
     decoders["no_cache"] = NoCacheDecoder(bm, bm.generator(dev), prompt, controls, device)
+    skipped: str | None = "Notochord comparison switched off (--no-notochord)"
+    if notochord:
+        skipped = _add_notochord(decoders, prompt, device)
     counts = {name: notes_per_round for name in decoders}
     counts.update(no_cache=max(notes_per_round // 8, 2), notochord=max(notes_per_round // 2, 4))
-    skipped = None
-    if notochord:
-        cls = load_notochord()
-        if isinstance(cls, str):
-            skipped = cls
-            log.warning("skipping the Notochord comparison: %s", cls)
-        else:
-            try:
-                decoders["notochord"] = NotochordDecoder(cls, prompt, device)
-                decoders["notochord"].note()
-            except Exception as err:  # e.g. a device its code does not support: skip, say why
-                skipped = f"Notochord failed on {device} ({type(err).__name__}: {err})"
-                decoders.pop("notochord", None)
-                log.warning("skipping the Notochord comparison: %s", skipped)
-    else:
-        skipped = "Notochord comparison switched off (--no-notochord)"
+    out: dict = {"prompt_notes": prompt_notes, "rounds": rounds, "notochord_skipped": skipped}
+    for name, ms in interleaved(decoders, counts, rounds).items():
+        out[name] = {"notes": len(ms), "notes_per_second": round(1e3 * len(ms) / sum(ms), 1),
+                     **percentiles(ms, "ms_per_note", (50, 99)), "ms_per_note": [round(x, 3) for x in ms]}
+    noto = decoders.get("notochord")
+    if isinstance(noto, NotochordDecoder):
+        out["notochord"]["parameters"] = noto.parameters
+    return out
+
+
+def _add_notochord(decoders: dict[str, TimedDecoder], prompt: list[Note], device: torch.device) -> str | None:
+    """Add Notochord to `decoders`; None, or why it is skipped."""
+    cls = load_notochord()
+    if isinstance(cls, str):
+        log.warning("skipping the Notochord comparison: %s", cls)
+        return cls
+    try:
+        decoders["notochord"] = NotochordDecoder(cls, prompt, device)
+        decoders["notochord"].note()
+    except Exception as err:  # e.g. a device its code does not support: skip, say why
+        decoders.pop("notochord", None)
+        skipped = f"Notochord failed on {device} ({type(err).__name__}: {err})"
+        log.warning("skipping the Notochord comparison: %s", skipped)
+        return skipped
+    return None
+
+
+def interleaved(decoders: dict[str, TimedDecoder], counts: dict[str, int], rounds: int) -> dict[str, list[float]]:
+    """ms per note of each decoder: every round, each decoder in turn plays its count from its context (round 0 is
+    warm-up), so that machine load hits all of them alike."""
     times: dict[str, list[float]] = {name: [] for name in decoders}
     for r in range(rounds + 1):
         for name, dec in decoders.items():
             dec.reset()
             ms = [dec.note() for _ in range(counts[name])]
-            if r:  # round 0 is warm-up
+            if r:
                 times[name].extend(ms)
-    out: dict = {"prompt_notes": prompt_notes, "rounds": rounds, "notochord_skipped": skipped}
-    for name, ms in times.items():
-        out[name] = {"notes": len(ms), "notes_per_second": round(1e3 * len(ms) / sum(ms), 1),
-                     **percentiles(ms, "ms_per_note", (50, 99)), "ms_per_note": [round(x, 3) for x in ms]}
-    if "notochord" in decoders:
-        out["notochord"]["parameters"] = decoders["notochord"].parameters
-    return out
+    return times
 
 
 def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows: int, prompt_notes: int = 256,
@@ -145,17 +157,11 @@ def reply(bm: BenchModel, device: torch.device, controls: Controls, trials: int,
 def guidance_lanes(bm: BenchModel, device: torch.device, controls: Controls, rounds: int, notes_per_round: int) -> dict:
     """Per-note decode with classifier-free guidance off (1 lane) and on (2 lanes, batched), interleaved."""
     prompt = dense_prompt(256)
-    decs = {"off": CachedDecoder(bm.generator(str(device)), prompt, replace(controls, guidance=1.0), device),
-            "on": CachedDecoder(bm.generator(str(device)), prompt, replace(controls, guidance=2.0), device)}
-    times: dict[str, list[float]] = {k: [] for k in decs}
-    for r in range(rounds + 1):
-        for name, dec in decs.items():
-            dec.reset()
-            ms = [dec.note() for _ in range(notes_per_round)]
-            if r:
-                times[name].extend(ms)
+    decs: dict[str, TimedDecoder] = {
+        "off": CachedDecoder(bm.generator(str(device)), prompt, replace(controls, guidance=1.0), device),
+        "on": CachedDecoder(bm.generator(str(device)), prompt, replace(controls, guidance=2.0), device)}
     out = {}
-    for name, ms in times.items():
+    for name, ms in interleaved(decs, {k: notes_per_round for k in decs}, rounds).items():
         out[name] = {"notes_per_second": round(1e3 * len(ms) / sum(ms), 1), **percentiles(ms, "ms_per_note", (50, 99))}
     out["cost_ratio_on_vs_off"] = round(out["off"]["notes_per_second"] / out["on"]["notes_per_second"], 3)
     return out
@@ -169,8 +175,8 @@ def fp16_quality(bm: BenchModel, device: torch.device, controls: Controls, notes
     gens = {w: bm.generator("cpu", weights=w) for w in ("fp32", "fp16")}
     if gens["fp16"].backend.weights != "fp16":
         return {"skipped": "this CPU/torch has no fbgemm fp16 kernels"}
-    steps = torch.as_tensor(gens["fp32"]._steps_for(None, dense_prompt(notes, seed=2)))[None]
-    style = gens["fp32"].backend._style_vecs(Controls(style={bm.style: 1.0}), 1)
+    steps = torch.as_tensor(bm.tokenizer.steps_after(None, dense_prompt(notes, seed=2)))[None]
+    style = gens["fp32"].backend.style_vectors(Controls(style={bm.style: 1.0}), 1)
     diffs, kls = [], []
     caches = {}
     for w, gen in gens.items():

@@ -19,8 +19,8 @@ import torch
 
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator, StepConstraints
+from ..generate.heads import HostSampler, sample_note
 from ..notes import Note
-from ..generate.sampling import sample_field
 from .common import REPO, BenchModel, sync
 
 NOTOCHORD_DIR = REPO / ".notochord"
@@ -33,6 +33,10 @@ class TimedDecoder:
     device: torch.device
 
     def _note(self) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Back to the prompt's context."""
         raise NotImplementedError
 
     def note(self) -> float:
@@ -62,16 +66,18 @@ class CachedDecoder(TimedDecoder):
 
 
 class NoCacheDecoder(TimedDecoder):
-    """The same model, recomputing the full context for every note (no KV cache)."""
+    """The same model, recomputing the full context for every note (no KV cache); sampled as the backend samples."""
 
     def __init__(self, bm: BenchModel, gen: ChunkedGenerator, prompt: list[Note], controls: Controls,
                  device: torch.device) -> None:
         self.model, self.controls, self.device = bm.model, controls, device
-        steps = gen._steps_for(None, prompt)
+        steps = gen.tokenizer.steps_after(None, prompt)
         self.prompt = torch.as_tensor(steps, device=device)[None]  # [1, N, 4]
         self.steps = self.prompt
         w = gen.backend.style_weights(controls.style)[None].to(device)
         self.style_vec = self.model.style_vector(w)
+        self.constraints = StepConstraints()
+        self.biases = gen.backend.constraint_biases(self.constraints)
         self.rng = torch.Generator().manual_seed(controls.seed)
 
     def reset(self) -> None:
@@ -79,16 +85,10 @@ class NoCacheDecoder(TimedDecoder):
 
     @torch.inference_mode()
     def _note(self) -> None:
-        m, c = self.model, self.controls
+        m = self.model
         x = torch.cat([(m.start + self.style_vec)[:, None, :], m.embed(self.steps, self.style_vec)], dim=1)
         h = m.trunk(x)[:, -1]  # [1, D]: the whole context again
-        fields = []
-        for k in range(4):
-            logits = m.heads[k](h)[0]
-            fields.append(sample_field(logits.cpu(), c.temperature * c.head_temperature[k], self.rng, c.top_k,
-                                       c.top_p, c.min_p))
-            if k < 3:
-                h = h + m.cond_emb[k].weight[fields[-1]]
+        fields = sample_note(m, h, HostSampler(self.controls, self.rng, self.biases, self.constraints))
         self.steps = torch.cat([self.steps, torch.tensor([[fields]], device=self.device)], dim=1)
 
 

@@ -50,7 +50,8 @@ class StepBackend(Protocol):
     def truncate(self, cache: Any, length: int) -> None: ...
     def compact(self, cache: Any, drop: int) -> None: ...
     def feed(self, cache: Any, steps: np.ndarray, controls: Controls) -> None: ...
-    def sample(self, cache: Any, controls: Controls, constraints: StepConstraints, rng: torch.Generator) -> tuple[int, int, int, int]: ...
+    def sample(self, cache: Any, controls: Controls, constraints: StepConstraints,
+               rng: torch.Generator) -> tuple[int, int, int, int]: ...
 
 
 @dataclass
@@ -87,7 +88,8 @@ class ChunkedGenerator:
         self.compact_fraction = compact_fraction
 
     # -- the streaming contract --------------------------------------------------------------------------------
-    def init_state(self, prompt_notes: Sequence[Note], controls: Controls, start_s: float | None = None) -> GeneratorState:
+    def init_state(self, prompt_notes: Sequence[Note], controls: Controls,
+                   start_s: float | None = None) -> GeneratorState:
         lanes = 2 if controls.guidance != 1.0 else 1
         state = GeneratorState(cache=self.backend.new_cache(lanes), lanes=lanes)
         self.absorb(state, prompt_notes, controls)
@@ -129,7 +131,8 @@ class ChunkedGenerator:
         state.window_start_s = end
         return cut_overlaps(out), state
 
-    def absorb(self, state: GeneratorState, notes: Sequence[Note], controls: Controls, heard: bool = True) -> GeneratorState:
+    def absorb(self, state: GeneratorState, notes: Sequence[Note], controls: Controls,
+               heard: bool = True) -> GeneratorState:
         """Fold notes into the context in time order: roll back to the first step they precede, prefill the rest.
 
         `heard` notes (the default: a prompt, the human) also feed the harmony prior; the engine passes False for
@@ -172,31 +175,15 @@ class ChunkedGenerator:
             context, state.context = state.context, []
             self._append(state, context, controls)
 
-    def _steps_for(self, prev: Note | None, notes: Sequence[Note]) -> np.ndarray:
-        grid = self.tokenizer.config.grid_s
-        steps = np.zeros((len(notes), 4), dtype=np.int64)
-        prev_q = round(prev.onset_s / grid) if prev else None
-        for i, n in enumerate(notes):
-            q = round(n.onset_s / grid)
-            delta = 0 if prev_q is None else q - prev_q
-            steps[i] = (
-                min(max(delta, 0), self.tokenizer.config.n_delta - 1),
-                n.pitch - PIANO_LOW,
-                self.tokenizer.velocity_bin(n.velocity),
-                self.tokenizer.duration_bin(n.duration_s),
-            )
-            prev_q = q
-        return steps
-
     def _append(self, state: GeneratorState, notes: Sequence[Note], controls: Controls) -> None:
         if not notes:
             return
         room = self.backend.context_steps - 1 - len(state.context)
         if len(notes) > room:
             self._compact(state, len(notes) - room)
-        prev = state.context[-1] if state.context else None
+        prev = state.last_onset_s
         notes = list(notes)[-(self.backend.context_steps - 1) :]
-        self.backend.feed(state.cache, self._steps_for(prev, notes), controls)
+        self.backend.feed(state.cache, self.tokenizer.steps_after(prev, notes), controls)
         state.context.extend(notes)
 
     def _compact(self, state: GeneratorState, needed: int) -> None:
@@ -219,8 +206,9 @@ class ChunkedGenerator:
             last = state.context[-1]
             c.min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
             c.min_delta = min(c.min_delta, tok.config.n_delta - 1)
+            last_q = round(last.onset_s / grid)
             c.pitches_at_last_onset = frozenset(
-                n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == round(last.onset_s / grid)
+                n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == last_q
             )
             c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
         return c

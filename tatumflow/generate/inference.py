@@ -1,7 +1,7 @@
 """A decode path over prepared tensors: the `NoteTransformer`'s weights, rearranged once at load time.
 
-Batch-1 decode on a CPU is overhead-bound (one step's arithmetic is ~5 M multiply-adds, well under a millisecond),
-so this path cuts the per-op cost, not the arithmetic:
+Batch-1 decode on a CPU is overhead-bound (one step's arithmetic is a few million multiply-adds), so this path cuts
+the per-op cost, not the arithmetic (measurements: benchmarks/decode/README.md):
 
 - plain functions over plain tensors: no `nn.Module.__call__`, no `ModuleList` indexing;
 - each RMSNorm weight folded into the matrix that reads the norm's output (`W @ (g * n) == (W * g) @ n`), and
@@ -9,8 +9,10 @@ so this path cuts the per-op cost, not the arithmetic:
 - weights stored transposed and contiguous for `mm`/`addmm`, with the residual add fused into `addmm`;
 - RoPE for queries and keys in one rotation (a flip and one `addcmul`), tables pre-shaped for broadcasting.
 
-It computes the same numbers as `NoteTransformer.prefill` up to float rounding (tests/model/test_inference.py) and
-writes the same `KVCache` (keys, values, final hidden states), so the two paths can be mixed freely. Parameter
+One stack of blocks serves two forms of a step: `trunk` (positions on the host, shapes follow the context: the CPU
+fast path, and every prefill) and `trunk_at` (the position a device tensor, static shapes: what graphs.py captures).
+It computes the same numbers as `NoteTransformer.prefill` up to float rounding (tests/generate/test_inference.py)
+and writes the same `KVCache` (keys, values, final hidden states), so the paths can be mixed freely. Parameter
 names and shapes of the module are untouched; a checkpoint loads into the module and this copy is built from it.
 """
 
@@ -19,12 +21,16 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..model.transformer import KVCache, ModelConfig, NoteTransformer, prefill_cache
+from ..model.kvcache import KVCache
+from ..model.transformer import ModelConfig, NoteTransformer, prefill_cache
+
+KVWrite = Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # layer, k, v -> all k, v
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,14 +60,14 @@ class _Dense:
 class _Fp16Dense:
     """y = x @ W^T + b (+ residual) with W stored in fp16 (fbgemm-packed); activations and sums stay fp32.
 
-    Batch-1 decode reads every weight once per step, so on a CPU its time is memory traffic: half the bytes is
-    about 3x less matmul time here. The only change to the numbers is W rounded to fp16 (relative error <= 2^-11).
+    Batch-1 decode reads every weight once per step, so on a CPU its time is memory traffic: half the bytes, less
+    matmul time. The only change to the numbers is W rounded to fp16 (relative error <= 2^-11).
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.packed = torch.ops.quantized.linear_prepack_fp16(weight.contiguous(), bias)
         op = torch.ops.quantized.linear_dynamic_fp16.default
-        self._op = getattr(op, "_op", op)  # the C++ entry point: skips ~10 us of Python dispatch checks a call
+        self._op = getattr(op, "_op", op)  # the C++ entry point: skips Python dispatch checks
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         y = self._op(x, self.packed)
@@ -98,54 +104,56 @@ class InferenceModel:
             raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
         self.cfg: ModelConfig = model.cfg
         self.weights = weights
-        cfg = self.cfg
-        D = cfg.d_model
         self.device = model.start.device
         if weights == "fp16" and (self.device.type != "cpu" or not fp16_weights_available()):
             raise ValueError("fp16 weights need a CPU torch build with fbgemm (x86); use weights='fp32'")
+        D = self.cfg.d_model
         self._gelu = self._gelu_erf if self.device.type == "cpu" else F.gelu  # one fused kernel on a GPU
         self._eps_sum = D * model.norm.eps  # rsqrt(sum(x^2) + D*eps) * sqrt(D) == rsqrt(mean(x^2) + eps)
-        root = math.sqrt(D)
-        # On this CPU F.rms_norm costs 8.4 us a call at this size, the vector_norm form 6.0; on a GPU it is one kernel.
+        # F.rms_norm is one kernel on a GPU; on a CPU, at this size, the vector_norm form costs less a call.
         self._fused_norm = self.device.type != "cpu"
         self._norm_shape, self._eps = (D,), model.norm.eps
-        self._inv_root = torch.full((D,), 1.0 / root, device=self.device)
-        dense = _Fp16Dense if weights == "fp16" else _Dense
+        self._inv_root = torch.full((D,), 1.0 / math.sqrt(D), device=self.device)
         with torch.no_grad():
-            p = {k: v.detach() for k, v in model.named_parameters()}
+            self._prepare(model, _Fp16Dense if weights == "fp16" else _Dense)
 
-            def folded(name: str, norm: str) -> torch.Tensor:
-                """The [out, in] weight `name` reading norm `norm`'s output, with the norm's gain folded in."""
-                return p[name] * (p[norm + ".weight"] * root)[None, :]
+    def _prepare(self, model: NoteTransformer, dense: type[_Dense] | type[_Fp16Dense]) -> None:
+        """The module's parameters rearranged: norm gains folded into matrices, one field table, RoPE tables."""
+        cfg, root = self.cfg, math.sqrt(self.cfg.d_model)
+        p = {k: v.detach() for k, v in model.named_parameters()}
 
-            self.layers = [
-                _Layer(
-                    qkv=dense(folded(f"blocks.{i}.qkv.weight", f"blocks.{i}.norm1"), None),
-                    proj=dense(p[f"blocks.{i}.proj.weight"], None),
-                    fc=dense(folded(f"blocks.{i}.fc.weight", f"blocks.{i}.norm2"), None),
-                    out=dense(p[f"blocks.{i}.out.weight"], None),
-                )
-                for i in range(cfg.n_layers)
-            ]
-            self.heads = [
-                _Head(
-                    fc=dense(folded(f"heads.{k}.fc.weight", f"heads.{k}.norm"), p[f"heads.{k}.fc.bias"]),
-                    out=dense(p[f"heads.{k}.out.weight"], p[f"heads.{k}.out.bias"]),
-                )
-                for k in range(4)
-            ]
-            self.final_gain = p["norm.weight"] * root  # the final norm's output is what the cache keeps
-            # One table for the four field embeddings: a step's input is table[fields + offsets].sum(-2).
-            self.field_table = torch.cat([p[f"field_emb.{k}.weight"] for k in range(4)])
-            self.field_offsets = torch.tensor([0, *itertools.accumulate(cfg.vocab_sizes[:3])], device=self.device)
-            self.cond_emb = [p[f"cond_emb.{k}.weight"].clone() for k in range(3)]
-            self.start = p["start"].clone()
-            self.style_emb = p["style_emb.weight"].clone()
-            cos, sin = model.rope_cos.detach(), model.rope_sin.detach()  # [T, hd/2]
-            # Full-width tables [T, 1, 1, hd]: rot(x) = x * [cos, cos] + flip_halves(x) * [-sin, sin].
-            self.rope_c = torch.cat([cos, cos], -1)[:, None, None, :].contiguous()
-            self.rope_s = torch.cat([-sin, sin], -1)[:, None, None, :].contiguous()
-            self.positions = torch.arange(cfg.context_steps, device=self.device)
+        def folded(name: str, norm: str) -> torch.Tensor:
+            """The [out, in] weight `name` reading norm `norm`'s output, with the norm's gain folded in."""
+            return p[name] * (p[norm + ".weight"] * root)[None, :]
+
+        self.layers = [
+            _Layer(
+                qkv=dense(folded(f"blocks.{i}.qkv.weight", f"blocks.{i}.norm1"), None),
+                proj=dense(p[f"blocks.{i}.proj.weight"], None),
+                fc=dense(folded(f"blocks.{i}.fc.weight", f"blocks.{i}.norm2"), None),
+                out=dense(p[f"blocks.{i}.out.weight"], None),
+            )
+            for i in range(cfg.n_layers)
+        ]
+        self.heads = [
+            _Head(
+                fc=dense(folded(f"heads.{k}.fc.weight", f"heads.{k}.norm"), p[f"heads.{k}.fc.bias"]),
+                out=dense(p[f"heads.{k}.out.weight"], p[f"heads.{k}.out.bias"]),
+            )
+            for k in range(4)
+        ]
+        self.final_gain = p["norm.weight"] * root  # the final norm's output is what the cache keeps
+        # One table for the four field embeddings: a step's input is table[fields + offsets].sum(-2).
+        self.field_table = torch.cat([p[f"field_emb.{k}.weight"] for k in range(4)])
+        self.field_offsets = torch.tensor([0, *itertools.accumulate(cfg.vocab_sizes[:3])], device=self.device)
+        self.cond_emb = [p[f"cond_emb.{k}.weight"].clone() for k in range(3)]
+        self.start = p["start"].clone()
+        self.style_emb = p["style_emb.weight"].clone()
+        cos, sin = model.rope_cos.detach(), model.rope_sin.detach()  # [T, hd/2]
+        # Full-width tables [T, 1, 1, hd]: rot(x) = x * [cos, cos] + flip_halves(x) * [-sin, sin].
+        self.rope_c = torch.cat([cos, cos], -1)[:, None, None, :].contiguous()
+        self.rope_s = torch.cat([-sin, sin], -1)[:, None, None, :].contiguous()
+        self.positions = torch.arange(cfg.context_steps, device=self.device)
 
     # -- pieces ------------------------------------------------------------------------------------------------
     def _unit_rms(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,9 +164,8 @@ class InferenceModel:
         return x * r.square_().add_(self._eps_sum).rsqrt_()
 
     def _gelu_erf(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact (erf) GELU, mostly in place. Alone in a loop it costs what `F.gelu` costs here (~8 us); in the decode
-        loop `F.gelu` averaged 38 us a call (a profile of 100 notes: the top op) and this form makes a note ~7 %
-        faster on the Intel box (measured interleaved, 1.18 vs 1.28 ms p50)."""
+        """Exact (erf) GELU, mostly in place: in the CPU decode loop it costs less than `F.gelu` (the same function;
+        benchmarks/decode/README.md has the profile)."""
         t = torch.mul(x, _SQRT_HALF).erf_().add_(1.0)
         return t.mul_(x).mul_(0.5)
 
@@ -181,6 +188,18 @@ class InferenceModel:
         x = w.proj(y.transpose(1, 2).reshape(x.shape), residual=x)  # [B, H, S, hd] -> [B*S, D], + x
         return w.out(self._gelu(w.fc(self._unit_rms(x))), residual=x)
 
+    def _blocks(self, x: torch.Tensor, B: int, S: int, cos: torch.Tensor, sin: torch.Tensor, write: KVWrite,
+                mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+        """x [B*S, D] through every block -> final hidden [B*S, D]. `write(layer, k, v)` stores the new keys and
+        values [B, H, S, hd] in the cache and returns those that attention reads (under `mask` or `causal`)."""
+        for i, w in enumerate(self.layers):
+            q, k, v = self._attention_inputs(w, x, B, S, cos, sin)
+            k_all, v_all = write(i, k.transpose(1, 2), v.transpose(1, 2))
+            y = F.scaled_dot_product_attention(q.transpose(1, 2), k_all, v_all, attn_mask=mask, is_causal=causal)
+            x = self._after_attention(w, y, x)
+        return self._unit_rms(x) * self.final_gain
+
+    # -- the two forms of a trunk step ---------------------------------------------------------------------------
     def trunk(self, x: torch.Tensor, cache: KVCache, start: int) -> torch.Tensor:
         """x [B, S, D] at positions start.. -> final hidden [B, S, D]; keys and values written to the cache."""
         B, S, D = x.shape
@@ -189,15 +208,11 @@ class InferenceModel:
         if S > 1 and start > 0:  # new step i sees everything before it: positions <= start + i
             mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
         cos, sin = self.rope_c[start:end], self.rope_s[start:end]  # [S, 1, 1, hd]
-        x = x.reshape(B * S, D)
-        for i, w in enumerate(self.layers):
-            q, k, v = self._attention_inputs(w, x, B, S, cos, sin)
-            k_all, v_all = cache.k[i].narrow(2, 0, end), cache.v[i].narrow(2, 0, end)  # [B, H, end, hd]
-            k_all.narrow(2, start, S).copy_(k.transpose(1, 2))
-            v_all.narrow(2, start, S).copy_(v.transpose(1, 2))
-            y = F.scaled_dot_product_attention(q.transpose(1, 2), k_all, v_all, attn_mask=mask, is_causal=causal)
-            x = self._after_attention(w, y, x)
-        return (self._unit_rms(x) * self.final_gain).view(B, S, D)
+
+        def write(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return cache.update(layer, start, k, v)
+
+        return self._blocks(x.reshape(B * S, D), B, S, cos, sin, write, mask, causal).view(B, S, D)
 
     def trunk_at(self, x: torch.Tensor, cache: KVCache, pos: torch.Tensor) -> torch.Tensor:
         """One step x [B, D] at position `pos` (a 1-element long tensor on the device) -> final hidden [B, D].
@@ -206,16 +221,13 @@ class InferenceModel:
         whole cache under a mask, the cache is written with `index_copy_`, nothing reads a value back to the host.
         So a CUDA graph can capture it once and replay it at every position (graphs.py).
         """
-        B = x.shape[0]
         cos, sin = self.rope_c.index_select(0, pos), self.rope_s.index_select(0, pos)  # [1, 1, 1, hd]
         visible = (self.positions <= pos)[None]  # [1, T]: the steps up to this one
-        for i, w in enumerate(self.layers):
-            q, k, v = self._attention_inputs(w, x, B, 1, cos, sin)
-            cache.k[i].index_copy_(2, pos, k.transpose(1, 2))
-            cache.v[i].index_copy_(2, pos, v.transpose(1, 2))
-            y = F.scaled_dot_product_attention(q.transpose(1, 2), cache.k[i], cache.v[i], attn_mask=visible)
-            x = self._after_attention(w, y, x)
-        return self._unit_rms(x) * self.final_gain
+
+        def write(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return cache.update_at(layer, pos, k, v)
+
+        return self._blocks(x, x.shape[0], 1, cos, sin, write, visible, False)
 
     # -- the `NoteTransformer` inference API ------------------------------------------------------------------------
     @torch.inference_mode()
@@ -223,10 +235,20 @@ class InferenceModel:
         """Append steps [B, S, 4] to the cache (None with an empty cache: only the start step)."""
         prefill_cache(self, cache, steps, style_vec)
 
+    def step_at(self, cache: KVCache, fields: torch.Tensor, pos: torch.Tensor, style_vec: torch.Tensor) -> None:
+        """One step, fields [4] (long, on the device), into the cache at `pos` (as `trunk_at`); the length is the
+        caller's to advance, on the host."""
+        x = self.embed(fields.view(1, 1, 4).expand(cache.lanes, 1, 4), style_vec)[:, 0]  # [lanes, D]
+        cache.write_hidden_at(pos, self.trunk_at(x, cache, pos))
+
     def head_logits(self, k: int, h: torch.Tensor) -> torch.Tensor:
         """Head k on hidden states h [B, D] -> logits [B, V_k] (as `NoteTransformer.heads[k](h)`)."""
         w = self.heads[k]
         return w.out(self._gelu(w.fc(self._unit_rms(h))))
+
+    def cond_table(self, k: int) -> torch.Tensor:
+        """The embedding table [V_k, D] of field k, as the heads after it read it."""
+        return self.cond_emb[k]
 
     def style_vector(self, weights: torch.Tensor) -> torch.Tensor:
         """weights [B, n_styles] -> [B, D]."""

@@ -43,7 +43,8 @@ class MockBackend:
         cache.fed += len(steps)
         assert len(cache.steps) <= self.context_steps, "cache overflow"
 
-    def sample(self, cache: MockCache, controls: Controls, c: StepConstraints, rng: torch.Generator) -> tuple[int, int, int, int]:
+    def sample(self, cache: MockCache, controls: Controls, c: StepConstraints,
+               rng: torch.Generator) -> tuple[int, int, int, int]:
         r = torch.randint(0, 1 << 30, (3,), generator=rng).tolist()
         delta = max(c.min_delta, 12 + r[0] % 14)
         delta = min(delta, self.tokenizer.config.n_delta - 1)

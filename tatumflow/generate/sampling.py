@@ -1,10 +1,14 @@
-"""Sampling one field from logits, with masks for the live constraints.
+"""Sampling one field from its logits, in two arithmetic forms that draw the same index from the same uniform.
 
-`sample_field` is the hot path (four calls per note): in numpy (a few hundred floats; numpy calls cost ~1 us where
-torch ops cost several), a sort only when top-p/top-k need one, then inverse-CDF sampling on the cumulative
-probabilities with one uniform draw from the torch generator. It keeps exactly the values `filter_logits` keeps and
-samples them with the same probabilities; `filter_logits` stays as the readable reference
-(tests/model/test_sampling.py checks the two agree).
+- `sample_field`, on the host in numpy: a head has a few hundred logits, where a numpy call costs less than a torch
+  op; a sort only when top-p/top-k need one, then inverse-CDF sampling on the cumulative probabilities with one
+  uniform drawn from the torch generator. The CPU path samples with it.
+- `sample_index`, on the device in torch: the same arithmetic with static shapes and no host reads, the uniform
+  passed in. The static/CUDA-graph path samples with it, fed the uniforms `sample_field` would have drawn, so a
+  seed plays the same notes on both paths (tests/generate/test_graphs.py).
+
+Both keep exactly what top-k, top-p (nucleus) and min-p keep (tests/generate/test_sampling.py holds a readable
+reference filter and checks the distribution).
 """
 
 from __future__ import annotations
@@ -12,23 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> torch.Tensor:
-    """Set to -inf what top-k, top-p (nucleus) and min-p exclude. logits: [V], already temperature-scaled."""
-    if top_k > 0 and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if min_p > 0.0:
-        probs = torch.softmax(logits, dim=-1)
-        logits = logits.masked_fill(probs < min_p * probs.max(), float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-        # Drop a token when the mass before it already reaches top_p (always keeps the best one).
-        drop_sorted = (cum - torch.softmax(sorted_logits, dim=-1)) >= top_p
-        drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
+GREEDY, PLAIN, SORTED = "greedy", "plain", "sorted"  # the shape of a head's sampling work
 
 
 def mask_bias(mask: torch.Tensor) -> torch.Tensor:
@@ -36,6 +24,15 @@ def mask_bias(mask: torch.Tensor) -> torch.Tensor:
     if not bool(mask.any()):
         raise ValueError("sampling constraints exclude every value")
     return torch.zeros(mask.shape).masked_fill_(~mask, float("-inf"))
+
+
+def sampling_mode(top_k: int, top_p: float, vocab: int) -> str:
+    """How a head of `vocab` values samples: greedy, plain, or sorted (a sort only when top-k/top-p need one)."""
+    if top_k == 1:
+        return GREEDY
+    if 0 < top_k < vocab or top_p < 1.0:
+        return SORTED
+    return PLAIN
 
 
 def sample_field(
@@ -51,8 +48,7 @@ def sample_field(
     """Sample an index from 1-D CPU logits; greedy when top_k == 1.
 
     `mask` (bool, True = allowed) or `bias` (0 / -inf, see `mask_bias`; cheaper when reused) is applied first.
-    The work is a handful of numpy calls on a few hundred floats (cheaper than torch ops at this size); the one
-    random draw comes from the torch `generator`, so a seed gives the same notes.
+    The one random draw comes from the torch `generator`, so a seed gives the same notes.
     """
     if mask is not None:
         bias = mask_bias(mask) if bias is None else bias + mask_bias(mask)
@@ -80,3 +76,32 @@ def sample_field(
     u = float(torch.rand((), dtype=torch.float64, generator=generator)) * cum[n - 1]
     i = min(int(np.searchsorted(cum[:n], u, side="right")), n - 1)
     return int(order[i]) if order is not None else i
+
+
+def sample_index(x: torch.Tensor, mode: str, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+                 min_p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """`sample_field` on the device: x [V] float64 logits with the bias added, the controls as 0-d tensors, u the
+    uniform in [0, 1) -> the index, a 1-element long tensor. Static shapes, no host reads.
+
+    Where `sample_field` cuts the sorted list to top-k it zeroes the tail instead: the cumulative sums over the
+    kept values, and so every comparison and search, are the same.
+    """
+    if mode == GREEDY:
+        return x.argmax().reshape(1)
+    x = x / temperature
+    p = (x - x.max()).exp()
+    V = x.shape[0]
+    order = None
+    kept = torch.full((1,), V, dtype=torch.long, device=x.device)
+    if mode == SORTED:
+        p, order = torch.sort(p, descending=True, stable=True)  # ties in index order, as numpy's stable argsort
+        kept = torch.where((top_k > 0) & (top_k < V), top_k, kept)
+        p = torch.where(torch.arange(V, device=x.device) < kept, p, 0.0)
+    p = torch.where(p >= min_p * p.max(), p, 0.0)
+    cum = p.cumsum(0)
+    last = kept - 1
+    if mode == SORTED:  # top-p: keep a value while the mass before it is below top_p (always the best one)
+        nucleus = torch.searchsorted(cum, top_p * cum.index_select(0, last), side="left")
+        last = torch.where(top_p < 1.0, torch.minimum(nucleus, last), last)
+    i = torch.minimum(torch.searchsorted(cum, u * cum.index_select(0, last), side="right"), last)
+    return order.index_select(0, i) if order is not None else i

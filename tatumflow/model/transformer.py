@@ -1,4 +1,4 @@
-"""Decoder-only transformer over note steps: RoPE, pre-norm, a preallocated KV cache, factorised note heads.
+"""Decoder-only transformer over note steps: RoPE, pre-norm, a preallocated KV cache (kvcache.py), factorised heads.
 
 A step's input is the sum of its four field embeddings plus the style vector. Position 0 of every sequence is a
 learned start step (it doubles as the attention sink when old steps are dropped). The output is factorised inside
@@ -8,13 +8,18 @@ the hidden state plus embeddings of the fields already chosen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any, Protocol, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kvcache import KVCache
 from .tokenizer import TokenizerConfig
+
+Field = TypeVar("Field")  # one chosen field: an int on the host, a 1-element tensor on the device, ids in training
 
 
 @dataclass(frozen=True)
@@ -41,34 +46,16 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         d = dict(d)
         d["vocab_sizes"] = tuple(d["vocab_sizes"])
         if "max_steps" in d:  # the name before 2026-12: checkpoints written then still load
             d["context_steps"] = d.pop("max_steps")
         return cls(**d)
-
-
-class KVCache:
-    """Keys and values of every layer, preallocated: k, v [L, B, H, T, hd]; hidden [B, T, D] is the final hidden
-    state at each position (what the heads read), kept so that a rollback can resume without recompute."""
-
-    def __init__(self, cfg: ModelConfig, lanes: int, device: torch.device | str = "cpu", dtype=torch.float32):
-        shape = (cfg.n_layers, lanes, cfg.n_heads, cfg.context_steps, cfg.head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.hidden = torch.zeros((lanes, cfg.context_steps, cfg.d_model), device=device, dtype=dtype)
-        self.length = 0
-
-    def __deepcopy__(self, memo) -> KVCache:
-        new = object.__new__(KVCache)
-        new.k, new.v, new.hidden = self.k.clone(), self.v.clone(), self.hidden.clone()
-        new.length = self.length
-        return new
 
 
 class RMSNorm(nn.Module):
@@ -106,26 +93,26 @@ class Block(nn.Module):
         self.out = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=False)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def attend(self, x, cos, sin, cache: KVCache | None, layer: int, start: int) -> torch.Tensor:
+    def attend(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None, layer: int,
+               start: int) -> torch.Tensor:
         B, S, D = x.shape
         H, hd = self.cfg.n_heads, self.cfg.head_dim
         q, k, v = self.qkv(x).view(B, S, 3, H, hd).permute(2, 0, 3, 1, 4)  # each [B, H, S, hd]
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is None:  # training: the whole sequence at once
-            # No attention dropout: on the CPU it forces the unfused path (5x slower forward); residual dropout stays.
+            # No attention dropout: on the CPU it forces the unfused path (a much slower forward); residual
+            # dropout stays.
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            end = start + S
-            cache.k[layer, :, :, start:end] = k
-            cache.v[layer, :, :, start:end] = v
-            k_all, v_all = cache.k[layer, :, :, :end], cache.v[layer, :, :, :end]
+            k_all, v_all = cache.update(layer, start, k, v)  # [B, H, start + S, hd]
             mask = None
             if S > 1:  # new step i sees everything before it: positions <= start + i
-                mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
+                mask = torch.ones(S, start + S, dtype=torch.bool, device=x.device).tril(diagonal=start)
             y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, S, D))
 
-    def forward(self, x, cos, sin, cache=None, layer=0, start=0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0, start: int = 0) -> torch.Tensor:
         x = x + self.drop(self.attend(self.norm1(x), cos, sin, cache, layer, start))
         return x + self.drop(self.out(F.gelu(self.fc(self.norm2(x)))))
 
@@ -204,12 +191,29 @@ class NoteTransformer(nn.Module):
         return self.heads_teacher_forced(h, steps)
 
     def heads_teacher_forced(self, h: torch.Tensor, steps: torch.Tensor) -> list[torch.Tensor]:
-        logits = []
-        for k in range(4):
-            logits.append(self.heads[k](h))
-            if k < 3:
-                h = h + self.cond_emb[k](steps[..., k])
+        """The four heads' logits with the ground-truth fields of `steps` [B, T, 4] as the fields chosen."""
+        logits: list[torch.Tensor] = []
+
+        def teacher(k: int, head_logits: torch.Tensor, chosen: list[torch.Tensor]) -> torch.Tensor:
+            logits.append(head_logits)
+            return steps[..., k]
+
+        factorised_heads(h, self.head_logits, self.cond_embed, teacher)
         return logits
+
+    def head_logits(self, k: int, h: torch.Tensor) -> torch.Tensor:
+        """Head k on hidden states h [..., D] -> logits [..., V_k]."""
+        logits: torch.Tensor = self.heads[k](h)
+        return logits
+
+    def cond_table(self, k: int) -> torch.Tensor:
+        """The embedding table [V_k, D] of field k, as the heads after it read it."""
+        return cast(nn.Embedding, self.cond_emb[k]).weight
+
+    def cond_embed(self, k: int, field: torch.Tensor) -> torch.Tensor:
+        """The embeddings [..., D] of field k's values `field` (the ground truth in training)."""
+        e: torch.Tensor = self.cond_emb[k](field)
+        return e
 
     # -- inference ---------------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -220,23 +224,40 @@ class NoteTransformer(nn.Module):
     @torch.inference_mode()
     def drop_steps(self, cache: KVCache, first: int, count: int) -> None:
         """Remove positions [first, first + count) and shift later ones down, re-rotating their keys."""
-        end = cache.length
-        if count <= 0 or first + count > end:
-            return
-        n = end - first - count
-        src = slice(first + count, end)
-        dst = slice(first, first + n)
-        # RoPE composes: rotating a key made at position p by -count gives the key at p - count.
-        cos = self.rope_cos[count].expand(n, -1)
-        sin = -self.rope_sin[count].expand(n, -1)
-        cache.k[:, :, :, dst] = apply_rope(cache.k[:, :, :, src].clone(), cos, sin)
-        cache.v[:, :, :, dst] = cache.v[:, :, :, src].clone()
-        cache.hidden[:, dst] = cache.hidden[:, src].clone()
-        cache.length = first + n
+
+        def rerotate(k: torch.Tensor) -> torch.Tensor:  # RoPE composes: a rotation by -count moves p to p - count
+            n = k.shape[-2]
+            return apply_rope(k, self.rope_cos[count].expand(n, -1), -self.rope_sin[count].expand(n, -1))
+
+        cache.drop(first, count, rerotate)
 
 
-def prefill_cache(model, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
-    """Append steps [B, S, 4] to the cache through `model`'s start, embed and trunk (any model with those)."""
+def factorised_heads(h: torch.Tensor, head: Callable[[int, torch.Tensor], torch.Tensor],
+                     embed: Callable[[int, Field], torch.Tensor],
+                     choose: Callable[[int, torch.Tensor, list[Field]], Field]) -> list[Field]:
+    """The factorised output of a step, p(delta) p(pitch | delta) p(velocity | ..) p(duration | ..): head k reads
+    the hidden state h plus `embed` of each field chosen before it; `choose` picks field k from head k's logits
+    (a sampler when decoding, the ground truth in training). Returns the four fields chosen."""
+    chosen: list[Field] = []
+    for k in range(4):
+        chosen.append(choose(k, head(k, h), chosen))
+        if k < 3:
+            h = h + embed(k, chosen[k])  # the field just chosen conditions the next heads
+    return chosen
+
+
+class Trunk(Protocol):
+    """What `prefill_cache` needs of a model (the module, or the prepared inference copy)."""
+
+    @property
+    def start(self) -> torch.Tensor: ...
+    def embed(self, steps: torch.Tensor, style_vec: torch.Tensor) -> torch.Tensor: ...
+    def trunk(self, x: torch.Tensor, cache: KVCache, start: int) -> torch.Tensor: ...
+
+
+def prefill_cache(model: Trunk, cache: KVCache, steps: torch.Tensor | None, style_vec: torch.Tensor) -> None:
+    """Append steps [B, S, 4] to the cache through `model`'s start, embed and trunk (the start step first when the
+    cache is empty)."""
     parts = []
     if cache.length == 0:
         parts.append((model.start + style_vec)[:, None, :])
@@ -246,7 +267,7 @@ def prefill_cache(model, cache: KVCache, steps: torch.Tensor | None, style_vec: 
         return
     x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
     start = cache.length
-    if start + x.shape[1] > model.cfg.context_steps:
-        raise ValueError(f"cache overflow: {start} + {x.shape[1]} > context_steps {model.cfg.context_steps}")
-    cache.hidden[:, start : start + x.shape[1]] = model.trunk(x, cache, start)
-    cache.length = start + x.shape[1]
+    if start + x.shape[1] > cache.capacity:
+        raise ValueError(f"cache overflow: {start} + {x.shape[1]} > context_steps {cache.capacity}")
+    cache.write_hidden(start, model.trunk(x, cache, start))
+    cache.advance(x.shape[1])

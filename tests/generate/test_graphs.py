@@ -1,4 +1,6 @@
-"""The static decode step (graphs.py): the same notes as the dynamic path, capturable, and CUDA graphs where a GPU is."""
+"""The static decode step (graphs.py): the same notes as the dynamic path, capturable, and CUDA graphs where a GPU is.
+
+Also the two samplers' arithmetic: `sample_index` (device, torch) draws what `sample_field` (host, numpy) draws."""
 
 import shutil
 from dataclasses import replace
@@ -11,12 +13,12 @@ from tatumflow.generate import graphs
 from tatumflow.generate.backend import FP16_MIN_PARAMETERS, TransformerBackend
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
-from tatumflow.generate.graphs import GREEDY, sample_index, sampling_mode
 from tatumflow.generate.inference import fp16_weights_available
-from tatumflow.notes import Note
-from tatumflow.generate.sampling import sample_field
+from tatumflow.generate.sampling import GREEDY, sample_field, sample_index, sampling_mode
+from tatumflow.model.kvcache import KVCache
 from tatumflow.model.tokenizer import Tokenizer
-from tatumflow.model.transformer import KVCache, ModelConfig, NoteTransformer
+from tatumflow.model.transformer import ModelConfig, NoteTransformer
+from tatumflow.notes import Note
 
 from ..tiny import STYLES, tiny_model
 from .test_inference import PROMPT
@@ -37,7 +39,7 @@ SETTINGS = [  # (temperature, top_k, top_p, min_p)
 def test_sample_index_draws_what_sample_field_draws(vocab, setting):
     """Same logits, same masks, same uniforms: the same index, every time (ties and -inf included)."""
     temperature, top_k, top_p, min_p = setting
-    mode = sampling_mode(Controls(top_k=top_k, top_p=top_p), vocab)
+    mode = sampling_mode(top_k, top_p, vocab)
     data = np.random.default_rng(vocab)
     rng_cpu, rng_dev = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     scalar = {"dtype": torch.float64}
@@ -214,7 +216,7 @@ def test_cuda_graph_is_reused_for_a_cache_at_the_same_addresses():
         for row in steps[4:]:
             backend.feed(cache, row[None], controls)
         ref = KVCache(model.cfg, 1, "cuda")
-        backend.infer.prefill(ref, torch.as_tensor(steps, device="cuda")[None], backend._style_vecs(controls, 1))
+        backend.infer.prefill(ref, torch.as_tensor(steps, device="cuda")[None], backend.style_vectors(controls, 1))
         torch.testing.assert_close(cache.hidden[:, :13], ref.hidden[:, :13], rtol=1e-4, atol=1e-5)
         del cache
-    assert backend.static.graphs and len(backend.static._feeds) <= 2
+    assert backend.static.graphs and backend.static.graph_count <= 2  # feed graphs only: this test samples nothing

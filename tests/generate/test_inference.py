@@ -9,9 +9,9 @@ from tatumflow.generate.backend import TransformerBackend
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
 from tatumflow.generate.inference import InferenceModel, fp16_weights_available
-from tatumflow.notes import Note
+from tatumflow.model.kvcache import KVCache
 from tatumflow.model.tokenizer import Tokenizer
-from tatumflow.model.transformer import KVCache
+from tatumflow.notes import Note
 
 from ..tiny import STYLES, tiny_model
 from ..tiny import random_steps

@@ -1,10 +1,28 @@
-"""The fast sampler keeps what `filter_logits` keeps and samples with its probabilities."""
+"""The fast sampler keeps what a readable reference filter keeps and samples with its probabilities."""
 
 import numpy as np
 import pytest
 import torch
 
-from tatumflow.generate.sampling import filter_logits, mask_bias, sample_field
+from tatumflow.generate.sampling import mask_bias, sample_field
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0) -> torch.Tensor:
+    """The reference: -inf at what top-k, top-p (nucleus) and min-p exclude. logits: [V], temperature applied."""
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if min_p > 0.0:
+        probs = torch.softmax(logits, dim=-1)
+        logits = logits.masked_fill(probs < min_p * probs.max(), float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        drop_sorted = (probs.cumsum(-1) - probs) >= top_p  # the mass before it already reaches top_p
+        drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
 
 CASES = [dict(), dict(top_p=0.9), dict(top_k=5), dict(min_p=0.05), dict(top_k=8, top_p=0.7, min_p=0.02)]
 

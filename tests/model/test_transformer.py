@@ -2,7 +2,8 @@
 
 import torch
 
-from tatumflow.model.transformer import KVCache, apply_rope
+from tatumflow.model.kvcache import KVCache
+from tatumflow.model.transformer import apply_rope
 
 from ..tiny import random_steps, tiny_model
 
@@ -40,7 +41,7 @@ def test_rollback_and_reprefill_equals_fresh(model):
     style = model.style_vector(torch.tensor([[0.0, 0.5, 0.5]]))
     cache = KVCache(model.cfg, 1)
     model.prefill(cache, a, style)
-    cache.length = 1 + 20  # roll back to after step 20: no recompute
+    cache.truncate(1 + 20)  # roll back to after step 20: no recompute
     model.prefill(cache, b, style)
     fresh = KVCache(model.cfg, 1)
     model.prefill(fresh, torch.cat([a[:, :20], b], dim=1), style)

@@ -1,0 +1,173 @@
+"""One note from a hidden state: the factorised heads (`factorised_heads`), each field chosen by a sampler.
+
+`sample_note(heads, h, sampler)` is the one head-and-sample function of every decode path. The sampler says where
+the arithmetic runs:
+
+- `HostSampler`: each field sampled on the host in numpy (`sample_field`), drawing its uniform from the torch
+  generator as it goes: the CPU dynamic path, and the bench's peers.
+- `DeviceSampler`: each field sampled on the device in torch (`sample_index`), every per-note input read from one
+  float64 buffer that `ParamLayout.pack` fills on the host, the uniforms drawn in advance from the same generator in
+  the same order: the static / CUDA-graph path (graphs.py). No host reads, static shapes.
+
+Both apply the constraint masks, the harmony bias, the no-re-strike rule (`without_restrikes`) and classifier-free
+guidance (`mix_lanes`) in the same order with the same float arithmetic, so a seed plays the same notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+import numpy as np
+import torch
+
+from .controls import Controls
+from .generator import StepConstraints
+from .sampling import GREEDY, mask_bias, sample_field, sample_index, sampling_mode
+from ..model.tokenizer import DELTA, DURATION, PITCH
+from ..model.transformer import factorised_heads
+
+Field = TypeVar("Field")  # a chosen field: an int on the host, a 1-element long tensor on the device
+
+
+class StepHeads(Protocol):
+    """The output side of a model: `NoteTransformer` and `InferenceModel` both have it."""
+
+    def head_logits(self, k: int, h: torch.Tensor) -> torch.Tensor: ...
+    def cond_table(self, k: int) -> torch.Tensor: ...
+
+
+class FieldSampler(Protocol[Field]):
+    def choose(self, k: int, logits: torch.Tensor, chosen: list[Field]) -> Field: ...
+    def embed(self, table: torch.Tensor, field: Field) -> torch.Tensor: ...
+
+
+def sample_note(heads: StepHeads, h: torch.Tensor, sampler: FieldSampler[Field]) -> list[Field]:
+    """The four fields of the next note from the hidden states h [lanes, D] (lane 1, if any, unconditional)."""
+
+    def embed(k: int, field: Field) -> torch.Tensor:
+        return sampler.embed(heads.cond_table(k), field)
+
+    return factorised_heads(h, heads.head_logits, embed, sampler.choose)
+
+
+def mix_lanes(logits: torch.Tensor, guidance: float | torch.Tensor) -> torch.Tensor:
+    """Lane 0's logits [V] from logits [lanes, V]; with two lanes, classifier-free guidance:
+    uncond + g * (cond - uncond)."""
+    return torch.lerp(logits[1], logits[0], guidance) if logits.shape[0] == 2 else logits[0]
+
+
+def without_restrikes(x: torch.Tensor, onset: torch.Tensor, delta_is_zero: torch.Tensor | bool) -> torch.Tensor:
+    """The no-re-strike rule, on pitch logits or biases x [88]: a note at delta 0 may not strike a pitch already
+    struck at that onset (`onset`: 0 / -inf over the pitches, see `restrike_bias`), unless that is every pitch
+    allowed. `delta_is_zero` is a bool on the host, a tensor on the device (no host read)."""
+    without = x + onset
+    return torch.where(torch.isfinite(without).any() & delta_is_zero, without, x)
+
+
+def restrike_bias(pitches: frozenset[int], out: np.ndarray) -> np.ndarray:
+    """`out` [88] set to -inf at `pitches` (those struck at the last onset) and 0 elsewhere."""
+    out[:] = 0.0
+    if pitches:
+        out[list(pitches)] = -np.inf
+    return out
+
+
+def constraint_biases(c: StepConstraints, vocab_sizes: Sequence[int]) -> list[torch.Tensor]:
+    """Additive 0 / -inf biases per head for the masks of `c` (the harmony bias and re-strikes are per note)."""
+    masks = [torch.ones(v, dtype=torch.bool) for v in vocab_sizes]
+    masks[DELTA][: c.min_delta] = False
+    if c.max_delta is not None:
+        masks[DELTA][c.max_delta + 1 :] = False
+    masks[PITCH][: c.pitch_low] = False
+    masks[PITCH][c.pitch_high + 1 :] = False
+    if c.max_duration_bin is not None:
+        masks[DURATION][c.max_duration_bin + 1 :] = False
+    return [mask_bias(m) for m in masks]
+
+
+class HostSampler:
+    """Fields sampled on the host in numpy, one uniform from `rng` per sampled field, drawn as it goes."""
+
+    def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[torch.Tensor],
+                 constraints: StepConstraints) -> None:
+        self.controls, self.rng, self.biases = controls, rng, biases
+        self.restrikes, self.pitch_bias = constraints.pitches_at_last_onset, constraints.pitch_bias
+
+    def choose(self, k: int, logits: torch.Tensor, chosen: list[int]) -> int:
+        c = self.controls
+        bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
+        return sample_field(mix_lanes(logits, c.guidance).cpu(), c.temperature * c.head_temperature[k], self.rng,
+                            c.top_k, c.top_p, c.min_p, bias=bias)
+
+    def _pitch_bias(self, delta: int) -> torch.Tensor:
+        bias = self.biases[PITCH]
+        if delta == 0 and self.restrikes:
+            onset = restrike_bias(self.restrikes, np.empty(bias.shape[0]))
+            bias = without_restrikes(bias, torch.from_numpy(onset), True)
+        if self.pitch_bias is not None:
+            bias = bias + torch.from_numpy(self.pitch_bias)
+        return bias
+
+    @staticmethod
+    def embed(table: torch.Tensor, field: int) -> torch.Tensor:
+        return table[field]
+
+
+class ParamLayout:
+    """Where each per-note input of `DeviceSampler` sits in its float64 buffer (offsets computed once)."""
+
+    def __init__(self, vocab_sizes: tuple[int, int, int, int]) -> None:
+        self.vocab_sizes = vocab_sizes
+        self.bias_at = [int(x) for x in np.cumsum((0,) + vocab_sizes[:3])]  # each head's mask (+ harmony bias)
+        self.onset = sum(vocab_sizes)  # the re-strike bias (0 / -inf over the pitch head)
+        self.temps = self.onset + vocab_sizes[PITCH]
+        self.uniforms = self.temps + 4
+        self.scalars = self.uniforms + 4  # top_k, top_p, min_p, guidance, position
+        self.size = self.scalars + 5
+
+    def pack(self, out: np.ndarray, controls: Controls, biases: Sequence[torch.Tensor], c: StepConstraints,
+             rng: torch.Generator, position: int) -> tuple[str, ...]:
+        """Fill `out` [size] for a note read from the hidden state at `position`; return the heads' sampling modes.
+        The uniforms are drawn here, in head order, as `HostSampler` draws them."""
+        sizes = self.vocab_sizes
+        for k in range(4):
+            out[self.bias_at[k] : self.bias_at[k] + sizes[k]] = biases[k].numpy()
+        if c.pitch_bias is not None:
+            out[self.bias_at[PITCH] : self.bias_at[PITCH] + sizes[PITCH]] += c.pitch_bias
+        restrike_bias(c.pitches_at_last_onset, out[self.onset : self.onset + sizes[PITCH]])
+        out[self.temps : self.temps + 4] = [controls.temperature * t for t in controls.head_temperature]
+        modes = tuple(sampling_mode(controls.top_k, controls.top_p, v) for v in sizes)
+        for k in range(4):
+            draw = modes[k] != GREEDY
+            out[self.uniforms + k] = float(torch.rand((), dtype=torch.float64, generator=rng)) if draw else 0.0
+        out[self.scalars : self.scalars + 5] = [controls.top_k, controls.top_p, controls.min_p, controls.guidance,
+                                                position]
+        return modes
+
+
+class DeviceSampler:
+    """Fields sampled on the device in torch from the buffer `params` that `ParamLayout.pack` filled."""
+
+    def __init__(self, params: torch.Tensor, layout: ParamLayout, modes: tuple[str, ...], lanes: int) -> None:
+        P, L = params, layout
+        self.params, self.layout, self.modes = P, L, modes
+        self.top_k, self.top_p, self.min_p = P[L.scalars].long(), P[L.scalars + 1], P[L.scalars + 2]
+        self.guidance = P[L.scalars + 3].float() if lanes == 2 else None
+
+    def position(self) -> torch.Tensor:
+        """The position of the hidden state to read, a 1-element long tensor."""
+        return self.params[self.layout.scalars + 4 : self.layout.scalars + 5].long()
+
+    def choose(self, k: int, logits: torch.Tensor, chosen: list[torch.Tensor]) -> torch.Tensor:
+        P, L, size = self.params, self.layout, self.layout.vocab_sizes[k]
+        x = (logits[0] if self.guidance is None else mix_lanes(logits, self.guidance)).double()
+        x = x + P[L.bias_at[k] : L.bias_at[k] + size]
+        if k == PITCH:
+            x = without_restrikes(x, P[L.onset : L.onset + size], chosen[DELTA] == 0)
+        return sample_index(x, self.modes[k], P[L.temps + k], self.top_k, self.top_p, self.min_p,
+                            P[L.uniforms + k])
+
+    @staticmethod
+    def embed(table: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+        return table.index_select(0, field)

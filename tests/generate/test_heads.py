@@ -1,0 +1,59 @@
+"""One head-and-sample function: the host and device samplers pick the same note; the no-re-strike rule."""
+
+import numpy as np
+import pytest
+import torch
+
+from tatumflow.generate.controls import Controls
+from tatumflow.generate.generator import StepConstraints
+from tatumflow.generate.heads import (DeviceSampler, HostSampler, ParamLayout, constraint_biases, mix_lanes,
+                                      restrike_bias, sample_note, without_restrikes)
+from tatumflow.generate.inference import InferenceModel
+
+from ..tiny import tiny_model
+
+CONTROLS = [
+    Controls(top_k=1),
+    Controls(seed=1, top_p=0.9),
+    Controls(seed=2, temperature=1.4, min_p=0.02, guidance=2.0),
+    Controls(seed=3, top_k=12, head_temperature=(0.5, 1.5, 1.0, 2.0), guidance=0.5),
+]
+
+
+@pytest.mark.parametrize("controls", CONTROLS, ids=["greedy", "top_p", "min_p_guidance", "top_k_heads"])
+def test_host_and_device_samplers_pick_the_same_notes(controls):
+    infer = InferenceModel(tiny_model())
+    lanes = 2 if controls.guidance != 1.0 else 1
+    layout = ParamLayout(infer.cfg.vocab_sizes)
+    host_rng, device_rng = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    data = np.random.default_rng(0)
+    for trial in range(40):
+        c = StepConstraints(min_delta=trial % 3, pitch_low=20, pitch_high=70, max_duration_bin=40,
+                            pitches_at_last_onset=frozenset(int(p) for p in data.integers(20, 70, 3)),
+                            pitch_bias=data.normal(0, 1, 88) if trial % 2 else None)
+        biases = constraint_biases(c, infer.cfg.vocab_sizes)
+        h = torch.randn(lanes, infer.cfg.d_model, generator=torch.Generator().manual_seed(trial)) * 3
+        want = sample_note(infer, h, HostSampler(controls, host_rng, biases, c))
+        params = np.zeros(layout.size)
+        modes = layout.pack(params, controls, biases, c, device_rng, position=0)
+        cache_hidden = h[:, None]  # the hidden state at position 0
+        sampler = DeviceSampler(torch.from_numpy(params), layout, modes, lanes)
+        got = sample_note(infer, cache_hidden.index_select(1, sampler.position())[:, 0], sampler)
+        assert [int(x) for x in got] == want, trial
+        assert 20 <= want[1] <= 70 and want[0] >= c.min_delta and want[3] <= 40
+
+
+def test_no_restrike_at_delta_zero_unless_every_pitch_is_excluded():
+    onset = torch.from_numpy(restrike_bias(frozenset({1, 2}), np.empty(4)))
+    x = torch.tensor([0.5, 1.0, 2.0, float("-inf")])
+    assert without_restrikes(x, onset, True).tolist() == [0.5, float("-inf"), float("-inf"), float("-inf")]
+    assert torch.equal(without_restrikes(x, onset, torch.tensor([False])), x)
+    only = torch.tensor([float("-inf"), 1.0, 2.0, float("-inf")])  # excluding 1 and 2 would leave nothing
+    assert torch.equal(without_restrikes(only, onset, True), only)
+    assert restrike_bias(frozenset(), np.ones(3)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_mix_lanes_is_classifier_free_guidance():
+    logits = torch.tensor([[3.0, 1.0], [1.0, 1.0]])  # conditional, unconditional
+    assert mix_lanes(logits, 2.0).tolist() == [5.0, 1.0]
+    assert mix_lanes(logits[:1], 2.0).tolist() == [3.0, 1.0]
