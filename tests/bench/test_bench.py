@@ -6,10 +6,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tatumflow.bench import peers
+from tatumflow.bench import decode, peers
+from tatumflow.bench.common import bench_model
 from tatumflow.bench.report import markdown, write_results
-from tatumflow.bench.run import BenchConfig, run_bench
+from tatumflow.bench.run import BenchConfig, run_bench, summary
 from tatumflow.cli import app
+from tatumflow.generate.controls import Controls
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.model.transformer import ModelConfig, NoteTransformer
@@ -51,12 +53,16 @@ def test_result_has_the_promised_fields(result):
     assert result["windows"]["guidance_off"]["notes_per_window_mean"] > 0
 
 
-def test_notochord_missing_is_skipped_with_a_reason(result, tmp_path, monkeypatch):
-    if "notochord" in result["decode"]:
-        assert result["summary"]["ratio_vs_notochord"] is not None
-    monkeypatch.setattr(peers, "NOTOCHORD_DIR", tmp_path / "nowhere")
+def test_notochord_missing_is_skipped_with_a_reason(tiny_ckpt, tmp_path, monkeypatch):
     reason = peers.load_notochord(tmp_path / "nowhere")
     assert isinstance(reason, str) and "install_notochord" in reason
+    monkeypatch.setattr(decode, "load_notochord", lambda: peers.load_notochord(tmp_path / "nowhere"))
+    bm = bench_model(tiny_ckpt, "cpu")
+    out = decode.side_by_side(bm, torch.device("cpu"), Controls(style={bm.style: 1.0}), rounds=1, notes_per_round=2,
+                              prompt_notes=16, notochord=True)
+    assert "notochord" not in out and out["notochord_skipped"] == reason
+    assert summary({"decode": out})["ratio_vs_notochord"] is None
+    assert out["ours"]["notes"] > 0  # the other decoders still ran
 
 
 def test_outputs_are_written(result, tmp_path):

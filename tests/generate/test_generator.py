@@ -97,7 +97,11 @@ def test_guidance_lane_and_style_mix(generator):
     controls = replace(CONTROLS, guidance=2.0, style={"Art Tatum": 0.5, "Dick Hyman": 0.5})
     state = generator.init_state(PROMPT, controls)
     assert state.cache.k.shape[1] == 2
+    start = state.window_start_s
     notes, state = generator.generate_chunk(state, [], controls)
+    assert notes and all(start <= n.onset_s < start + controls.window_s for n in notes)
+    plain, _ = generator.generate_chunk(generator.init_state(PROMPT, CONTROLS), [], CONTROLS)  # same seed, window
+    assert [(n.onset_s, n.pitch) for n in notes] != [(n.onset_s, n.pitch) for n in plain]
     with pytest.raises(ValueError, match="unknown style"):
         generator.generate_chunk(state, [], replace(controls, style={"Nobody": 1.0}))
 
