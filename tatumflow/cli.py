@@ -87,9 +87,14 @@ def generate(
     from tatumflow.notes import read_midi, write_midi
     from tatumflow.presets import controls_from
 
+    from tatumflow.paths import check_input_file, check_output_file
+
     if not seconds > 0 or seconds > 3600:
         fail(f"--seconds must be in (0, 3600], got {seconds}")
     try:
+        check_output_file(out, "--out")
+        if prompt:
+            check_input_file(prompt, "--prompt MIDI file")
         controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
                                  harmony_weight=harmony)
         prompt_notes = read_midi(prompt) if prompt else []
@@ -138,9 +143,19 @@ def train(
     from tatumflow.train.config import train_config
     from tatumflow.train.loop import train as run_training
 
+    from tatumflow.paths import check_output_dir
+
     for d in data:
+        if Path(d).is_file():
+            fail(f"--data {d} is a file; give a folder of MIDI files")
         if not Path(d).is_dir():
             fail(f"--data folder not found: {d}")
+    try:
+        check_output_dir(out, "--out")
+        if cache is not None:
+            check_output_dir(cache, "--cache")
+    except ValueError as err:
+        fail(str(err))
     if max_steps is not None and max_steps < 1:
         fail(f"--max-steps must be >= 1, got {max_steps}")
     try:
@@ -269,18 +284,22 @@ def demo(
 @app.command("eval")
 def eval_command(
     data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files, searched recursively (repeatable).")],
-    prompt_seconds: Annotated[float, typer.Option("--prompt-seconds", help="Prompt length from the first onset.")] = 20.0,
+    prompt_seconds: Annotated[float, typer.Option("--prompt-seconds", help="Prompt length (s).")] = 20.0,
     continue_seconds: Annotated[float, typer.Option("--continue-seconds", help="Continuation length compared.")] = 15.0,
-    seeds: Annotated[int, typer.Option("--seeds", help="Continuations per file and system (seeds 0..N-1).")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Continuations per prompt and system (seeds 0..N-1).")] = 3,
     max_files: Annotated[int | None, typer.Option("--max-files", help="Use at most this many files.")] = None,
+    prompts_every: Annotated[float | None, typer.Option(
+        "--prompts-every", help="A prompt every this many seconds through each file (default: its opening only).",
+        show_default=False)] = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
-    json_out: Annotated[str | None, typer.Option("--json", help="Write per-file values and means here.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write per-prompt values and means here.")] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write piano rolls of the first files here (PNG).")] = None,
     preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
     harmony: HarmonyOpt = None,
 ) -> None:
-    """Continue each file's opening and compare with the real continuation: model vs Markov vs no-style baselines."""
+    """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
+    baselines, texture measures and a real-vs-generated discriminator."""
     import json
     from pathlib import Path
 
@@ -288,11 +307,12 @@ def eval_command(
     from rich.progress import Progress
 
     from tatumflow.generate.load import load_generator
-    from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls, summary_table
+    from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls
+    from tatumflow.eval.table import summary_table
     from tatumflow.presets import controls_from
 
     try:
-        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files)
+        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every)
         controls = controls_from(preset, harmony_weight=harmony)
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
@@ -311,8 +331,9 @@ def eval_command(
     if plot:
         plot_pianorolls(report, plot)
         typer.echo(f"wrote {plot}")
-    typer.echo(f"{len(report.files)} files evaluated; skipped {report.skipped['unreadable']} unreadable, "
-               f"{report.skipped['too_short']} too short")
+    n_files = len({f.path for f in report.files})
+    typer.echo(f"{n_files} files evaluated ({len(report.files)} prompts); skipped "
+               f"{report.skipped['unreadable']} unreadable, {report.skipped['too_short']} too short")
 
 
 @app.command()

@@ -1,0 +1,43 @@
+"""Hostile paths and options: one-line errors with exit code 2, before any work starts, no traceback."""
+
+import pytest
+from typer.testing import CliRunner
+
+from tatumflow.cli import app
+from tatumflow.paths import check_input_file, check_output_dir, check_output_file
+
+
+@pytest.fixture
+def places(tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--out", "{dir}", "--seconds", "1"], "is a directory"),
+    (["generate", "--out", "{tmp}/missing/x.mid", "--seconds", "1"], "does not exist"),
+    (["generate", "--out", "{tmp}/x.mid", "--prompt", "{dir}"], "is a directory, not a file"),
+    (["generate", "--out", "{tmp}/x.mid", "--prompt", "/dev/zero"], "not a regular file"),
+    (["generate", "--out", "{tmp}/x.mid", "--prompt", "{tmp}/nothing.mid"], "not found"),
+    (["generate", "--out", "{tmp}/x.mid", "--seconds", "nan"], "--seconds must be in"),
+    (["train", "--data", "{dir}", "--out", "{file}"], "is a file; give a folder"),
+    (["train", "--data", "{file}", "--out", "{tmp}/run"], "is a file; give a folder of MIDI files"),
+    (["train", "--data", "{dir}", "--out", "{tmp}/run", "--cache", "{file}"], "is a file; give a folder"),
+    (["train", "--data", "{dir}", "--out", "{tmp}/run", "--precision", "fp8"], "precision must be one of"),
+])
+def test_bad_paths_and_options_fail_at_once(places, args, message):
+    args = [a.format(dir=places / "dir", file=places / "file", tmp=places) for a in args]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_path_checks(places):
+    assert check_output_file(places / "new.mid", "--out") == places / "new.mid"
+    assert check_output_dir(places / "a" / "b", "--out") == places / "a" / "b"
+    assert check_input_file(places / "file", "MIDI file") == places / "file"
+    with pytest.raises(ValueError, match="is a directory"):
+        check_output_file(places / "dir", "--record")
+    with pytest.raises(FileNotFoundError):
+        check_input_file(places / "none.mid", "MIDI file")
