@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Re-exported so that training needs one import.
-from .batches import Augment, StepDataset, iter_windows, sample_batch  # noqa: F401
 from ..notes import TRANSCRIPTIONS, read_midi
 from ..notes import find_midi_files as scan_midi  # the one scanner; the name kept for callers
 from ..model.tokenizer import Tokenizer, TokenizerConfig

@@ -11,14 +11,11 @@ import numpy as np
 import pytest
 
 from tatumflow.train import batches, data
+from tatumflow.train.batches import Augment, StepDataset, iter_windows, sample_batch
 from tatumflow.train.data import (
-    Augment,
-    StepDataset,
     build_cache,
-    iter_windows,
     load_cache,
     read_pijama_csv,
-    sample_batch,
     scan_midi,
     split_by_recording,
     style_ids,

@@ -1,0 +1,104 @@
+"""The shape of the package, checked: small files and functions, no import cycles, dependencies pointing down
+(docs/ARCHITECTURE.md), and the live engine free of training and evaluation code."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tatumflow"
+MAX_FILE_LINES = 400
+MAX_FUNCTION_LINES = 60
+# Who may import whom (by subpackage / top-level module). Anything not listed may import only what is listed for it.
+LAYERS = {
+    "__init__": set(), "notes": set(), "stats": set(), "paths": set(), "fieldcheck": set(), "plots": {"notes"},
+    "timing": {"notes"},
+    "model": {"notes"},
+    "generate": {"model", "notes", "timing"},
+    "train": {"model", "notes", "stats"},
+    "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots"},
+    "presets": {"generate", "fieldcheck", "realtime"},
+    "realtime": {"generate", "model", "notes", "presets", "stats", "timing", "plots", "paths", "fieldcheck"},
+    "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths"},
+    "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths"},
+}
+
+
+def modules() -> dict[str, Path]:
+    return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Absolute names of the tatumflow modules that `name` imports (module level and inside functions)."""
+    package = name.rsplit(".", 1)[0] if not path.name == "__init__.py" else name
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    known = modules()
+    return {t for t in found if t in known and t != name}
+
+
+def layer(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_files_and_functions_are_small():
+    long_files, long_functions = [], []
+    for name, path in modules().items():
+        lines = path.read_text().splitlines()
+        if len(lines) > MAX_FILE_LINES:
+            long_files.append(f"{name}: {len(lines)}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = node.end_lineno - node.lineno + 1
+                if size > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{name}.{node.name}: {size}")
+    assert not long_files, long_files
+    assert not long_functions, long_functions
+
+
+def test_no_import_cycles():
+    graph = {name: imports_of(name, path) for name, path in modules().items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join(trail[trail.index(nxt):] + [nxt]) if nxt in trail else nxt)
+            if nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+
+
+def test_dependencies_point_down():
+    wrong = []
+    for name, path in modules().items():
+        own = layer(name)
+        allowed = LAYERS.get(own)
+        assert allowed is not None, f"{name}: layer {own!r} is not in LAYERS (add it to the test and the docs)"
+        for target in imports_of(name, path):
+            other = layer(target)
+            if other != own and other != "tatumflow" and other not in allowed:
+                wrong.append(f"{name} -> {target}")
+    assert not wrong, wrong
+
+
+def test_the_live_engine_imports_no_training_or_evaluation():
+    for name, path in modules().items():
+        if layer(name) == "realtime":
+            assert not {layer(t) for t in imports_of(name, path)} & {"train", "eval"}, name
