@@ -1,0 +1,87 @@
+"""Where the prompts come from: prompt / real-continuation pairs cut from a recording, and the recording they share.
+
+A pair is a prompt (the notes with onsets in [p0, p0 + prompt_seconds)) and the real continuation (onsets in
+[c0, c0 + continue_seconds), c0 = `continuation_start_s(prompt)`, where every system starts too). By default one pair
+per file, from its first onset (`split_prompt`, the protocol of the earlier reports). With `every_s`, a prompt starts
+every `every_s` seconds from the first onset, and a pair is kept only if its continuation window ends before the
+recording does (the last note's release), so that no real continuation is cut short by the end of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import NamedTuple
+
+from ..generate.continuation import continuation_start_s
+from ..notes import MIN_DURATION_S, Note
+from ..train.data import TRANSCRIPTIONS, recording_key
+
+
+class Split(NamedTuple):
+    prompt: list[Note]
+    real: list[Note]
+    start_s: float  # c0: where the continuations begin
+    prompt_start_s: float  # p0
+
+
+def split_prompt(
+    notes: Sequence[Note], prompt_seconds: float, continue_seconds: float, grid_s: float,
+    prompt_start_s: float | None = None,
+) -> tuple[list[Note], list[Note], float] | None:
+    """(prompt, real continuation, continuation start), or None when either part is empty. The prompt starts at
+    `prompt_start_s` (default: the first onset)."""
+    if not notes:
+        return None
+    t0 = min(n.onset_s for n in notes) if prompt_start_s is None else prompt_start_s
+    prompt = [n for n in notes if t0 <= n.onset_s < t0 + prompt_seconds]
+    if not prompt:
+        return None
+    c0 = continuation_start_s(prompt, grid_s)
+    real = [n for n in notes if c0 <= n.onset_s < c0 + continue_seconds]
+    return (prompt, real, c0) if real else None
+
+
+def prompt_splits(
+    notes: Sequence[Note], prompt_seconds: float, continue_seconds: float, grid_s: float, every_s: float | None = None
+) -> list[Split]:
+    """The pairs of one recording (see the module): the opening alone, or one every `every_s` seconds."""
+    if not notes:
+        return []
+    t0 = min(n.onset_s for n in notes)
+    if every_s is None:
+        split = split_prompt(notes, prompt_seconds, continue_seconds, grid_s)
+        return [Split(*split, t0)] if split else []
+    if not every_s > 0:
+        raise ValueError(f"every_s must be > 0, got {every_s}")
+    end = max(n.end_s for n in notes)
+    out: list[Split] = []
+    k = 0
+    while (p0 := t0 + k * every_s) + prompt_seconds + continue_seconds <= end:
+        split = split_prompt(notes, prompt_seconds, continue_seconds, grid_s, prompt_start_s=p0)
+        if split and split[2] + continue_seconds <= end:
+            out.append(Split(*split, p0))
+        k += 1
+    return out
+
+
+def replayed_prompt(prompt: Sequence[Note], start_s: float, seconds: float) -> list[Note]:
+    """The control "real prompt replayed": the prompt's notes with onsets in its last `seconds` before `start_s`,
+    moved `seconds` later (into the continuation window) and clipped at its end. Real music that is not the real
+    continuation: what a discriminator should find as hard to tell from it as a perfect system."""
+    end = start_s + seconds
+    moved = [n.shifted(seconds) for n in prompt if start_s - seconds <= n.onset_s < start_s]
+    return sorted(replace(n, duration_s=max(min(n.duration_s, end - n.onset_s), MIN_DURATION_S)) for n in moved)
+
+
+def recording_of(path: str | Path) -> str:
+    """The recording a file is a transcription of: its path (symlinks followed) below the last PiJAMA transcription
+    folder (kong/, hawthorne/) without suffix, as `train.data.recording_key` names it, so that both transcriptions
+    of one recording share it; a file outside such a folder is a recording of its own (its resolved path)."""
+    resolved = Path(path).resolve()
+    parts = resolved.parts
+    below = [i for i, part in enumerate(parts) if part in TRANSCRIPTIONS]
+    if not below:
+        return str(resolved.with_suffix(""))
+    return recording_key("/".join(parts[below[-1] :]))[0]

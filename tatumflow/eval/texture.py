@@ -1,0 +1,162 @@
+"""Texture measures: what a listener hears first, measured the same way on every system and on the real music.
+
+Every measure here reads notes through `snap_to_grid` first (one grid, the model's 10 ms, for all systems and the
+real continuation), so that a measure, or the discriminator built on them, cannot tell the systems apart by their
+timing resolution. Conventions:
+
+- An *onset* is a group of notes within `TEXTURE_ONSET_S` (35 ms) of the group's first onset (`onset_groups`). On the
+  10 ms grid that is the notes 0, 10, 20 or 30 ms after it.
+- Notes per onset: notes / onsets. Share of chords: onsets with >= 3 notes / onsets.
+- Voicing width: highest minus lowest pitch of an onset, in semitones, averaged over the onsets with >= 2 notes
+  (single notes have no width; how many onsets are chords is what the two measures above say).
+- Mean duration: mean note duration in seconds, after snapping and clipping at the window end.
+- Velocity spread: the standard deviation of velocities (`velocity_stats`, key `velocity_std`).
+- Tempo regularity: the onset signal is one unit impulse per onset (at its first note) on the grid, from the first
+  onset to the last, smoothed with a Gaussian of `TEMPO_SMOOTH_S` (20 ms) std so that human timing a few ms off a
+  beat still counts; its mean is removed and its autocorrelation normalised by the lag-0 value (biased estimator,
+  1 at lag 0). The measure is the peak over lags 0.25-1.5 s (NaN for a span shorter than 0.25 s).
+- Repeated top note: share of onsets (from the second) whose highest pitch equals the previous onset's highest.
+- Pitch-class entropy: Shannon entropy, in nats, of the count-based pitch-class histogram (no smoothing; at most
+  ln 12 = 2.485).
+
+Measures of an empty note list (or one without what they need: two onsets, a chord) are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..notes import Note
+from .metrics import mean_voicing, onset_groups, velocity_stats
+
+GRID_S = 0.01
+TEXTURE_ONSET_S = 0.035
+CHORD_NOTES = 3
+TEMPO_MIN_LAG_S = 0.25
+TEMPO_MAX_LAG_S = 1.5
+TEMPO_SMOOTH_S = 0.02
+# The keys `texture_measures` returns, in the order of the report table.
+TEXTURE_KEYS = (
+    "notes_per_onset", "chord_share", "voicing_width", "duration_mean_s", "velocity_std", "tempo_regularity",
+    "repeated_top_note", "pitch_class_entropy",
+)
+
+
+def snap_to_grid(notes: Sequence[Note], grid_s: float = GRID_S, end_s: float | None = None) -> list[Note]:
+    """The notes as every texture measure sees them, in onset order: onset and release rounded to the nearest
+    multiple of `grid_s` (absolute time), each note at least one step long, releases clipped at `end_s` (the
+    window's end: the real continuation's last notes would otherwise ring on past what a system may play)."""
+    if not grid_s > 0:
+        raise ValueError(f"grid_s must be > 0, got {grid_s}")
+    last = math.inf if end_s is None else round(end_s / grid_s)
+    out = []
+    for n in notes:
+        on = round(n.onset_s / grid_s)
+        off = max(min(round(n.end_s / grid_s), last), on + 1)
+        out.append(Note(on * grid_s, (off - on) * grid_s, n.pitch, n.velocity))
+    return sorted(out, key=lambda n: (n.onset_s, n.pitch))
+
+
+# -- chords ----------------------------------------------------------------------------------------------------------
+def notes_per_onset(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Mean notes per onset (NaN for no notes)."""
+    return mean_voicing(notes, onset_s) if notes else math.nan
+
+
+def chord_share(notes: Sequence[Note], min_notes: int = CHORD_NOTES, onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Share of onsets with at least `min_notes` notes (NaN for no notes)."""
+    groups = onset_groups(notes, onset_s)
+    return sum(len(g) >= min_notes for g in groups) / len(groups) if groups else math.nan
+
+
+def voicing_width(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Mean span, in semitones, from the lowest to the highest note of the onsets with >= 2 notes (NaN: none)."""
+    widths = [max(n.pitch for n in g) - min(n.pitch for n in g) for g in onset_groups(notes, onset_s) if len(g) > 1]
+    return float(np.mean(widths)) if widths else math.nan
+
+
+def top_line(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> list[int]:
+    """The highest pitch of each onset, in time order."""
+    return [max(n.pitch for n in g) for g in onset_groups(notes, onset_s)]
+
+
+def repeated_top_note(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Share of onsets whose top note is the previous onset's top note (NaN with fewer than two onsets)."""
+    top = top_line(notes, onset_s)
+    return sum(a == b for a, b in zip(top, top[1:])) / (len(top) - 1) if len(top) > 1 else math.nan
+
+
+# -- time ------------------------------------------------------------------------------------------------------------
+def mean_duration(notes: Sequence[Note]) -> float:
+    """Mean note duration in seconds (NaN for no notes)."""
+    return float(np.mean([n.duration_s for n in notes])) if notes else math.nan
+
+
+def onset_signal(
+    notes: Sequence[Note], grid_s: float = GRID_S, onset_s: float = TEXTURE_ONSET_S, smooth_s: float = TEMPO_SMOOTH_S
+) -> np.ndarray:
+    """One unit impulse per onset on the grid, first onset to last, smoothed by a Gaussian of std `smooth_s`
+    (the signal is padded by 3 std on both sides, so that the first and last impulses keep their whole kernel)."""
+    starts = np.array([g[0].onset_s for g in onset_groups(notes, onset_s)])
+    if not len(starts):
+        return np.zeros(0)
+    sigma = smooth_s / grid_s
+    pad = int(math.ceil(3 * sigma))
+    bins = np.round((starts - starts[0]) / grid_s).astype(int) + pad
+    x = np.zeros(bins[-1] + pad + 1)
+    np.add.at(x, bins, 1.0)
+    if sigma > 0:
+        k = np.arange(-pad, pad + 1)
+        kernel = np.exp(-0.5 * (k / sigma) ** 2)
+        x = np.convolve(x, kernel / kernel.sum(), mode="same")
+    return x
+
+
+def autocorrelation(x: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of `x` with its mean removed: r[k] = sum_t y[t] y[t+k] / sum_t y[t]^2."""
+    y = x - x.mean()
+    energy = float(y @ y)
+    if not energy > 0:
+        return np.full(len(x), math.nan)
+    spectrum = np.fft.rfft(y, 2 * len(y))  # zero-padded: a linear, not circular, correlation
+    return np.fft.irfft(np.abs(spectrum) ** 2)[: len(y)] / energy
+
+
+def tempo_regularity(
+    notes: Sequence[Note], grid_s: float = GRID_S,
+    min_lag_s: float = TEMPO_MIN_LAG_S, max_lag_s: float = TEMPO_MAX_LAG_S,
+) -> float:
+    """Peak of the onset signal's normalised autocorrelation at lags `min_lag_s`..`max_lag_s` (see the module)."""
+    x = onset_signal(notes, grid_s)
+    if len(x) < 2:
+        return math.nan
+    r = autocorrelation(x)
+    lo, hi = round(min_lag_s / grid_s), min(round(max_lag_s / grid_s), len(r) - 1)
+    return float(np.max(r[lo : hi + 1])) if hi >= lo and np.isfinite(r[lo]) else math.nan
+
+
+# -- pitch -----------------------------------------------------------------------------------------------------------
+def pitch_class_entropy(notes: Sequence[Note]) -> float:
+    """Entropy (nats) of the unsmoothed, count-based pitch-class histogram (NaN for no notes)."""
+    counts = np.bincount([n.pitch % 12 for n in notes], minlength=12).astype(float)
+    if not counts.sum():
+        return math.nan
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def texture_measures(notes: Sequence[Note], grid_s: float = GRID_S) -> dict[str, float]:
+    """All the measures of `TEXTURE_KEYS` for notes already passed through `snap_to_grid`."""
+    return {
+        "notes_per_onset": notes_per_onset(notes),
+        "chord_share": chord_share(notes),
+        "voicing_width": voicing_width(notes),
+        "duration_mean_s": mean_duration(notes),
+        "velocity_std": velocity_stats(notes)[1],
+        "tempo_regularity": tempo_regularity(notes, grid_s),
+        "repeated_top_note": repeated_top_note(notes),
+        "pitch_class_entropy": pitch_class_entropy(notes),
+    }
