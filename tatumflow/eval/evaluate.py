@@ -1,12 +1,18 @@
-"""`tatumflow eval`: continue the opening of each recording and compare with how it really went on.
+"""`tatumflow eval`: continue prompts cut from recordings and compare with how the music really went on.
 
-For each MIDI file: the prompt is the notes with onsets in the first `prompt_seconds` (from the first onset); the real
-continuation is the notes with onsets in [c0, c0 + continue_seconds), c0 = `continuation_start_s(prompt)`. Three
-systems continue the prompt once per seed: `model` (the network with the preset's controls), `markov` (the
-variable-order Markov baseline trained on the prompt) and `no_style` (the network with style {"none": 1}, no
-guidance, everything else as `model`). When the controls turn the harmony prior on, a fourth system,
-`no_harmony`, is the model with it off (the network alone). Metrics are in `metrics`; per file they are averaged
-over seeds, the summary averages files (NaN-aware).
+Each MIDI file gives prompt / real-continuation pairs (`prompts`: its opening, or with `prompts_every_s` a prompt
+every so many seconds). Three systems continue each prompt once per seed: `model` (the network with the preset's
+controls), `markov` (the variable-order Markov baseline trained on the prompt) and `no_style` (the network with
+style {"none": 1}, no guidance, everything else as `model`). When the controls turn the harmony prior on, a fourth
+system, `no_harmony`, is the model with it off (the network alone). A control, `prompt_replay`, is real music that
+is not the continuation: the prompt's own last `continue_seconds`, replayed (`prompts.replayed_prompt`, one per
+pair, no seeds).
+
+Metrics: those of `metrics` on the notes as generated (grammar errors must see them so), and the texture measures
+of `texture` on the notes snapped to the generator's grid and clipped at the window's end, for every system and the
+real continuation. Per pair they are averaged over seeds, the summary averages pairs (NaN-aware). Over all pairs,
+`discriminator_auc` per system: how well logistic regression tells its continuations from the real ones,
+cross-validated by recording (`discriminator`).
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from ..generate.continuation import continuation_start_s, continue_notes
+from ..generate.continuation import continue_notes
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
+from .discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector
 from .markov import markov_continuation
-from .metrics import continuation_metrics, diversity, texture_metrics
+from .metrics import basic_metrics, continuation_metrics, diversity
+from .prompts import Split, prompt_splits, recording_of, replayed_prompt, split_prompt  # noqa: F401 (re-exported)
+from .texture import snap_to_grid, texture_measures
 from ..notes import Note, find_midi_files, read_midi
 from ..plots import draw_notes, pyplot
 
@@ -32,23 +41,7 @@ log = logging.getLogger(__name__)
 
 SYSTEMS = ("model", "markov", "no_style")
 NO_HARMONY = "no_harmony"
-# Rows of the printed table: (key, label, systems only?). Ratios and distances have no "real" value.
-TABLE_ROWS = (
-    ("pitch_class_kl", "pitch-class KL (real||gen)", True),
-    ("pctm_cosine", "PCTM cosine (chord order)", True),
-    ("pctm_cosine_onset", "PCTM cosine (onset order)", True),
-    ("density", "notes / s", False),
-    ("density_ratio", "density ratio", True),
-    ("ioi_mean_s", "mean IOI (s)", False),
-    ("ioi_ratio", "IOI ratio", True),
-    ("voicing_mean", "notes per onset", False),
-    ("voicing_ratio", "voicing ratio", True),
-    ("polyphony", "polyphony", False),
-    ("velocity_mean", "velocity mean", False),
-    ("velocity_std", "velocity std", False),
-    ("grammar_errors", "grammar errors", True),
-    ("diversity", "diversity across seeds", True),
-)
+REPLAY = "prompt_replay"
 
 
 @dataclass(frozen=True)
@@ -58,6 +51,8 @@ class EvalConfig:
     seeds: int = 3
     max_files: int | None = None
     plot_files: int = 3
+    prompts_every_s: float | None = None  # None: one prompt per file, its opening (see `prompts`)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
     def __post_init__(self) -> None:
         for name in ("prompt_seconds", "continue_seconds"):
@@ -68,11 +63,14 @@ class EvalConfig:
             raise ValueError(f"seeds must be in 1..100, got {self.seeds}")
         if self.max_files is not None and self.max_files < 1:
             raise ValueError(f"max_files must be >= 1, got {self.max_files}")
+        if self.prompts_every_s is not None and not 0 < self.prompts_every_s <= 3600:
+            raise ValueError(f"prompts_every_s must be in (0, 3600], got {self.prompts_every_s}")
 
 
 @dataclass
 class FileResult:
-    """One file: its split, the metrics per system (seed means) and of the real continuation, one sample each."""
+    """One prompt / real-continuation pair of a file: the metrics per system (seed means) and of the real
+    continuation, one sample per system, and the discriminator's feature vectors (one per seed; "real": one)."""
 
     path: str
     prompt: list[Note]
@@ -80,9 +78,13 @@ class FileResult:
     start_s: float
     metrics: dict[str, dict[str, float]]
     samples: dict[str, list[Note]] = field(default_factory=dict)  # the first seed's continuation per system
+    recording: str = ""  # `prompts.recording_of(path)`: the discriminator's folds
+    prompt_start_s: float = 0.0
+    features: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "prompt_notes": len(self.prompt), "real_notes": len(self.real),
+        return {"path": self.path, "recording": self.recording, "prompt_start_s": self.prompt_start_s,
+                "prompt_notes": len(self.prompt), "real_notes": len(self.real),
                 "continuation_start_s": self.start_s, **self.metrics}
 
 
@@ -94,7 +96,8 @@ class EvalReport:
     summary: dict[str, dict[str, float]]
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"config": asdict(self.config), "n_files": len(self.files), "skipped": self.skipped}
+        out: dict[str, Any] = {"config": asdict(self.config), "n_files": len({f.path for f in self.files}),
+                               "n_pairs": len(self.files), "skipped": self.skipped}
         out.update(self.summary)
         out["files"] = [f.to_dict() for f in self.files]
         return _json_safe(out)
@@ -111,21 +114,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-# -- data ----------------------------------------------------------------------------------------------------------
-def split_prompt(
-    notes: Sequence[Note], prompt_seconds: float, continue_seconds: float, grid_s: float
-) -> tuple[list[Note], list[Note], float] | None:
-    """(prompt, real continuation, continuation start), or None when either part is empty."""
-    if not notes:
-        return None
-    t0 = min(n.onset_s for n in notes)
-    prompt = [n for n in notes if t0 <= n.onset_s < t0 + prompt_seconds]
-    c0 = continuation_start_s(prompt, grid_s)
-    real = [n for n in notes if c0 <= n.onset_s < c0 + continue_seconds]
-    return (prompt, real, c0) if prompt and real else None
-
-
-# -- one file ------------------------------------------------------------------------------------------------------
+# -- one pair ------------------------------------------------------------------------------------------------------
 def _no_style(controls: Controls) -> Controls:
     return replace(controls, style={"none": 1.0}, guidance=1.0)
 
@@ -140,10 +129,10 @@ def _systems_of(files: Sequence[FileResult]) -> tuple[str, ...]:
 
 
 def _continuations(
-    generator: ChunkedGenerator, prompt: list[Note], start_s: float, cfg: EvalConfig, controls: Controls
+    generator: ChunkedGenerator, split: Split, cfg: EvalConfig, controls: Controls
 ) -> dict[str, list[list[Note]]]:
-    """Every system's continuation for every seed."""
-    seconds = cfg.continue_seconds
+    """Every system's continuation for every seed; the replayed prompt once."""
+    prompt, start_s, seconds = split.prompt, split.start_s, cfg.continue_seconds
     out: dict[str, list[list[Note]]] = {name: [] for name in systems_for(controls)}
     for seed in range(cfg.seeds):
         out["model"].append(continue_notes(generator, prompt, seconds, replace(controls, seed=seed)))
@@ -152,6 +141,7 @@ def _continuations(
         if NO_HARMONY in out:
             plain = replace(controls, seed=seed, harmony_weight=0.0)
             out[NO_HARMONY].append(continue_notes(generator, prompt, seconds, plain))
+    out[REPLAY] = [replayed_prompt(prompt, start_s, seconds)]
     return out
 
 
@@ -164,27 +154,46 @@ def _nanmean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def evaluate_split(
-    generator: ChunkedGenerator, path: str, prompt: list[Note], real: list[Note], start_s: float,
-    cfg: EvalConfig, controls: Controls,
-) -> FileResult:
-    """Metrics of all systems on one prompt / real continuation pair."""
-    runs = _continuations(generator, prompt, start_s, cfg, controls)
-    metrics: dict[str, dict[str, float]] = {}
-    for name, continuations in runs.items():
-        per_seed = [continuation_metrics(c, real, start_s, cfg.continue_seconds) for c in continuations]
-        metrics[name] = _mean_metrics(per_seed) | {"diversity": diversity(continuations)}
-    metrics["real"] = texture_metrics(real, cfg.continue_seconds)
-    for name in runs:
-        kinds = {k[8:]: v for k, v in metrics[name].items() if k.startswith("grammar_") and k != "grammar_errors" and v}
+def _measured(notes: list[Note], end_s: float, grid_s: float) -> tuple[dict[str, float], np.ndarray]:
+    """Texture measures and discriminator features of one note list, snapped to the grid and clipped at `end_s`."""
+    view = snap_to_grid(notes, grid_s, end_s)
+    measures = texture_measures(view, grid_s)
+    return measures, feature_vector(view, measures)
+
+
+def _warn_grammar(path: str, metrics: dict[str, dict[str, float]]) -> None:
+    for name, values in metrics.items():
+        kinds = {k[8:]: v for k, v in values.items() if k.startswith("grammar_") and k != "grammar_errors" and v}
         if kinds:
             log.warning("%s: %s output has grammar errors (mean per seed): %s", path, name, kinds)
-    return FileResult(path, prompt, real, start_s, metrics, {k: v[0] for k, v in runs.items()})
+
+
+def evaluate_split(
+    generator: ChunkedGenerator, path: str, split: Split, cfg: EvalConfig, controls: Controls, recording: str = ""
+) -> FileResult:
+    """Metrics of all systems on one prompt / real continuation pair."""
+    runs = _continuations(generator, split, cfg, controls)
+    start_s, seconds, grid_s = split.start_s, cfg.continue_seconds, generator.tokenizer.config.grid_s
+    metrics: dict[str, dict[str, float]] = {}
+    features: dict[str, list[np.ndarray]] = {}
+    for name, continuations in runs.items():
+        measured = [_measured(c, start_s + seconds, grid_s) for c in continuations]
+        per_seed = [continuation_metrics(c, split.real, start_s, seconds) | measures
+                    for c, (measures, _) in zip(continuations, measured)]
+        metrics[name] = _mean_metrics(per_seed) | {"diversity": diversity(continuations)}
+        features[name] = [f for _, f in measured]
+    real_measures, real_features = _measured(split.real, start_s + seconds, grid_s)
+    metrics["real"] = basic_metrics(split.real, seconds) | real_measures
+    features["real"] = [real_features]
+    _warn_grammar(path, {k: v for k, v in metrics.items() if k != "real"})
+    samples = {k: v[0] for k, v in runs.items()}
+    return FileResult(path, split.prompt, split.real, start_s, metrics, samples, recording, split.prompt_start_s,
+                      features)
 
 
 # -- all files -----------------------------------------------------------------------------------------------------
 def summarise(files: Sequence[FileResult]) -> dict[str, dict[str, float]]:
-    """Means over files per system (and for the real continuations), NaN-aware."""
+    """Means over pairs per system (and for the real continuations), NaN-aware."""
     summary: dict[str, dict[str, float]] = {}
     for name in (*_systems_of(files), "real"):
         keys = files[0].metrics[name].keys() if files else []
@@ -192,18 +201,36 @@ def summarise(files: Sequence[FileResult]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def _evaluate_path(generator: ChunkedGenerator, path: Path, cfg: EvalConfig, controls: Controls) -> FileResult | str:
-    """The file's result, or why it was skipped ("unreadable" or "too_short")."""
+def discriminator_aucs(files: Sequence[FileResult], config: DiscriminatorConfig) -> dict[str, float]:
+    """Per system: the cross-validated AUC of real continuations (label 0) against its continuations (label 1,
+    every seed), folds by recording."""
+    real = [f.features["real"][0] for f in files]
+    aucs: dict[str, float] = {}
+    for name in _systems_of(files):
+        generated = [(v, f.recording) for f in files for v in f.features[name]]
+        x = np.array(real + [v for v, _ in generated])
+        y = np.concatenate([np.zeros(len(real)), np.ones(len(generated))])
+        groups = [f.recording for f in files] + [g for _, g in generated]
+        aucs[name] = cross_validated_auc(x, y, groups, config)
+    return aucs
+
+
+def _evaluate_path(
+    generator: ChunkedGenerator, path: Path, cfg: EvalConfig, controls: Controls
+) -> list[FileResult] | str:
+    """The file's pairs' results, or why it was skipped ("unreadable" or "too_short")."""
     try:
         notes = read_midi(path)
     except ValueError as err:
         log.warning("skipping %s", err)
         return "unreadable"
-    split = split_prompt(notes, cfg.prompt_seconds, cfg.continue_seconds, generator.tokenizer.config.grid_s)
-    if split is None:
+    grid_s = generator.tokenizer.config.grid_s
+    splits = prompt_splits(notes, cfg.prompt_seconds, cfg.continue_seconds, grid_s, cfg.prompts_every_s)
+    if not splits:
         log.info("skipping %s: too short for a prompt and a continuation", path)
         return "too_short"
-    return evaluate_split(generator, str(path), *split, cfg, controls)
+    recording = recording_of(path)
+    return [evaluate_split(generator, str(path), split, cfg, controls, recording) for split in splits]
 
 
 def evaluate(
@@ -219,42 +246,27 @@ def evaluate(
         raise ValueError(f"no MIDI files (.mid, .midi) under {', '.join(map(str, folders))}")
     skipped = {"unreadable": 0, "too_short": 0}
     results: list[FileResult] = []
+    used = 0
     for i, path in enumerate(paths):
-        if cfg.max_files is not None and len(results) >= cfg.max_files:
+        if cfg.max_files is not None and used >= cfg.max_files:
             break
         outcome = _evaluate_path(generator, path, cfg, controls)
-        if isinstance(outcome, FileResult):
-            results.append(outcome)
-        else:
+        if isinstance(outcome, str):
             skipped[outcome] += 1
+        else:
+            results.extend(outcome)
+            used += 1
         if on_file:
             on_file(i + 1, len(paths), path.name)
     if not results:
         raise ValueError(f"no usable MIDI files: {skipped['unreadable']} unreadable, {skipped['too_short']} too short")
-    return EvalReport(cfg, results, skipped, summarise(results))
+    summary = summarise(results)
+    for name, auc in discriminator_aucs(results, cfg.discriminator).items():
+        summary[name]["discriminator_auc"] = auc
+    return EvalReport(cfg, results, skipped, summary)
 
 
-# -- output --------------------------------------------------------------------------------------------------------
-def _fmt(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
-
-
-def summary_table(report: EvalReport):
-    """A rich Table: one row per metric, columns model / markov / no_style / real."""
-    from rich.table import Table
-
-    table = Table(title=f"continuation metrics, {len(report.files)} files x {report.config.seeds} seeds")
-    table.add_column("metric")
-    systems = _systems_of(report.files)
-    for name in (*systems, "real"):
-        table.add_column(name, justify="right")
-    for key, label, systems_only in TABLE_ROWS:
-        cells = [_fmt(report.summary[name].get(key)) for name in systems]
-        cells.append("" if systems_only else _fmt(report.summary["real"].get(key)))
-        table.add_row(label, *cells)
-    return table
-
-
+# -- output (the table: `table.summary_table`) ---------------------------------------------------------------------
 def plot_pianorolls(report: EvalReport, path: str | Path) -> None:
     """One PNG: a row per file (first `plot_files`), a panel per system: prompt, real continuation, generated."""
     plt = pyplot()

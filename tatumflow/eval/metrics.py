@@ -189,8 +189,9 @@ def diversity(continuations: Sequence[Sequence[Note]], grid_s: float = DIVERSITY
 
 
 # -- all together --------------------------------------------------------------------------------------------------
-def texture_metrics(notes: Sequence[Note], seconds: float) -> dict[str, float]:
-    """Metrics of one note list on its own: density, IOI, voicing, polyphony, velocity."""
+def basic_metrics(notes: Sequence[Note], seconds: float) -> dict[str, float]:
+    """Metrics of one note list on its own, as played (30 ms onset groups, no grid): density, IOI, voicing,
+    polyphony, velocity. The texture measures, on the common grid, are `texture.texture_measures`."""
     vel_mean, vel_std = velocity_stats(notes)
     return {
         "n_notes": float(len(notes)),
@@ -210,7 +211,7 @@ def continuation_metrics(
 
     `grammar_errors` is the total; `grammar_<kind>` the count per kind (see `grammar_errors`).
     """
-    gen, ref = texture_metrics(generated, seconds), texture_metrics(real, seconds)
+    gen, ref = basic_metrics(generated, seconds), basic_metrics(real, seconds)
     errors = grammar_errors(generated, start_s, start_s + seconds)
     out = dict(gen)
     out.update(

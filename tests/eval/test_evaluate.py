@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from tatumflow.cli import app
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
 from tatumflow.eval.evaluate import EvalConfig, split_prompt
+from tatumflow.eval.texture import TEXTURE_KEYS
 from tatumflow.notes import Note, write_midi
 from tatumflow.model.tokenizer import Tokenizer
 
@@ -51,15 +52,20 @@ def test_eval_command_end_to_end(tmp_path, tiny_checkpoint):
         "eval", "--data", str(tmp_path / "data"), "--prompt-seconds", "3", "--continue-seconds", "2",
         "--seeds", "2", "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
         "--json", str(out_json), "--plot", str(out_png),
-    ])
+    ], env={"COLUMNS": "200"})  # the table's six columns, unwrapped
     assert result.exit_code == 0, result.output
-    assert "pitch-class KL" in result.output
+    for label in ("pitch-class KL", "voicing width", "tempo regularity", "real-vs-generated AUC"):
+        assert label in result.output
     report = json.loads(out_json.read_text())
     assert report["preset"] == "tatum" and report["n_files"] == 2 and report["skipped"] == {"unreadable": 1, "too_short": 1}
+    assert report["n_pairs"] == 2  # the opening of each file
     assert report["harmony_weight"] == 0.5  # the tatum preset's: the network alone is reported beside it
-    for system in ("model", "markov", "no_style", "no_harmony"):
-        for key in ("pitch_class_kl", "pctm_cosine", "density_ratio", "voicing_ratio", "grammar_errors", "diversity"):
+    for system in ("model", "markov", "no_style", "no_harmony", "prompt_replay"):
+        for key in ("pitch_class_kl", "pctm_cosine", "density_ratio", "voicing_ratio", "grammar_errors", "diversity",
+                    *TEXTURE_KEYS, "discriminator_auc"):
             assert key in report[system]
+    assert set(TEXTURE_KEYS) <= set(report["real"]) and "discriminator_auc" not in report["real"]
+    assert report["real"]["notes_per_onset"] == pytest.approx(1.5)  # the piece: a 3-note chord every 4th note
     # the tiny random network may re-strike a sounding pitch (counted as self_overlap); the baseline never errs
     assert report["markov"]["grammar_errors"] == 0 and "grammar_self_overlap" in report["model"]
     assert len(report["files"]) == 2 and "model" in report["files"][0]
@@ -85,3 +91,26 @@ def test_eval_without_the_harmony_prior_has_three_systems(tmp_path, tiny_checkpo
     assert result.exit_code == 0, result.output
     report = json.loads(out_json.read_text())
     assert report["harmony_weight"] == 0 and "no_harmony" not in report and "no_style" in report
+
+
+def test_prompts_every_through_both_transcriptions_with_a_discriminator(tmp_path, tiny_checkpoint):
+    for transcription, jitter in (("kong", 0.0), ("hawthorne", 0.004)):
+        album = tmp_path / "data" / transcription / "studio" / "A Pianist" / "An Album"
+        album.mkdir(parents=True)
+        for name, offset in (("one", 0), ("two", 5)):
+            write_midi(album / f"{name}.midi", [n.shifted(jitter) for n in piece(12.0, offset)])
+    out_json = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, [
+        "eval", "--data", str(tmp_path / "data"), "--prompt-seconds", "3", "--continue-seconds", "2",
+        "--prompts-every", "4", "--seeds", "1", "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
+        "--harmony", "0", "--json", str(out_json),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "4 files evaluated (8 prompts)" in result.output
+    report = json.loads(out_json.read_text())
+    assert report["n_files"] == 4 and report["n_pairs"] == 8 and report["config"]["prompts_every_s"] == 4.0
+    pairs = report["files"]
+    assert sorted({p["recording"] for p in pairs}) == ["studio/A Pianist/An Album/one", "studio/A Pianist/An Album/two"]
+    assert sorted({round(p["prompt_start_s"]) for p in pairs}) == [0, 4] and all(p["real_notes"] for p in pairs)
+    for system in ("model", "markov", "no_style", "prompt_replay"):
+        assert 0.0 <= report[system]["discriminator_auc"] <= 1.0
