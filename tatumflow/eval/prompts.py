@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..generate.continuation import continuation_start_s
-from ..notes import MIN_DURATION_S, Note
-from ..train.data import TRANSCRIPTIONS, recording_key
+from ..notes import MIN_DURATION_S, TRANSCRIPTIONS, Note
+from ..train.data import recording_key
 
 
 class Split(NamedTuple):
