@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from ..notes import PIANO_HIGH, PIANO_LOW
+from ..timing.grid import BeatGrid
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -20,6 +21,8 @@ class Controls:
     `temperature` applies to all four heads, multiplied per head by `head_temperature` (delta, pitch, velocity,
     duration). `guidance` > 1 turns on classifier-free guidance against the "no style" vector. `harmony_weight` > 0
     adds the context's pitch-class transitions to the pitch head (harmony.py; 0 = the network alone).
+    `meter_weight` > 0 with a `beat_grid` leans the delta head toward the grid's 16th and triplet positions
+    (meter.py); `density` > 0 favours shorter onset gaps, < 0 longer ones (a bias, not a cap).
     """
 
     style: dict[str, float] = field(default_factory=lambda: {"Art Tatum": 1.0})
@@ -30,6 +33,9 @@ class Controls:
     min_p: float = 0.0
     guidance: float = 1.0
     harmony_weight: float = 0.0
+    meter_weight: float = 0.0
+    beat_grid: BeatGrid | None = None
+    density: float = 0.0
     pitch_low: int = PIANO_LOW
     pitch_high: int = PIANO_HIGH
     max_duration_s: float = 8.0
@@ -53,6 +59,10 @@ class Controls:
         _check_range("min_p", self.min_p, 0.0, 1.0)
         _check_range("guidance", self.guidance, 0.0, 10.0)
         _check_range("harmony_weight", self.harmony_weight, 0.0, 4.0)
+        _check_range("meter_weight", self.meter_weight, 0.0, 4.0)
+        _check_range("density", self.density, -3.0, 3.0)
+        if self.beat_grid is not None and not isinstance(self.beat_grid, BeatGrid):
+            raise ValueError(f"beat_grid must be a BeatGrid or None, got {self.beat_grid!r}")
         _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
         _check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
         _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)

@@ -19,6 +19,7 @@ import torch
 
 from .controls import Controls
 from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
+from .meter import delta_bias
 from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from ..model.tokenizer import DELTA, PITCH, Tokenizer
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class StepConstraints:
     """Masks for the next step: onset no earlier than `min_delta` grid steps, and pitches already struck at the
-    previous onset are excluded when delta is 0; `pitch_bias` shifts the pitch logits."""
+    previous onset are excluded when delta is 0; `pitch_bias` and `delta_bias` shift the pitch and delta logits."""
 
     min_delta: int = 0
     max_delta: int | None = None
@@ -37,6 +38,7 @@ class StepConstraints:
     max_duration_bin: int | None = None
     pitches_at_last_onset: frozenset[int] = frozenset()
     pitch_bias: np.ndarray | None = None  # additive, over the 88 keys (the harmony prior); None = none
+    delta_bias: np.ndarray | None = None  # additive, over the deltas (the meter prior, density); None = none
 
 
 class StepBackend(Protocol):
@@ -211,6 +213,8 @@ class ChunkedGenerator:
                 n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == last_q
             )
             c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
+            c.delta_bias = delta_bias(controls.beat_grid, last_q * grid, tok.config.n_delta, grid,
+                                      controls.meter_weight, controls.density)
         return c
 
     def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:

@@ -93,6 +93,9 @@ class HostSampler:
                  constraints: StepConstraints) -> None:
         self.controls, self.rng, self.biases = controls, rng, biases
         self.restrikes, self.pitch_bias = constraints.pitches_at_last_onset, constraints.pitch_bias
+        if constraints.delta_bias is not None:
+            self.biases = list(biases)
+            self.biases[DELTA] = biases[DELTA] + torch.from_numpy(constraints.delta_bias)
 
     def choose(self, k: int, logits: torch.Tensor, chosen: list[int]) -> int:
         c = self.controls
@@ -135,6 +138,8 @@ class ParamLayout:
             out[self.bias_at[k] : self.bias_at[k] + sizes[k]] = biases[k].numpy()
         if c.pitch_bias is not None:
             out[self.bias_at[PITCH] : self.bias_at[PITCH] + sizes[PITCH]] += c.pitch_bias
+        if c.delta_bias is not None:
+            out[self.bias_at[DELTA] : self.bias_at[DELTA] + sizes[DELTA]] += c.delta_bias
         restrike_bias(c.pitches_at_last_onset, out[self.onset : self.onset + sizes[PITCH]])
         out[self.temps : self.temps + 4] = [controls.temperature * t for t in controls.head_temperature]
         modes = tuple(sampling_mode(controls.top_k, controls.top_p, v) for v in sizes)

@@ -31,3 +31,22 @@ def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_g
     bias = weight * (np.log(FLOOR + closeness) - math.log(FLOOR + 1.0))
     bias[0] = 0.0  # a chord note: same onset as the previous note
     return bias
+
+
+def density_bias(n_delta: int, delta_grid_s: float, density: float) -> np.ndarray | None:
+    """`-density * log(1 + gap / 0.1 s)` over the deltas (0 for delta 0): > 0 favours short gaps (denser playing),
+    < 0 long ones. None when `density` is 0."""
+    if density == 0:
+        return None
+    gaps = np.arange(n_delta) * delta_grid_s
+    return -density * np.log1p(gaps / 0.1)
+
+
+def delta_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_grid_s: float, meter_weight: float,
+               density: float) -> np.ndarray | None:
+    """The meter prior and the density bias together (None when both are off)."""
+    parts = [b for b in (meter_bias(grid, prev_onset_s, n_delta, delta_grid_s, meter_weight),
+                         density_bias(n_delta, delta_grid_s, density)) if b is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0] + parts[1]

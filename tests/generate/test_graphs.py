@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tatumflow.generate import graphs
+from tatumflow.timing.grid import BeatGrid
 from tatumflow.generate.backend import FP16_MIN_PARAMETERS, TransformerBackend
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
@@ -78,7 +79,9 @@ def _session(gen: ChunkedGenerator, controls: Controls) -> list[Note]:
     Controls(style={"Dick Hyman": 0.5, "Art Tatum": 0.5}, seed=4, temperature=0.8, min_p=0.02, harmony_weight=1.0,
              window_s=3.0),
     Controls(style={"Art Tatum": 1.0}, seed=5, top_k=20, guidance=2.0, window_s=3.0),
-], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance"])
+    Controls(style={"Art Tatum": 1.0}, seed=6, top_p=0.95, window_s=3.0, meter_weight=1.5,
+             beat_grid=BeatGrid(132, 0.07), density=0.5),
+], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance", "meter_density"])
 def test_static_path_plays_the_notes_of_the_dynamic_path(controls):
     dynamic, static = _generators(tiny_model(), "dynamic", "static")
     want, got = _session(dynamic, controls), _session(static, controls)

@@ -30,3 +30,44 @@ def test_the_grid_phase_follows_the_previous_onset():
     shifted = meter_bias(grid, 0.06, 400, 0.01, 1.0)  # the previous note was 60 ms late
     assert shifted[19] > shifted[25]  # 0.06 + 0.19 = 0.25 (on the 8th) beats 0.06 + 0.25 = 0.31
     assert meter_bias(grid, 0.06, 400, 0.01, 2.0)[6] == pytest.approx(2 * shifted[6])
+
+
+def test_the_generator_leans_toward_the_grid_with_the_meter_prior(generator):
+    from dataclasses import replace
+
+    from tatumflow.generate.controls import Controls
+    from tatumflow.notes import Note
+
+    grid = BeatGrid(100, 0.0)
+    prompt = [Note(i * 0.3, 0.2, 60 + i % 5, 80) for i in range(8)]
+    base = Controls(style={"Art Tatum": 1.0}, window_s=6.0, seed=3)
+
+    def distances(controls):
+        out = []
+        for seed in range(4):
+            state = generator.init_state(prompt, controls)
+            notes, _ = generator.generate_chunk(state, [], replace(controls, seed=seed))
+            out.extend(grid.subdivision_distance_beats([n.onset_s for n in notes]))
+        return np.median(out)
+
+    free = distances(base)
+    leaning = distances(replace(base, beat_grid=grid, meter_weight=3.0))
+    assert leaning < 0.5 * free
+    with pytest.raises(ValueError, match="meter_weight"):
+        replace(base, meter_weight=-1.0)
+
+
+def test_density_shifts_the_gaps(generator):
+    from dataclasses import replace
+
+    from tatumflow.generate.controls import Controls
+    from tatumflow.notes import Note
+
+    prompt = [Note(i * 0.3, 0.2, 60 + i % 5, 80) for i in range(8)]
+    base = Controls(style={"Art Tatum": 1.0}, window_s=4.0, seed=1)
+    counts = {}
+    for density in (-2.0, 0.0, 2.0):
+        state = generator.init_state(prompt, base)
+        notes, _ = generator.generate_chunk(state, [], replace(base, density=density))
+        counts[density] = len(notes)
+    assert counts[-2.0] < counts[0.0] < counts[2.0]
