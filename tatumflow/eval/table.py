@@ -30,7 +30,8 @@ CONTINUATION_ROWS = (
 TEXTURE_ROWS = (
     ("notes_per_onset", "notes per onset (35 ms, on the grid)", False),
     ("chord_share", "share of onsets with >= 3 notes", False),
-    ("voicing_width", "voicing width, 2+ note onsets (semitones)", False),
+    ("voicing_width", "voicing width, all onsets (semitones)", False),
+    ("voicing_width_chords", "voicing width, 2+ note onsets", False),
     ("duration_mean_s", "mean note duration (s)", False),
     ("velocity_std", "velocity spread (std)", False),
     ("tempo_regularity", "tempo regularity (autocorr. peak 0.25-1.5 s)", False),

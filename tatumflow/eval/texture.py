@@ -40,8 +40,8 @@ TEMPO_MAX_LAG_S = 1.5
 TEMPO_SMOOTH_S = 0.02
 # The keys `texture_measures` returns, in the order of the report table.
 TEXTURE_KEYS = (
-    "notes_per_onset", "chord_share", "voicing_width", "duration_mean_s", "velocity_std", "tempo_regularity",
-    "repeated_top_note", "pitch_class_entropy",
+    "notes_per_onset", "chord_share", "voicing_width", "voicing_width_chords", "duration_mean_s", "velocity_std",
+    "tempo_regularity", "repeated_top_note", "pitch_class_entropy",
 )
 
 
@@ -72,9 +72,12 @@ def chord_share(notes: Sequence[Note], min_notes: int = CHORD_NOTES, onset_s: fl
     return sum(len(g) >= min_notes for g in groups) / len(groups) if groups else math.nan
 
 
-def voicing_width(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
-    """Mean span, in semitones, from the lowest to the highest note of the onsets with >= 2 notes (NaN: none)."""
-    widths = [max(n.pitch for n in g) - min(n.pitch for n in g) for g in onset_groups(notes, onset_s) if len(g) > 1]
+def voicing_width(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S, min_notes: int = 1) -> float:
+    """Mean span, in semitones, from the lowest to the highest note of each onset with >= `min_notes` notes (a
+    single note spans 0; NaN: no such onset). With the default every onset counts, the issue's definition, so
+    thin chords and missing chords both narrow it; `min_notes=2` measures the chords alone."""
+    widths = [max(n.pitch for n in g) - min(n.pitch for n in g) for g in onset_groups(notes, onset_s)
+              if len(g) >= min_notes]
     return float(np.mean(widths)) if widths else math.nan
 
 
@@ -154,6 +157,7 @@ def texture_measures(notes: Sequence[Note], grid_s: float = GRID_S) -> dict[str,
         "notes_per_onset": notes_per_onset(notes),
         "chord_share": chord_share(notes),
         "voicing_width": voicing_width(notes),
+        "voicing_width_chords": voicing_width(notes, min_notes=2),
         "duration_mean_s": mean_duration(notes),
         "velocity_std": velocity_stats(notes)[1],
         "tempo_regularity": tempo_regularity(notes, grid_s),

@@ -42,14 +42,16 @@ def test_a_chord_of_three_notes_spanning_seven_semitones():
     assert t.voicing_width(notes) == 7.0
 
 
-def test_onsets_are_35_ms_groups_and_width_counts_only_chords():
+def test_onsets_are_35_ms_groups_and_width_counts_every_onset_or_only_chords():
     notes = chord(0.0, (48, 55, 64, 67), spread_s=0.01)  # 0-30 ms: one onset, width 19
     notes += [Note(0.5, 0.2, 72, 64), Note(1.0, 0.2, 71, 64)]  # two single notes
     notes += [Note(1.5, 0.2, 60, 64), Note(1.54, 0.2, 65, 64)]  # 40 ms apart: two onsets
     assert t.notes_per_onset(notes) == pytest.approx(8 / 5)
     assert t.chord_share(notes) == pytest.approx(1 / 5)
-    assert t.voicing_width(notes) == 19.0
-    assert math.isnan(t.voicing_width(notes[4:]))  # no onset with two notes
+    assert t.voicing_width(notes) == pytest.approx(19.0 / 5)  # single notes span 0
+    assert t.voicing_width(notes, min_notes=2) == 19.0
+    assert math.isnan(t.voicing_width(notes[4:], min_notes=2))  # no onset with two notes
+    assert t.voicing_width(notes[4:]) == 0.0
 
 
 def test_repeated_top_line():
@@ -98,6 +100,6 @@ def test_measures_of_real_tatum_continuations_are_sane_and_both_transcriptions_s
         for split in splits:
             m = t.texture_measures(t.snap_to_grid(split.real, 0.01, split.start_s + 15.0))
             assert 1.0 <= m["notes_per_onset"] <= 4.0 and 0.0 <= m["chord_share"] <= 1.0
-            assert 2.0 <= m["voicing_width"] <= 30.0 and 0.03 <= m["duration_mean_s"] <= 2.0
+            assert 1.0 <= m["voicing_width"] <= 30.0 and 0.03 <= m["duration_mean_s"] <= 2.0
             assert 0.0 <= m["repeated_top_note"] <= 0.3 and 1.5 <= m["pitch_class_entropy"] <= math.log(12)
             assert 0.0 < m["tempo_regularity"] < 1.0
