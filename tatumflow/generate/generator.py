@@ -39,6 +39,7 @@ class StepConstraints:
     pitches_at_last_onset: frozenset[int] = frozenset()
     pitch_bias: np.ndarray | None = None  # additive, over the 88 keys (the harmony prior); None = none
     delta_bias: np.ndarray | None = None  # additive, over the deltas (the meter prior, density); None = none
+    onset_pitch_bias: np.ndarray | None = None  # additive over the 88 keys, only for a note at delta 0
 
 
 class StepBackend(Protocol):
@@ -213,9 +214,36 @@ class ChunkedGenerator:
                 n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == last_q
             )
             c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
+            if controls.repeat_penalty > 0:
+                self._repeat_biases(c, state.context, controls.repeat_penalty)
             c.delta_bias = delta_bias(controls.beat_grid, last_q * grid, tok.config.n_delta, grid,
                                       controls.meter_weight, controls.density)
         return c
+
+    def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float) -> None:
+        """The previous onset's top pitch made less likely for a note that starts a new onset (pitch bias) and the
+        top of the onset before the last for a note joining the last onset (it may become that onset's top)."""
+        grid = self.tokenizer.config.grid_s
+        tops: list[int] = []
+        group_q, top = None, -1
+        for n in reversed(context[-24:]):
+            q = round(n.onset_s / grid)
+            if q != group_q:
+                if group_q is not None:
+                    tops.append(top)
+                    if len(tops) == 2:
+                        break
+                group_q, top = q, -1
+            top = max(top, n.pitch - PIANO_LOW)
+        if group_q is not None and len(tops) < 2:
+            tops.append(top)
+        n_pitch = self.tokenizer.config.n_pitch
+        bias = np.zeros(n_pitch) if c.pitch_bias is None else c.pitch_bias.copy()
+        bias[tops[0]] -= penalty
+        c.pitch_bias = bias
+        if len(tops) > 1:
+            c.onset_pitch_bias = np.zeros(n_pitch)
+            c.onset_pitch_bias[tops[1]] -= penalty
 
     def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:
         constraints = self._constraints(state, controls, start_s)

@@ -93,6 +93,7 @@ class HostSampler:
                  constraints: StepConstraints) -> None:
         self.controls, self.rng, self.biases = controls, rng, biases
         self.restrikes, self.pitch_bias = constraints.pitches_at_last_onset, constraints.pitch_bias
+        self.onset_pitch_bias = constraints.onset_pitch_bias
         if constraints.delta_bias is not None:
             self.biases = list(biases)
             self.biases[DELTA] = biases[DELTA] + torch.from_numpy(constraints.delta_bias)
@@ -105,8 +106,10 @@ class HostSampler:
 
     def _pitch_bias(self, delta: int) -> torch.Tensor:
         bias = self.biases[PITCH]
-        if delta == 0 and self.restrikes:
+        if delta == 0 and (self.restrikes or self.onset_pitch_bias is not None):
             onset = restrike_bias(self.restrikes, np.empty(bias.shape[0]))
+            if self.onset_pitch_bias is not None:
+                onset += self.onset_pitch_bias
             bias = without_restrikes(bias, torch.from_numpy(onset), True)
         if self.pitch_bias is not None:
             bias = bias + torch.from_numpy(self.pitch_bias)
@@ -141,6 +144,8 @@ class ParamLayout:
         if c.delta_bias is not None:
             out[self.bias_at[DELTA] : self.bias_at[DELTA] + sizes[DELTA]] += c.delta_bias
         restrike_bias(c.pitches_at_last_onset, out[self.onset : self.onset + sizes[PITCH]])
+        if c.onset_pitch_bias is not None:
+            out[self.onset : self.onset + sizes[PITCH]] += c.onset_pitch_bias
         out[self.temps : self.temps + 4] = [controls.temperature * t for t in controls.head_temperature]
         modes = tuple(sampling_mode(controls.top_k, controls.top_p, v) for v in sizes)
         for k in range(4):

@@ -71,3 +71,28 @@ def test_density_shifts_the_gaps(generator):
         notes, _ = generator.generate_chunk(state, [], replace(base, density=density))
         counts[density] = len(notes)
     assert counts[-2.0] < counts[0.0] < counts[2.0]
+
+
+def test_repeat_penalty_breaks_a_repeated_top_line(generator):
+    from dataclasses import replace
+
+    from tatumflow.generate.controls import Controls
+    from tatumflow.notes import Note
+
+    prompt = [Note(i * 0.25, 0.2, 72, 80) for i in range(16)]  # one pitch over and over
+    base = Controls(style={"Art Tatum": 1.0}, window_s=4.0)
+
+    def repeats(controls):
+        count = total = 0
+        for seed in range(3):
+            state = generator.init_state(prompt, controls)
+            notes, _ = generator.generate_chunk(state, [], replace(controls, seed=seed))
+            onsets: dict[float, int] = {}
+            for n in notes:
+                onsets[round(n.onset_s, 2)] = max(onsets.get(round(n.onset_s, 2), 0), n.pitch)
+            tops = [onsets[k] for k in sorted(onsets)]
+            count += sum(a == b for a, b in zip(tops, tops[1:]))
+            total += max(len(tops) - 1, 1)
+        return count / total
+
+    assert repeats(replace(base, repeat_penalty=8.0)) < repeats(base) or repeats(base) == 0
