@@ -6,14 +6,16 @@ session time; a sink takes the tracks it was made for.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
 
 import mido
 
-from ..notes import MIN_DURATION_S, SUSTAIN_CC, Note, write_midi
+from ..notes import SUSTAIN_CC
 from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
+from .recording import PEDAL_CCS, IncrementalMidi, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,7 @@ HUMAN = "human"
 MODEL = "tatumflow"
 ALL_NOTES_OFF_CC = 123
 DRAIN_S = 0.05
+FLUSH_S = 1.0  # the recording on disk is at most this far behind the session
 
 
 class Sink:
@@ -128,36 +131,63 @@ class MemorySink(Sink):
 
 
 class RecorderSink(Sink):
-    """Records the session to a type-1 .mid with one track per source ("human", "tatumflow") on close."""
+    """Records the session to a type-1 .mid, one track per source ("human", "tatumflow"), notes and pedals (CC 64,
+    66, 67), and the tempo map from `tempo_change`.
 
-    def __init__(self, path: str | Path, tracks: tuple[str, ...] = (HUMAN, MODEL)) -> None:
+    The file is there from the start and rewritten atomically every `flush_s` seconds by a thread of its own
+    (recording.py): a session killed with kill -9 keeps all but its last `flush_s` seconds. `close` writes the rest.
+    """
+
+    def __init__(self, path: str | os.PathLike, tracks: tuple[str, ...] = (HUMAN, MODEL),
+                 flush_s: float = FLUSH_S) -> None:
         super().__init__(f"recorder {path}", tracks)
         self.path = Path(path)
-        self.notes: dict[str, list[Note]] = {t: [] for t in tracks}
-        self._open: dict[tuple[str, int, int], tuple[float, int]] = {}
+        self.midi = IncrementalMidi(tuple(tracks))
+        self.flush_s = flush_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.flush()  # a bad path fails here, before the session plays
+        self._stop_flushing = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="recorder-flush", daemon=True)
+        self._flusher.start()
+
+    def tempo_change(self, t_s: float, bpm: float, beat_s: float | None = None) -> None:
+        """The session's tempo is `bpm` from `t_s` on (a set_tempo in the file). `beat_s`: a beat's time (kept for
+        the caller's alignment; the file's beats follow the tempo map from time 0)."""
+        with self._lock:
+            self.midi.tempo_change(t_s, bpm)
 
     def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
-        if msg.type == "control_change" and msg.control == ALL_NOTES_OFF_CC:
-            for key in [k for k in self._open if k[1] == msg.channel]:
-                self._end(key, t_s)
-        if msg.type not in ("note_on", "note_off"):
-            return
-        key = (track, msg.channel, msg.note)
-        if key in self._open:  # note-off, or a re-strike that ends the sounding note
-            self._end(key, t_s)
-        if msg.type == "note_on" and msg.velocity > 0:
-            self._open[key] = (t_s, msg.velocity)
+        if msg.type == "control_change":
+            if msg.control == ALL_NOTES_OFF_CC:
+                for tr in self.midi.tracks:
+                    self.midi.end_channel(tr, t_s, msg.channel)
+            elif msg.control in PEDAL_CCS:
+                self.midi.control(track, t_s, msg.channel, msg.control, msg.value)
+        elif msg.type in ("note_on", "note_off"):
+            self.midi.note(track, t_s, msg.channel, msg.note, msg.velocity if msg.type == "note_on" else 0)
 
-    def _end(self, key: tuple[str, int, int], t_s: float) -> None:
-        onset, vel = self._open.pop(key)
-        self.notes[key[0]].append(Note(onset, max(t_s - onset, MIN_DURATION_S), key[2], vel))
+    def flush(self) -> None:
+        """Write what was recorded so far (atomically; what sounds now ends now in the file)."""
+        with self._lock:
+            data = self.midi.to_bytes(self._last_t)
+        write_atomic(self.path, data)
+
+    def _flush_loop(self) -> None:
+        written = -1
+        while not self._stop_flushing.wait(self.flush_s):
+            if self.midi.messages != written:
+                written = self.midi.messages
+                try:
+                    self.flush()
+                except OSError as err:
+                    log.warning("recording to %s failed: %s (retrying)", self.path, err)
 
     def _close(self) -> None:
-        for key in list(self._open):
-            self._end(key, self._last_t)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_midi(self.path, {t: sorted(ns) for t, ns in self.notes.items()})
-        log.info("recorded %s", ", ".join(f"{len(n)} {t} notes" for t, n in self.notes.items()))
+        self._stop_flushing.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=2)
+        write_atomic(self.path, self.midi.to_bytes(self._last_t))
+        log.info("recorded %d messages to %s", self.midi.messages, self.path)
 
 
 class PortSink(Sink):

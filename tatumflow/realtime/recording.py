@@ -1,0 +1,151 @@
+"""A session recording built as it goes: a type-1 .mid whose bytes can be written out complete at any moment.
+
+Each track keeps its events already encoded (delta ticks + status bytes, ~4 bytes per message: an hour of duet is a
+few hundred kB), so `to_bytes()` costs a copy, not a re-encode. A snapshot always is valid MIDI: the notes and the
+pedal still down are ended at the snapshot's time (in the snapshot only; the live tracks go on). `write_atomic`
+writes a snapshot to a temp file beside the target, syncs it and renames it over the target, so the path holds the
+last complete snapshot whatever happens to the process (kill -9, a crash, a power cut after the sync).
+
+Times are session seconds. The conductor track holds the tempo map: 120 bpm from time 0, then every
+`tempo_change(t_s, bpm)`; ticks follow the map, so seconds survive the round trip whatever the tempo.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..notes import DEFAULT_TEMPO, DEFAULT_TICKS_PER_BEAT, SUSTAIN_CC
+
+PEDAL_CCS = (SUSTAIN_CC, 66, 67)  # sustain, sostenuto, soft: recorded; other controllers are knobs, not music
+
+
+def _vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def _meta(kind: int, data: bytes) -> bytes:
+    return bytes((0xFF, kind)) + _vlq(len(data)) + data
+
+
+@dataclass
+class _Track:
+    name: str
+    data: bytearray = field(default_factory=bytearray)
+    last_tick: int = 0
+    sounding: dict[tuple[int, int], int] = field(default_factory=dict)  # (channel, pitch) -> note-ons open
+    pedals: dict[tuple[int, int], int] = field(default_factory=dict)  # (channel, cc) -> value, when down
+
+    def __post_init__(self) -> None:
+        self.data += b"\x00" + _meta(0x03, self.name.encode("utf-8", "replace")[:127])
+
+    def event(self, tick: int, status: int, a: int, b: int) -> None:
+        tick = max(tick, self.last_tick)  # sinks are fed from several threads: never a negative delta
+        self.data += _vlq(tick - self.last_tick) + bytes((status, a & 0x7F, b & 0x7F))
+        self.last_tick = tick
+
+    def closing(self, tick: int) -> bytes:
+        """What ends this track at `tick`: a note-off per open note, pedals up, end of track."""
+        tail, last = bytearray(), self.last_tick
+        tick = max(tick, last)
+        ends = [(0x80 | c, p, 0) for (c, p), n in sorted(self.sounding.items()) for _ in range(n)]
+        ends += [(0xB0 | c, cc, 0) for (c, cc) in sorted(self.pedals)]
+        for status, a, b in ends:
+            tail += _vlq(tick - last) + bytes((status, a, b))
+            last = tick
+        return bytes(tail) + _vlq(tick - last) + _meta(0x2F, b"")
+
+
+class IncrementalMidi:
+    """Tracks by name, fed message by message in (roughly) time order; `to_bytes()` at any time."""
+
+    def __init__(self, track_names: tuple[str, ...], ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> None:
+        self.ticks_per_beat = ticks_per_beat
+        self.tracks = {name: _Track(name) for name in track_names}
+        self._tempo_t = [0.0]  # the tempo map: segment start times (s), their ticks and tempi (us per beat)
+        self._tempo_tick = [0]
+        self._tempo_us = [DEFAULT_TEMPO]
+        self._conductor = bytearray(b"\x00" + _meta(0x51, DEFAULT_TEMPO.to_bytes(3, "big")))
+        self._conductor_tick = 0
+        self.messages = 0
+
+    def tick_at(self, t_s: float) -> int:
+        i = max(bisect.bisect_right(self._tempo_t, t_s) - 1, 0)
+        dt = max(t_s - self._tempo_t[i], 0.0)
+        return self._tempo_tick[i] + round(dt * 1e6 / self._tempo_us[i] * self.ticks_per_beat)
+
+    def tempo_change(self, t_s: float, bpm: float) -> None:
+        """From `t_s` on the tempo is `bpm` (a set_tempo in the conductor track)."""
+        if not (bpm > 0 and bpm < 10_000):
+            raise ValueError(f"tempo must be in (0, 10000) bpm, got {bpm!r}")
+        t_s = max(t_s, self._tempo_t[-1])
+        tick = max(self.tick_at(t_s), self._conductor_tick)
+        us = max(min(round(60e6 / bpm), 0xFFFFFF), 1)
+        self._tempo_t.append(t_s)
+        self._tempo_tick.append(tick)
+        self._tempo_us.append(us)
+        self._conductor += _vlq(tick - self._conductor_tick) + _meta(0x51, us.to_bytes(3, "big"))
+        self._conductor_tick = tick
+
+    def note(self, track: str, t_s: float, channel: int, pitch: int, velocity: int) -> None:
+        """A note-on (velocity > 0) or a note-off; a re-strike of an open pitch ends the sounding note first."""
+        tr, key, tick = self.tracks[track], (channel, pitch), self.tick_at(t_s)
+        open_n = tr.sounding.get(key, 0)
+        if open_n:
+            tr.event(tick, 0x80 | channel, pitch, 0)
+            del tr.sounding[key]
+        if velocity > 0:
+            tr.event(tick, 0x90 | channel, pitch, min(velocity, 127))
+            tr.sounding[key] = 1
+        self.messages += 1
+
+    def control(self, track: str, t_s: float, channel: int, control: int, value: int) -> None:
+        tr = self.tracks[track]
+        tr.event(self.tick_at(t_s), 0xB0 | channel, control, value)
+        if value >= 64:
+            tr.pedals[(channel, control)] = value
+        else:
+            tr.pedals.pop((channel, control), None)
+        self.messages += 1
+
+    def end_channel(self, track: str, t_s: float, channel: int) -> None:
+        """All notes off on a channel: every open note of it ends at `t_s`."""
+        tr = self.tracks[track]
+        for key in [k for k in tr.sounding if k[0] == channel]:
+            self.note(track, t_s, channel, key[1], 0)
+
+    def to_bytes(self, end_s: float) -> bytes:
+        """The whole file as of now; whatever still sounds ends at `end_s` (in this snapshot only)."""
+        end_tick = self.tick_at(end_s)
+        chunks = [bytes(self._conductor) + _vlq(0) + _meta(0x2F, b"")]
+        chunks += [bytes(tr.data) + tr.closing(end_tick) for tr in self.tracks.values()]
+        head = b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), self.ticks_per_beat)
+        return head + b"".join(b"MTrk" + struct.pack(">I", len(c)) + c for c in chunks)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, sync: bool = True) -> None:
+    """`data` to `path` through a temp file in the same folder and a rename: readers see the old file or the new."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
