@@ -1,11 +1,12 @@
 """The meter prior: a bias on the delta head toward onsets on the session's beat grid.
 
 With a tempo known, every candidate delta d of the next note puts its onset at `prev_onset_s + d * grid_s`; the
-prior adds `weight * log(floor + sum_p exp(-dist_p^2 / 2 sigma^2))` to that delta's logit, where `dist_p` is the
-distance to the nearest 16th or 8th-triplet position of the beat grid (timing.grid.SUBDIVISIONS), and the bias is
-shifted so that on-grid deltas get 0. Off-grid onsets are made less likely, never impossible (at most
-`weight * log(floor)` lower): swing, rubato and Tatum's flourishes survive. Delta 0 (another note of the same
-chord) is left alone.
+prior adds `weight * log(floor + exp(-dist^2 / 2 sigma^2))` to that delta's logit, where `dist` is the distance to
+the nearest 16th or 8th-triplet position of the beat grid (timing.grid.SUBDIVISIONS), centred so that its
+log-mean-exp over the next beat's deltas is 0. Off-grid onsets are made less likely, never impossible (at most
+`weight * log(1 / floor)` below on-grid ones): swing, rubato and Tatum's flourishes survive. Delta 0 (another note
+of the same chord) is left alone, and the centring keeps the odds of a chord note against the next onset about as
+the model had them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_g
     onsets = prev_onset_s + np.arange(n_delta) * delta_grid_s
     dist = grid.subdivision_distance_s(onsets)
     closeness = np.exp(-0.5 * (dist / sigma_s) ** 2)
-    bias = weight * (np.log(FLOOR + closeness) - math.log(FLOOR + 1.0))
+    bias = weight * np.log(FLOOR + closeness)
+    # Centre it over the next beat's deltas (log-mean-exp 0 there): the prior moves onsets within the beat without
+    # moving mass between "another note of this chord" (delta 0, left alone) and "the next onset".
+    beat = slice(1, max(2, min(n_delta, int(round(grid.period_s / delta_grid_s)) + 1)))
+    top = bias[beat].max()
+    bias -= top + math.log(float(np.mean(np.exp(bias[beat] - top))))
     bias[0] = 0.0  # a chord note: same onset as the previous note
     return bias
 
