@@ -22,6 +22,9 @@ from pathlib import Path
 
 SIZES = {  # name: (d_model, n_layers, n_heads)
     "d192-l4": (192, 4, 4),
+    "d256-l4": (256, 4, 4),
+    "d320-l4": (320, 4, 5),
+    "d384-l4": (384, 4, 6),
     "d256-l6": (256, 6, 4),
     "d320-l6": (320, 6, 5),
     "d384-l8": (384, 8, 6),
@@ -85,6 +88,49 @@ def window_budget(size: str, context: int) -> dict:
             "window_ms_p99": res["window_ms_p99"], "ms_per_note_p50": res["ms_per_note_p50"]}
 
 
+def budget_interleaved(sizes: list[str], context: int, rounds: int) -> dict:
+    """22-note windows of each size (random weights, fp32 and packed fp16 weights), interleaved round by round in
+    one process on one thread, so that machine load hits every size alike: the ratios are the result."""
+    from dataclasses import replace as dc_replace
+
+    import numpy as np
+    import torch
+
+    from tatumflow.bench.common import DEFAULT_STYLES, DENSE_DELTAS, BenchModel, dense_prompt, timed_ms
+    from tatumflow.generate.controls import Controls
+    from tatumflow.model.tokenizer import Tokenizer
+    from tatumflow.model.transformer import ModelConfig, NoteTransformer
+
+    torch.set_num_threads(1)
+    controls = Controls(style={"Art Tatum": 1.0}, max_notes_per_window=22, window_s=60.0)
+    decoders = {}
+    for size in sizes:
+        torch.manual_seed(0)
+        d, n_layers, n_heads = SIZES[size]
+        model = NoteTransformer(ModelConfig(n_styles=121, d_model=d, n_layers=n_layers, n_heads=n_heads,
+                                            context_steps=context)).eval()
+        with torch.no_grad():
+            model.heads[0].out.bias[:DENSE_DELTAS] += 8.0
+        bm = BenchModel(model, Tokenizer(), DEFAULT_STYLES + [f"s{i}" for i in range(119)], "random")
+        for weights in ("fp32", "fp16"):
+            gen = bm.generator("cpu", weights=weights)
+            decoders[f"{size}/{weights}"] = (gen, gen.init_state(dense_prompt(256), controls))
+    times: dict[str, list[float]] = {k: [] for k in decoders}
+    for r in range(rounds + 1):
+        for name, (gen, base) in decoders.items():
+            state = base.copy()
+            c = dc_replace(controls, seed=r)
+            t = timed_ms(lambda: gen.generate_chunk(state, [], c), torch.device("cpu"))
+            if r:
+                times[name].append(t)
+    out = {k: {"window_ms_p50": round(float(np.percentile(v, 50)), 2), "window_ms_p99": round(float(np.percentile(v, 99)), 2)}
+           for k, v in times.items()}
+    ref = out[f"{sizes[0]}/fp32"]["window_ms_p50"]
+    for v in out.values():
+        v["ratio_p50_vs_first"] = round(v["window_ms_p50"] / ref, 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", required=True)
@@ -96,7 +142,8 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=1024)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--child", choices=["train", "window"])
+    ap.add_argument("--child", choices=["train", "window", "budget"])
+    ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--size", default="d192-l4")
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--threads", type=int, default=2)
@@ -104,11 +151,14 @@ def main() -> None:
     if args.child == "train":
         print(json.dumps(one_case(args)))
         return
+    if args.child == "budget":
+        print(json.dumps(budget_interleaved(args.sizes, args.context, args.rounds), indent=1))
+        return
     if args.child == "window":
         print(json.dumps(window_budget(args.size, args.context)))
         return
     results: dict = {"train": [], "window": [], "load_average_start": os.getloadavg()}
-    base = [sys.executable, __file__, "--cache", args.cache, "--context", str(args.context),
+    base = [sys.executable, __file__, "--cache", args.cache, "--out", args.out, "--context", str(args.context),
             "--warmup", str(args.warmup), "--steps", str(args.steps)] + sum((["--data", d] for d in args.data), [])
     for size in args.sizes:
         out = subprocess.run(base + ["--child", "window", "--size", size], capture_output=True, text=True,
