@@ -30,6 +30,7 @@ from .modes import Mode, ModeParts, make_mode
 from .outbox import Outbox
 from .report import SessionStats, build_report
 from .sinks import HUMAN, Sink
+from .tempo import TempoConfig, TempoSource, TimeKeeper
 
 log = logging.getLogger(__name__)
 MONITORED = ("note_on", "note_off", "control_change")  # the human's messages echoed to the sinks
@@ -52,7 +53,8 @@ class JamEngine:
     """Made by `build_engine`; the parts are passed in whole and stay private."""
 
     def __init__(self, config: EngineConfig, clock: Clock, sinks: Sequence[Sink], live: LiveInput, echo: EchoFilter,
-                 context: LiveContext, mode: Mode, outbox: Outbox, stats: SessionStats) -> None:
+                 context: LiveContext, mode: Mode, outbox: Outbox, stats: SessionStats,
+                 time: TimeKeeper | None = None) -> None:
         self.config, self.clock = config, clock
         self._sinks, self._live, self._echo = list(sinks), live, echo
         self._context, self._mode, self._outbox, self._stats = context, mode, outbox, stats
@@ -61,6 +63,7 @@ class JamEngine:
         self._worker: threading.Thread | None = None
         self._started_at = 0.0
         self.error: BaseException | None = None
+        self.time = time or TimeKeeper(TempoSource(TempoConfig()), stats)  # the session's tempo (tempo.py)
 
     # -- any thread --------------------------------------------------------------------------------------------
     @property
@@ -94,13 +97,17 @@ class JamEngine:
 
     # -- the MIDI callback -------------------------------------------------------------------------------------
     def on_message(self, msg: mido.Message, t_s: float) -> None:
-        """A human message stamped at `t_s` (session time): monitor it, fold it in, tell the mode of a key press."""
+        """A human message stamped at `t_s` (session time): monitor it, fold it in, tell the mode of a key press.
+        MIDI clock and transport go to the tempo source only."""
+        if self.time.feed(msg, t_s):
+            return
         if msg.type in MONITORED:
             for sink in self._sinks:
                 sink.send(msg.copy(channel=self.config.human_channel), HUMAN, t_s)
         kind = self._live.handle(msg, t_s)
         if kind == "on":
             self._stats.human_notes += 1
+            self.time.hear(t_s, msg.velocity)
             self._mode.human_onset(t_s)
         if kind is not None:
             self._wake.set()
@@ -112,7 +119,9 @@ class JamEngine:
 
     # -- the worker --------------------------------------------------------------------------------------------
     def step(self, now_s: float) -> None:
-        """One pass of the worker: what the human played goes to the mode, which plans what is due."""
+        """One pass of the worker: the tempo is updated, what the human played goes to the mode, which plans what
+        is due."""
+        self.time.update(now_s)
         self._mode.step(now_s, self._live.take())
 
     def tick(self, now_s: float) -> None:
@@ -162,18 +171,22 @@ class JamEngine:
 
 def build_engine(generator, sinks: Sequence[Sink], *, config: EngineConfig | None = None,
                  controls: Controls | None = None, prompt: Sequence[Note] = (), clock: Clock | None = None,
-                 model_name: str = "mock") -> JamEngine:
+                 model_name: str = "mock", tempo: TempoConfig | None = None) -> JamEngine:
     """The one way to make an engine: `generator` (a `ChunkedGenerator`, real or mock) answering on `sinks`.
 
     `prompt` goes into the context before the session (in `continue` it is answered at once); `clock` defaults to a
-    `MonotonicClock` (tests pass a `SimClock` and drive `tick`); `model_name` goes into the report.
+    `MonotonicClock` (tests pass a `SimClock` and drive `tick`); `model_name` goes into the report; `tempo` is the
+    session's tempo source (tempo.py; default off).
     """
     config = config or EngineConfig()
     clock = clock or MonotonicClock()
     stats = SessionStats(mode=config.mode, model=model_name)
     echo = EchoFilter(config.echo_window_ms / 1e3)
-    outbox = Outbox(sinks, clock, config, stats, on_sent=lambda msg, t_s: echo.sent(bytes(msg.bytes()), t_s))
+    time = TimeKeeper(TempoSource(tempo or TempoConfig()), stats, sinks)
+    outbox = Outbox(sinks, clock, config, stats, on_sent=lambda msg, t_s: echo.sent(bytes(msg.bytes()), t_s),
+                    time=time)
     context = LiveContext(generator, controls or Controls(), config, clock, stats, prompt)
     live = LiveInput()
-    mode = make_mode(ModeParts(config, live, context, outbox, stats), has_prompt=bool(prompt))
-    return JamEngine(config, clock, sinks, live, echo, context, mode, outbox, stats)
+    mode = make_mode(ModeParts(config, live, context, outbox, stats, time), has_prompt=bool(prompt))
+    time.source.on_transport = mode.transport
+    return JamEngine(config, clock, sinks, live, echo, context, mode, outbox, stats, time)

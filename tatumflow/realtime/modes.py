@@ -10,6 +10,12 @@ each key press. `replying` and `planned_until_s` are read from any thread (snaps
   forgets them at the next step.
 - `Continue`: the same, but a reply never ends by itself, and a prompt is answered at once.
 - `Duet`: from the human's first note on, one window ahead all the time, folding the human in every window.
+
+Time (tempo.py). With a grid known, a reply starts on a beat: the first beat at or after the silence threshold
+that the latency budget allows (the first chunk is generated just before that beat and pulled to it), a duet's
+first window too, and every window is sampled with the grid in its controls (the meter prior leans onsets toward
+it: a bias, never a quantiser). The DAW's transport (`transport`, from the MIDI callback): Stop silences at once
+and pauses the mode; Start / Continue resume it (a duet starts playing on Start without waiting for the human).
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ import threading
 from dataclasses import dataclass
 
 from ..notes import Note
+from ..timing.grid import BeatGrid
+from ..timing.midiclock import TransportEvent
 from .config import EngineConfig
 from .context import LiveContext
 from .livein import LiveInput, Taken
 from .outbox import Outbox
 from .report import SessionStats
+from .tempo import TimeKeeper
 
 log = logging.getLogger(__name__)
 UNBOUNDED_S = 1e9
@@ -39,6 +48,7 @@ class ModeParts:
     context: LiveContext
     outbox: Outbox
     stats: SessionStats
+    time: TimeKeeper | None = None
 
 
 class Mode:
@@ -48,7 +58,38 @@ class Mode:
 
     def __init__(self, parts: ModeParts) -> None:
         self.config, self.live, self.context, self.outbox = parts.config, parts.live, parts.context, parts.outbox
-        self.stats = parts.stats
+        self.stats, self.time = parts.stats, parts.time
+        self.paused = False  # the DAW's transport is stopped
+
+    @property
+    def grid(self) -> BeatGrid | None:
+        """The session's beat grid as of this worker pass (None: no tempo)."""
+        return None if self.time is None else self.time.grid
+
+    def generate(self, plan) -> list[Note]:
+        return self.context.generate(plan, beat_grid=self.grid)
+
+    def on_beat(self, t_s: float) -> float:
+        """The first beat at or after `t_s` (`t_s` itself without a grid)."""
+        grid = self.grid
+        return t_s if grid is None else grid.next_beat(t_s)
+
+    def transport(self, ev: TransportEvent) -> None:
+        """The DAW's Start / Continue / Stop (MIDI callback thread): Stop silences everything at once."""
+        if ev.kind == "stop":
+            self.paused = True
+            self._stopped(ev.t_s)
+            dropped = self.outbox.silence(ev.t_s)
+            log.info("transport stop at %.3f s: %d planned notes dropped, all notes off", ev.t_s, dropped)
+        elif ev.kind in ("start", "continue"):
+            self.paused = False
+            self._started(ev.t_s)
+
+    def _stopped(self, t_s: float) -> None:
+        """What the mode forgets on Stop (before the outputs go silent)."""
+
+    def _started(self, t_s: float) -> None:
+        """What the mode does on Start / Continue."""
 
     def human_onset(self, t_s: float) -> None:
         """A key press at `t_s` (MIDI callback thread)."""
@@ -86,6 +127,7 @@ class CallResponse(Mode):
         self._lock = threading.Lock()  # the reply and a pending barge-in: the callback and the worker both touch them
         self._reply: Reply | None = None
         self._barge_at: float | None = None
+        self._stop_at: float | None = None  # the DAW stopped: the reply ends, its notes leave the context
         self._phrase_start: float | None = None
         self._prompt_pending = False
 
@@ -115,17 +157,29 @@ class CallResponse(Mode):
         if taken.onsets and self._phrase_start is None:
             self._phrase_start = min(taken.onsets)
         self.context.hear(taken.notes)
+        if self.paused:
+            return
         if self._reply is None:
             self._maybe_reply(now_s)
         else:
             self._extend_reply(now_s)
 
+    def _stopped(self, t_s: float) -> None:
+        with self._lock:
+            if self._reply is not None:
+                self._stop_at = t_s
+
     def _settle_barge(self) -> None:
         with self._lock:
             barge_at, self._barge_at = self._barge_at, None
-            if barge_at is None:
+            stop_at, self._stop_at = self._stop_at, None
+            if barge_at is None and stop_at is None:
                 return
             self._reply = None
+        if barge_at is None:  # the transport stopped: not a barge-in
+            self.context.forget_from(stop_at)
+            self._phrase_start = None
+            return
         self.context.forget_from(barge_at)  # planned notes that never sounded leave the context
         self.stats.barge_ins += 1
         self._phrase_start = barge_at
@@ -149,7 +203,10 @@ class CallResponse(Mode):
 
     def _maybe_reply(self, now_s: float) -> None:
         trigger = self._trigger_time(now_s)
-        if trigger is None or now_s < trigger - self._lead_s():
+        if trigger is None:
+            return
+        start = self.on_beat(max(trigger, now_s + self.context.first_cost_s()))
+        if now_s < start - self._lead_s():
             return
         self.context.hear_sounding(self.live.sounding_notes(now_s))  # keys still down: the duration so far
         silent = self.live.silence_since() or now_s
@@ -157,7 +214,6 @@ class CallResponse(Mode):
         # the prompt's continuation answers nobody: no reply latency to record
         group = self.outbox.new_group(None if self._prompt_pending else trigger)
         self._phrase_start, self._prompt_pending = None, False
-        start = max(trigger, now_s + self.context.first_cost_s())
         reply = Reply(group, trigger, start + self.reply_length_s(phrase_s), start, decided_s=now_s)
         with self._lock:
             self._reply = reply
@@ -179,13 +235,13 @@ class CallResponse(Mode):
             if plan is None:
                 reply.planned_until_s = min(now_s + self.context.first_cost_s(), reply.end_s)
                 return
-            self._commit(self.context.generate(plan), reply, plan.end_s)
+            self._commit(self.generate(plan), reply, plan.end_s)
 
     def _first_window(self, now_s: float, reply: Reply) -> None:
-        """The first few notes wherever the model puts them, then pulled to the reply's start."""
+        """The first few notes wherever the model puts them, then pulled to the reply's start (a beat, with a grid)."""
         start = reply.planned_until_s
         plan = self.context.plan_first(now_s, start, start + FIRST_HORIZON_S)
-        notes = self.context.generate(plan)
+        notes = self.generate(plan)
         next_start = plan.end_s
         if notes:
             full = len(notes) >= plan.max_notes
@@ -197,7 +253,7 @@ class CallResponse(Mode):
 
     def _commit(self, notes: list[Note], reply: Reply, next_start_s: float) -> None:
         with self._lock:
-            if self._reply is not reply or self._barge_at is not None:
+            if self._reply is not reply or self._barge_at is not None or self._stop_at is not None:
                 return  # the human came back meanwhile: these notes never sound (truncated with the barge)
             last_onset = self.live.last_onset_s
             if last_onset is not None and last_onset >= reply.decided_s:
@@ -228,17 +284,34 @@ class Duet(Mode):
     def __init__(self, parts: ModeParts) -> None:
         super().__init__(parts)
         self._until: float | None = None
+        self._lock = threading.Lock()
+        self._started_by_daw = False
+        self._stop_at: float | None = None
 
     @property
     def planned_until_s(self) -> float | None:
         return self._until
 
+    def _stopped(self, t_s: float) -> None:
+        with self._lock:
+            self._stop_at, self._started_by_daw = t_s, False
+
+    def _started(self, t_s: float) -> None:
+        self._started_by_daw = True
+
     def step(self, now_s: float, taken: Taken) -> None:
+        with self._lock:
+            stop_at, self._stop_at = self._stop_at, None
+        if stop_at is not None:
+            self.context.forget_from(stop_at)
+            self._until = None
         self.context.hear(taken.notes)
+        if self.paused:
+            return
         if self._until is None:
-            if self.live.last_onset_s is None:
-                return  # the duet starts with the human's first note
-            self._until = now_s + self.context.first_cost_s()
+            if self.live.last_onset_s is None and not self._started_by_daw:
+                return  # the duet starts with the human's first note, or the DAW's Start
+            self._until = self.on_beat(now_s + self.context.first_cost_s())
         window_s = self.context.controls.window_s
         if self._until >= now_s + window_s:
             return
@@ -248,9 +321,12 @@ class Duet(Mode):
         if plan is None:
             self._until = start + window_s
             return
-        notes = self.context.generate(plan)
-        self._until = plan.end_s
-        self.outbox.send(notes, None)
+        notes = self.generate(plan)
+        with self._lock:  # Stop waits for a send under way, then silences it
+            if self._stop_at is not None or self.paused:
+                return  # stopped while generating: these never sound (forgotten at the next step)
+            self._until = plan.end_s
+            self.outbox.send(notes, None)
 
 
 def make_mode(parts: ModeParts, has_prompt: bool = False) -> Mode:

@@ -2,13 +2,17 @@
 
 Notes whose onset can no longer be sent on time are dropped and counted here, never sent late; the rest go to the
 `Scheduler`. Each reply is a *group*: the scheduler reports the first note of a group it sends, and the outbox turns
-that into the reply latency (trigger -> first note sent) in the session stats.
+that into the reply latency (trigger -> first note sent) in the session stats. With a `TimeKeeper`, every onset
+sent is measured against the grid and each reply's first note against its beat (`time.onset_sent`,
+`time.beat_offset_ms`); in duet the engine's own onsets are heard by the tempo tracker too. `silence(t)` is the
+DAW's Stop: nothing planned sounds any more, and every output gets all-notes-off at once.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import mido
 
@@ -17,17 +21,22 @@ from .clock import Clock
 from .config import EngineConfig
 from .report import SessionStats
 from .scheduler import Scheduler, SendStats
-from .sinks import Sink
+from .sinks import HUMAN, Sink
+
+if TYPE_CHECKING:
+    from .tempo import TimeKeeper
 
 SEND_HORIZON_S = 0.0005  # an onset closer than this to now cannot be planned in time
 
 
 class Outbox:
     def __init__(self, sinks: Sequence[Sink], clock: Clock, config: EngineConfig, stats: SessionStats,
-                 on_sent: Callable[[mido.Message, float], None] | None = None) -> None:
-        self._clock, self._stats = clock, stats
+                 on_sent: Callable[[mido.Message, float], None] | None = None, time: TimeKeeper | None = None) -> None:
+        self._clock, self._stats, self._sinks = clock, stats, list(sinks)
+        self._on_sent, self._time = on_sent, time
+        self._hear_own = config.mode == "duet"
         self._scheduler = Scheduler(sinks, clock, config.channel, config.drop_tolerance_ms / 1e3,
-                                    config.late_threshold_ms / 1e3, on_sent=on_sent,
+                                    config.late_threshold_ms / 1e3, on_sent=self._sent,
                                     on_group_start=self._first_note_sent)
         self._groups = itertools.count()
         self._triggers: dict[int, float] = {}  # group -> when its reply was due (the silence threshold)
@@ -50,11 +59,28 @@ class Outbox:
         """The human barged in: drop notes from `t_s` on, end sounding ones now. Returns the number dropped."""
         return self._scheduler.cancel_from(t_s)
 
+    def silence(self, t_s: float) -> int:
+        """Stop everything at once: planned notes dropped, sounding ones ended, all-notes-off on every output that
+        only plays the model (the recorder keeps the human's notes as played). Returns the notes dropped."""
+        dropped = self._scheduler.cancel_from(t_s)  # the scheduler's thread sends the note-offs it queued now
+        for sink in self._sinks:
+            if HUMAN not in sink.tracks:
+                sink.all_notes_off(t_s)
+        return dropped
+
     def send_due(self, now_s: float | None = None) -> int:
         """Send what is due (the simulated-clock path; live, the scheduler's thread does this)."""
         return self._scheduler.run_due(now_s)
 
+    def _sent(self, msg: mido.Message, t_s: float) -> None:
+        if self._on_sent is not None:
+            self._on_sent(msg, t_s)
+        if self._time is not None and msg.type == "note_on" and msg.velocity > 0:
+            self._time.onset_sent(t_s, msg.velocity, self._hear_own)
+
     def _first_note_sent(self, group: int, sent_s: float) -> None:
+        if self._time is not None:
+            self._time.beat_offset_ms(sent_s)
         trigger = self._triggers.pop(group, None)
         if trigger is not None:
             self._stats.reply_ms.append((sent_s - trigger) * 1e3)

@@ -32,6 +32,12 @@ class SessionStats:
     keyboard_disconnects: int = 0
     duration_s: float = 0.0
     model: str = "mock"
+    # time (tempo.py): the source followed, its tempo at each change, model onsets and reply starts vs the grid
+    tempo_source: str = "off"
+    tempo_bpm: list[float] = field(default_factory=list)
+    beat_alignment_ms: list[float] = field(default_factory=list)  # onset -> nearest 16th / 8th-triplet position
+    beat_alignment_beats: list[float] = field(default_factory=list)
+    reply_beat_offset_ms: list[float] = field(default_factory=list)  # a reply's first note -> nearest beat (signed)
 
 
 def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> dict:
@@ -62,6 +68,22 @@ def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> 
         "echoes_suppressed": stats.echoes_suppressed,
         "keyboard_disconnects": stats.keyboard_disconnects,
         "stuck_notes": stuck_notes,
+        **time_report(stats),
+    }
+
+
+def time_report(stats: SessionStats) -> dict:
+    """The tempo followed, and how the model's onsets and reply starts sit on its grid."""
+    offsets = [abs(x) for x in stats.reply_beat_offset_ms]
+    return {
+        "tempo_source": stats.tempo_source,
+        "tempo_bpm_last": round(stats.tempo_bpm[-1], 2) if stats.tempo_bpm else None,
+        "tempo_bpm_median": percentile(stats.tempo_bpm, 50),
+        "beat_alignment_ms_p50": percentile(stats.beat_alignment_ms, 50),
+        "beat_alignment_ms_p90": percentile(stats.beat_alignment_ms, 90),
+        "beat_alignment_beats_p50": percentile(stats.beat_alignment_beats, 50),
+        "reply_beat_offset_ms_p50": percentile(offsets, 50),
+        "reply_beat_offset_ms_max": round(max(offsets), 2) if offsets else None,
     }
 
 
@@ -79,6 +101,10 @@ def format_report(report: dict) -> str:
         f"  notes sent {report['notes_sent']}  late {report['late_notes']}  dropped {report['dropped_notes']}"
         f"  degraded windows {report['degraded_windows']}  skipped {report['skipped_windows']}"
         f"  stuck {report['stuck_notes']}",
+        f"  tempo {report['tempo_source']}  bpm last {report['tempo_bpm_last'] or '-'}"
+        f"  median {report['tempo_bpm_median'] or '-'}  onsets vs grid p50 {ms('beat_alignment_ms_p50')}"
+        f"  p90 {ms('beat_alignment_ms_p90')}  reply start vs beat p50 {ms('reply_beat_offset_ms_p50')}"
+        f"  max {ms('reply_beat_offset_ms_max')}",
     ])
 
 

@@ -12,7 +12,6 @@ Pointer: 1 MIDI beat = 6 clocks = a 16th note). It knows nothing of ports: the e
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ class ClockFollower:
         self.count = 0  # song position in clocks: since Start, or where the Song Position Pointer set it
         self._ticks = 0  # every clock received
         self._beat_tick: int | None = None  # the tick at the latest song position on a beat (24k)
+        self._beat_count = 0  # the song position (clocks) at that tick
         self.running = False
         self.last_clock_s: float | None = None
         self.grid: BeatGrid | None = None
@@ -70,6 +70,13 @@ class ClockFollower:
         """Whether clock is arriving (a tick within `timeout_s`)."""
         return self.last_clock_s is not None and now_s - self.last_clock_s <= self.timeout_s
 
+    def bar_s(self, beats_per_bar: int = 4) -> float | None:
+        """The time of a bar's first beat (song position a multiple of `beats_per_bar` beats), when running."""
+        if self.grid is None or not self.running or self._beat_tick is None:
+            return None
+        beat = self._beat_count // PPQN
+        return self.grid.beat_s - (beat % beats_per_bar) * self.grid.period_s
+
     def _notify(self, kind: str, t_s: float) -> None:
         if self.on_transport is not None:
             self.on_transport(TransportEvent(kind, t_s))
@@ -82,7 +89,7 @@ class ClockFollower:
         self._ticks += 1
         if self.running:
             if self.count % PPQN == 0:
-                self._beat_tick = self._ticks
+                self._beat_tick, self._beat_count = self._ticks, self.count
             self.count += 1
         self._stamps.append((self._ticks, t_s))
         self.last_clock_s = t_s

@@ -1,0 +1,207 @@
+"""The session's time: one tempo source (`--sync`), the grid every part reads, and what follows from it.
+
+`TempoSource` keeps one `BeatGrid` per session from one of:
+
+- `clock`: MIDI clock on the input (or on `--clock-in`), through `timing.midiclock.ClockFollower`; realtime
+  messages go to it, never to the model. Start / Continue / Stop reach `on_transport` (the mode starts and stops
+  playing; Stop silences at once).
+- `human`: `timing.tracker.TempoTracker` over the human's onsets (in duet also the engine's own); "no tempo" when
+  the playing is free.
+- `fixed`: `--bpm`, beats from session time 0.
+- `auto`: the clock while clock arrives, else the tracker.
+- `off`: no grid (the engine as it was: replies at the silence threshold, no meter prior).
+
+`--sync clock` with no clock arriving: after `clock_wait_s` one warning line says so; the engine plays on without a
+tempo (replies at the threshold) and follows the clock as soon as it arrives.
+
+`TimeKeeper` is what the engine holds: the source, the grid as of the last worker pass (`grid`, read by the modes,
+the outbox and the report from any thread), the tempo log for the report, and the tempo map of the recording
+(`timing.tempomap.BeatAligner` -> `tempo_change(t_s, bpm, beat_s)` on every sink that has one).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import mido
+
+from ..timing.grid import MAX_BPM, MIN_BPM, BeatGrid
+from ..timing.midiclock import TRANSPORT, ClockFollower, TransportEvent
+from ..timing.tempomap import BeatAligner
+from ..timing.tracker import TempoTracker
+from .report import SessionStats
+
+log = logging.getLogger(__name__)
+SYNCS = ("auto", "clock", "human", "fixed", "off")
+
+
+@dataclass(frozen=True)
+class TempoConfig:
+    """`sync` one of SYNCS; `bpm` the fixed tempo (sync "fixed"); the tracker is updated every `update_s`."""
+
+    sync: str = "off"
+    bpm: float | None = None
+    update_s: float = 0.1
+    clock_wait_s: float = 5.0
+    clock_timeout_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sync not in SYNCS:
+            raise ValueError(f"unknown --sync {self.sync!r}; valid: auto, clock, human, off (and --bpm N)")
+        if self.bpm is not None and not MIN_BPM <= self.bpm <= MAX_BPM:
+            raise ValueError(f"--bpm must be in [{MIN_BPM:g}, {MAX_BPM:g}], got {self.bpm:g}")
+        if self.sync == "fixed" and self.bpm is None:
+            raise ValueError("sync 'fixed' needs a tempo: --bpm N")
+        if self.update_s <= 0 or self.clock_wait_s <= 0 or self.clock_timeout_s <= 0:
+            raise ValueError("update_s, clock_wait_s and clock_timeout_s must be > 0")
+
+    @classmethod
+    def from_options(cls, sync: str = "auto", bpm: float | None = None) -> TempoConfig:
+        """The CLI's `--sync` and `--bpm`: a tempo with auto or off means a fixed tempo."""
+        if bpm is not None:
+            if sync not in ("auto", "off", "fixed"):
+                raise ValueError(f"--bpm sets a fixed tempo; it does not go with --sync {sync}")
+            sync = "fixed"
+        return cls(sync=sync, bpm=bpm)
+
+
+class TempoSource:
+    """The grid from the configured source. `feed` (MIDI thread), `hear` (any thread), `grid` (the worker)."""
+
+    def __init__(self, config: TempoConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self.on_transport: Callable[[TransportEvent], None] | None = None
+        self.follower = ClockFollower(on_transport=self._transport, timeout_s=config.clock_timeout_s)
+        self.tracker = TempoTracker()
+        self._fixed = BeatGrid(config.bpm, 0.0, "fixed") if config.bpm is not None else None
+        self._tracked: BeatGrid | None = None
+        self._tracked_at = float("-inf")
+
+    def _transport(self, ev: TransportEvent) -> None:
+        if self.config.sync in ("clock", "auto") and self.on_transport is not None:
+            self.on_transport(ev)
+
+    def feed(self, msg: mido.Message, t_s: float) -> None:
+        """A realtime message (clock, start, stop, continue, songpos) stamped `t_s`."""
+        with self._lock:
+            self.follower.feed(msg.type, t_s, getattr(msg, "pos", None))
+
+    def hear(self, t_s: float, velocity: int) -> None:
+        """An onset the tracker should hear (the human's; in duet also the engine's)."""
+        if self.config.sync in ("human", "auto"):
+            with self._lock:
+                self.tracker.add(t_s, velocity)
+
+    def clock_alive(self, now_s: float) -> bool:
+        return self.follower.alive(now_s)
+
+    def grid(self, now_s: float) -> BeatGrid | None:
+        sync = self.config.sync
+        if sync == "off":
+            return None
+        if sync == "fixed":
+            return self._fixed
+        if sync == "clock" or (sync == "auto" and self.follower.alive(now_s)):
+            return self.follower.grid if self.follower.alive(now_s) else None
+        if now_s - self._tracked_at >= self.config.update_s:
+            with self._lock:
+                self._tracked = self.tracker.update(now_s)
+            self._tracked_at = now_s
+        return self._tracked
+
+    def bar_s(self, now_s: float) -> float | None:
+        """A bar's first beat when the source knows bars (a running clock), else None."""
+        return self.follower.bar_s() if self.follower.alive(now_s) else None
+
+
+class TimeKeeper:
+    """The engine's time: `update(now)` once a worker pass; `grid` is the grid of the last pass."""
+
+    def __init__(self, source: TempoSource, stats: SessionStats | None = None, tempo_sinks: Sequence = ()) -> None:
+        self.source = source
+        self.stats = stats or SessionStats()
+        self.stats.tempo_source = source.config.sync
+        self.grid: BeatGrid | None = None
+        self.used: set[str] = set()
+        self._aligner = BeatAligner()
+        self._tempo_sinks = [s for s in tempo_sinks if hasattr(s, "tempo_change")]
+        self._started_s: float | None = None
+        self._warned = False
+
+    @property
+    def sync(self) -> str:
+        return self.source.config.sync
+
+    @property
+    def active(self) -> bool:
+        return self.sync != "off"
+
+    def feed(self, msg: mido.Message, t_s: float) -> bool:
+        """Routes a realtime message to the clock follower; True when `msg` was one (it goes nowhere else)."""
+        if msg.type not in TRANSPORT:
+            return False
+        self.source.feed(msg, t_s)
+        return True
+
+    def hear(self, t_s: float, velocity: int) -> None:
+        self.source.hear(t_s, velocity)
+
+    def update(self, now_s: float) -> BeatGrid | None:
+        if not self.active:
+            return None
+        grid = self.source.grid(now_s)
+        if grid is not None and (self.grid is None or grid.bpm != self.grid.bpm or grid.beat_s != self.grid.beat_s):
+            self.stats.tempo_bpm.append(grid.bpm)
+            self.used.add(grid.source)
+            self.stats.tempo_source = self.source_name()
+            self._write_tempo(now_s, grid)
+        self.grid = grid
+        self._check_clock(now_s)
+        return grid
+
+    def _write_tempo(self, now_s: float, grid: BeatGrid) -> None:
+        if not self._tempo_sinks:
+            return
+        for t_s, bpm in self._aligner.update(now_s, grid, self.source.bar_s(now_s)):
+            for sink in self._tempo_sinks:
+                sink.tempo_change(t_s, bpm, grid.next_beat(t_s))
+
+    def _check_clock(self, now_s: float) -> None:
+        if self._started_s is None:
+            self._started_s = now_s
+        if (self.sync == "clock" and not self._warned and not self.source.clock_alive(now_s)
+                and now_s - self._started_s >= self.source.config.clock_wait_s):
+            self._warned = True
+            log.warning("--sync clock: no MIDI clock arriving after %.0f s; playing without a tempo until it does",
+                        self.source.config.clock_wait_s)
+
+    def source_name(self) -> str:
+        """"auto (clock, human)", "clock", "off", ...: the option and the sources actually followed."""
+        if self.sync in ("auto",) and self.used:
+            return f"auto ({', '.join(sorted(self.used))})"
+        return self.sync
+
+
+    def beat_offset_ms(self, t_s: float) -> None:
+        """A reply's first note went out at `t_s`: its offset from the nearest beat, into the stats."""
+        if self.grid is not None:
+            self.stats.reply_beat_offset_ms.append(self.grid.offset_to_beat_s(t_s) * 1e3)
+
+    def onset_sent(self, t_s: float, velocity: int, own_heard: bool) -> None:
+        """A model onset went out at `t_s`: its distance to the grid, into the stats (and to the tracker in duet)."""
+        grid = self.grid
+        if grid is not None:
+            d = float(grid.subdivision_distance_beats(t_s))
+            self.stats.beat_alignment_beats.append(d)
+            self.stats.beat_alignment_ms.append(d * grid.period_s * 1e3)
+        if own_heard:
+            self.hear(t_s, velocity)
+
+
+def make_time(sync: str = "off", bpm: float | None = None, stats: SessionStats | None = None,
+              tempo_sinks: Sequence = ()) -> TimeKeeper:
+    return TimeKeeper(TempoSource(TempoConfig.from_options(sync, bpm)), stats, tempo_sinks)
