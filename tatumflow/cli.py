@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from tatumflow.realtime.cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
 
 
@@ -184,8 +186,6 @@ def train(
 
 
 # -- real-time: ports, jam, render, demo ---------------------------------------------------------------------------
-ApiOpt = Annotated[str | None, typer.Option("--api", help="MIDI API: auto, alsa, jack, coremidi, winmm (default: auto or $MIDO_BACKEND).", show_default=False)]
-SoundfontOpt = Annotated[str | None, typer.Option("--soundfont", help="General MIDI .sf2 (default: found in the system soundfont folders).", show_default=False)]
 
 
 @app.command()
@@ -219,6 +219,8 @@ def jam(
     api: ApiOpt = None,
     soundfont: SoundfontOpt = None,
     mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
+    sync: SyncOpt = "auto", bpm: BpmOpt = None, clock_in: ClockInOpt = None, clock_out: ClockOutOpt = False,
+    meter: MeterOpt = None,
 ) -> None:
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
@@ -230,7 +232,8 @@ def jam(
         options = JamOptions(inp=inp, outs=tuple(out or ["virtual"]), mode=mode, prompt=Path(prompt) if prompt else None,
                              preset=preset, record=Path(record) if record else None,
                              report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
-                             device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock)
+                             device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
+                             sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter)
         typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
         result = run_jam(options)
     except (ValueError, FileNotFoundError, OSError) as err:

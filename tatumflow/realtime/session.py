@@ -11,16 +11,18 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..notes import read_midi
 from ..presets import load_preset
+from .clockout import open_time_ports
 from .config import EngineConfig
 from .engine import JamEngine, build_engine
 from .midi_io import VIRTUAL, MidiInput, detect_api
 from .report import format_report, write_report
 from .sinks import PortSink, RecorderSink, Sink
+from .tempo import TempoConfig
 
 log = logging.getLogger(__name__)
 SYNTH = "synth"
@@ -43,12 +45,18 @@ class JamOptions:
     soundfont: str | None = None
     silence_threshold_s: float | None = None
     mock: bool = False
+    sync: str = "off"  # the tempo source (tempo.py): auto, clock, human, off; `bpm` alone: fixed
+    bpm: float | None = None
+    clock_in: str | None = None
+    clock_out: bool = False
+    meter_weight: float | None = None  # None: the preset's
 
     def __post_init__(self) -> None:
         if not self.outs:
             raise ValueError("at least one output is needed: virtual, synth or a port name")
         if self.duration_s is not None and self.duration_s <= 0:
             raise ValueError(f"duration must be > 0 s, got {self.duration_s}")
+        TempoConfig.from_options(self.sync, self.bpm)  # a bad --sync / --bpm fails before anything opens
 
 
 def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
@@ -114,8 +122,11 @@ def engine_for(options: JamOptions, generator, sinks: Sequence[Sink], model_name
     prompt = read_midi(options.prompt) if options.prompt is not None else []
     if config.mode == "continue" and not prompt:
         log.info("continue mode without --prompt: the human's first phrase is the prompt")
-    return build_engine(generator, sinks, config=config, controls=preset.controls, prompt=prompt,
-                        model_name=model_name)
+    controls = preset.controls
+    if options.meter_weight is not None:
+        controls = replace(controls, meter_weight=options.meter_weight)
+    return build_engine(generator, sinks, config=config, controls=controls, prompt=prompt,
+                        model_name=model_name, tempo=TempoConfig.from_options(options.sync, options.bpm))
 
 
 def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
@@ -128,6 +139,7 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
         engine = engine_for(options, generator, sinks, model_name)
         midi_in = MidiInput(options.inp, engine.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect)
         stack.enter_context(midi_in)
+        open_time_ports(engine, sinks, api, options.clock_in, options.clock_out, stack)
         report = None
         try:
             with stop_on_signals(stop):
