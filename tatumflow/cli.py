@@ -221,6 +221,7 @@ def jam(
     mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
     sync: SyncOpt = "auto", bpm: BpmOpt = None, clock_in: ClockInOpt = None, clock_out: ClockOutOpt = False,
     meter: MeterOpt = None,
+    on_server_loss: Annotated[str, typer.Option("--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording are written either way).")] = "wait",
 ) -> None:
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
@@ -233,7 +234,8 @@ def jam(
                              preset=preset, record=Path(record) if record else None,
                              report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
                              device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
-                             sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter)
+                             sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
+                             on_server_loss=on_server_loss)
         typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
         result = run_jam(options)
     except (ValueError, FileNotFoundError, OSError) as err:
@@ -272,7 +274,10 @@ def demo(
     from tatumflow.realtime.report import format_report
     from tatumflow.realtime.session import load_jam_generator
 
+    from tatumflow.paths import check_output_dir
+
     try:
+        check_output_dir(out_dir, "--out-dir")
         generator, model_name = load_jam_generator(checkpoint, device, mock)
         typer.echo("TatumFlow demo: playing a phrase, listening to the answer (about 15 s)...", err=True)
         result = run_demo(out_dir, generator, model_name, preset, soundfont, audio=not no_audio)
@@ -314,7 +319,12 @@ def eval_command(
     from tatumflow.eval.table import summary_table
     from tatumflow.presets import controls_from
 
+    from tatumflow.paths import check_output_file
+
     try:
+        for value, option in ((json_out, "--json"), (plot, "--plot")):
+            if value:
+                check_output_file(value, option)
         cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every)
         controls = controls_from(preset, harmony_weight=harmony)
         gen = load_generator(checkpoint, device)

@@ -155,9 +155,9 @@ def test_non_midi_file_raises_value_error_naming_it(tmp_path):
         read_midi(path)
 
 
-def test_type2_and_smpte_are_rejected_clearly():
-    with pytest.raises(ValueError, match="type 2"):
-        read_midi_bytes(midi_bytes([on(60), off(60, TPB)], type_=2), "t2.mid")
+def test_type2_plays_its_sequences_in_turn_and_smpte_is_rejected_clearly():
+    (note,) = read_midi_bytes(midi_bytes([on(60), off(60, TPB)], type_=2), "t2.mid")
+    assert note.pitch == 60 and note.duration_s == pytest.approx(0.5)
     data = bytearray(midi_bytes([on(60), off(60, TPB)]))
     data[12:14] = (-25 * 256 + 40).to_bytes(2, "big", signed=True)  # SMPTE 25 fps, 40 ticks per frame
     with pytest.raises(ValueError, match="smpte.mid.*SMPTE"):

@@ -12,8 +12,10 @@ MODES = ("call-response", "duet", "continue")
 class EngineConfig:
     """How the engine listens, answers and keeps time.
 
-    A reply starts `silence_threshold_s` after the human's last key/pedal release and lasts `reply_ratio` times the
-    phrase, clamped to [min_reply_s, max_reply_s] (`continue` plays on until the human plays again). A reply's first
+    A reply starts `silence_threshold_s` after the human's last key release (the sustain pedal may still be down: a
+    phrase ends when the hands leave the keys) and lasts `reply_ratio` times the phrase, clamped to
+    [min_reply_s, max_reply_s]; keys still held `hold_grace_s` past the threshold with no new note are answered
+    anyway (`continue` plays on until the human plays again). A reply's first
     chunk is its first `first_notes` notes (a few decode steps, generated just before the threshold), pulled so that
     the first one sounds right at the threshold. A window's generation may take at
     most `latency_budget_ms`, and its notes must be planned `safety_margin_ms` before they sound; past that the engine

@@ -8,7 +8,9 @@ scheduler's thread sends. Offline tests drive `tick(now)` with a `SimClock` inst
 
 What the engine's users get: `on_message`, `on_disconnect`, `is_echo` (for `MidiInput`), `controls` /
 `set_controls`, `start`, `stop` (returns the report), `report`, `stats`, `snapshot`, `context_notes`, `failed` /
-`error`, `clock`, `config`.
+`error`, `clock`, `config`. Live switches (any thread, for the control surface, surface.py): `update_config` (engine
+settings read at the next step: silence threshold, reply ratio), `switch(mode=, muted=)` and `panic()`: what is
+planned stops at once, and the worker starts a fresh mode policy at its next step.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mido
 
@@ -47,6 +49,12 @@ class EngineSnapshot:
     keys_down: int
     human_notes: int
     replies: int
+    muted: bool = False
+    last_window_ms: float | None = None
+    last_reply_ms: float | None = None
+    late_notes: int = 0
+    dropped_notes: int = 0
+    tempo_bpm: float | None = None
 
 
 class JamEngine:
@@ -63,6 +71,9 @@ class JamEngine:
         self._worker: threading.Thread | None = None
         self._started_at = 0.0
         self.error: BaseException | None = None
+        self.muted = False
+        self._switch_lock = threading.Lock()
+        self._switch_at: float | None = None  # a mode switch / mute / panic the worker has still to apply
         self.time = time or TimeKeeper(TempoSource(TempoConfig()), stats)  # the session's tempo (tempo.py)
 
     # -- any thread --------------------------------------------------------------------------------------------
@@ -83,9 +94,49 @@ class JamEngine:
         return self.error is not None
 
     def snapshot(self) -> EngineSnapshot:
+        st, sent = self._stats, self._outbox.send_stats
+        grid = getattr(self.time, "grid", None)
         return EngineSnapshot(self.config.mode, self._mode.replying, self._mode.planned_until_s,
-                              len(self._context), self._live.keys_down, self._stats.human_notes,
-                              self._stats.replies)
+                              len(self._context), self._live.keys_down, st.human_notes, st.replies, self.muted,
+                              st.generation_ms[-1] if st.generation_ms else None,
+                              st.reply_ms[-1] if st.reply_ms else None, sent.late_notes,
+                              st.dropped_notes + sent.dropped_notes, getattr(grid, "bpm", None))
+
+    # -- live switches (any thread) ----------------------------------------------------------------------------
+    def update_config(self, **changes) -> None:
+        """Engine settings changed live (e.g. silence_threshold_s, reply_ratio): read from the next step."""
+        self.config = replace(self.config, **changes)
+        self._mode.config = self.config
+
+    def switch(self, mode: str | None = None, muted: bool | None = None) -> None:
+        """Another mode, or mute/unmute: what is planned stops now; a fresh mode policy from the next step."""
+        if mode is not None:
+            self.update_config(mode=mode)
+        if muted is not None:
+            self.muted = muted
+        now = self.clock.now()
+        self._outbox.cancel_from(now)
+        with self._switch_lock:
+            self._switch_at = now if self._switch_at is None else self._switch_at
+        self._wake.set()
+
+    def panic(self) -> None:
+        """All notes off now (every model output); the reply under way ends."""
+        self._outbox.silence(self.clock.now())
+        self.switch()
+
+    def _apply_switch(self) -> None:
+        with self._switch_lock:
+            at, self._switch_at = self._switch_at, None
+        if at is None:
+            return
+        self._outbox.cancel_from(at)  # a window committed while the switch was asked for
+        self._context.forget_from(at)  # planned notes that never sounded
+        paused = self._mode.paused
+        self._mode = make_mode(ModeParts(self.config, self._live, self._context, self._outbox, self._stats,
+                                         self.time))
+        self._mode.paused = paused
+        self.time.source.on_transport = self._mode.transport
 
     def context_notes(self) -> tuple[Note, ...]:
         """The notes the model's context holds now (human and model, in time order)."""
@@ -122,6 +173,10 @@ class JamEngine:
         """One pass of the worker: the tempo is updated, what the human played goes to the mode, which plans what
         is due."""
         self.time.update(now_s)
+        self._apply_switch()
+        if self.muted:
+            self._context.hear(self._live.take().notes)  # still listening
+            return
         self._mode.step(now_s, self._live.take())
 
     def tick(self, now_s: float) -> None:

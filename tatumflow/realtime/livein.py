@@ -3,7 +3,9 @@
 `LiveInput.handle(msg, t_s)` is called from the MIDI callback with the message's session-time stamp. The sustain
 pedal is folded into durations (a note sounds until key up or pedal up, whichever is later). The engine reads
 finished notes with `take()`, still-sounding ones with `sounding_notes(now)` (duration so far), and the start of the
-current silence with `silence_since()`.
+current silence with `silence_since()`: the last key release after which no key is down. A phrase ends when the
+hands leave the keys, whether the pedal still holds the sound or not (a phrase that ends pedal-down is answered after
+the silence threshold like any other).
 """
 
 from __future__ import annotations
@@ -67,15 +69,18 @@ class LiveInput:
         self._silent_since: float | None = None  # None: something sounds (or nothing was ever played)
 
     def handle(self, msg: mido.Message, t_s: float) -> str | None:
-        """Fold one message in. Returns "on" for a key press, "off" for a release that ends sound, else None."""
+        """Fold one message in. Returns "on" for a key press, "off" for the release of the last key down (the pedal
+        may still hold the sound) or a pedal-up that ends sound, else None."""
         with self._lock:
+            keys_were_down = bool(self._folder.held)
             kind = self._folder.handle(t_s, msg)
             if kind == "on":
                 self._onsets.append(t_s)
                 self.last_onset_s = t_s
                 self._silent_since = None
-            elif kind == "off":
+            elif keys_were_down and not self._folder.held:
                 self._silent_since = t_s
+                kind = "off"
         return kind
 
     def release_all(self, t_s: float) -> None:
@@ -98,7 +103,7 @@ class LiveInput:
             return self._folder.sounding(now_s)
 
     def silence_since(self) -> float | None:
-        """When the current silence began (last key/pedal release), or None while anything sounds."""
+        """When the hands left the keys (the last key release, pedal or not), or None while a key is down."""
         with self._lock:
             return self._silent_since
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import threading
 from collections.abc import Sequence
@@ -15,11 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..notes import read_midi
+from ..paths import check_input_file, check_output_file
 from ..presets import load_preset
 from .clockout import open_time_ports
 from .config import EngineConfig
 from .engine import JamEngine, build_engine
+from .guard import ON_SERVER_LOSS, SessionGuard
 from .midi_io import VIRTUAL, MidiInput, detect_api
+from .watchdog import watch_for
 from .report import format_report, write_report
 from .sinks import PortSink, RecorderSink, Sink
 from .tempo import TempoConfig
@@ -27,6 +31,7 @@ from .tempo import TempoConfig
 log = logging.getLogger(__name__)
 SYNTH = "synth"
 CHECK_PORTS_S = 1.0
+POLL_S = 0.1  # the session loop: signals, the server watch, a thread's failure noticed this fast
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,31 @@ class JamOptions:
     clock_in: str | None = None
     clock_out: bool = False
     meter_weight: float | None = None  # None: the preset's
+    on_server_loss: str = "wait"  # the JACK server went away: wait for it (ports re-opened), or exit (guard.py)
 
     def __post_init__(self) -> None:
         if not self.outs:
             raise ValueError("at least one output is needed: virtual, synth or a port name")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise ValueError(f"duration must be > 0 s, got {self.duration_s}")
+        if self.duration_s is not None and not 0 < self.duration_s < math.inf:  # nan fails too
+            raise ValueError(f"--duration must be a finite number of seconds > 0, got {self.duration_s}")
+        self._check_values()
+        if self.on_server_loss not in ON_SERVER_LOSS:
+            raise ValueError(f"--on-server-loss must be one of {', '.join(ON_SERVER_LOSS)}, got {self.on_server_loss!r}")
         TempoConfig.from_options(self.sync, self.bpm)  # a bad --sync / --bpm fails before anything opens
+
+
+    def _check_values(self) -> None:
+        """Paths and numbers checked before anything opens: a session never plays to find out at the end."""
+        for value, option in ((self.record, "--record"), (self.report, "--report")):
+            if value is not None:
+                check_output_file(value, option)
+        if self.prompt is not None:
+            check_input_file(self.prompt, "--prompt")
+        for value, option in ((self.silence_threshold_s, "--silence"), (self.bpm, "--bpm")):
+            if value is not None and not 0 < value < math.inf:
+                raise ValueError(f"{option} must be a finite number > 0, got {value}")
+        if self.meter_weight is not None and not math.isfinite(self.meter_weight):
+            raise ValueError(f"--meter must be a finite number, got {self.meter_weight}")
 
 
 def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
@@ -102,17 +125,31 @@ def stop_on_signals(stop: threading.Event):
 
 
 def run_until_stopped(engine: JamEngine, sinks: Sequence[Sink], stop: threading.Event,
-                      duration_s: float | None) -> None:
-    """Wait for a stop: duration over, a signal, or the engine failing. Checks named output ports meanwhile."""
+                      duration_s: float | None, guard: SessionGuard | None = None) -> None:
+    """Wait for a stop: duration over, a signal, a thread or the engine failing, the server lost (`guard`).
+    Checks named output ports meanwhile."""
     deadline = None if duration_s is None else engine.clock.now() + duration_s
+    next_check = engine.clock.now() + CHECK_PORTS_S
     while not stop.is_set() and not engine.failed:
-        left = CHECK_PORTS_S if deadline is None else min(CHECK_PORTS_S, deadline - engine.clock.now())
+        left = POLL_S if deadline is None else min(POLL_S, deadline - engine.clock.now())
         if left <= 0:
             break
         stop.wait(left)
-        for sink in sinks:
-            if isinstance(sink, PortSink):
-                sink.check()
+        if guard is not None:
+            guard.poll()
+        if engine.clock.now() >= next_check and not (guard and guard.server_lost):
+            next_check = engine.clock.now() + CHECK_PORTS_S
+            for sink in sinks:
+                if isinstance(sink, PortSink):
+                    sink.check()
+
+
+@contextlib.contextmanager
+def _closing(watch):
+    try:
+        yield watch
+    finally:
+        watch.close()
 
 
 def engine_for(options: JamOptions, generator, sinks: Sequence[Sink], model_name: str = "mock") -> JamEngine:
@@ -142,11 +179,13 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
         open_time_ports(engine, sinks, api, options.clock_in, options.clock_out, stack)
         report = None
         try:
-            with stop_on_signals(stop):
+            guard = SessionGuard(engine, sinks, midi_in, stop, stack.enter_context(_closing(watch_for(api))),
+                                 options.on_server_loss, options.report)
+            with guard.installed():
                 engine.start()
                 log.info("jamming: %s -> %s, mode %s", midi_in.name, ", ".join(s.name for s in sinks),
                          engine.config.mode)
-                run_until_stopped(engine, sinks, stop, options.duration_s)
+                run_until_stopped(engine, sinks, stop, options.duration_s, guard)
         finally:
             report = engine.stop()
             if options.report is not None:
@@ -154,4 +193,8 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
         log.info("%s", format_report(report))
         if engine.error is not None:
             raise RuntimeError(f"the engine stopped on an error: {engine.error}") from engine.error
+        if guard.error is not None:
+            if isinstance(guard.error, OSError):
+                raise guard.error
+            raise RuntimeError(f"the session stopped on an error: {guard.error!r}") from guard.error
     return report
