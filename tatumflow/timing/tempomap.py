@@ -16,6 +16,7 @@ from .grid import MAX_BPM, MIN_BPM, BeatGrid
 
 MARGIN_S = 0.05  # a correction ends at least this far ahead (events up to now are written already)
 LOOKAHEAD_BEATS = 8
+GOOD_ENOUGH = math.log(1.08)  # a correction within 8 % of the grid's tempo
 
 
 class BeatAligner:
@@ -51,7 +52,8 @@ class BeatAligner:
         return [(now_s, 60.0 / spb), (beat_at, grid.bpm)]
 
     def _target(self, now_s: float, grid: BeatGrid, bar_s: float | None) -> tuple[float, float] | None:
-        """(the grid beat to land on, the correction's seconds per beat) closest to the grid's own tempo."""
+        """(the grid beat to land on, the correction's seconds per beat): the earliest within 8 % of the grid's
+        tempo, else the closest."""
         step = self.beats_per_bar if bar_s is not None else 1
         first = grid.next_beat(now_s + MARGIN_S)
         fb_now = self.file_beats(now_s)
@@ -66,6 +68,8 @@ class BeatAligner:
             if not MIN_BPM <= 60.0 / spb <= MAX_BPM:
                 continue
             score = abs(math.log(spb / grid.period_s))
+            if score <= GOOD_ENOUGH:
+                return beat_at, spb  # the earliest beat that a near-grid tempo reaches
             if best is None or score < best[0] - 1e-9:
                 best = (score, beat_at, spb)
         return None if best is None else (best[1], best[2])

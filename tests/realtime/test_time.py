@@ -1,0 +1,189 @@
+"""Time in the engine, offline (mock generator, simulated clock): replies on a beat, MIDI clock and transport, the
+report's time fields, the recording's tempo map."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+
+from tatumflow.generate.mock import mock_generator
+from tatumflow.notes import Note, note_messages
+from tatumflow.realtime.clock import SimClock
+from tatumflow.realtime.config import EngineConfig
+from tatumflow.realtime.engine import build_engine
+from tatumflow.realtime.sinks import MODEL, MemorySink, RecorderSink
+from tatumflow.realtime.tempo import TempoConfig
+from tatumflow.timing.grid import BeatGrid
+from tatumflow.timing.tempomap import BeatAligner
+
+TIME_FIELDS = ("tempo_source", "tempo_bpm_last", "tempo_bpm_median", "beat_alignment_ms_p50",
+               "beat_alignment_ms_p90", "reply_beat_offset_ms_p50", "reply_beat_offset_ms_max")
+
+
+class TimedSession:
+    """An engine on a simulated clock with a tempo source; `clock_bpm` feeds MIDI clock from `clock_from_s`."""
+
+    def __init__(self, mode="call-response", tempo=None, sinks=(), clock_bpm=None, start_at=None, **config):
+        self.clock = SimClock()
+        self.sink = MemorySink()
+        self.engine = build_engine(mock_generator(), [self.sink, *sinks], clock=self.clock, tempo=tempo,
+                                   config=EngineConfig(mode=mode, **config))
+        self.inbox: list[tuple[float, mido.Message]] = []
+        if clock_bpm is not None:
+            self.add_clock(clock_bpm, 0.0, 60.0, start_at)
+
+    def add_clock(self, bpm, from_s, to_s, start_at=None):
+        tick, t = 60.0 / bpm / 24, from_s
+        msgs = []
+        if start_at is not None:
+            msgs.append((start_at, mido.Message("start")))
+        while t < to_s:
+            msgs.append((t, mido.Message("clock")))
+            t += tick
+        self.inbox = sorted(self.inbox + msgs, key=lambda m: m[0])
+
+    def play(self, notes):
+        self.inbox = sorted(self.inbox + note_messages(notes), key=lambda m: m[0])
+
+    def send(self, t_s, msg):
+        self.inbox = sorted(self.inbox + [(t_s, msg)], key=lambda m: m[0])
+
+    def run_until(self, t_end, dt=0.002):
+        while self.clock.now() < t_end:
+            now = self.clock.now()
+            while self.inbox and self.inbox[0][0] <= now:
+                t, msg = self.inbox.pop(0)
+                self.engine.on_message(msg, t)
+            self.engine.tick(now)
+            self.clock.advance(dt)
+
+    def model_onsets(self, after=0.0):
+        return [t for t, track, m in self.sink.messages
+                if track == MODEL and m.type == "note_on" and m.velocity > 0 and t >= after]
+
+
+def on_grid_phrase(grid: BeatGrid, first_beat: int, n: int = 8) -> list[Note]:
+    """Eighth notes on the grid from beat `first_beat`."""
+    return [Note(grid.beat_s + (first_beat + i / 2) * grid.period_s, 0.1, 60 + (i * 5) % 12, 80) for i in range(n)]
+
+
+def test_a_reply_starts_on_the_first_beat_after_the_threshold():
+    s = TimedSession(tempo=TempoConfig.from_options("off", 100.0), silence_threshold_s=0.3)
+    grid = BeatGrid(100.0, 0.0)
+    phrase = on_grid_phrase(grid, 1)
+    s.play(phrase)
+    s.run_until(6.0)
+    release = max(n.end_s for n in phrase)
+    first = s.model_onsets()[0]
+    assert first >= release + 0.3
+    assert abs(grid.offset_to_beat_s(first)) < 0.003, first
+    assert first - (release + 0.3) <= grid.period_s
+    report = s.engine.stop()
+    assert all(k in report for k in TIME_FIELDS)
+    assert report["tempo_source"] == "fixed" and report["tempo_bpm_last"] == 100.0
+    assert report["reply_beat_offset_ms_max"] < 3
+    assert report["beat_alignment_ms_p50"] is not None and report["stuck_notes"] == 0
+
+
+def test_without_a_tempo_the_reply_starts_at_the_threshold():
+    s = TimedSession(tempo=TempoConfig(sync="off"), silence_threshold_s=0.3)
+    phrase = on_grid_phrase(BeatGrid(100.0, 0.0), 1)
+    s.play(phrase)
+    s.run_until(5.0)
+    assert abs(s.model_onsets()[0] - (max(n.end_s for n in phrase) + 0.3)) < 0.01
+    report = s.engine.stop()
+    assert report["tempo_source"] == "off" and report["tempo_bpm_last"] is None
+
+
+def test_midi_clock_is_followed_and_never_reaches_the_model():
+    s = TimedSession(tempo=TempoConfig(sync="clock"), clock_bpm=132.0, start_at=0.0, silence_threshold_s=0.3)
+    grid = BeatGrid(132.0, 0.0)
+    s.play(on_grid_phrase(grid, 4))
+    s.run_until(6.0)
+    report = s.engine.stop()
+    assert report["human_notes"] == 8 and not any(m.type == "clock" for _, _, m in s.sink.messages)
+    assert abs(report["tempo_bpm_last"] - 132.0) < 0.5 and report["tempo_source"] == "clock"
+    first = s.model_onsets()[0]
+    assert abs(grid.offset_to_beat_s(first)) < 0.005
+    assert s.engine.context_notes()[0].pitch in {n.pitch for n in on_grid_phrase(grid, 4)}
+
+
+def test_transport_stop_silences_at_once_and_start_resumes_a_duet():
+    s = TimedSession(mode="duet", tempo=TempoConfig(sync="clock"), clock_bpm=120.0, start_at=0.5)
+    s.run_until(3.0)  # the DAW's Start starts the duet: no human note needed
+    assert s.model_onsets(after=0.5), "Start did not start the duet"
+    s.send(3.0, mido.Message("stop"))
+    s.run_until(3.01)
+    assert s.sink.sounding == 0
+    s.run_until(5.0)
+    assert not s.model_onsets(after=3.0), "played after Stop"
+    s.send(5.0, mido.Message("continue"))
+    s.run_until(7.0)
+    assert s.model_onsets(after=5.0), "Continue did not resume"
+    assert s.engine.stop()["stuck_notes"] == 0
+
+
+def test_stop_ends_a_call_response_reply():
+    s = TimedSession(tempo=TempoConfig(sync="clock"), clock_bpm=120.0, start_at=0.0, silence_threshold_s=0.3)
+    s.play(on_grid_phrase(BeatGrid(120.0, 0.0), 2, n=12))
+    s.run_until(5.0)
+    replying = s.model_onsets(after=4.0)
+    assert replying
+    s.send(5.0, mido.Message("stop"))
+    s.run_until(9.0)
+    assert not s.model_onsets(after=5.0) and s.sink.sounding == 0
+    assert s.engine.stop()["barge_ins"] == 0
+
+
+def test_duet_hears_its_own_onsets_with_the_tracker():
+    s = TimedSession(mode="duet", tempo=TempoConfig(sync="human"))
+    s.play(on_grid_phrase(BeatGrid(110.0, 0.0), 0, n=10))
+    s.run_until(12.0)
+    assert s.engine.stop()["tempo_source"] in ("human", "off")  # the mock's walk may or may not be periodic
+
+
+@pytest.mark.parametrize("bpm,bar", [(96.0, None), (120.0, 0.1), (160.0, 0.35)])
+def test_the_file_beats_land_on_the_grid(bpm, bar):
+    aligner = BeatAligner()
+    grid = BeatGrid(bpm, 0.1 if bar is None else bar)
+    changes = aligner.update(1.234, grid, bar)
+    assert len(changes) == 2 and changes[1][1] == bpm
+    for k in range(5, 40):
+        b = aligner.file_beats(grid.beat_s + k * grid.period_s + 2 * grid.period_s * 8)
+        assert abs(b - round(b)) < 1e-6
+    if bar is not None:
+        assert round(aligner.file_beats(bar + 32 * grid.period_s)) % 4 == 0
+    assert aligner.update(3.0, grid, bar) == []  # in sync: nothing more to write
+    moved = BeatGrid(bpm * 1.05, grid.beat_s)
+    assert len(aligner.update(5.0, moved)) == 2
+
+
+def test_the_recording_carries_the_tempo_and_its_beats(tmp_path):
+    path = tmp_path / "s.mid"
+    rec = RecorderSink(path)
+    s = TimedSession(tempo=TempoConfig.from_options("off", 90.0), sinks=[rec], silence_threshold_s=0.3)
+    grid = BeatGrid(90.0, 0.0)
+    s.play(on_grid_phrase(grid, 3))
+    s.run_until(8.0)
+    s.engine.stop()
+    rec.close()
+    midi = mido.MidiFile(str(path))
+    tempos = [m.tempo for m in midi.tracks[0] if m.type == "set_tempo"]
+    assert any(abs(mido.tempo2bpm(t) - 90.0) < 0.01 for t in tempos)
+    human = next(tr for tr in midi.tracks if any(getattr(m, "name", "") == "human" for m in tr))
+    tick, ons = 0, []
+    for m in human:
+        tick += m.time
+        if m.type == "note_on" and m.velocity > 0:
+            ons.append(tick)
+    eighth = midi.ticks_per_beat / 2
+    assert ons and all(abs(t / eighth - round(t / eighth)) * eighth <= 2 for t in ons), ons
+
+
+def test_bad_tempo_options_are_one_line_errors():
+    with pytest.raises(ValueError, match="--bpm must be in"):
+        TempoConfig.from_options("auto", 0.0)
+    with pytest.raises(ValueError, match="does not go with --sync clock"):
+        TempoConfig.from_options("clock", 120.0)
+    with pytest.raises(ValueError, match="unknown --sync"):
+        TempoConfig.from_options("metronome")
