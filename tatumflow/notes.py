@@ -28,6 +28,7 @@ MIN_DURATION_S = 0.005
 DEFAULT_TICKS_PER_BEAT = 1000
 DEFAULT_TEMPO_BPM = 120.0
 DEFAULT_TEMPO = 500_000  # microseconds per beat until the first set_tempo (MIDI default: 120 bpm)
+MAX_MIDI_BYTES = 64 * 2**20  # a performance is kilobytes; 64 MiB holds millions of notes
 
 
 @dataclass(frozen=True, order=True)
@@ -151,11 +152,36 @@ def notes_from_messages(
     return sort_notes(n for f in folders.values() for n in f.take())
 
 
+def _structure_problem(data: bytes) -> str | None:
+    """What is wrong with the chunk structure of a Standard MIDI File, or None when it looks whole."""
+    if not data:
+        return "the file is empty (0 bytes)"
+    if data[:4] != b"MThd":
+        return f"no MThd header (it starts with {data[:4]!r})"
+    if len(data) < 14:
+        return f"truncated header ({len(data)} bytes, need 14)"
+    pos, tracks = 8 + int.from_bytes(data[4:8], "big"), 0
+    declared = int.from_bytes(data[10:12], "big")
+    while pos + 8 <= len(data) and tracks < declared:
+        length = int.from_bytes(data[pos + 4:pos + 8], "big")
+        if pos + 8 + length > len(data):
+            return (f"chunk {tracks + 1} ({data[pos:pos + 4]!r}) declares {length:,} bytes but only "
+                    f"{len(data) - pos - 8:,} remain: truncated or corrupt")
+        pos, tracks = pos + 8 + length, tracks + (data[pos:pos + 4] == b"MTrk")
+    if tracks < declared:
+        return f"the header declares {declared} tracks but the file holds {tracks}: truncated"
+    return None
+
+
 def _load_midi(data: bytes, name: str) -> mido.MidiFile:
+    problem = _structure_problem(data)
+    if problem is not None:
+        raise ValueError(f"{name}: not a readable MIDI file ({problem})")
     try:
         midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except Exception as err:  # noqa: BLE001 - mido raises many types (EOFError, OSError, KeySignatureError, ...)
-        raise ValueError(f"{name}: not a readable MIDI file ({err or type(err).__name__})") from err
+        reason = str(err) or ("truncated data" if isinstance(err, EOFError) else type(err).__name__)
+        raise ValueError(f"{name}: not a readable MIDI file ({reason})") from err
     if midi.ticks_per_beat <= 0:
         raise ValueError(
             f"{name}: time division {midi.ticks_per_beat} is not supported (need ticks per beat > 0, not SMPTE)"
@@ -195,21 +221,39 @@ def _absolute_ticks(track: mido.MidiTrack) -> list[int]:
     return ticks
 
 
+def _midi_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a MIDI file; a missing path, a folder, a device and a huge file each get their own error."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a MIDI file")
+    if not path.exists():
+        raise FileNotFoundError(f"MIDI file not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a device or a pipe?), not a MIDI file")
+    size = path.stat().st_size
+    if size > MAX_MIDI_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes is too large for a MIDI file (limit {MAX_MIDI_BYTES:,})")
+    return path.read_bytes()
+
+
 def read_midi(path: str | os.PathLike) -> list[Note]:
     """Read a MIDI file into notes. Raises FileNotFoundError or ValueError (naming the file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MIDI file not found: {path}")
-    return read_midi_bytes(path.read_bytes(), str(path))
+    return read_midi_bytes(_midi_bytes(path), str(path))
 
 
 def read_midi_bytes(data: bytes, name: str = "<bytes>") -> list[Note]:
-    """Notes from the bytes of a MIDI file. Raises ValueError naming `name` for anything that is not readable MIDI."""
+    """Notes from the bytes of a MIDI file. Raises ValueError naming `name` for anything that is not readable MIDI.
+    Type 2 (independent sequences): the sequences one after another."""
     midi = _load_midi(data, name)
-    if midi.type == 2:
-        raise ValueError(f"{name}: MIDI type 2 (independent sequences) is not supported")
-    timed, end_s = _timed_messages(midi.tracks, midi.ticks_per_beat, name)
-    return notes_from_messages(timed, end_s)
+    if midi.type != 2:
+        timed, end_s = _timed_messages(midi.tracks, midi.ticks_per_beat, name)
+        return notes_from_messages(timed, end_s)
+    notes, offset = [], 0.0
+    for track in midi.tracks:
+        timed, end_s = _timed_messages([track], midi.ticks_per_beat, name)
+        notes += [n.shifted(offset) for n in notes_from_messages(timed, end_s)]
+        offset += end_s
+    return notes
 
 
 def _note_events(notes: Sequence[Note], ticks_per_s: float) -> list[tuple[int, int, int, int]]:
@@ -281,15 +325,12 @@ def midi_file_from_tracks(
 
 def read_midi_tracks(path: str | os.PathLike) -> dict[str, list[Note]]:
     """Notes per named track (for files this package wrote: `prompt`, `tatumflow`, `human`, ...)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MIDI file not found: {path}")
-    midi = _load_midi(path.read_bytes(), str(path))
+    midi = _load_midi(_midi_bytes(path), str(path))
     out: dict[str, list[Note]] = {}
     for i, track in enumerate(midi.tracks):
         name = track.name or f"track{i}"
-        # Each track with the first (the conductor track of type-1 files) for the tempo map.
-        with_tempo = [midi.tracks[0], track] if i else [track]
+        # Each track with the first (the conductor track of type-1 files) for the tempo map; type 2: each alone.
+        with_tempo = [midi.tracks[0], track] if i and midi.type != 2 else [track]
         notes = notes_from_messages(*_timed_messages(with_tempo, midi.ticks_per_beat, str(path)))
         if notes or i:
             out[name] = notes

@@ -44,6 +44,7 @@ CALLBACK_DRAIN_S = 0.02  # after cancelling an input's callback: time for one al
 # keeps the tuples alive for the life of the process (a few dozen bytes per port closed), cancels, lets a callback
 # under way finish, then closes.
 _RTMIDI_TUPLES_KEPT: list[tuple] = []
+_DEAD_PORTS: list = []  # input ports of a vanished server, never closed
 
 
 def close_input(port: mido.ports.BaseInput) -> None:
@@ -165,6 +166,8 @@ class MidiInput:
     ) -> None:
         self.requested = name
         self.on_message, self.on_disconnect, self.is_echo = on_message, on_disconnect, is_echo
+        self.on_error: Callable[[BaseException], None] | None = None  # the callback raised (set by the session)
+        self.error: BaseException | None = None
         self.clock, self.api, self.poll_s = clock, api, poll_s
         self.backend = backend(api)
         self.port = None
@@ -191,15 +194,35 @@ class MidiInput:
 
     def _callback(self, msg: mido.Message) -> None:
         t_s = self.clock.now()  # stamp first: everything after this is processing time
-        if self.is_echo is not None and self.is_echo(bytes(msg.bytes()), t_s):
-            return
-        self.on_message(msg, t_s)
+        try:
+            if self.is_echo is not None and self.is_echo(bytes(msg.bytes()), t_s):
+                return
+            self.on_message(msg, t_s)
+        except BaseException as err:  # raised in the MIDI library's thread: it would vanish there; the session stops
+            self.error = err
+            log.exception("the MIDI input callback failed")
+            if self.on_error is not None:
+                self.on_error(err)
 
     def _present(self) -> str | None:
         try:
             return resolve_port(self.requested, self.backend.get_input_names(), "input")
-        except ValueError:
+        except Exception:  # not there, or no server to ask
             return None
+
+    def server_lost(self) -> None:
+        """The MIDI server went away: forget the port without closing it (a dead server's client can hang on close);
+        it stays referenced, so no destructor closes it either."""
+        port, self.port = self.port, None
+        if port is not None:
+            _DEAD_PORTS.append(port)
+
+    def reopen(self) -> None:
+        """The server is back: the virtual port is made again (a named keyboard is re-found by the watch thread)."""
+        if self.virtual and self.port is None:
+            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
+                                                callback=self._callback)
+            log.warning("MIDI input %s is open again", self.name)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_s):

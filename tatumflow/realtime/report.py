@@ -30,6 +30,8 @@ class SessionStats:
     human_notes: int = 0
     echoes_suppressed: int = 0
     keyboard_disconnects: int = 0
+    server_losses: int = 0  # the MIDI (JACK) server went away
+    input_lost: int = 0  # input messages lost before the engine saw them (rtmidi's queue overflowed)
     duration_s: float = 0.0
     model: str = "mock"
     # time (tempo.py): the source followed, its tempo at each change, model onsets and reply starts vs the grid
@@ -67,6 +69,9 @@ def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> 
         "human_notes": stats.human_notes,
         "echoes_suppressed": stats.echoes_suppressed,
         "keyboard_disconnects": stats.keyboard_disconnects,
+        "undelivered_notes": send.undelivered_notes,
+        "server_losses": stats.server_losses,
+        "input_lost": stats.input_lost,
         "stuck_notes": stuck_notes,
         **time_report(stats),
     }
@@ -111,5 +116,7 @@ def format_report(report: dict) -> str:
 def write_report(report: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a report written mid-session is whole whenever the process dies
     return path

@@ -19,7 +19,7 @@ import mido
 
 from ..notes import Note
 from .clock import SPIN_S, Clock, try_realtime_priority
-from .sinks import MODEL, Sink
+from .sinks import MODEL, Sink, deliver
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class SendStats:
     sent_notes: int = 0
     late_notes: int = 0
     dropped_notes: int = 0
+    undelivered_notes: int = 0  # note-ons no output took (the MIDI server was gone)
 
 
 class Scheduler:
@@ -161,8 +162,9 @@ class Scheduler:
                 if self._offs.get(ev.note_id) is ev:
                     del self._offs[ev.note_id]
                     self._on_time.pop(ev.note_id, None)
-        for sink in self.sinks:
-            sink.send(ev.msg, MODEL, now)
+        if not deliver(self.sinks, ev.msg, MODEL, now):  # no output took it (the server is gone): not sent
+            self.stats.undelivered_notes += ev.is_on
+            return
         if self.on_sent is not None:
             self.on_sent(ev.msg, now)
         self.stats.lateness_ms.append(lateness * 1e3)

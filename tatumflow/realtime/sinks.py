@@ -23,6 +23,7 @@ HUMAN = "human"
 MODEL = "tatumflow"
 ALL_NOTES_OFF_CC = 123
 DRAIN_S = 0.05
+_DEAD_PORTS: list = []  # ports of a vanished server, never closed
 FLUSH_S = 1.0  # the recording on disk is at most this far behind the session
 
 
@@ -39,19 +40,25 @@ class Sink:
         self._channels: set[int] = set()
         self._last_t = 0.0
 
-    def send(self, msg: mido.Message, track: str = MODEL, t_s: float | None = None) -> None:
+    is_output = False  # True for what a listener hears (ports, the synth); False for recorders and memory
+
+    def send(self, msg: mido.Message, track: str = MODEL, t_s: float | None = None) -> bool:
+        """Whether the message was delivered (False: not this sink's track, closed, failed, or nowhere to go)."""
         if track not in self.tracks:
-            return
+            return False
         with self._lock:
             if self.closed or self.failed:
-                return
+                return False
             self._last_t = self._last_t if t_s is None else t_s
-            self._note_state(msg)
             try:
-                self._send(msg, track, self._last_t)
+                delivered = self._send(msg, track, self._last_t) is not False
             except Exception as err:  # a vanished device: stop using this sink, keep the others going
                 log.error("output %r failed (%s); it is switched off", self.name, err)
                 self.failed = True
+                return False
+            if delivered:
+                self._note_state(msg)
+            return delivered
 
     def _note_state(self, msg: mido.Message) -> None:
         if msg.type not in ("note_on", "note_off"):
@@ -110,7 +117,8 @@ class Sink:
             pass
 
     # -- for subclasses --------------------------------------------------------------------------------------
-    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> bool | None:
+        """Deliver; return False when the message could not go anywhere (None or True: delivered)."""
         raise NotImplementedError
 
     def _close(self) -> None:
@@ -204,15 +212,44 @@ class PortSink(Sink):
             self.port = self.backend.open_output(self.name)
         self.connected = True
 
-    def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
+    is_output = True
+
+    def _send(self, msg: mido.Message, track: str, t_s: float) -> bool:
         if self.connected:
             self.port.send(msg)
+        return self.connected
+
+    def server_lost(self) -> None:
+        """The MIDI server went away: nothing reaches this port any more; its dead client is left alone (closing a
+        client of a dead server can hang), kept referenced so that no destructor closes it either."""
+        with self._lock:
+            if self.connected:
+                _DEAD_PORTS.append(self.port)
+            self.connected = False
+            self._sounding.clear()
+
+    def reopen(self) -> None:
+        """The server is back: open the port again (a named port: when it is there)."""
+        with self._lock:
+            if self.connected or self.closed:
+                return
+            if self.requested == VIRTUAL:
+                self.port = self.backend.open_output(OUT_PORT_NAME, virtual=True, client_name=CLIENT_NAME)
+            elif self.name in self.backend.get_output_names():
+                self.port = self.backend.open_output(self.name)
+            else:
+                return
+            self.connected = True
+            log.warning("output %r is open again", self.name)
 
     def check(self) -> None:
         """For a named port: notice that it vanished (forget what sounded there) or came back (re-open, clean it)."""
         if self.requested == VIRTUAL or self.closed:
             return
-        present = self.name in self.backend.get_output_names()
+        try:
+            present = self.name in self.backend.get_output_names()
+        except Exception:  # no server to ask (it went away): the session's watch handles that
+            return
         with self._lock:
             if self.connected and not present:
                 log.warning("output port %r vanished; notes to it are dropped until it returns", self.name)
@@ -227,5 +264,20 @@ class PortSink(Sink):
                 log.warning("output port %r is back", self.name)
 
     def _close(self) -> None:
+        if not self.connected:
+            return
         time.sleep(DRAIN_S)  # JACK/ALSA deliver from a buffer each cycle: let the final note-offs go out first
         self.port.close()
+
+
+def deliver(sinks: list[Sink], msg: mido.Message, track: str, t_s: float) -> bool:
+    """Send to the outputs first, then to the rest (recorders) only if an output took it or there is none: the
+    recording holds what a listener could hear. Returns whether the message was sent."""
+    outputs = [s for s in sinks if s.is_output and track in s.tracks]
+    heard = [s.send(msg, track, t_s) for s in outputs]
+    if outputs and not any(heard):
+        return False
+    for s in sinks:
+        if not s.is_output:
+            s.send(msg, track, t_s)
+    return True

@@ -15,6 +15,7 @@ import mido
 import numpy as np
 
 from ..notes import Note, note_messages, read_midi_tracks
+from ..paths import check_input_file, check_output_file
 from .sinks import HUMAN, MODEL, Sink
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class FluidSynthSink(Sink):
             samples = self.synth.get_samples(frames)
         outdata[:] = np.asarray(samples, dtype=np.int16).reshape(-1, 2)
 
+    is_output = True
+
     def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
         with self._synth_lock:
             _apply(self.synth, msg)
@@ -149,7 +152,9 @@ def render_tracks(tracks: dict[str, Sequence[Note]], wav_path: str | os.PathLike
 
 
 def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike, soundfont: str | os.PathLike | None = None) -> Path:
-    """Render a MIDI file (each track on its own channel, all piano) to WAV."""
+    """Render a MIDI file (each track on its own channel, all piano) to WAV. Both paths are checked first."""
+    check_input_file(midi_path, "MIDI file")
+    check_output_file(wav_path, "output WAV")
     tracks = read_midi_tracks(midi_path)
     if not any(tracks.values()):
         raise ValueError(f"{midi_path}: no notes to render")
