@@ -5,7 +5,8 @@ recordings (a 20 s prompt every 30 s, 15 s continuations, `--seeds` seeds) and r
 continuation's values: the texture measures, pitch-class KL and PCTM against the real continuation, grammar
 errors, and the real-vs-generated discriminator AUC (cross-validated by recording).
 
-    OMP_NUM_THREADS=1 python benchmarks/eval/tune_texture.py --data /work/runs/tune --out benchmarks/eval/tuning/x.json \
+    OMP_NUM_THREADS=1 python benchmarks/eval/tune_texture.py --data /work/runs/tune \
+        --out benchmarks/eval/tuning/x.json \
         --variant base --variant 'rep2:repeat_penalty=2' --variant 'vel:head_temperature=1,1,1.2,1;top_p=1'
 """
 
@@ -29,7 +30,6 @@ from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
 from tatumflow.notes import find_midi_files, read_midi
 from tatumflow.presets import controls_from
-from tatumflow.timing.tracker import TempoTracker
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -43,13 +43,6 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, out
 
 
-def prompt_grid(prompt):
-    """The prompt's tempo from the online tracker run over it (None: no tempo), for the meter prior."""
-    tracker = TempoTracker()
-    tracker.add_notes((n.onset_s, n.velocity) for n in prompt)
-    return tracker.update(max(n.onset_s for n in prompt) + 0.01)
-
-
 def measure(notes, end_s):
     view = snap_to_grid(notes, 0.01, end_s)
     m = texture_measures(view)
@@ -59,9 +52,7 @@ def measure(notes, end_s):
 def run_variant(gen, pairs, base, overrides, seeds):
     rows, feats, groups = [], [], []
     for rec, split in pairs:
-        controls = replace(base, **overrides)
-        if controls.meter_weight > 0:
-            controls = replace(controls, beat_grid=prompt_grid(split.prompt))
+        controls = replace(base, **overrides)  # continue_notes finds the prompt's grid for the meter prior
         for seed in range(seeds):
             notes = continue_notes(gen, split.prompt, 15.0, replace(controls, seed=seed))
             m, f = measure(notes, split.start_s + 15.0)

@@ -6,14 +6,26 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from ..notes import MIN_DURATION_S, Note, cut_overlaps
+from ..timing.tracker import TempoTracker
 from .controls import Controls
 from .generator import ChunkedGenerator
-from ..notes import MIN_DURATION_S, Note, cut_overlaps
 
 
 def continuation_start_s(prompt: Sequence[Note], grid_s: float) -> float:
     """Where a continuation begins: one grid step after the prompt's last onset (0 for no prompt)."""
     return max(n.onset_s for n in prompt) + grid_s if prompt else 0.0
+
+
+def with_prompt_grid(controls: Controls, prompt: Sequence[Note]) -> Controls:
+    """The controls with the prompt's beat grid (the online tracker run over the prompt) when the meter prior is on
+    and no grid was given; unchanged otherwise, or when the prompt has no clear tempo."""
+    if controls.meter_weight <= 0 or controls.beat_grid is not None or not prompt:
+        return controls
+    tracker = TempoTracker()
+    tracker.add_notes((n.onset_s, n.velocity) for n in prompt)
+    grid = tracker.update(max(n.onset_s for n in prompt) + 0.01)
+    return controls if grid is None else replace(controls, beat_grid=grid)
 
 
 def continue_notes(
@@ -26,10 +38,12 @@ def continue_notes(
     """Notes continuing `prompt` for `seconds`, from `continuation_start_s`; every note ends by then and a re-struck
     pitch ends the note before it.
 
-    `on_window(done, total)` is called after each window (for progress bars).
+    `on_window(done, total)` is called after each window (for progress bars). With the meter prior on and no grid
+    given, the grid is the prompt's tempo (`with_prompt_grid`).
     """
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
+    controls = with_prompt_grid(controls, prompt)
     start = continuation_start_s(prompt, generator.tokenizer.config.grid_s)
     end = start + seconds
     state = generator.init_state(prompt, controls, start_s=start)
