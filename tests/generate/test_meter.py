@@ -97,3 +97,18 @@ def test_repeat_penalty_breaks_a_repeated_top_line(generator):
         return count / total
 
     assert repeats(replace(base, repeat_penalty=8.0)) < repeats(base) or repeats(base) == 0
+
+
+def test_offline_continuations_take_the_prompts_tempo():
+    from tatumflow.generate.continuation import with_prompt_grid
+    from tatumflow.generate.controls import Controls
+    from tatumflow.notes import Note
+
+    steady = [Note(i * 0.5, 0.3, 60 + (i % 3), 90) for i in range(30)] + [Note(i * 0.5 + 0.25, 0.2, 67, 60) for i in range(30)]
+    on = Controls(meter_weight=1.0)
+    grid = with_prompt_grid(on, steady).beat_grid
+    assert grid is not None and grid.bpm == pytest.approx(120, rel=0.03)
+    assert with_prompt_grid(Controls(), steady).beat_grid is None  # the prior off: no grid needed
+    rng = np.random.default_rng(0)
+    free = [Note(float(t), 0.2, 60, 80) for t in np.sort(rng.uniform(0, 15, 120))]
+    assert with_prompt_grid(on, free).beat_grid is None  # no clear tempo: no grid
