@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tatumflow.realtime.cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
+from tatumflow.realtime import jam_cli
+from tatumflow.realtime.cli_options import ApiOpt, SoundfontOpt
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
 
@@ -203,45 +204,9 @@ def ports(api: ApiOpt = None) -> None:
     typer.echo("outputs:" + "".join(f"\n  {p}" for p in outputs) if outputs else "outputs: none (use --out virtual or synth)")
 
 
-@app.command()
-def jam(
-    inp: Annotated[str, typer.Option("--in", help="Input port name (substring ok) or 'virtual' (creates 'TatumFlow In').")] = "virtual",
-    out: Annotated[list[str] | None, typer.Option("--out", help="'virtual' (creates 'TatumFlow Out'), 'synth', or a port name; repeatable.")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="call-response, duet or continue (default: the preset's).", show_default=False)] = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
-    record: Annotated[str | None, typer.Option("--record", help="Write the session (human + tatumflow tracks) to this .mid.", show_default=False)] = None,
-    report: Annotated[str | None, typer.Option("--report", help="Write the latency report JSON here.", show_default=False)] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)] = None,
-    silence: Annotated[float | None, typer.Option("--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)] = None,
-    checkpoint: CheckpointOpt = None,
-    device: DeviceOpt = "auto",
-    api: ApiOpt = None,
-    soundfont: SoundfontOpt = None,
-    mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
-    sync: SyncOpt = "auto", bpm: BpmOpt = None, clock_in: ClockInOpt = None, clock_out: ClockOutOpt = False,
-    meter: MeterOpt = None,
-    on_server_loss: Annotated[str, typer.Option("--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording are written either way).")] = "wait",
-) -> None:
-    """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
-    from pathlib import Path
-
-    from tatumflow.realtime.report import format_report
-    from tatumflow.realtime.session import JamOptions, run_jam
-
-    try:
-        options = JamOptions(inp=inp, outs=tuple(out or ["virtual"]), mode=mode, prompt=Path(prompt) if prompt else None,
-                             preset=preset, record=Path(record) if record else None,
-                             report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
-                             device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
-                             sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
-                             on_server_loss=on_server_loss)
-        typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
-        result = run_jam(options)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        fail(str(err))
-    typer.echo(format_report(result))
-
+# `jam` (and `controls`, its live controls) live in realtime/jam_cli.py: the session's many options
+app.command()(jam_cli.jam)
+app.command()(jam_cli.controls)
 
 @app.command()
 def render(

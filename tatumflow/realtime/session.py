@@ -22,10 +22,11 @@ from .clockout import open_time_ports
 from .config import EngineConfig
 from .engine import JamEngine, build_engine
 from .guard import ON_SERVER_LOSS, SessionGuard
+from .live import LiveOptions, LiveRig
 from .midi_io import VIRTUAL, MidiInput, detect_api
 from .watchdog import watch_for
 from .report import format_report, write_report
-from .sinks import PortSink, RecorderSink, Sink
+from .sinks import HUMAN, MODEL, PortSink, RecorderSink, Sink
 from .tempo import TempoConfig
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class JamOptions:
     clock_in: str | None = None
     clock_out: bool = False
     meter_weight: float | None = None  # None: the preset's
+    live: LiveOptions = LiveOptions()  # controls, split, channels, thru, velocity curve, OSC, UI (live.py)
     on_server_loss: str = "wait"  # the JACK server went away: wait for it (ports re-opened), or exit (guard.py)
 
     def __post_init__(self) -> None:
@@ -94,13 +96,14 @@ def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
 
 
 def open_sinks(outs: Sequence[str], api: str | None, soundfont: str | None, record: Path | None,
-               stack: contextlib.ExitStack) -> list[Sink]:
+               stack: contextlib.ExitStack, thru: bool = True) -> list[Sink]:
+    """The outputs; `thru`: the human's notes sound on the synth too (port outputs carry TatumFlow alone)."""
     sinks: list[Sink] = []
     for out in outs:
         if out == SYNTH:
             from .synth import FluidSynthSink
 
-            sinks.append(stack.enter_context(FluidSynthSink(soundfont)))
+            sinks.append(stack.enter_context(FluidSynthSink(soundfont, tracks=(MODEL, HUMAN) if thru else (MODEL,))))
         else:
             sinks.append(stack.enter_context(PortSink(out, api)))
     if record is not None:
@@ -154,8 +157,9 @@ def _closing(watch):
 
 def engine_for(options: JamOptions, generator, sinks: Sequence[Sink], model_name: str = "mock") -> JamEngine:
     preset = load_preset(options.preset)
-    config = EngineConfig.from_preset(preset.engine, mode=options.mode,
-                                      silence_threshold_s=options.silence_threshold_s)
+    overrides = {"mode": options.mode, "silence_threshold_s": options.silence_threshold_s,
+                 **options.live.engine_overrides(options.mode)}  # a split plays in duet; the output channel
+    config = EngineConfig.from_preset(preset.engine, **overrides)
     prompt = read_midi(options.prompt) if options.prompt is not None else []
     if config.mode == "continue" and not prompt:
         log.info("continue mode without --prompt: the human's first phrase is the prompt")
@@ -172,10 +176,20 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
     api = detect_api(options.api)
     generator, model_name = load_jam_generator(options.checkpoint, options.device, options.mock)
     with contextlib.ExitStack() as stack:
-        sinks = open_sinks(options.outs, api, options.soundfont, options.record, stack)
+        ccmap = options.live.ccmap()  # a bad controls file fails before any port opens
+        sinks = open_sinks(options.outs, api, options.soundfont, options.record, stack, options.live.thru)
+        recent = None
+        if options.live.tui:
+            from .tui import RecentNotes
+
+            recent = RecentNotes()
+            sinks.append(recent)
         engine = engine_for(options, generator, sinks, model_name)
-        midi_in = MidiInput(options.inp, engine.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect)
+        rig = LiveRig(engine, options.live, generator, api, ccmap)
+        midi_in = MidiInput(options.inp, rig.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect)
         stack.enter_context(midi_in)
+        stack.callback(rig.close)
+        rig.open(recent)
         open_time_ports(engine, sinks, api, options.clock_in, options.clock_out, stack)
         report = None
         try:

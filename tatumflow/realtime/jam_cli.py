@@ -1,0 +1,141 @@
+"""The `jam` and `controls` commands (registered on the app in cli.py): the live session's options, including the
+controls a musician reaches (CC map, MIDI learn, UI, OSC), the accompany split and the input/output conventions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
+
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+CheckpointOpt = Annotated[
+    str | None, typer.Option("--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)
+]
+ControlsOpt = Annotated[str | None, typer.Option(
+    "--controls", help="MIDI CC map (TOML; default: the built-in map, see `tatumflow controls`). With --learn: the "
+    "file written.", show_default=False)]
+LearnOpt = Annotated[bool, typer.Option("--learn", help="MIDI learn: move a knob, choose its control; writes "
+                                        "--controls FILE (default tatumflow-controls.toml) and exits.")]
+ControlInOpt = Annotated[str | None, typer.Option(
+    "--control-in", help="Read the controller from this port (default: the --in port).", show_default=False)]
+TuiOpt = Annotated[bool | None, typer.Option(
+    "--tui/--no-tui", help="Terminal UI (default: on when stdout is a terminal).", show_default=False)]
+OscOpt = Annotated[int | None, typer.Option(
+    "--osc", help="Listen for OSC on this UDP port (/tatumflow/<control> value).", show_default=False)]
+OscHostOpt = Annotated[str, typer.Option("--osc-host", help="OSC address to listen on.")]
+SplitOpt = Annotated[int | None, typer.Option(
+    "--split", help="Accompany split (MIDI note): TatumFlow keeps to one side (default duet).", show_default=False)]
+SideOpt = Annotated[bool, typer.Option(
+    "--above/--below", help="With --split: TatumFlow plays above the split (pitches >= NOTE) or below it (< NOTE).")]
+InChannelOpt = Annotated[int | None, typer.Option(
+    "--in-channel", help="Listen to this MIDI channel only, 1..16 (default: all).", show_default=False)]
+OutChannelOpt = Annotated[int | None, typer.Option(
+    "--out-channel", help="TatumFlow's output channel, 1..16 (default 1).", show_default=False)]
+ThruOpt = Annotated[bool, typer.Option(
+    "--thru/--no-thru", help="Echo the human's notes to the synth output (port outputs carry TatumFlow alone).")]
+VelocityOpt = Annotated[str, typer.Option(
+    "--velocity-curve", help="The human's touch: soft, linear, hard, or an exponent (0.2..5).")]
+StyleBOpt = Annotated[str | None, typer.Option(
+    "--style-b", help="The second pianist of the style_mix crossfade (default: one from the checkpoint).",
+    show_default=False)]
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def jam(
+    inp: Annotated[str, typer.Option("--in", help="Input port name (substring ok) or 'virtual' (creates 'TatumFlow In').")] = "virtual",
+    out: Annotated[list[str] | None, typer.Option("--out", help="'virtual' (creates 'TatumFlow Out'), 'synth', or a port name; repeatable.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="call-response, duet or continue (default: the preset's; duet with --split).", show_default=False)] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
+    record: Annotated[str | None, typer.Option("--record", help="Write the session (human + tatumflow tracks) to this .mid.", show_default=False)] = None,
+    report: Annotated[str | None, typer.Option("--report", help="Write the latency report JSON here.", show_default=False)] = None,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)] = None,
+    silence: Annotated[float | None, typer.Option("--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)] = None,
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
+    api: ApiOpt = None,
+    soundfont: SoundfontOpt = None,
+    mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
+    sync: SyncOpt = "auto", bpm: BpmOpt = None, clock_in: ClockInOpt = None, clock_out: ClockOutOpt = False,
+    meter: MeterOpt = None,
+    on_server_loss: Annotated[str, typer.Option("--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording are written either way).")] = "wait",
+    controls: ControlsOpt = None, learn: LearnOpt = False, control_in: ControlInOpt = None, tui: TuiOpt = None,
+    osc: OscOpt = None, osc_host: OscHostOpt = "127.0.0.1", split: SplitOpt = None, above: SideOpt = False,
+    in_channel: InChannelOpt = None, out_channel: OutChannelOpt = None, thru: ThruOpt = True,
+    velocity_curve: VelocityOpt = "linear", style_b: StyleBOpt = None,
+) -> None:
+    """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
+    from pathlib import Path
+
+    from .live import LiveOptions
+    from .report import format_report
+    from .session import JamOptions, run_jam
+
+    if learn:
+        return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
+    show_tui = sys.stdout.isatty() if tui is None else tui
+    try:
+        live = LiveOptions(controls_file=Path(controls) if controls else None, control_in=control_in, split=split,
+                           split_side="above" if above else "below", in_channel=in_channel, out_channel=out_channel,
+                           thru=thru, velocity_curve=velocity_curve, style_b=style_b, osc_port=osc,
+                           osc_host=osc_host, tui=show_tui)
+        options = JamOptions(inp=inp, outs=tuple(out or ["virtual"]), mode=mode, prompt=Path(prompt) if prompt else None,
+                             preset=preset, record=Path(record) if record else None,
+                             report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
+                             device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
+                             sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
+                             on_server_loss=on_server_loss, live=live)
+        if not show_tui:
+            typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
+        result = run_jam(options)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        fail(str(err))
+    typer.echo(format_report(result))
+
+
+def _learn(inp: str, api: str | None, path) -> None:
+    from .learn import run_learn
+    from .midi_io import detect_api
+
+    try:
+        run_learn(inp, detect_api(api), path)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+
+
+def controls(
+    controls_file: ControlsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of objects (name, cc, min, max, default, ...).")] = False,
+) -> None:
+    """The live controls: name, range, default and CC (a CC value 0..127 maps linearly onto min..max)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .ccmap import PANIC, load_map
+    from .knobs import KNOBS
+
+    try:
+        ccmap = load_map(controls_file)
+    except ValueError as err:
+        fail(str(err))
+    rows = [k.describe(ccmap.cc_of(name)) for name, k in KNOBS.items()]
+    rows.append({"name": PANIC, "cc": ccmap.cc_of(PANIC), "min": 0, "max": 127, "default": 0, "kind": "trigger",
+                 "applies_to": "engine.panic", "help": "all notes off now (any value > 0)"})
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table(title="TatumFlow live controls (CC value 0..127 -> min..max)")
+    for col in ("name", "cc", "min", "max", "default", "help"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str("-" if r[c] is None else r[c]) for c in ("name", "cc", "min", "max", "default", "help")))
+    Console(width=140).print(table)

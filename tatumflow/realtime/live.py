@@ -1,0 +1,122 @@
+"""A live session's controls, put together: the control surface, the CC map and input router, a `--control-in`
+port, OSC and the terminal UI. `LiveOptions` is what `jam` was asked for; `LiveRig` opens and closes it all around
+the engine (session.py), and its `on_message` is what the MIDI input calls instead of the engine's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .ccmap import CcMap, load_map
+from .router import InputRouter, velocity_gamma
+from .surface import SIDES, ControlSurface, Split, style_pair
+
+log = logging.getLogger(__name__)
+
+
+def _channel(value: int | None, what: str) -> int | None:
+    """A user's MIDI channel 1..16 as 0..15 (None stays None)."""
+    if value is None:
+        return None
+    if not 1 <= value <= 16:
+        raise ValueError(f"{what} must be a MIDI channel 1..16, got {value}")
+    return value - 1
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    controls_file: Path | None = None  # None: the default CC map (presets/controls.toml)
+    control_in: str | None = None  # a second port for the controller; None: the --in port
+    split: int | None = None
+    split_side: str = "below"  # where TatumFlow plays
+    in_channel: int | None = None  # 1..16, None: all
+    out_channel: int | None = None  # 1..16, None: the engine's (1)
+    thru: bool = True  # the human's notes to the synth output
+    velocity_curve: str = "linear"
+    style_b: str | None = None
+    osc_port: int | None = None
+    osc_host: str = "127.0.0.1"
+    tui: bool = False
+
+    def __post_init__(self) -> None:
+        _channel(self.in_channel, "--in-channel")
+        _channel(self.out_channel, "--out-channel")
+        velocity_gamma(self.velocity_curve)
+        if self.split_side not in SIDES:
+            raise ValueError(f"split side must be below or above, got {self.split_side!r}")
+        if self.split is not None:
+            Split(self.split, self.split_side)
+        if self.controls_file is not None:
+            load_map(self.controls_file)  # a bad file fails before anything opens
+        if self.osc_port is not None and not 1 <= self.osc_port <= 65535:
+            raise ValueError(f"--osc port must be 1..65535, got {self.osc_port}")
+
+    def ccmap(self) -> CcMap:
+        return load_map(self.controls_file)
+
+    def engine_overrides(self, mode: str | None) -> dict:
+        """EngineConfig settings these options imply: a split plays in duet unless a mode was given."""
+        out: dict = {}
+        if self.split is not None and mode is None:
+            out["mode"] = "duet"
+        channel = _channel(self.out_channel, "--out-channel")
+        if channel is not None:
+            out["channel"] = channel
+            out["human_channel"] = (channel + 1) % 16
+        return out
+
+
+def styles_of(generator) -> list[str]:
+    """The checkpoint's style names (empty for the mock)."""
+    return list(getattr(getattr(generator, "backend", None), "styles", []) or [])
+
+
+class LiveRig:
+    """Everything a musician touches, around one engine. Use as a context manager after the engine is built."""
+
+    def __init__(self, engine, options: LiveOptions, generator=None, api: str | None = None,
+                 ccmap: CcMap | None = None) -> None:
+        self.engine, self.options, self.api = engine, options, api
+        self.ccmap = ccmap if ccmap is not None else options.ccmap()
+        split = Split(options.split, options.split_side) if options.split is not None else None
+        styles = style_pair(engine.controls, styles_of(generator), options.style_b)
+        self.surface = ControlSurface(engine, styles, split)
+        self.router = InputRouter(engine.on_message, self.surface, self.ccmap,
+                                  _channel(options.in_channel, "--in-channel"), velocity_gamma(options.velocity_curve))
+        self._stack = contextlib.ExitStack()
+        self.tui = None
+        self.osc = None
+
+    def on_message(self, msg, t_s: float) -> None:
+        self.router.on_message(msg, t_s)
+
+    def open(self, recent=None) -> LiveRig:
+        """The control port, OSC and the UI (`recent`: the UI's note tap, a sink of the session)."""
+        if self.options.control_in is not None:
+            from .midi_io import MidiInput
+
+            port = MidiInput(self.options.control_in, self.router.on_control, self.engine.clock, self.api)
+            self._stack.enter_context(port)
+        if self.options.osc_port is not None:
+            from .osc import OscControl
+
+            self.osc = self._stack.enter_context(OscControl(self.surface, self.options.osc_port,
+                                                            self.options.osc_host))
+        if self.options.tui:
+            from .tui import JamTui
+
+            self.tui = self._stack.enter_context(JamTui(self.engine, self.surface, self.ccmap, recent,
+                                                        split=self.surface.split))
+        return self
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> LiveRig:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
