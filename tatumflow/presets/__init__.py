@@ -31,8 +31,11 @@ def _preset_dir() -> Path:
     return Path(str(resources.files(__package__)))
 
 
+NOT_PRESETS = ("controls",)  # controls.toml is the default MIDI CC map (realtime/ccmap.py)
+
+
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in _preset_dir().glob("*.toml"))
+    return sorted(p.stem for p in _preset_dir().glob("*.toml") if p.stem not in NOT_PRESETS)
 
 
 def _parse(name: str, data: dict[str, Any]) -> Preset:
@@ -67,7 +70,7 @@ def load_preset(name_or_path: str = DEFAULT_PRESET) -> Preset:
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = _preset_dir() / f"{name_or_path}.toml"
-        if not path.is_file():
+        if not path.is_file() or name_or_path in NOT_PRESETS:
             raise ValueError(f"unknown preset {name_or_path!r}; valid presets: {', '.join(preset_names())}")
     elif not path.is_file():
         raise ValueError(f"preset file not found: {path}")
