@@ -36,6 +36,7 @@ from .tempo import TimeKeeper
 
 log = logging.getLogger(__name__)
 UNBOUNDED_S = 1e9
+DECIDE_SLACK_S = 0.01  # with a grid: decide at least this long before the first beat the first chunk can meet
 FIRST_HORIZON_S = 30.0  # a reply's first notes are sampled wherever the model puts them, then pulled to the start
 
 
@@ -205,8 +206,9 @@ class CallResponse(Mode):
         trigger = self._trigger_time(now_s)
         if trigger is None:
             return
-        start = self.on_beat(max(trigger, now_s + self.context.first_cost_s()))
-        if now_s < start - self._lead_s():
+        cost = self.context.first_cost_s()
+        start = self.on_beat(max(trigger, now_s + cost))
+        if now_s < start - max(self._lead_s(), cost + DECIDE_SLACK_S):  # a slow first chunk: still a beat it meets
             return
         self.context.hear_sounding(self.live.sounding_notes(now_s))  # keys still down: the duration so far
         silent = self.live.silence_since() or now_s

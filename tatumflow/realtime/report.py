@@ -82,13 +82,13 @@ def time_report(stats: SessionStats) -> dict:
     offsets = [abs(x) for x in stats.reply_beat_offset_ms]
     return {
         "tempo_source": stats.tempo_source,
-        "tempo_bpm_last": round(stats.tempo_bpm[-1], 2) if stats.tempo_bpm else None,
+        "tempo_bpm_last": round(float(stats.tempo_bpm[-1]), 2) if stats.tempo_bpm else None,
         "tempo_bpm_median": percentile(stats.tempo_bpm, 50),
         "beat_alignment_ms_p50": percentile(stats.beat_alignment_ms, 50),
         "beat_alignment_ms_p90": percentile(stats.beat_alignment_ms, 90),
         "beat_alignment_beats_p50": percentile(stats.beat_alignment_beats, 50),
         "reply_beat_offset_ms_p50": percentile(offsets, 50),
-        "reply_beat_offset_ms_max": round(max(offsets), 2) if offsets else None,
+        "reply_beat_offset_ms_max": round(float(max(offsets)), 2) if offsets else None,
     }
 
 

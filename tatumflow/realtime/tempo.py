@@ -36,6 +36,7 @@ from .report import SessionStats
 
 log = logging.getLogger(__name__)
 SYNCS = ("auto", "clock", "human", "fixed", "off")
+LOG_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class TimeKeeper:
         self._tempo_sinks = [s for s in tempo_sinks if hasattr(s, "tempo_change")]
         self._started_s: float | None = None
         self._warned = False
+        self._logged_s = float("-inf")
 
     @property
     def sync(self) -> str:
@@ -154,8 +156,10 @@ class TimeKeeper:
         if not self.active:
             return None
         grid = self.source.grid(now_s)
-        if grid is not None and (self.grid is None or grid.bpm != self.grid.bpm or grid.beat_s != self.grid.beat_s):
-            self.stats.tempo_bpm.append(grid.bpm)
+        if grid is not None and grid is not self.grid:
+            if now_s - self._logged_s >= LOG_EVERY_S:  # the tempo over the session, for the report's median
+                self._logged_s = now_s
+                self.stats.tempo_bpm.append(grid.bpm)
             self.used.add(grid.source)
             self.stats.tempo_source = self.source_name()
             self._write_tempo(now_s, grid)

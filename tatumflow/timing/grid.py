@@ -29,6 +29,8 @@ class BeatGrid:
     confidence: float = 1.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "bpm", float(self.bpm))  # plain floats (a fit gives numpy ones): JSON, comparisons
+        object.__setattr__(self, "beat_s", float(self.beat_s))
         if not (math.isfinite(self.bpm) and MIN_BPM <= self.bpm <= MAX_BPM):
             raise ValueError(f"bpm must be in [{MIN_BPM:g}, {MAX_BPM:g}], got {self.bpm!r}")
         if not math.isfinite(self.beat_s):
