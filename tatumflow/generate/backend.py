@@ -21,14 +21,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..model.kvcache import KVCache
+from ..model.tokenizer import Tokenizer
+from ..model.transformer import NoteTransformer
 from .controls import Controls
 from .generator import StepConstraints
 from .graphs import StaticSteps
 from .heads import HostSampler, constraint_biases, sample_note
 from .inference import InferenceModel, fp16_weights_available
-from ..model.kvcache import KVCache
-from ..model.tokenizer import Tokenizer
-from ..model.transformer import NoteTransformer
 
 FP16_MIN_PARAMETERS = 4_000_000
 STEP_PATHS = ("auto", "dynamic", "static", "graphs", "compiled")

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ..model.tokenizer import DELTA, PITCH, Tokenizer
+from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from .controls import Controls
 from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
 from .meter import delta_bias
-from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
-from ..model.tokenizer import DELTA, PITCH, Tokenizer
 
 log = logging.getLogger(__name__)
 

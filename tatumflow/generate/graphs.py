@@ -28,11 +28,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..model.kvcache import KVCache
 from .controls import Controls
 from .generator import StepConstraints
 from .heads import DeviceSampler, ParamLayout, sample_note
 from .inference import InferenceModel
-from ..model.kvcache import KVCache
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +186,9 @@ class StaticSteps:
             captured()
             ok = torch.allclose(cache.hidden[:, pos], expected, rtol=1e-4, atol=1e-5)
         else:
-            expected = eager()
-            assert expected is not None
-            expected = expected.clone()
+            result = eager()
+            assert result is not None
+            expected = result.clone()
             captured = _Captured(fn, self.device)
             out = captured()
             ok = out is not None and bool(torch.equal(out, expected))

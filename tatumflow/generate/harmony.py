@@ -36,7 +36,8 @@ def transition_probs(pitch_classes: np.ndarray) -> np.ndarray:
     if len(pitch_classes) > 1:
         counts = np.bincount(pitch_classes[:-1] * 12 + pitch_classes[1:], minlength=144).astype(float)
     counts = counts.reshape(12, 12) + BIGRAM_PRIOR * unigram[None, :]
-    return counts / counts.sum(axis=1, keepdims=True)
+    probs: np.ndarray = counts / counts.sum(axis=1, keepdims=True)
+    return probs
 
 
 def log_prior_table(heard: Sequence[Note]) -> np.ndarray | None:
@@ -45,11 +46,13 @@ def log_prior_table(heard: Sequence[Note]) -> np.ndarray | None:
     if not heard:
         return None
     pcs = np.fromiter((n.pitch % 12 for n in heard[-HARMONY_WINDOW:]), dtype=np.int64)
-    return np.log(transition_probs(pcs))[:, _KEY_PC]
+    table: np.ndarray = np.log(transition_probs(pcs))[:, _KEY_PC]
+    return table
 
 
 def harmony_bias(table: np.ndarray | None, previous_pitch: int, weight: float) -> np.ndarray | None:
     """The additive bias over the 88 keys for the note after one of MIDI pitch `previous_pitch` (None when off)."""
     if weight <= 0 or table is None:
         return None
-    return weight * table[previous_pitch % 12]
+    bias: np.ndarray = weight * table[previous_pitch % 12]
+    return bias

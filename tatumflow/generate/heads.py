@@ -21,11 +21,11 @@ from typing import Protocol, TypeVar
 import numpy as np
 import torch
 
+from ..model.tokenizer import DELTA, DURATION, PITCH
+from ..model.transformer import factorised_heads
 from .controls import Controls
 from .generator import StepConstraints
 from .sampling import GREEDY, mask_bias, sample_field, sample_index, sampling_mode
-from ..model.tokenizer import DELTA, DURATION, PITCH
-from ..model.transformer import factorised_heads
 
 Field = TypeVar("Field")  # a chosen field: an int on the host, a 1-element long tensor on the device
 

@@ -70,7 +70,7 @@ class _Fp16Dense:
         self._op = getattr(op, "_op", op)  # the C++ entry point: skips Python dispatch checks
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        y = self._op(x, self.packed)
+        y: torch.Tensor = self._op(x, self.packed)
         return y if residual is None else y.add_(residual)
 
 
@@ -159,8 +159,9 @@ class InferenceModel:
     def _unit_rms(self, x: torch.Tensor) -> torch.Tensor:
         """x / rms(x) / sqrt(D) for x [N, D] (the sqrt(D) is folded into the next matrix)."""
         if self._fused_norm:  # one kernel on a GPU: F.rms_norm with a constant gain of 1/sqrt(D)
-            return F.rms_norm(x, self._norm_shape, self._inv_root, self._eps)
-        r = torch.linalg.vector_norm(x, dim=-1, keepdim=True)  # [N, 1]
+            y: torch.Tensor = F.rms_norm(x, self._norm_shape, self._inv_root, self._eps)
+            return y
+        r: torch.Tensor = torch.linalg.vector_norm(x, dim=-1, keepdim=True)  # [N, 1]
         return x * r.square_().add_(self._eps_sum).rsqrt_()
 
     def _gelu_erf(self, x: torch.Tensor) -> torch.Tensor:

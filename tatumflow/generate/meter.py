@@ -45,7 +45,8 @@ def density_bias(n_delta: int, delta_grid_s: float, density: float) -> np.ndarra
     if density == 0:
         return None
     gaps = np.arange(n_delta) * delta_grid_s
-    return -density * np.log1p(gaps / 0.1)
+    bias: np.ndarray = -density * np.log1p(gaps / 0.1)
+    return bias
 
 
 def delta_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_grid_s: float, meter_weight: float,

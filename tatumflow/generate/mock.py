@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..model.tokenizer import Tokenizer
 from .controls import Controls
 from .generator import ChunkedGenerator, StepConstraints
-from ..model.tokenizer import Tokenizer
 
 
 @dataclass
 class MockCache:
-    steps: list[tuple[int, int, int, int]] = field(default_factory=lambda: [(0, 39, 16, 20)])  # start step
+    steps: list[tuple[int, ...]] = field(default_factory=lambda: [(0, 39, 16, 20)])  # start step
     fed: int = 0  # steps fed in total (for tests)
 
 

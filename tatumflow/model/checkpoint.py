@@ -46,10 +46,13 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def save_checkpoint(path: str | Path, ckpt: Checkpoint, dtype: torch.dtype = torch.float32, card: str | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, ckpt: Checkpoint, dtype: torch.dtype = torch.float32, card: str | None = None
+) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+             for k, v in ckpt.model.state_dict().items()}
     tmp = path / (WEIGHTS + ".tmp")
     save_file(state, str(tmp), metadata={"format": FORMAT})
     tmp.replace(path / WEIGHTS)
@@ -66,12 +69,12 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint, dtype: torch.dtype = tor
     return path
 
 
-def _read_config(path: Path) -> dict:
+def _read_config(path: Path) -> dict[str, Any]:
     cfg_path = path / CONFIG
     if not cfg_path.is_file():
         raise ValueError(f"checkpoint {path}: missing {CONFIG}")
     try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+        config: dict[str, Any] = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"checkpoint {path}: {CONFIG} is not valid JSON ({err})") from err
     if config.get("format") != FORMAT:
@@ -99,7 +102,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
             f"{tok_cfg.vocab_sizes} (delta, pitch, velocity, duration)"
         )
     if len(styles) != model_cfg.n_styles or not styles or styles[0] != "none":
-        raise ValueError(f"checkpoint {path}: {len(styles)} style names for n_styles={model_cfg.n_styles} (first must be 'none')")
+        raise ValueError(f"checkpoint {path}: {len(styles)} style names for n_styles={model_cfg.n_styles}"
+                         " (first must be 'none')")
     if not (path / WEIGHTS).is_file():
         raise ValueError(f"checkpoint {path}: missing {WEIGHTS}")
     try:
@@ -118,11 +122,13 @@ def _check_state(path: Path, model: NoteTransformer, state: dict[str, torch.Tens
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:
-        raise ValueError(f"checkpoint {path}: weights do not match the config (missing {missing[:5]}, unexpected {extra[:5]})")
+        raise ValueError(f"checkpoint {path}: weights do not match the config"
+                         f" (missing {missing[:5]}, unexpected {extra[:5]})")
     for name, tensor in expected.items():
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ValueError(
-                f"checkpoint {path}: {name} has shape {tuple(state[name].shape)}, the config needs {tuple(tensor.shape)}"
+                f"checkpoint {path}: {name} has shape {tuple(state[name].shape)},"
+                f" the config needs {tuple(tensor.shape)}"
             )
     broken = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if broken:

@@ -109,12 +109,14 @@ class Block(nn.Module):
             if S > 1:  # new step i sees everything before it: positions <= start + i
                 mask = torch.ones(S, start + S, dtype=torch.bool, device=x.device).tril(diagonal=start)
             y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
-        return self.proj(y.transpose(1, 2).reshape(B, S, D))
+        out: torch.Tensor = self.proj(y.transpose(1, 2).reshape(B, S, D))  # nn.Module.__call__ is typed Any
+        return out
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None,
                 layer: int = 0, start: int = 0) -> torch.Tensor:
         x = x + self.drop(self.attend(self.norm1(x), cos, sin, cache, layer, start))
-        return x + self.drop(self.out(F.gelu(self.fc(self.norm2(x)))))
+        x = x + self.drop(self.out(F.gelu(self.fc(self.norm2(x)))))
+        return x
 
 
 class FieldHead(nn.Module):
@@ -125,10 +127,14 @@ class FieldHead(nn.Module):
         self.out = nn.Linear(d, vocab)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.out(F.gelu(self.fc(self.norm(h))))
+        logits: torch.Tensor = self.out(F.gelu(self.fc(self.norm(h))))
+        return logits
 
 
 class NoteTransformer(nn.Module):
+    rope_cos: torch.Tensor  # buffers (register_buffer): typed here, not Tensor | Module
+    rope_sin: torch.Tensor
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -161,7 +167,7 @@ class NoteTransformer(nn.Module):
     # -- embedding and trunk -------------------------------------------------------------------------------------
     def embed(self, steps: torch.Tensor, style_vec: torch.Tensor) -> torch.Tensor:
         """steps [B, S, 4], style_vec [B, D] -> [B, S, D]."""
-        x = self.field_emb[0](steps[..., 0])
+        x: torch.Tensor = self.field_emb[0](steps[..., 0])
         for k in range(1, 4):
             x = x + self.field_emb[k](steps[..., k])
         return x + style_vec[:, None, :]
@@ -175,7 +181,8 @@ class NoteTransformer(nn.Module):
         cos, sin = self.rope_cos[start : start + S], self.rope_sin[start : start + S]
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, cache, i, start)
-        return self.norm(x)
+        x = self.norm(x)
+        return x
 
     # -- training --------------------------------------------------------------------------------------------------
     def forward(self, steps: torch.Tensor, style: torch.Tensor) -> list[torch.Tensor]:
