@@ -9,21 +9,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
 
 from ..generate.backend import TransformerBackend
-from ..model.checkpoint import WEIGHTS, default_checkpoint_dir, load_checkpoint
 from ..generate.generator import ChunkedGenerator
-from ..notes import Note
+from ..model.checkpoint import WEIGHTS, default_checkpoint_dir, load_checkpoint
 from ..model.tokenizer import Tokenizer
-from ..model.transformer import ModelConfig, NoteTransformer
+from ..model.transformer import FieldHead, ModelConfig, NoteTransformer
+from ..notes import Note
 from ..stats import percentiles  # noqa: F401 - re-exported: the benchmarks import it from here
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STYLES = ["none", "Art Tatum"]
 DENSE_DELTAS = 18
+
+T = TypeVar("T")
 
 
 def sync(device: torch.device) -> None:
@@ -31,13 +34,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed_ms(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall time of one call in ms, the device synced before and after."""
+def timed_call(fn: Callable[[], T], device: torch.device) -> tuple[T, float]:
+    """`fn()`'s result and the wall time of the call in ms, the device synced before and after."""
     sync(device)
     t0 = time.perf_counter_ns()
-    fn()
+    out = fn()
     sync(device)
-    return (time.perf_counter_ns() - t0) / 1e6
+    return out, (time.perf_counter_ns() - t0) / 1e6
+
+
+def timed_ms(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one call in ms, the device synced before and after."""
+    return timed_call(fn, device)[1]
 
 
 def git_commit() -> str | None:
@@ -86,7 +94,9 @@ class BenchModel:
     def style(self) -> str:
         return self.styles[1] if len(self.styles) > 1 else "none"
 
-    def generator(self, device: str, fast: bool = True, weights: str = "auto", step_path: str = "auto") -> ChunkedGenerator:
+    def generator(
+        self, device: str, fast: bool = True, weights: str = "auto", step_path: str = "auto"
+    ) -> ChunkedGenerator:
         return ChunkedGenerator(TransformerBackend(self.model, self.tokenizer, self.styles, device, fast, weights,
                                                    step_path))
 
@@ -94,6 +104,15 @@ class BenchModel:
         cfg = self.model.cfg
         return {"source": self.source, "parameters": self.model.num_parameters(), "d_model": cfg.d_model,
                 "n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "context_steps": cfg.context_steps}
+
+
+def transformer_backend(gen: ChunkedGenerator) -> TransformerBackend:
+    """`gen`'s backend as the `TransformerBackend` that `BenchModel.generator` builds (the benchmarks read its
+    weight format, style vectors and prepared inference model, which the `StepBackend` protocol does not have)."""
+    backend = gen.backend
+    if not isinstance(backend, TransformerBackend):
+        raise TypeError(f"the benchmarks need a TransformerBackend, not {type(backend).__name__}")
+    return backend
 
 
 def bench_model(checkpoint: str | None, device: str) -> BenchModel:
@@ -106,7 +125,7 @@ def bench_model(checkpoint: str | None, device: str) -> BenchModel:
     torch.manual_seed(0)
     model = NoteTransformer(ModelConfig(n_styles=len(DEFAULT_STYLES))).eval()
     with torch.no_grad():  # random deltas average ~2 s; Tatum's gaps are ~90 ms: favour 0-170 ms like him
-        model.heads[0].out.bias[:DENSE_DELTAS] += 8.0
+        cast(FieldHead, model.heads[0]).out.bias[:DENSE_DELTAS] += 8.0
     source = f"random weights, ModelConfig defaults (delta head biased to gaps < {DENSE_DELTAS * 10} ms: Tatum-dense)"
     return BenchModel(model.to(device), Tokenizer(), list(DEFAULT_STYLES), source)
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
-from ..generate.inference import fp16_weights_available
+from ..generate.inference import InferenceModel, fp16_weights_available
 from ..model.kvcache import KVCache
 from ..notes import Note
-from .common import BenchModel, dense_prompt, percentiles, timed_ms
+from .common import BenchModel, dense_prompt, percentiles, timed_call, timed_ms, transformer_backend
 from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, TimedDecoder, load_notochord
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def prefill_ms(bm: BenchModel, gen: ChunkedGenerator, n_notes: int, repeats: int
     for i in range(repeats + 1):
         cache = caches[i % 2]
         backend.truncate(cache, 0)
-        t = timed_ms(lambda: backend.feed(cache, steps, controls), device)
+        t = timed_ms(partial(backend.feed, cache, steps, controls), device)
         if i:  # the first is warm-up
             times.append(t)
     return {"notes": n_notes, **percentiles(times, "ms", (50, 99))}
@@ -113,13 +115,12 @@ def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows:
     n_windows = min(n_windows, max(room // WINDOW_NOTES - 1, 1))
     times, notes = [], []
     for i in range(n_windows + 1):
-        out: list = []
-        t = timed_ms(lambda: out.extend(gen.generate_chunk(state, [], c)[0]), device)
+        (out, _), t = timed_call(partial(gen.generate_chunk, state, [], c), device)
         if i:
             times.append(t)
             notes.append(len(out))
     per_note = [t / max(n, 1) for t, n in zip(times, notes)]
-    res = {"windows": len(times), "notes_per_window_mean": round(float(np.mean(notes)), 2),
+    res: dict[str, Any] = {"windows": len(times), "notes_per_window_mean": round(float(np.mean(notes)), 2),
            **percentiles(times, "window_ms"), **percentiles(per_note, "ms_per_note", (50, 99))}
     # Music seconds per compute second, as the engine's report (> 1: faster than real time).
     res["real_time_factor_p50"] = round(WINDOW_S * 1e3 / res["window_ms_p50"], 2)
@@ -139,12 +140,12 @@ def reply(bm: BenchModel, device: torch.device, controls: Controls, trials: int,
     absorb_ms, first_ms, window_ms = [], [], []
     for i in range(trials + 1):
         state = base.copy()
-        absorb = [timed_ms(lambda n=n: gen.absorb(state, [n], controls), device) for n in phrase]
+        absorb = [timed_ms(partial(gen.absorb, state, [n], controls), device) for n in phrase]
         trigger = phrase[-1].onset_s + 0.5
         one = replace(controls, max_notes_per_window=1, window_s=60.0, seed=controls.seed + i)
-        first = timed_ms(lambda: gen.generate_chunk(state, [], one, start_s=trigger, end_s=trigger + 60.0), device)
+        first = timed_ms(partial(gen.generate_chunk, state, [], one, start_s=trigger, end_s=trigger + 60.0), device)
         more = replace(one, max_notes_per_window=first_window_notes - 1)
-        rest = timed_ms(lambda: gen.generate_chunk(state, [], more), device)
+        rest = timed_ms(partial(gen.generate_chunk, state, [], more), device)
         if i:
             absorb_ms.extend(absorb)
             first_ms.append(first)
@@ -160,11 +161,19 @@ def guidance_lanes(bm: BenchModel, device: torch.device, controls: Controls, rou
     decs: dict[str, TimedDecoder] = {
         "off": CachedDecoder(bm.generator(str(device)), prompt, replace(controls, guidance=1.0), device),
         "on": CachedDecoder(bm.generator(str(device)), prompt, replace(controls, guidance=2.0), device)}
-    out = {}
+    out: dict[str, Any] = {}
     for name, ms in interleaved(decs, {k: notes_per_round for k in decs}, rounds).items():
         out[name] = {"notes_per_second": round(1e3 * len(ms) / sum(ms), 1), **percentiles(ms, "ms_per_note", (50, 99))}
     out["cost_ratio_on_vs_off"] = round(out["off"]["notes_per_second"] / out["on"]["notes_per_second"], 3)
     return out
+
+
+def _prepared(gen: ChunkedGenerator) -> InferenceModel:
+    """The prepared inference model of `gen`'s backend (built with fast=True, `BenchModel.generator`'s default)."""
+    infer = transformer_backend(gen).infer
+    if infer is None:
+        raise ValueError("fp16_quality needs the prepared inference path (fast=True)")
+    return infer
 
 
 @torch.inference_mode()
@@ -173,19 +182,20 @@ def fp16_quality(bm: BenchModel, device: torch.device, controls: Controls, notes
     if device.type != "cpu":
         return {"skipped": "fp16 weights are a CPU path"}
     gens = {w: bm.generator("cpu", weights=w) for w in ("fp32", "fp16")}
-    if gens["fp16"].backend.weights != "fp16":
+    if transformer_backend(gens["fp16"]).weights != "fp16":
         return {"skipped": "this CPU/torch has no fbgemm fp16 kernels"}
     steps = torch.as_tensor(bm.tokenizer.steps_after(None, dense_prompt(notes, seed=2)))[None]
-    style = gens["fp32"].backend.style_vectors(Controls(style={bm.style: 1.0}), 1)
+    style = transformer_backend(gens["fp32"]).style_vectors(Controls(style={bm.style: 1.0}), 1)
     diffs, kls = [], []
     caches = {}
-    for w, gen in gens.items():
+    infers = {w: _prepared(gen) for w, gen in gens.items()}
+    for w, infer in infers.items():
         caches[w] = KVCache(bm.model.cfg, 1)
-        gen.backend.infer.prefill(caches[w], steps, style)
+        infer.prefill(caches[w], steps, style)
     h32, h16 = caches["fp32"].hidden[:, : notes + 1], caches["fp16"].hidden[:, : notes + 1]
     for k in range(4):
-        a = gens["fp32"].backend.infer.head_logits(k, h32.reshape(-1, h32.shape[-1]))
-        b = gens["fp16"].backend.infer.head_logits(k, h16.reshape(-1, h16.shape[-1]))
+        a = infers["fp32"].head_logits(k, h32.reshape(-1, h32.shape[-1]))
+        b = infers["fp16"].head_logits(k, h16.reshape(-1, h16.shape[-1]))
         diffs.append(float((a - b).abs().max()))
         pa, pb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
         kls.append(float((pa.exp() * (pa - pb)).sum(-1).max()))

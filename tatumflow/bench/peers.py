@@ -21,7 +21,7 @@ from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator, StepConstraints
 from ..generate.heads import HostSampler, sample_note
 from ..notes import Note
-from .common import REPO, BenchModel, sync
+from .common import REPO, BenchModel, sync, transformer_backend
 
 NOTOCHORD_DIR = REPO / ".notochord"
 INSTALL_HINT = "scripts/install_notochord.sh (pip install --no-deps --target .notochord notochord + light deps)"
@@ -74,10 +74,11 @@ class NoCacheDecoder(TimedDecoder):
         steps = gen.tokenizer.steps_after(None, prompt)
         self.prompt = torch.as_tensor(steps, device=device)[None]  # [1, N, 4]
         self.steps = self.prompt
-        w = gen.backend.style_weights(controls.style)[None].to(device)
+        backend = transformer_backend(gen)
+        w = backend.style_weights(controls.style)[None].to(device)
         self.style_vec = self.model.style_vector(w)
         self.constraints = StepConstraints()
-        self.biases = gen.backend.constraint_biases(self.constraints)
+        self.biases = backend.constraint_biases(self.constraints)
         self.rng = torch.Generator().manual_seed(controls.seed)
 
     def reset(self) -> None:
@@ -99,7 +100,7 @@ def load_notochord(folder: Path = NOTOCHORD_DIR):
     if str(folder) not in sys.path:
         sys.path.append(str(folder))  # appended: our venv's packages win over the folder's copies
     try:
-        from notochord.model import Notochord  # type: ignore[import-not-found]
+        from notochord.model import Notochord  # not installed: ignore_missing_imports (pyproject) covers it
     except Exception as err:  # its import chain pulls optional packages; any failure means "skip"
         return f"Notochord in {folder} does not import ({type(err).__name__}: {err}); reinstall with {INSTALL_HINT}"
     return Notochord

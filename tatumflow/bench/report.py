@@ -124,7 +124,8 @@ def _engine_panels(result: dict, axes) -> None:
     axes[1].axhline(30, color="red", linestyle="--", label="target 30 ms")
     axes[1].set_xlabel("phrase")
     axes[1].set_ylabel("ms")
-    axes[1].set_title("JACK dummy: trigger -> first reply note received" + (" (skipped)" if jack.get("skipped") else ""))
+    skipped = " (skipped)" if jack.get("skipped") else ""
+    axes[1].set_title("JACK dummy: trigger -> first reply note received" + skipped)
     axes[1].legend()
 
 

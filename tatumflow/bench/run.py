@@ -11,7 +11,7 @@ import torch
 from ..model.checkpoint import resolve_device
 from ..presets import load_preset
 from . import decode, engine
-from .common import bench_model, environment
+from .common import bench_model, environment, transformer_backend
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
                     "controls": {"preset": cfg.preset, "temperature": controls.temperature, "top_p": controls.top_p},
                     "config": asdict(cfg)}
     gen = bm.generator(str(device))
-    result["model"]["weights"] = gen.backend.weights
+    result["model"]["weights"] = transformer_backend(gen).weights
     quick = cfg.quick
     steps: dict[str, Callable[[], object]] = {
         "prefill": lambda: {str(n): decode.prefill_ms(bm, gen, n, 2 if quick else 5, device) for n in (256, 1024)},
