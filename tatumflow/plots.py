@@ -4,7 +4,7 @@ it is imported when a plot is drawn, and `pyplot()` raises ImportError when it i
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def draw_notes(ax: Any, notes: Sequence[Note], color: str, alpha: float | None =
             color=colors, alpha=alpha, linewidth=0)
 
 
-def plot_piano_roll(tracks: dict[str, Sequence[Note]], path: str | os.PathLike, title: str = "TatumFlow") -> Path:
+def plot_piano_roll(tracks: Mapping[str, Sequence[Note]], path: str | os.PathLike, title: str = "TatumFlow") -> Path:
     """A session as one panel, a colour per track (human blue, TatumFlow orange), alpha by velocity."""
     plt = pyplot()
     from matplotlib.patches import Patch

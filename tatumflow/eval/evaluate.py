@@ -29,13 +29,13 @@ import numpy as np
 from ..generate.continuation import continue_notes
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
+from ..notes import Note, find_midi_files, read_midi
+from ..plots import draw_notes, pyplot
 from .discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector
 from .markov import markov_continuation
 from .metrics import basic_metrics, continuation_metrics, diversity
 from .prompts import Split, prompt_splits, recording_of, replayed_prompt, split_prompt  # noqa: F401 (re-exported)
 from .texture import snap_to_grid, texture_measures
-from ..notes import Note, find_midi_files, read_midi
-from ..plots import draw_notes, pyplot
 
 log = logging.getLogger(__name__)
 

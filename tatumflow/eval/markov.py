@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .metrics import CHORD_S, in_onset_order
 from ..notes import MIN_DURATION_S, Note
+from .metrics import CHORD_S, in_onset_order
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ how many notes and how loud: a chord is one strong event, not several), and:
 2. scores every beat period in [60/max_bpm, 60/min_bpm] by the signal's autocorrelation at that lag, plus half of
    it at twice the lag (a beat is usually also there two beats later: this picks the beat level over a
    subdivision) and a quarter of it at a half or a third of the lag (beats divide into 8ths or triplets: this
-   rejects a dotted level, 3/2 of the beat), times a log-normal prior around `prior_bpm` (which metrical level a musician would tap), times
-   a prior toward the previous estimate (tempo is continuous; a real change wins within a window);
+   rejects a dotted level, 3/2 of the beat), times a log-normal prior around `prior_bpm` (which metrical level a
+   musician would tap), times a prior toward the previous estimate (tempo is continuous; a real change wins within
+   a window);
 3. finds the beat phase: the comb of that period that best fits the recent onsets, recent ones weighted more;
 4. rates its confidence from the autocorrelation peak (how periodic) and the comb's contrast (how much more
    onset weight the best beat phase catches than an average phase); below `min_confidence`, or with too few
@@ -85,18 +86,21 @@ class TempoTracker:
         while self._onsets and self._onsets[0][0] < now_s - c.window_s:
             self._onsets.popleft()
         if len(self._onsets) < c.min_onsets:
-            return self._no_tempo()
+            self._no_tempo()
+            return None
         times = np.array([o[0] for o in self._onsets])
         weights = np.array([o[1] for o in self._onsets])
         signal = self._signal(times - (now_s - c.window_s), weights)
         period, periodicity = self._period(signal)
         if period is None:
-            return self._no_tempo()
+            self._no_tempo()
+            return None
         beat_s, fit = self._phase(times, weights, period, now_s)
         confidence = float(np.sqrt(max(periodicity, 0.0) * fit))
         self.last_confidence = confidence
         if confidence < c.min_confidence:
-            return self._no_tempo()
+            self._no_tempo()
+            return None
         self.estimate = BeatGrid(60.0 / period, beat_s, self.source, round(confidence, 3))
         return self.estimate
 

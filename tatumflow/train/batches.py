@@ -31,7 +31,9 @@ class Augment:
 
     def __post_init__(self) -> None:
         if not self.transpose_min <= 0 <= self.transpose_max:
-            raise ValueError(f"need transpose_min <= 0 <= transpose_max, not {self.transpose_min}..{self.transpose_max}")
+            raise ValueError(
+                f"need transpose_min <= 0 <= transpose_max, not {self.transpose_min}..{self.transpose_max}"
+            )
         if not 0 < self.stretch_min <= self.stretch_max:
             raise ValueError(f"need 0 < stretch_min <= stretch_max, got {self.stretch_min}, {self.stretch_max}")
         if self.velocity_jitter < 0:
@@ -39,7 +41,7 @@ class Augment:
 
     def apply(self, steps: np.ndarray, mask: np.ndarray, rng: np.random.Generator, config: TokenizerConfig) -> None:
         """Augment `steps` [B, T, 4] int64 in place; positions where `mask` [B, T] is False are left alone."""
-        B = steps.shape[0]
+        B: int = steps.shape[0]
         pitch = steps[..., PITCH]
         # Transposition, clamped per crop so that every pitch stays on the keyboard.
         low = np.where(mask, pitch, config.n_pitch).min(axis=1)  # [B]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -62,11 +63,13 @@ class TrainConfig:
             raise ValueError("need 0 <= decay_steps <= max_steps and ckpt_minutes > 0")
 
 
-_CPU = {"context_steps": 512, "seq_len": 511, "batch_size": 8}
+_CPU: dict[str, Any] = {"context_steps": 512, "seq_len": 511, "batch_size": 8}
 # Model v2 (2026-12): d_model 256, 4 layers of 4 heads of 64, a 1,024-note context; chosen from the live budget and
 # a fixed-time size comparison (benchmarks/training/README.md).
-_V2 = {"d_model": 256, "n_layers": 4, "n_heads": 4, "context_steps": 1024, "seq_len": 1023, "batch_size": 8, "dropout": 0.0,
-       "focus_weight": 6.0, "style_dropout": 0.1, "val_every": 500, "val_batches": 16, "ckpt_every": 500}
+_V2: dict[str, Any] = {
+    "d_model": 256, "n_layers": 4, "n_heads": 4, "context_steps": 1024, "seq_len": 1023, "batch_size": 8,
+    "dropout": 0.0, "focus_weight": 6.0, "style_dropout": 0.1, "val_every": 500, "val_batches": 16, "ckpt_every": 500,
+}
 
 CONFIGS: dict[str, TrainConfig] = {
     # A smoke run: seconds on a CPU.

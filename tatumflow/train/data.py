@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.tokenizer import Tokenizer, TokenizerConfig
 from ..notes import TRANSCRIPTIONS, read_midi
 from ..notes import find_midi_files as scan_midi  # the one scanner; the name kept for callers
-from ..model.tokenizer import Tokenizer, TokenizerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _encode_file(job: tuple[int, str, dict]) -> tuple[int, np.ndarray | None, in
         steps, shortened = Tokenizer(TokenizerConfig(**config)).encode(read_midi(path))
     except (ValueError, OSError, EOFError) as err:
         return i, None, 0, str(err)
-    except Exception as err:  # noqa: BLE001 - one bad file must never stop the build
+    except Exception as err:  # one bad file must never stop the build
         return i, None, 0, f"{path}: {type(err).__name__}: {err}"
     return i, steps.astype(np.int16), shortened, ""
 

@@ -14,7 +14,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from .state import DistEnv, load_train_state, save_train_state
 log = logging.getLogger(__name__)
 
 
-def step_loss(model: torch.nn.Module, steps: torch.Tensor, style: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def step_loss(
+    model: torch.nn.Module, steps: torch.Tensor, style: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy per field over unpadded steps; returns (total, per-field [4])."""
     logits = model(steps, style)
     per_field = []
@@ -107,7 +109,8 @@ def _build_model(cfg: TrainConfig, setup: TrainSetup, tokenizer: Tokenizer, init
         return NoteTransformer(mcfg).to(device), {}
     ckpt = load_checkpoint(init, device)
     if ckpt.styles != setup.styles:
-        raise ValueError(f"--init checkpoint {init} knows other styles than this data ({len(ckpt.styles)} vs {len(setup.styles)})")
+        raise ValueError(f"--init checkpoint {init} knows other styles than this data"
+                         f" ({len(ckpt.styles)} vs {len(setup.styles)})")
     if ckpt.tokenizer.config != tokenizer.config:
         raise ValueError(f"--init checkpoint {init} was trained with another tokenizer config")
     model = NoteTransformer(replace(ckpt.model.cfg, dropout=cfg.dropout))
@@ -121,14 +124,12 @@ def _stop_on_signals() -> Iterator[dict]:
     flag = {"stop": False}
     old = {}
 
-    def handler(signum, frame) -> None:  # noqa: ARG001 - the signal module's signature
+    def handler(signum, frame) -> None:  # the signal module's signature
         flag["stop"] = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with suppress(ValueError):  # not the main thread: no signal handling
             old[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: no signal handling
-            pass
     try:
         yield flag
     finally:
