@@ -5,8 +5,8 @@ from typer.testing import CliRunner
 
 from tatumflow.cli import app
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
-from tatumflow.notes import Note, read_midi_tracks, write_midi
 from tatumflow.model.tokenizer import Tokenizer
+from tatumflow.notes import Note, read_midi_tracks, write_midi
 
 from .tiny import STYLES, tiny_model
 
@@ -15,7 +15,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    ckpt = Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", ckpt)
 
 
 @pytest.fixture

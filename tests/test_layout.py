@@ -30,7 +30,7 @@ def modules() -> dict[str, Path]:
 
 def imports_of(name: str, path: Path) -> set[str]:
     """Absolute names of the tatumflow modules that `name` imports (module level and inside functions)."""
-    package = name.rsplit(".", 1)[0] if not path.name == "__init__.py" else name
+    package = name.rsplit(".", 1)[0] if path.name != "__init__.py" else name
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):

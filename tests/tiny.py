@@ -2,9 +2,6 @@
 
 import torch
 
-from tatumflow.generate.backend import TransformerBackend
-from tatumflow.generate.generator import ChunkedGenerator
-from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.model.transformer import ModelConfig, NoteTransformer
 
 STYLES = ["none", "Art Tatum", "Dick Hyman"]

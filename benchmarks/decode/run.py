@@ -11,4 +11,5 @@ from pathlib import Path
 from tatumflow.bench.script import script_main
 
 if __name__ == "__main__":
-    script_main(__doc__, ("prefill", "decode", "windows", "reply", "guidance", "quality"), Path(__file__).resolve().parent)
+    script_main(__doc__, ("prefill", "decode", "windows", "reply", "guidance", "quality"),
+                Path(__file__).resolve().parent)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tatumflow.generate.load import load_generator
-from tatumflow.generate.continuation import continue_notes
 from tatumflow.eval.evaluate import EvalConfig, find_midi_files, split_prompt
 from tatumflow.eval.metrics import continuation_metrics
+from tatumflow.generate.continuation import continue_notes
+from tatumflow.generate.load import load_generator
 from tatumflow.notes import read_midi
 from tatumflow.presets import controls_from
 

@@ -34,7 +34,8 @@ def measure(client: JackClient, phrases: int, seed: int) -> list[float | None]:
     rng = random.Random(seed)
     latencies = []
     for _ in range(phrases):
-        notes = phrase(start_s=0.0, n=rng.randint(4, 12), gap_s=rng.choice([0.12, 0.18, 0.25]), pitch=rng.randint(55, 72))
+        notes = phrase(start_s=0.0, n=rng.randint(4, 12), gap_s=rng.choice([0.12, 0.18, 0.25]),
+                       pitch=rng.randint(55, 72))
         released = client.play(notes)
         time.sleep(SILENCE_S + 0.4)
         ons = client.note_ons(after=released)

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tatumflow.notes import Note, read_midi_bytes
 from tatumflow.eval.roundtrip import (
     TRANSCRIPTIONS,
     check_file,
@@ -21,6 +20,7 @@ from tatumflow.eval.roundtrip import (
     roundtrip_stats,
     summarise,
 )
+from tatumflow.notes import Note, read_midi_bytes
 
 PIJAMA = default_pijama_root()
 needs_pijama = pytest.mark.skipif(

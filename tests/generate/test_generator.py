@@ -10,8 +10,8 @@ from tatumflow.generate.backend import TransformerBackend
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
 from tatumflow.generate.mock import mock_generator
-from tatumflow.notes import Note
 from tatumflow.model.tokenizer import Tokenizer
+from tatumflow.notes import Note
 
 from ..tiny import STYLES, tiny_model
 

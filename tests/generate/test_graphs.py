@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from tatumflow.generate import graphs
-from tatumflow.timing.grid import BeatGrid
 from tatumflow.generate.backend import FP16_MIN_PARAMETERS, TransformerBackend
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
@@ -20,10 +19,10 @@ from tatumflow.model.kvcache import KVCache
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.model.transformer import ModelConfig, NoteTransformer
 from tatumflow.notes import Note
+from tatumflow.timing.grid import BeatGrid
 
-from ..tiny import STYLES, tiny_model
+from ..tiny import STYLES, random_steps, tiny_model
 from .test_inference import PROMPT
-from ..tiny import random_steps
 
 SETTINGS = [  # (temperature, top_k, top_p, min_p)
     (1.0, 1, 1.0, 0.0),
@@ -161,7 +160,8 @@ def test_a_failing_capture_or_compile_falls_back_to_the_eager_step(failure, monk
     if failure == "capture raises":
         monkeypatch.setattr(graphs, "_Captured", lambda fn, device: (_ for _ in ()).throw(RuntimeError("no driver")))
     else:
-        monkeypatch.setattr(graphs, "_Captured", type("Bad", (_FakeCapture,), {"corrupt": failure == "replay disagrees"}))
+        bad = type("Bad", (_FakeCapture,), {"corrupt": failure == "replay disagrees"})
+        monkeypatch.setattr(graphs, "_Captured", bad)
     if failure == "compile raises":
         steps.compile = True
         monkeypatch.setattr(torch, "compile", lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler")))

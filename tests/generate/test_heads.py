@@ -6,8 +6,16 @@ import torch
 
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import StepConstraints
-from tatumflow.generate.heads import (DeviceSampler, HostSampler, ParamLayout, constraint_biases, mix_lanes,
-                                      restrike_bias, sample_note, without_restrikes)
+from tatumflow.generate.heads import (
+    DeviceSampler,
+    HostSampler,
+    ParamLayout,
+    constraint_biases,
+    mix_lanes,
+    restrike_bias,
+    sample_note,
+    without_restrikes,
+)
 from tatumflow.generate.inference import InferenceModel
 
 from ..tiny import tiny_model

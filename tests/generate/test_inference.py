@@ -13,8 +13,7 @@ from tatumflow.model.kvcache import KVCache
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.notes import Note
 
-from ..tiny import STYLES, tiny_model
-from ..tiny import random_steps
+from ..tiny import STYLES, random_steps, tiny_model
 
 PROMPT = [Note(0.1 * i, 0.2, 50 + (i * 7) % 30, 60 + i) for i in range(20)]
 
@@ -67,8 +66,10 @@ def test_unknown_weights_are_rejected():
 def test_fast_backend_generates_what_the_module_backend_generates():
     """Greedy: the same notes note for note; sampled: the same seed gives the same notes on both paths."""
     model = tiny_model()
-    gens = [ChunkedGenerator(TransformerBackend(model, Tokenizer(), STYLES, fast=f, weights="fp32")) for f in (True, False)]
-    for controls in (Controls(style={"Art Tatum": 1.0}, top_k=1), Controls(style={"Art Tatum": 1.0}, seed=3, top_p=0.9)):
+    gens = [ChunkedGenerator(TransformerBackend(model, Tokenizer(), STYLES, fast=f, weights="fp32"))
+            for f in (True, False)]
+    for controls in (Controls(style={"Art Tatum": 1.0}, top_k=1),
+                     Controls(style={"Art Tatum": 1.0}, seed=3, top_p=0.9)):
         outs = [g.generate_chunk(g.init_state(PROMPT, controls), [], replace(controls, window_s=4.0))[0] for g in gens]
         assert outs[0] and outs[0] == outs[1]
 

@@ -5,18 +5,19 @@ import json
 import pytest
 import torch
 
+from tatumflow.generate.controls import Controls
 from tatumflow.generate.load import load_generator
 from tatumflow.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from tatumflow.generate.controls import Controls
-from tatumflow.notes import Note
 from tatumflow.model.tokenizer import Tokenizer
+from tatumflow.notes import Note
 
 from ..tiny import STYLES, tiny_model
 
 
 @pytest.fixture
 def ckpt_dir(tmp_path):
-    return save_checkpoint(tmp_path / "ckpt", Checkpoint(tiny_model(), Tokenizer(), STYLES, {"note": "test"}), card="# card\n")
+    ckpt = Checkpoint(tiny_model(), Tokenizer(), STYLES, {"note": "test"})
+    return save_checkpoint(tmp_path / "ckpt", ckpt, card="# card\n")
 
 
 def test_round_trip_gives_the_same_model(ckpt_dir):

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tatumflow.notes import PIANO_HIGH, PIANO_LOW, Note, midi_file_from_tracks, read_midi_bytes
 from tatumflow.model.tokenizer import DELTA, DURATION, PITCH, VELOCITY, Tokenizer, TokenizerConfig
+from tatumflow.notes import PIANO_HIGH, PIANO_LOW, Note, midi_file_from_tracks, read_midi_bytes
 
 TOK = Tokenizer()
 CFG = TOK.config

@@ -69,7 +69,8 @@ def test_rope_composes():
     x = torch.randn(1, 1, 3, 8)
     ang = torch.tensor([0.3, 0.1, 0.7, 0.2])
     once = apply_rope(x, (2 * ang).cos().expand(3, -1), (2 * ang).sin().expand(3, -1))
-    twice = apply_rope(apply_rope(x, ang.cos().expand(3, -1), ang.sin().expand(3, -1)), ang.cos().expand(3, -1), ang.sin().expand(3, -1))
+    cos, sin = ang.cos().expand(3, -1), ang.sin().expand(3, -1)
+    twice = apply_rope(apply_rope(x, cos, sin), cos, sin)
     torch.testing.assert_close(once, twice)
 
 
