@@ -104,7 +104,8 @@ def test_offline_continuations_take_the_prompts_tempo():
     from tatumflow.generate.controls import Controls
     from tatumflow.notes import Note
 
-    steady = [Note(i * 0.5, 0.3, 60 + (i % 3), 90) for i in range(30)] + [Note(i * 0.5 + 0.25, 0.2, 67, 60) for i in range(30)]
+    steady = [Note(i * 0.5, 0.3, 60 + (i % 3), 90) for i in range(30)]
+    steady += [Note(i * 0.5 + 0.25, 0.2, 67, 60) for i in range(30)]
     on = Controls(meter_weight=1.0)
     grid = with_prompt_grid(on, steady).beat_grid
     assert grid is not None and grid.bpm == pytest.approx(120, rel=0.03)
