@@ -54,7 +54,8 @@ def score(args: argparse.Namespace, size: str) -> dict:
     metrics = [json.loads(x) for x in (Path(args.runs) / size / "metrics.jsonl").read_text().splitlines()]
     val_cfg = replace(cfg, val_batches=32)
     return {"size": size, "parameters": ckpt.model.num_parameters(), "steps": ckpt.meta["step"],
-            "notes_seen": ckpt.meta["notes_seen"], "train_loss_last50": sum(m["loss"] for m in metrics[-50:]) / len(metrics[-50:]),
+            "notes_seen": ckpt.meta["notes_seen"],
+            "train_loss_last50": sum(m["loss"] for m in metrics[-50:]) / len(metrics[-50:]),
             "val_loss": validation_loss(ckpt.model, setup, setup.val_ids, val_cfg, "cpu", "fp32"),
             "val_loss_tatum": validation_loss(ckpt.model, setup, tatum, val_cfg, "cpu", "fp32")}
 
