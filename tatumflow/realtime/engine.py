@@ -72,6 +72,7 @@ class JamEngine:
         self._started_at = 0.0
         self.error: BaseException | None = None
         self.muted = False
+        self._quiet = False  # after a panic: silent until the human plays again
         self._switch_lock = threading.Lock()
         self._switch_at: float | None = None  # a mode switch / mute / panic the worker has still to apply
         self.time = time or TimeKeeper(TempoSource(TempoConfig()), stats)  # the session's tempo (tempo.py)
@@ -121,7 +122,9 @@ class JamEngine:
         self._wake.set()
 
     def panic(self) -> None:
-        """All notes off now (every model output); the reply under way ends."""
+        """All notes off now (every model output); the reply under way ends, and TatumFlow waits for the human's
+        next note."""
+        self._quiet = True
         self._outbox.silence(self.clock.now())
         self.switch()
 
@@ -174,10 +177,12 @@ class JamEngine:
         is due."""
         self.time.update(now_s)
         self._apply_switch()
-        if self.muted:
-            self._context.hear(self._live.take().notes)  # still listening
+        taken = self._live.take()
+        self._quiet = self._quiet and not taken.onsets
+        if self.muted or self._quiet:
+            self._context.hear(taken.notes)  # still listening
             return
-        self._mode.step(now_s, self._live.take())
+        self._mode.step(now_s, taken)
 
     def tick(self, now_s: float) -> None:
         """One worker pass and one send pass at `now_s` (the simulated-clock path: no threads)."""
