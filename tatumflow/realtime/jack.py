@@ -31,6 +31,54 @@ class JackUnavailable(RuntimeError):
     """No JACK dummy server can run here (jackd missing, or it would not start)."""
 
 
+SHM_REGISTRY = Path("/dev/shm/jack-shm-registry")
+_SLOTS, _SLOT0, _SLOT_BYTES = 8, 24, 264  # jack2 shm.h: 8 servers of (pid_t pid, char name[257]) after a 24-byte header
+
+
+def reclaim_dead_server_slots(registry: Path = SHM_REGISTRY) -> int:
+    """Free the slots of JACK servers that died without unregistering (kill -9); returns how many were freed.
+
+    jack2 keeps 8 server slots in shared memory and reclaims a dead server's slot only for a server of the same name:
+    8 private servers killed with SIGKILL and no jackd starts on the machine again ("Too many servers already
+    active"). A slot whose pid no longer exists is zeroed; a live one is never touched."""
+    try:
+        with open(registry, "r+b") as f:
+            data = bytearray(f.read(_SLOT0 + _SLOTS * _SLOT_BYTES))
+            freed = 0
+            for i in range(_SLOTS):
+                off = _SLOT0 + i * _SLOT_BYTES
+                pid = int.from_bytes(data[off:off + 4], "little", signed=True)
+                if pid > 0 and not _alive(pid):
+                    f.seek(off)
+                    f.write(bytes(_SLOT_BYTES))
+                    freed += 1
+            return freed
+    except OSError:  # no registry (no jack2, or never started): nothing to free
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def die_with_parent() -> None:
+    """In a child before exec (Linux): SIGTERM when the parent dies, so that a crashed test run leaves no jackd
+    behind (each holds one of jack2's 8 server slots)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _client_ok() -> bool:
     import rtmidi
 
@@ -53,9 +101,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _start(jackd: str, name: str, log: IO[bytes], try_realtime: bool) -> subprocess.Popen:
     """jackd, with realtime scheduling first when asked (it may be refused outside root), else without."""
+    reclaim_dead_server_slots()
     for realtime in ([[]] if try_realtime else []) + [["--no-realtime"]]:
         proc = subprocess.Popen([jackd, *realtime, "-n", name, "-d", "dummy", "-r", "48000", "-p", "128"],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while proc.poll() is None and time.monotonic() < deadline and not _client_ok():
             time.sleep(0.1)

@@ -44,7 +44,14 @@ CALLBACK_DRAIN_S = 0.02  # after cancelling an input's callback: time for one al
 # keeps the tuples alive for the life of the process (a few dozen bytes per port closed), cancels, lets a callback
 # under way finish, then closes.
 _RTMIDI_TUPLES_KEPT: list[tuple] = []
-_DEAD_PORTS: list = []  # input ports of a vanished server, never closed
+
+
+def keep_forever(port) -> None:
+    """A port of a vanished server: never closed, never freed, not even at exit (its rtmidi destructor closes a
+    client of the dead server, which crashes in libjack)."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(port))
 
 
 def close_input(port: mido.ports.BaseInput) -> None:
@@ -215,7 +222,7 @@ class MidiInput:
         it stays referenced, so no destructor closes it either."""
         port, self.port = self.port, None
         if port is not None:
-            _DEAD_PORTS.append(port)
+            keep_forever(port)
 
     def reopen(self) -> None:
         """The server is back: the virtual port is made again (a named keyboard is re-found by the watch thread)."""

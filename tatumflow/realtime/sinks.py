@@ -14,7 +14,7 @@ from pathlib import Path
 import mido
 
 from ..notes import SUSTAIN_CC
-from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
+from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, keep_forever, resolve_port
 from .recording import PEDAL_CCS, IncrementalMidi, write_atomic
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ HUMAN = "human"
 MODEL = "tatumflow"
 ALL_NOTES_OFF_CC = 123
 DRAIN_S = 0.05
-_DEAD_PORTS: list = []  # ports of a vanished server, never closed
 FLUSH_S = 1.0  # the recording on disk is at most this far behind the session
 
 
@@ -224,7 +223,7 @@ class PortSink(Sink):
         client of a dead server can hang), kept referenced so that no destructor closes it either."""
         with self._lock:
             if self.connected:
-                _DEAD_PORTS.append(self.port)
+                keep_forever(self.port)
             self.connected = False
             self._sounding.clear()
 

@@ -1,0 +1,148 @@
+"""The studio misbehaves, with a real JACK dummy server: the server killed mid-duet (exit and wait), SIGHUP
+mid-reply. Each test runs `tatumflow jam` as a user would, with a private jackd it may kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import mido
+import pytest
+
+from tatumflow.notes import read_midi_tracks
+from tatumflow.realtime import jack
+from tatumflow.realtime.midi_io import keep_forever
+
+from .conftest import assert_balanced, phrase
+from .jack import JackClient
+
+pytestmark = pytest.mark.jack
+
+
+def _jackd(name: str) -> subprocess.Popen:
+    jack.reclaim_dead_server_slots()  # these tests kill jackd with SIGKILL: its slot must not stay taken
+    proc = subprocess.Popen([shutil.which("jackd") or "jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r",
+                             "48000", "-p", "128"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=jack.die_with_parent)
+    deadline = time.monotonic() + jack.START_TIMEOUT_S
+    while time.monotonic() < deadline and not jack._client_ok():
+        time.sleep(0.1)
+    if not jack._client_ok():
+        proc.kill()
+        pytest.skip("jackd -d dummy would not start")
+    return proc
+
+
+@pytest.fixture
+def server(monkeypatch):
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd not installed")
+    name = f"tf-survive-{os.getpid()}-{time.monotonic_ns() % 10**6}"  # a killed server's slot: reclaimed in _jackd
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    procs = [_jackd(name)]
+    yield name, procs
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()  # a clean stop unregisters the server
+        p.wait()
+
+
+def _jam(tmp_path, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tatumflow.cli", "jam", "--mock", "--api", "jack", "--record",
+           str(tmp_path / "s.mid"), "--report", str(tmp_path / "r.json"), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _kill_server(procs, *clients: JackClient) -> float:
+    procs[-1].send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    procs[-1].wait()  # reaped, as a shell or a patchbay would
+    for client in clients:  # ports of a dead server: never closed or freed (closing them crashes in libjack)
+        for port in (client.inp, client.out):
+            if port is not None:
+                keep_forever(port)
+    return killed
+
+
+def _duet_until_replying(client: JackClient, n: int = 10) -> None:
+    client.play(phrase(start_s=0.0, n=8, gap_s=0.15))
+    deadline = time.monotonic() + 10
+    while len(client.note_ons()) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(client.note_ons()) >= n, "the duet did not start"
+
+
+def test_server_killed_mid_duet_exits_in_a_second_with_report_and_recording(server, tmp_path):
+    _, procs = server
+    proc = _jam(tmp_path, "--mode", "duet", "--on-server-loss", "exit", "--duration", "60")
+    client = JackClient()
+    _duet_until_replying(client)
+    killed = _kill_server(procs, client)
+    out, _ = proc.communicate(timeout=20)
+    took = time.monotonic() - killed
+    text = out.decode(errors="replace")
+    heard = len(client.note_ons())
+    assert proc.returncode == 2, text[-2000:]
+    assert took < 2.0 + 1.0, f"{took:.2f} s from the kill to the exit"  # +1 s: the Python start-up is not in it
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "JACK server went away" in errors[0], text[-2000:]
+    assert "Traceback" not in text
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["server_losses"] == 1
+    assert abs(report["notes_sent"] - heard) <= 2, (report["notes_sent"], heard)  # sent in the last JACK cycle
+    recorded = read_midi_tracks(tmp_path / "s.mid")["tatumflow"]
+    assert abs(len(recorded) - report["notes_sent"]) <= 1
+
+
+def test_server_killed_and_back_the_session_carries_on(server, tmp_path):
+    name, procs = server
+    proc = _jam(tmp_path, "--mode", "duet", "--duration", "60")
+    try:
+        client = JackClient()
+        _duet_until_replying(client, n=4)
+        _kill_server(procs, client)
+        time.sleep(1.5)
+        procs.append(_jackd(name))
+        again = JackClient()  # the ports are back: the player and the listener connect to them anew
+        _duet_until_replying(again, n=4)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    again.close()
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert json.loads((tmp_path / "r.json").read_text())["server_losses"] == 1, out.decode(errors="replace")[-3000:]
+    assert_balanced(again.messages())
+
+
+def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, tmp_path):
+    proc = _jam(tmp_path, "--mode", "call-response")
+    try:
+        client = JackClient()
+        time.sleep(0.3)
+        released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
+        deadline = time.monotonic() + 3
+        while not client.note_ons(after=released) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.note_ons(after=released), "no reply before the signal"
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGHUP)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    client.close()
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert_balanced(client.messages())
+    assert json.loads((tmp_path / "r.json").read_text())["stuck_notes"] == 0
+    assert read_midi_tracks(tmp_path / "s.mid")["tatumflow"]
+    assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)
