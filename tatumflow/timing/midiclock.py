@@ -46,6 +46,8 @@ class ClockFollower:
         self._ticks = 0  # every clock received
         self._beat_tick: int | None = None  # the tick at the latest song position on a beat (24k)
         self._beat_count = 0  # the song position (clocks) at that tick
+        self._line: tuple[float, float, int] | None = None  # the last fit: (s per clock, time at tick, tick)
+        self._fresh = True  # the next clock is the song position `count` itself (after Start / Continue / SPP)
         self.running = False
         self.last_clock_s: float | None = None
         self.grid: BeatGrid | None = None
@@ -55,16 +57,16 @@ class ClockFollower:
         if kind == "clock":
             self._clock(t_s)
         elif kind == "start":
-            self.count, self.running, self._beat_tick = 0, True, None
+            self.count, self.running, self._beat_tick, self._fresh = 0, True, None, True
             self._notify("start", t_s)
         elif kind == "continue":
-            self.running = True
+            self.running, self._fresh = True, True
             self._notify("continue", t_s)
         elif kind == "stop":
             self.running = False
             self._notify("stop", t_s)
         elif kind == "songpos" and songpos is not None:
-            self.count = songpos * CLOCKS_PER_SONGPOS
+            self.count, self._fresh = songpos * CLOCKS_PER_SONGPOS, True
 
     def alive(self, now_s: float) -> bool:
         """Whether clock is arriving (a tick within `timeout_s`)."""
@@ -86,15 +88,29 @@ class ClockFollower:
         # advances the song position (Start, then the first clock is beat 0, the downbeat).
         if self.last_clock_s is not None and t_s - self.last_clock_s > self.timeout_s:
             self._stamps.clear()  # clock stopped and came back: the gap is not a tempo
-        self._ticks += 1
+            self._line = None
+        idx = self._index(t_s)
+        steps, self._ticks = idx - self._ticks, idx
         if self.running:
-            if self.count % PPQN == 0:
-                self._beat_tick, self._beat_count = self._ticks, self.count
-            self.count += 1
+            n = 1 if self._fresh else steps  # 0: a late clock of a burst; 2+: clocks were lost on the way
+            self._fresh = False
+            for k in range(n):
+                if (self.count + k) % PPQN == 0:
+                    self._beat_tick, self._beat_count = idx - (n - 1 - k), self.count + k
+            self.count += n
         self._stamps.append((self._ticks, t_s))
         self.last_clock_s = t_s
         if len(self._stamps) >= min(self.window_clocks, 2 * PPQN) // 2:
             self.grid = self._fit()
+
+    def _index(self, t_s: float) -> int:
+        """The clock's tick number: counted until a tempo is known, then read off the last fit's line, so that a
+        clock lost on the way (a busy receiver misses a JACK cycle) does not shift the song position, and a late one
+        does not either (it may share its number with the next)."""
+        if self._line is None:
+            return self._ticks + 1
+        slope, t_ref, tick_ref = self._line
+        return max(self._ticks, tick_ref + round((t_s - t_ref) / slope))
 
     def _fit(self) -> BeatGrid | None:
         ticks = np.array([c for c, _ in self._stamps], dtype=float)
@@ -102,6 +118,7 @@ class ClockFollower:
         slope, intercept = np.polyfit(ticks - ticks[-1], times, 1)  # seconds per clock, time of the latest tick
         if slope <= 0:
             return self.grid
+        self._line = (float(slope), float(intercept), int(ticks[-1]))
         bpm = 60.0 / (slope * PPQN)
         if not MIN_BPM <= bpm <= MAX_BPM:
             return self.grid

@@ -80,3 +80,21 @@ def test_grid_positions_and_alignment():
     assert 0.03 < chance < 0.05  # uniform onsets: ~0.04 beats from a 16th or triplet position
     with pytest.raises(ValueError, match="bpm"):
         BeatGrid(float("nan"), 0.0)
+
+
+def test_lost_and_late_clocks_do_not_shift_the_song_position():
+    """A busy receiver misses clocks (a JACK cycle) or gets a burst late: the beats stay where the DAW's are."""
+    rng = np.random.default_rng(3)
+    f = ClockFollower()
+    period = 60.0 / 96 / 24
+    f.feed("start", -0.001)
+    lost = {60, 61, 130, 200}
+    late = {90: 0.02, 91: 0.011}  # a stall: two clocks arrive together, late
+    for i in range(300):
+        if i in lost:
+            continue
+        f.feed("clock", i * period + late.get(i, 0.0) + rng.normal(0, 0.0005))
+    assert f.count == 300
+    assert abs(f.grid.bpm - 96) < 0.1
+    assert abs(f.grid.offset_to_beat_s(0.0)) < 0.002  # beat 0 still at time 0
+    assert abs(f.bar_s() % (4 * 60.0 / 96)) < 0.002 or abs(f.bar_s() % (4 * 60.0 / 96) - 2.5) < 0.002
