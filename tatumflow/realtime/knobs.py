@@ -58,9 +58,9 @@ class Knob:
     def _parse_choice(self, value: Any) -> str:
         if isinstance(value, str) and value in self.choices:
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
-            if 0 <= int(value) < len(self.choices):
-                return self.choices[int(value)]
+        number = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+        if number and 0 <= int(value) < len(self.choices):
+            return self.choices[int(value)]
         raise ValueError(f"control {self.name}: {value!r} is not one of {', '.join(self.choices)} "
                          f"(or 0..{len(self.choices) - 1})")
 

@@ -7,6 +7,7 @@ test drives it without a terminal; `run_learn` opens the port and talks on stdin
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import select
 import sys
@@ -45,10 +46,8 @@ class Learner:
                 continue
             settle = time.monotonic() + SETTLE_S
             while time.monotonic() < settle:
-                try:
+                with contextlib.suppress(queue.Empty):
                     cc = self.ccs.get(timeout=SETTLE_S / 3)
-                except queue.Empty:
-                    pass
             return cc
         return None
 
@@ -85,7 +84,7 @@ def learn_loop(learner: Learner, stream: TextIO, timeout_s: float = 600.0) -> No
         learner.out("move a knob (or type done)...")
         finished: list[bool] = []
 
-        def stop() -> bool:
+        def stop(finished: list[bool] = finished) -> bool:
             if not early and _stdin_has_line(stream):
                 line = stream.readline()
                 if not line or line.strip().lower() in DONE:
