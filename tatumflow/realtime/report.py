@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,25 @@ from ..stats import percentile
 
 if TYPE_CHECKING:
     from .scheduler import SendStats
+
+
+class Reservoir(list):
+    """A list for a per-message measure: the first `RESERVOIR` values, then a uniform random sample of all of them
+    (Vitter's algorithm R), so that percentiles stay unbiased and memory stays flat over a session of any length."""
+
+    def __init__(self, capacity: int = 20_000, seed: int = 0) -> None:
+        super().__init__()
+        self.capacity, self.seen = capacity, 0
+        self._rng = random.Random(seed)
+
+    def append(self, value: float) -> None:
+        self.seen += 1
+        if len(self) < self.capacity:
+            super().append(value)
+            return
+        j = self._rng.randrange(self.seen)
+        if j < self.capacity:
+            self[j] = value
 
 
 @dataclass
@@ -37,8 +57,8 @@ class SessionStats:
     # time (tempo.py): the source followed, its tempo at each change, model onsets and reply starts vs the grid
     tempo_source: str = "off"
     tempo_bpm: list[float] = field(default_factory=list)
-    beat_alignment_ms: list[float] = field(default_factory=list)  # onset -> nearest 16th / 8th-triplet position
-    beat_alignment_beats: list[float] = field(default_factory=list)
+    beat_alignment_ms: list[float] = field(default_factory=Reservoir)  # onset -> nearest 16th / 8th-triplet position
+    beat_alignment_beats: list[float] = field(default_factory=Reservoir)
     reply_beat_offset_ms: list[float] = field(default_factory=list)  # a reply's first note -> nearest beat (signed)
 
 

@@ -19,6 +19,7 @@ import mido
 
 from ..notes import Note
 from .clock import SPIN_S, Clock, try_realtime_priority
+from .report import Reservoir
 from .sinks import MODEL, Sink, deliver
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class _Event:
 
 @dataclass
 class SendStats:
-    lateness_ms: list[float] = field(default_factory=list)
+    lateness_ms: list[float] = field(default_factory=lambda: Reservoir())  # bounded: flat memory
     sent_notes: int = 0
     late_notes: int = 0
     dropped_notes: int = 0
