@@ -82,6 +82,8 @@ def _controls_table(surface: ControlSurface, ccmap: CcMap | None, selected: int)
         span = "/".join(k.choices) if k.choices else ("off/on" if k.kind == "toggle" else f"{k.min:g}..{k.max:g}")
         table.add_row(("> " if i == selected else "  ") + k.name, value, "-" if cc is None else str(cc), span,
                       style="reverse" if i == selected else None)
+    low, high = surface.register()
+    table.add_row("  register", f"{low}..{high} {note_name(low)}..{note_name(high)}", "", "the knobs and the split")
     panic = ccmap.cc_of(PANIC) if ccmap is not None else None
     table.add_row("  panic", "all notes off", "-" if panic is None else str(panic), "p")
     return table

@@ -91,3 +91,10 @@ def test_learn_assigns_the_knob_moved_to_the_control_chosen():
     learn_loop(learner, answers, timeout_s=2.0)
     assert learner.map.cc_of("pitch_high") == 21 and learner.learned == {"pitch_high": 21}
     assert any("CC 21 -> pitch_high" in line for line in lines)
+
+
+def test_a_control_port_turns_controls_and_plays_nothing():
+    s, _, router = _routed()
+    router.on_control(mido.Message("note_on", note=60, velocity=90), 0.1)  # a pad's note on the controller: ignored
+    router.on_control(mido.Message("control_change", control=70, value=127), 0.2)  # temperature -> 2.0
+    assert s.engine.controls.temperature == 2.0 and not s.sink.messages

@@ -32,7 +32,7 @@ def test_the_screen_shows_live_values_and_notes():
     assert "C5" in text and "C3" in text  # the human's and TatumFlow's notes
     assert "70" in text and "120" in text  # CCs: temperature's and the panic's
     assert "window" in text and " ms" in text and "dropped" in text
-    assert "split: TatumFlow below C4" in text
+    assert "split: TatumFlow below C4" in text and "21..59 A0..B3" in text  # the register the model keeps to
     assert "last change: temperature = 0.85 (test)" in text
 
 
