@@ -16,7 +16,7 @@ from .grid import MAX_BPM, MIN_BPM, BeatGrid
 
 MARGIN_S = 0.05  # a correction ends at least this far ahead (events up to now are written already)
 LOOKAHEAD_BEATS = 8
-GOOD_ENOUGH = math.log(1.08)  # a correction within 8 % of the grid's tempo
+GOOD_ENOUGH = math.log(1.5)  # a correction within 1.5x of the grid's tempo: the earliest such beat wins
 
 
 class BeatAligner:
@@ -52,8 +52,8 @@ class BeatAligner:
         return [(now_s, 60.0 / spb), (beat_at, grid.bpm)]
 
     def _target(self, now_s: float, grid: BeatGrid, bar_s: float | None) -> tuple[float, float] | None:
-        """(the grid beat to land on, the correction's seconds per beat): the earliest within 8 % of the grid's
-        tempo, else the closest."""
+        """(the grid beat to land on, the correction's seconds per beat): the earliest within 1.5x of the grid's
+        tempo (a short pickup), else the closest."""
         step = self.beats_per_bar if bar_s is not None else 1
         first = grid.next_beat(now_s + MARGIN_S)
         fb_now = self.file_beats(now_s)

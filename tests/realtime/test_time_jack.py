@@ -110,7 +110,7 @@ def _session(tmp_path, bpm: float, phrases: int = 3) -> tuple[list[list[float]],
     try:
         client = JackClient()
         player = ClockPlayer(client.out, bpm)
-        bar = 1
+        bar = 2  # the clock's tempo is known a beat after Start; the file's bars from the next bar or two
         for _ in range(phrases):
             released = player.play_bar(bar)
             ons = _reply_onsets(client, released)
@@ -178,4 +178,6 @@ def test_clock_sync_replies_on_the_beat_and_in_time(jack, tmp_path, bpm):
     off = [abs(t / eighth - round(t / eighth)) for t in ticks]
     assert np.median(off) < 0.05, off  # the human's eighths sit on the file's eighths
     bar = 4 * midi.ticks_per_beat
-    assert abs(ticks[0] / bar - round(ticks[0] / bar)) < 0.02  # each phrase began on a downbeat: so does the file's
+    firsts = [ticks[0]] + [b for a, b in zip(ticks, ticks[1:]) if b - a > 2 * midi.ticks_per_beat]
+    # the phrases before Stop began on downbeats (after Continue the song position resumes where it stopped)
+    assert all(abs(t / bar - round(t / bar)) < 0.03 for t in firsts[:3]), firsts
