@@ -51,7 +51,6 @@ class SessionStats:
     echoes_suppressed: int = 0
     keyboard_disconnects: int = 0
     server_losses: int = 0  # the MIDI (JACK) server went away
-    input_lost: int = 0  # input messages lost before the engine saw them (rtmidi's queue overflowed)
     duration_s: float = 0.0
     model: str = "mock"
     # time (tempo.py): the source followed, its tempo at each change, model onsets and reply starts vs the grid
@@ -91,7 +90,6 @@ def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> 
         "keyboard_disconnects": stats.keyboard_disconnects,
         "undelivered_notes": send.undelivered_notes,
         "server_losses": stats.server_losses,
-        "input_lost": stats.input_lost,
         "stuck_notes": stuck_notes,
         **time_report(stats),
     }
