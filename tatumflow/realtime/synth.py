@@ -4,8 +4,10 @@ and a WAV is rendered offline from the recording."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 import threading
 import wave
 from collections.abc import Sequence
@@ -14,7 +16,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from ..notes import Note, note_messages, read_midi_tracks
+from ..notes import Note, read_midi_tracks
 from ..paths import check_input_file, check_output_file
 from .sinks import HUMAN, MODEL, Sink
 
@@ -125,29 +127,68 @@ class FluidSynthSink(Sink):
         self.synth.delete()
 
 
+def _note_events(tracks: dict[str, Sequence[Note]], sample_rate: int) -> np.ndarray:
+    """Rows (frame, is_on, channel, pitch, velocity) in time order (offs first at a frame): compact for any size."""
+    rows = []
+    for ch, notes in enumerate(tracks.values()):
+        if not notes:
+            continue
+        a = np.array([(n.onset_s, n.end_s, n.pitch, min(max(int(n.velocity), 1), 127)) for n in notes])
+        on = np.round(a[:, 0] * sample_rate).astype(np.int64)
+        off = np.maximum(np.round(a[:, 1] * sample_rate).astype(np.int64), on)
+        for frames, is_on in ((on, 1), (off, 0)):
+            rows.append(np.stack([frames, np.full_like(frames, is_on), np.full_like(frames, ch),
+                                  a[:, 2].astype(np.int64), a[:, 3].astype(np.int64)], axis=1))
+    events = np.concatenate(rows) if rows else np.zeros((0, 5), dtype=np.int64)
+    return events[np.lexsort((events[:, 1], events[:, 0]))]
+
+
+@contextlib.contextmanager
+def _fluidsynth_messages(what: str):
+    """FluidSynth's own warnings (it can print millions: voices stolen, notes dropped) go to a temp file, summed up
+    in one log line."""
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines, first = 0, b""
+            for line in tmp:
+                lines += 1
+                first = first or line.strip()
+            if lines:
+                log.warning("%s: FluidSynth printed %d message lines (first: %s)", what, lines,
+                            first.decode(errors="replace")[:120])
+
+
 def render_tracks(tracks: dict[str, Sequence[Note]], wav_path: str | os.PathLike, soundfont: str | os.PathLike | None = None,
                   sample_rate: int = SAMPLE_RATE, tail_s: float = 1.5) -> Path:
-    """Render notes (one channel per track) to a 16-bit stereo WAV, offline and faster than real time."""
-    synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=range(len(tracks)))
-    events = [e for ch, notes in enumerate(tracks.values()) for e in note_messages(notes, ch)]
-    events.sort(key=lambda e: (e[0], e[1].type == "note_on"))  # stable: tracks in order at equal times
-    chunks, done = [], 0
-    for t, msg in events:
-        frame = int(round(t * sample_rate))
-        if frame > done:
-            chunks.append(synth.get_samples(frame - done))
-            done = frame
-        _apply(synth, msg)
-    chunks.append(synth.get_samples(int(tail_s * sample_rate)))
-    synth.delete()
-    audio = np.concatenate([np.asarray(c, dtype=np.int16) for c in chunks])
+    """Render notes (one channel per track) to a 16-bit stereo WAV, offline and faster than real time; the audio
+    is written as it is made (memory does not grow with the length)."""
     path = Path(wav_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as wav:
+    events = _note_events(tracks, sample_rate)
+    with _fluidsynth_messages(path.name), wave.open(str(path), "wb") as wav:
+        synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=range(len(tracks)))
         wav.setnchannels(2)
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)
-        wav.writeframes(audio.tobytes())
+        done = 0
+        for frame, is_on, ch, pitch, vel in events.tolist():
+            while frame > done:  # in blocks of at most a second
+                n = min(frame - done, sample_rate)
+                wav.writeframes(np.asarray(synth.get_samples(n), dtype=np.int16).tobytes())
+                done += n
+            if is_on:
+                synth.noteon(ch, pitch, vel)
+            else:
+                synth.noteoff(ch, pitch)
+        wav.writeframes(np.asarray(synth.get_samples(int(tail_s * sample_rate)), dtype=np.int16).tobytes())
+        synth.delete()
     return path
 
 
