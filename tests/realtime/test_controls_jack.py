@@ -44,30 +44,6 @@ def _model_ons(client: JackClient, after: float = 0.0) -> list[tuple[float, int]
             if t >= after and m.type == "note_on" and m.velocity > 0 and m.channel == 0]
 
 
-def test_split_duet_keeps_every_note_below_and_sigint_leaves_none_sounding(jack, tmp_path):
-    report = tmp_path / "r.json"
-    proc = subprocess.Popen(_cli("jam", "--mode", "duet", "--split", "60", "--no-tui", "--report", str(report)),
-                            env=dict(os.environ), start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        client = JackClient()
-        time.sleep(0.3)
-        client.play(_melody(0.0, 24, low=60))  # the human above the split, 6 s
-        proc.send_signal(signal.SIGINT)  # mid-duet: notes are sounding
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    time.sleep(0.2)
-    client.close()
-    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
-    notes = [p for _, p in _model_ons(client)]
-    assert len(notes) > 5, "TatumFlow did not play along"
-    assert max(notes) < 60, f"TatumFlow crossed the split: {sorted(set(notes))}"
-    assert_balanced(client.messages())
-    assert json.loads(report.read_text())["stuck_notes"] == 0
-
-
 def _client(timeout_s: float = 8.0) -> JackClient:
     """A test client; retried while the server is still forgetting a client that just left (an earlier test's)."""
     deadline = time.monotonic() + timeout_s
@@ -93,16 +69,16 @@ def test_pitch_high_cc_mid_session_and_the_panic_cc(jack):
     client = _client()
     knobs = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output(
         wait_for_port("output", "TatumFlow In"))  # a second port: one rtmidi port is not for two threads
+    player = threading.Thread(target=client.play, args=(_melody(0.0, 48, low=62),), daemon=True)
     try:
         time.sleep(0.3)
-        player = threading.Thread(target=client.play, args=(_melody(0.0, 40, low=62),), daemon=True)
         player.start()
         time.sleep(1.5)
         knobs.send(mido.Message("control_change", control=75, value=40))  # pitch_high -> 48 (C3)
         changed = time.monotonic()
-        time.sleep(6.0)
+        time.sleep(8.0)
         later = [p for t, p in _model_ons(client, after=changed + 4.3)]  # two 2 s windows were planned already
-        assert later and max(later) <= 48, sorted(set(later))
+        assert later and max(later) <= 48, [(round(t - changed, 2), p) for t, p in _model_ons(client)]
         sounding = _sounding(client)
         t_panic = time.monotonic()
         knobs.send(mido.Message("control_change", control=120, value=127))
@@ -110,8 +86,8 @@ def test_pitch_high_cc_mid_session_and_the_panic_cc(jack):
         offs = {m.note: t for t, m in client.messages() if t >= t_panic and m.channel == 0 and
                 (m.type == "note_off" or (m.type == "note_on" and m.velocity == 0))}
         assert all(p in offs and offs[p] - t_panic < 0.02 for p in sounding), (sounding, offs)
-        player.join()
     finally:
+        player.join()  # never close a port another thread still plays into
         stop.set()
         runner.join(timeout=10)
         time.sleep(0.1)
@@ -177,3 +153,28 @@ def test_learn_assigns_a_cc(jack, tmp_path):
     assert proc.returncode == 0, text
     assert "CC 21 -> pitch_high" in text
     assert "pitch_high = 21" in path.read_text()
+
+
+def test_split_duet_keeps_every_note_below_and_sigint_leaves_none_sounding(jack, tmp_path):
+    # last: a client killed by a signal can keep the dummy server from taking new clients for a while
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen(_cli("jam", "--mode", "duet", "--split", "60", "--no-tui", "--report", str(report)),
+                            env=dict(os.environ), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        client = JackClient()
+        time.sleep(0.3)
+        client.play(_melody(0.0, 24, low=60))  # the human above the split, 6 s
+        proc.send_signal(signal.SIGINT)  # mid-duet: notes are sounding
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    client.close()
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    notes = [p for _, p in _model_ons(client)]
+    assert len(notes) > 5, "TatumFlow did not play along"
+    assert max(notes) < 60, f"TatumFlow crossed the split: {sorted(set(notes))}"
+    assert_balanced(client.messages())
+    assert json.loads(report.read_text())["stuck_notes"] == 0
