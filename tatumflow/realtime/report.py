@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..stats import percentile
+from .reservoir import Reservoir
 
 if TYPE_CHECKING:
     from .scheduler import SendStats
-
-
-class Reservoir(list):
-    """A list for a per-message measure: the first `RESERVOIR` values, then a uniform random sample of all of them
-    (Vitter's algorithm R), so that percentiles stay unbiased and memory stays flat over a session of any length."""
-
-    def __init__(self, capacity: int = 20_000, seed: int = 0) -> None:
-        super().__init__()
-        self.capacity, self.seen = capacity, 0
-        self._rng = random.Random(seed)
-
-    def append(self, value: float) -> None:
-        self.seen += 1
-        if len(self) < self.capacity:
-            super().append(value)
-            return
-        j = self._rng.randrange(self.seen)
-        if j < self.capacity:
-            self[j] = value
 
 
 @dataclass

@@ -19,7 +19,7 @@ import mido
 
 from ..notes import Note
 from .clock import SPIN_S, Clock, try_realtime_priority
-from .report import Reservoir
+from .reservoir import Reservoir
 from .sinks import MODEL, Sink, deliver
 
 log = logging.getLogger(__name__)
