@@ -49,6 +49,12 @@ def _accepts(tp: Any, value: Any) -> bool:
     return isinstance(value, tp) if isinstance(tp, type) else True
 
 
+def _plural(expected: str) -> str:
+    """'an integer' -> 'integers', 'a number' -> 'numbers' (for "a table of ...", "a list of ...")."""
+    noun = expected.removeprefix("an ").removeprefix("a ")
+    return noun if noun.endswith("s") or " or " in noun else noun + "s"
+
+
 def _expected(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -56,10 +62,10 @@ def _expected(tp: Any) -> str:
     if tp is type(None):
         return "none"
     if origin is dict and typing.get_args(tp):
-        return f"a table of {_expected(typing.get_args(tp)[1]).removeprefix('a ')}s"
+        return f"a table of {_plural(_expected(typing.get_args(tp)[1]))}"
     if origin is tuple:
         args = typing.get_args(tp)
-        return f"a list of {len(args)} {_expected(args[0]).removeprefix('a ')}s" if args else "a list"
+        return f"a list of {len(args)} {_plural(_expected(args[0]))}" if args else "a list"
     return _NAMES.get(origin or tp, getattr(tp, "__name__", str(tp)))
 
 
