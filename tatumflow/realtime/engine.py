@@ -91,6 +91,11 @@ class JamEngine:
         return self._stats
 
     @property
+    def send_stats(self):
+        """The scheduler's counters (what was sent, dropped, undelivered)."""
+        return self._outbox.send_stats
+
+    @property
     def failed(self) -> bool:
         return self.error is not None
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 ON_SERVER_LOSS = ("wait", "exit")
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 REPORT_EVERY_S = 1.0
+LOSS_NOTICE_S = 0.02  # libjack's shutdown notice comes this long after the death at most (measured ~15 ms)
 
 
 class ServerLost(OSError):
@@ -87,6 +88,9 @@ class SessionGuard:
     def _lost(self) -> None:
         self.server_lost = True
         self.engine.stats.server_losses += 1
+        lost_at = getattr(self.watch, "lost_at", None) or time.monotonic()
+        died_s = self.engine.clock.now() - (time.monotonic() - lost_at) - LOSS_NOTICE_S
+        self.engine.send_stats.unsend_after(died_s)
         for sink in self.sinks:
             if hasattr(sink, "server_lost"):
                 sink.server_lost()

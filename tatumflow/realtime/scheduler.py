@@ -8,6 +8,7 @@ in) drops notes not yet begun and ends sounding ones now.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
@@ -45,6 +46,15 @@ class SendStats:
     late_notes: int = 0
     dropped_notes: int = 0
     undelivered_notes: int = 0  # note-ons no output took (the MIDI server was gone)
+    recent_on_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=256))  # send times
+
+    def unsend_after(self, t_s: float) -> int:
+        """Note-ons sent after `t_s` never arrived (the server was already gone): counted undelivered instead."""
+        n = sum(1 for t in self.recent_on_s if t > t_s)
+        self.sent_notes -= n
+        self.undelivered_notes += n
+        self.recent_on_s.clear()
+        return n
 
 
 class Scheduler:
@@ -171,6 +181,7 @@ class Scheduler:
         self.stats.lateness_ms.append(lateness * 1e3)
         if ev.is_on:
             self.stats.sent_notes += 1
+            self.stats.recent_on_s.append(now)
             self.stats.late_notes += lateness > self.late_threshold_s
             if ev.group is not None and ev.group not in self._started_groups:
                 self._started_groups.add(ev.group)
