@@ -21,7 +21,8 @@ def fail(message: str) -> None:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 @app.command()
@@ -54,9 +55,8 @@ def inspect(
 
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-CheckpointOpt = Annotated[
-    str | None, typer.Option("--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)
-]
+CheckpointOpt = Annotated[str | None, typer.Option(
+    "--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)]
 
 
 HarmonyOpt = Annotated[
@@ -71,26 +71,25 @@ def generate(
     out: Annotated[str, typer.Option("--out", help="Output MIDI file.")],
     prompt: Annotated[str | None, typer.Option("--prompt", help="MIDI file to continue (default: silence).")] = None,
     seconds: Annotated[float, typer.Option("--seconds", help="Length of the continuation.")] = 20.0,
-    preset: Annotated[str, typer.Option("--preset", help="Preset name (see `tatumflow presets`) or .toml path.")] = "tatum",
+    preset: Annotated[str, typer.Option(
+        "--preset", help="Preset name (see `tatumflow presets`) or .toml path.")] = "tatum",
     checkpoint: CheckpointOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (window i uses seed + i).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
     harmony: HarmonyOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Continue a MIDI file (or improvise from silence); OUT has tracks `prompt` and `tatumflow`."""
-    from pathlib import Path
-
     from rich.progress import Progress
 
-    from tatumflow.generate.load import load_generator
     from tatumflow.generate.continuation import continue_notes
+    from tatumflow.generate.load import load_generator
     from tatumflow.notes import read_midi, write_midi
-    from tatumflow.presets import controls_from
-
     from tatumflow.paths import check_input_file, check_output_file
+    from tatumflow.presets import controls_from
 
     if not seconds > 0 or seconds > 3600:
         fail(f"--seconds must be in (0, 3600], got {seconds}")
@@ -125,28 +124,34 @@ def presets() -> None:
                    f"window {p.controls.window_s:g} s; engine {p.engine}")
 
 
+TrainConfigOpt = Annotated[str, typer.Option(
+    "--config", help="Training config: tiny, cpu, cpu-continue, default, gpu, specialize, focus-only.")]
+PrecisionOpt = Annotated[str | None, typer.Option(
+    "--precision", help="auto (bf16 where the CPU or GPU has bf16 instructions), fp32 or bf16 (default: the config's, "
+    "auto).", show_default=False)]
+
+
 @app.command()
 def train(
     data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files (repeatable).")],
     out: Annotated[str, typer.Option("--out", help="Run folder: checkpoints, metrics, token cache.")],
-    config: Annotated[str, typer.Option("--config", help="Training config: tiny, cpu, cpu-continue, default, gpu, specialize, focus-only.")] = "default",
+    config: TrainConfigOpt = "default",
     init: Annotated[str | None, typer.Option("--init", help="Start from this checkpoint (fine-tuning).")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step count.")] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Token cache folder (default: OUT/cache).")] = None,
     device: DeviceOpt = "auto",
-    precision: Annotated[str | None, typer.Option("--precision", help="auto (bf16 where the CPU or GPU has bf16 instructions), fp32 or bf16 (default: the config's, auto).", show_default=False)] = None,
+    precision: PrecisionOpt = None,
 ) -> None:
-    """Train on folders of MIDI (resumes from OUT/last). Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
+    """Train on folders of MIDI (resumes from OUT/last). \
+Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
+    from dataclasses import replace
     from pathlib import Path
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from dataclasses import replace
-
+    from tatumflow.paths import check_output_dir
     from tatumflow.train.config import train_config
     from tatumflow.train.loop import train as run_training
-
-    from tatumflow.paths import check_output_dir
 
     for d in data:
         if Path(d).is_file():
@@ -169,12 +174,14 @@ def train(
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                       TimeRemainingColumn()) as progress:
             task = progress.add_task("training", total=total, info="")
+            last_val = ""  # the latest validation line, shown until the next
 
             def on_step(r: dict) -> None:
+                nonlocal last_val
                 info = f"loss {r['loss']:.3f}"
                 if "val_loss" in r:
-                    on_step.last = f" val {r['val_loss']:.3f} | {r['notes_per_s']:.0f} notes/s"
-                progress.update(task, completed=r["step"], info=info + getattr(on_step, "last", ""))
+                    last_val = f" val {r['val_loss']:.3f} | {r['notes_per_s']:.0f} notes/s"
+                progress.update(task, completed=r["step"], info=info + last_val)
 
             path = run_training([Path(d) for d in data], Path(out), cfg, device, Path(init) if init else None,
                                 Path(cache) if cache else None, max_steps, on_step)
@@ -183,7 +190,8 @@ def train(
     if (path / "model.safetensors").is_file():
         typer.echo(f"best checkpoint: {path}")
     else:
-        typer.echo(f"no validation step reached yet: no best checkpoint; the latest weights are in {path.parent / 'last'}")
+        typer.echo("no validation step reached yet: no best checkpoint; the latest weights are in "
+                   f"{path.parent / 'last'}")
 
 
 # -- real-time: ports, jam, render, demo ---------------------------------------------------------------------------
@@ -201,7 +209,8 @@ def ports(api: ApiOpt = None) -> None:
         fail(str(err))
     typer.echo(f"MIDI API: {chosen or 'MIDO_BACKEND / default'}")
     typer.echo("inputs:" + "".join(f"\n  {p}" for p in inputs) if inputs else "inputs: none (use --in virtual)")
-    typer.echo("outputs:" + "".join(f"\n  {p}" for p in outputs) if outputs else "outputs: none (use --out virtual or synth)")
+    typer.echo("outputs:" + "".join(f"\n  {p}" for p in outputs) if outputs
+               else "outputs: none (use --out virtual or synth)")
 
 
 # `jam` (and `controls`, its live controls) live in realtime/jam_cli.py: the session's many options
@@ -226,7 +235,8 @@ def render(
 
 @app.command()
 def demo(
-    out_dir: Annotated[str, typer.Option("--out-dir", help="Folder for demo.mid, demo.wav, demo.png, demo_report.json.")] = ".",
+    out_dir: Annotated[str, typer.Option(
+        "--out-dir", help="Folder for demo.mid, demo.wav, demo.png, demo_report.json.")] = ".",
     preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
@@ -235,11 +245,10 @@ def demo(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not open the audio device (files only).")] = False,
 ) -> None:
     """A built-in phrase is played live into the engine; TatumFlow answers through the synth; writes the files."""
+    from tatumflow.paths import check_output_dir
     from tatumflow.realtime.demo import run_demo
     from tatumflow.realtime.report import format_report
     from tatumflow.realtime.session import load_jam_generator
-
-    from tatumflow.paths import check_output_dir
 
     try:
         check_output_dir(out_dir, "--out-dir")
@@ -268,7 +277,8 @@ def eval_command(
     device: DeviceOpt = "auto",
     json_out: Annotated[str | None, typer.Option("--json", help="Write per-prompt values and means here.")] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write piano rolls of the first files here (PNG).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
+    preset: Annotated[str, typer.Option(
+        "--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
     harmony: HarmonyOpt = None,
 ) -> None:
     """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
@@ -279,12 +289,11 @@ def eval_command(
     from rich.console import Console
     from rich.progress import Progress
 
-    from tatumflow.generate.load import load_generator
     from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls
     from tatumflow.eval.table import summary_table
-    from tatumflow.presets import controls_from
-
+    from tatumflow.generate.load import load_generator
     from tatumflow.paths import check_output_file
+    from tatumflow.presets import controls_from
 
     try:
         for value, option in ((json_out, "--json"), (plot, "--plot")):
@@ -319,14 +328,20 @@ def bench(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int, typer.Option("--threads", help="torch threads (1 = what the live engine uses).")] = 1,
     checkpoint: CheckpointOpt = None,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the full result here ('-': print it).", show_default=False)] = None,
+    json_out: Annotated[str | None, typer.Option(
+        "--json", help="Write the full result here ('-': print it).", show_default=False)] = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG plot here.", show_default=False)] = None,
-    markdown: Annotated[str | None, typer.Option("--markdown", help="Write the markdown table here.", show_default=False)] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these parts (repeatable): prefill, decode, windows, reply, guidance, quality, jitter, engine, jack.", show_default=False)] = None,
+    markdown: Annotated[str | None, typer.Option(
+        "--markdown", help="Write the markdown table here.", show_default=False)] = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Run only these parts (repeatable): prefill, decode, windows, reply, guidance, quality, jitter, "
+        "engine, jack.", show_default=False)] = None,
     no_notochord: Annotated[bool, typer.Option("--no-notochord", help="Skip the Notochord comparison.")] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="Tiny counts: a smoke run (numbers are not meaningful).")] = False,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Tiny counts: a smoke run (numbers are not meaningful).")] = False,
 ) -> None:
-    """Latency benchmarks: prefill, decode vs no-KV-cache and Notochord, 22-note windows, reply, guidance, engine jitter, JACK."""
+    """Latency benchmarks: prefill, decode vs no-KV-cache and Notochord, 22-note windows, reply, guidance, \
+engine jitter, JACK."""
     import json
 
     from rich.console import Console

@@ -179,7 +179,7 @@ def _load_midi(data: bytes, name: str) -> mido.MidiFile:
         raise ValueError(f"{name}: not a readable MIDI file ({problem})")
     try:
         midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception as err:  # noqa: BLE001 - mido raises many types (EOFError, OSError, KeySignatureError, ...)
+    except Exception as err:  # mido raises many types (EOFError, OSError, KeySignatureError, ...)
         reason = str(err) or ("truncated data" if isinstance(err, EOFError) else type(err).__name__)
         raise ValueError(f"{name}: not a readable MIDI file ({reason})") from err
     if midi.ticks_per_beat <= 0:
@@ -208,7 +208,7 @@ def _timed_messages(
                 tempo = msg.tempo if msg.type == "set_tempo" else tempo
             else:
                 timed.append((seconds, msg))
-    except Exception as err:  # noqa: BLE001 - as in _load_midi: any failure on file data is the file's fault
+    except Exception as err:  # as in _load_midi: any failure on file data is the file's fault
         raise ValueError(f"{name}: corrupt MIDI data ({err or type(err).__name__})") from err
     return timed, seconds
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from .report import write_report
 from .watchdog import JackWatch, NullWatch
@@ -61,7 +62,12 @@ class SessionGuard:
     def installed(self):
         """Signals and the thread excepthook, for the session's duration (signals: main thread only)."""
         previous_hook = threading.excepthook
-        threading.excepthook = lambda args: (previous_hook(args), self.fail(args.exc_value))
+
+        def hook(args: threading.ExceptHookArgs) -> None:
+            previous_hook(args)
+            self.fail(cast(BaseException, args.exc_value))  # set for an exception in a thread
+
+        threading.excepthook = hook
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {s: signal.getsignal(s) for s in STOP_SIGNALS}

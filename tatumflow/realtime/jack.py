@@ -73,10 +73,8 @@ def die_with_parent() -> None:
     import ctypes
     import signal
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _client_ok() -> bool:
@@ -102,7 +100,8 @@ def _stop(proc: subprocess.Popen) -> None:
 def _start(jackd: str, name: str, log: IO[bytes], try_realtime: bool) -> subprocess.Popen:
     """jackd, with realtime scheduling first when asked (it may be refused outside root), else without."""
     reclaim_dead_server_slots()
-    for realtime in ([[]] if try_realtime else []) + [["--no-realtime"]]:
+    attempts: list[list[str]] = ([[]] if try_realtime else []) + [["--no-realtime"]]
+    for realtime in attempts:
         proc = subprocess.Popen([jackd, *realtime, "-n", name, "-d", "dummy", "-r", "48000", "-p", "128"],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=die_with_parent)
@@ -128,20 +127,20 @@ def jack_dummy_server(log_path: Path | None = None, try_realtime: bool = True,
     name = f"{prefix}-{os.getpid()}"
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    log: IO[bytes] = open(log_path, "a+b") if log_path is not None else tempfile.TemporaryFile()
-    proc = None
-    try:
-        proc = _start(jackd, name, log, try_realtime)
-        yield name
-    finally:
-        if proc is not None:
-            _stop(proc)
-        log.close()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    log: IO[bytes]
+    with open(log_path, "a+b") if log_path is not None else tempfile.TemporaryFile() as log:
+        proc = None
+        try:
+            proc = _start(jackd, name, log, try_realtime)
+            yield name
+        finally:
+            if proc is not None:
+                _stop(proc)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def wait_for_port(kind: str, fragment: str, timeout_s: float = 20.0) -> str:

@@ -11,9 +11,8 @@ import typer
 from .cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-CheckpointOpt = Annotated[
-    str | None, typer.Option("--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)
-]
+CheckpointOpt = Annotated[str | None, typer.Option(
+    "--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)]
 ControlsOpt = Annotated[str | None, typer.Option(
     "--controls", help="MIDI CC map (TOML; default: the built-in map, see `tatumflow controls`). With --learn: the "
     "file written.", show_default=False)]
@@ -42,6 +41,26 @@ StyleBOpt = Annotated[str | None, typer.Option(
     "--style-b", help="The second pianist of the style_mix crossfade (default: one from the checkpoint).",
     show_default=False)]
 
+InOpt = Annotated[str, typer.Option(
+    "--in", help="Input port name (substring ok) or 'virtual' (creates 'TatumFlow In').")]
+OutOpt = Annotated[list[str] | None, typer.Option(
+    "--out", help="'virtual' (creates 'TatumFlow Out'), 'synth', or a port name; repeatable.")]
+ModeOpt = Annotated[str | None, typer.Option(
+    "--mode", help="call-response, duet or continue (default: the preset's; duet with --split).", show_default=False)]
+PromptOpt = Annotated[str | None, typer.Option(
+    "--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)]
+RecordOpt = Annotated[str | None, typer.Option(
+    "--record", help="Write the session (human + tatumflow tracks) to this .mid.", show_default=False)]
+ReportOpt = Annotated[str | None, typer.Option(
+    "--report", help="Write the latency report JSON here.", show_default=False)]
+DurationOpt = Annotated[float | None, typer.Option(
+    "--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)]
+SilenceOpt = Annotated[float | None, typer.Option(
+    "--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)]
+ServerLossOpt = Annotated[str, typer.Option(
+    "--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording "
+    "are written either way).")]
+
 
 def fail(message: str) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
@@ -49,15 +68,15 @@ def fail(message: str) -> None:
 
 
 def jam(
-    inp: Annotated[str, typer.Option("--in", help="Input port name (substring ok) or 'virtual' (creates 'TatumFlow In').")] = "virtual",
-    out: Annotated[list[str] | None, typer.Option("--out", help="'virtual' (creates 'TatumFlow Out'), 'synth', or a port name; repeatable.")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="call-response, duet or continue (default: the preset's; duet with --split).", show_default=False)] = None,
-    prompt: Annotated[str | None, typer.Option("--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)] = None,
+    inp: InOpt = "virtual",
+    out: OutOpt = None,
+    mode: ModeOpt = None,
+    prompt: PromptOpt = None,
     preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
-    record: Annotated[str | None, typer.Option("--record", help="Write the session (human + tatumflow tracks) to this .mid.", show_default=False)] = None,
-    report: Annotated[str | None, typer.Option("--report", help="Write the latency report JSON here.", show_default=False)] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)] = None,
-    silence: Annotated[float | None, typer.Option("--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)] = None,
+    record: RecordOpt = None,
+    report: ReportOpt = None,
+    duration: DurationOpt = None,
+    silence: SilenceOpt = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
     api: ApiOpt = None,
@@ -65,7 +84,7 @@ def jam(
     mock: Annotated[bool, typer.Option("--mock", help="Use the mock generator (no model).")] = False,
     sync: SyncOpt = "auto", bpm: BpmOpt = None, clock_in: ClockInOpt = None, clock_out: ClockOutOpt = False,
     meter: MeterOpt = None,
-    on_server_loss: Annotated[str, typer.Option("--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording are written either way).")] = "wait",
+    on_server_loss: ServerLossOpt = "wait",
     controls: ControlsOpt = None, learn: LearnOpt = False, control_in: ControlInOpt = None, tui: TuiOpt = None,
     osc: OscOpt = None, osc_host: OscHostOpt = "127.0.0.1", split: SplitOpt = None, above: SideOpt = False,
     in_channel: InChannelOpt = None, out_channel: OutChannelOpt = None, thru: ThruOpt = True,
@@ -86,8 +105,9 @@ def jam(
                            split_side="above" if above else "below", in_channel=in_channel, out_channel=out_channel,
                            thru=thru, velocity_curve=velocity_curve, style_b=style_b, osc_port=osc,
                            osc_host=osc_host, tui=show_tui)
-        options = JamOptions(inp=inp, outs=tuple(out or ["virtual"]), mode=mode, prompt=Path(prompt) if prompt else None,
-                             preset=preset, record=Path(record) if record else None,
+        options = JamOptions(inp=inp, outs=tuple(out or ["virtual"]), mode=mode,
+                             prompt=Path(prompt) if prompt else None, preset=preset,
+                             record=Path(record) if record else None,
                              report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
                              device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
                              sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
@@ -112,7 +132,8 @@ def _learn(inp: str, api: str | None, path) -> None:
 
 def controls(
     controls_file: ControlsOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of objects (name, cc, min, max, default, ...).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="A JSON list of objects (name, cc, min, max, default, ...).")] = False,
 ) -> None:
     """The live controls: name, range, default and CC (a CC value 0..127 maps linearly onto min..max)."""
     import json

@@ -9,10 +9,15 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .ccmap import CcMap, load_map
 from .router import InputRouter, velocity_gamma
 from .surface import SIDES, ControlSurface, Split, style_pair
+
+if TYPE_CHECKING:  # imported where opened: OSC and the UI only when asked for
+    from .osc import OscControl
+    from .tui import JamTui
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +92,8 @@ class LiveRig:
         self.router = InputRouter(engine.on_message, self.surface, self.ccmap,
                                   _channel(options.in_channel, "--in-channel"), velocity_gamma(options.velocity_curve))
         self._stack = contextlib.ExitStack()
-        self.tui = None
-        self.osc = None
+        self.tui: JamTui | None = None
+        self.osc: OscControl | None = None
 
     def on_message(self, msg, t_s: float) -> None:
         self.router.on_message(msg, t_s)

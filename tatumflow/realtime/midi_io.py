@@ -111,7 +111,8 @@ def detect_api(requested: str | None = None) -> str | None:
     if requested and requested.lower() != "auto":
         api = API_ALIASES.get(requested.lower(), requested.upper())
         if api not in names:
-            raise ValueError(f"MIDI API {requested!r} is not available; compiled in: {', '.join(sorted(names))} (or auto)")
+            raise ValueError(f"MIDI API {requested!r} is not available; compiled in: {', '.join(sorted(names))} "
+                             "(or auto)")
         return api
     if os.environ.get("MIDO_BACKEND"):
         return None
@@ -189,7 +190,8 @@ class MidiInput:
 
     def open(self) -> MidiInput:
         if self.virtual:
-            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME, callback=self._callback)
+            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
+                                                callback=self._callback)
             self.name = IN_PORT_NAME
         else:
             self.name = resolve_port(self.requested, self.backend.get_input_names(), "input")

@@ -178,6 +178,7 @@ class CallResponse(Mode):
                 return
             self._reply = None
         if barge_at is None:  # the transport stopped: not a barge-in
+            assert stop_at is not None  # both None returned above
             self.context.forget_from(stop_at)
             self._phrase_start = None
             return

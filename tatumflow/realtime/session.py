@@ -24,10 +24,10 @@ from .engine import JamEngine, build_engine
 from .guard import ON_SERVER_LOSS, SessionGuard
 from .live import LiveOptions, LiveRig
 from .midi_io import VIRTUAL, MidiInput, detect_api
-from .watchdog import watch_for
 from .report import format_report, write_report
 from .sinks import HUMAN, MODEL, PortSink, RecorderSink, Sink
 from .tempo import TempoConfig
+from .watchdog import watch_for
 
 log = logging.getLogger(__name__)
 SYNTH = "synth"
@@ -66,7 +66,8 @@ class JamOptions:
             raise ValueError(f"--duration must be a finite number of seconds > 0, got {self.duration_s}")
         self._check_values()
         if self.on_server_loss not in ON_SERVER_LOSS:
-            raise ValueError(f"--on-server-loss must be one of {', '.join(ON_SERVER_LOSS)}, got {self.on_server_loss!r}")
+            raise ValueError(f"--on-server-loss must be one of {', '.join(ON_SERVER_LOSS)}, "
+                             f"got {self.on_server_loss!r}")
         TempoConfig.from_options(self.sync, self.bpm)  # a bad --sync / --bpm fails before anything opens
 
 
@@ -77,9 +78,9 @@ class JamOptions:
                 check_output_file(value, option)
         if self.prompt is not None:
             check_input_file(self.prompt, "--prompt")
-        for value, option in ((self.silence_threshold_s, "--silence"), (self.bpm, "--bpm")):
-            if value is not None and not 0 < value < math.inf:
-                raise ValueError(f"{option} must be a finite number > 0, got {value}")
+        for number, option in ((self.silence_threshold_s, "--silence"), (self.bpm, "--bpm")):
+            if number is not None and not 0 < number < math.inf:
+                raise ValueError(f"{option} must be a finite number > 0, got {number}")
         if self.meter_weight is not None and not math.isfinite(self.meter_weight):
             raise ValueError(f"--meter must be a finite number, got {self.meter_weight}")
 

@@ -5,6 +5,7 @@ session time; a sink takes the tracks it was made for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -110,10 +111,8 @@ class Sink:
         self.close()
 
     def __del__(self) -> None:  # last resort; the engine closes explicitly
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
     # -- for subclasses --------------------------------------------------------------------------------------
     def _send(self, msg: mido.Message, track: str, t_s: float) -> bool | None:

@@ -51,7 +51,7 @@ class Split:
 def style_pair(controls: Controls, available: Sequence[str] = (), style_b: str | None = None) -> tuple[str, str]:
     """The two pianists `style_mix` crossfades: the preset's main style (default Art Tatum) and `style_b`, else a
     known other one from the checkpoint's styles."""
-    a = max(controls.style, key=controls.style.get) if controls.style else DEFAULT_STYLE_A
+    a = max(controls.style, key=controls.style.__getitem__) if controls.style else DEFAULT_STYLE_A
     if style_b is not None:
         if available and style_b not in available:
             raise ValueError(f"unknown style {style_b!r}; the checkpoint knows e.g. {', '.join(available[1:9])}")

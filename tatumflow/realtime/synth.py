@@ -10,7 +10,7 @@ import os
 import tempfile
 import threading
 import wave
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import mido
@@ -127,7 +127,7 @@ class FluidSynthSink(Sink):
         self.synth.delete()
 
 
-def _note_events(tracks: dict[str, Sequence[Note]], sample_rate: int) -> np.ndarray:
+def _note_events(tracks: Mapping[str, Sequence[Note]], sample_rate: int) -> np.ndarray:
     """Rows (frame, is_on, channel, pitch, velocity) in time order (offs first at a frame): compact for any size."""
     rows = []
     for ch, notes in enumerate(tracks.values()):
@@ -165,8 +165,9 @@ def _fluidsynth_messages(what: str):
                             first.decode(errors="replace")[:120])
 
 
-def render_tracks(tracks: dict[str, Sequence[Note]], wav_path: str | os.PathLike, soundfont: str | os.PathLike | None = None,
-                  sample_rate: int = SAMPLE_RATE, tail_s: float = 1.5) -> Path:
+def render_tracks(tracks: Mapping[str, Sequence[Note]], wav_path: str | os.PathLike,
+                  soundfont: str | os.PathLike | None = None, sample_rate: int = SAMPLE_RATE,
+                  tail_s: float = 1.5) -> Path:
     """Render notes (one channel per track) to a 16-bit stereo WAV, offline and faster than real time; the audio
     is written as it is made (memory does not grow with the length)."""
     path = Path(wav_path)
@@ -192,7 +193,8 @@ def render_tracks(tracks: dict[str, Sequence[Note]], wav_path: str | os.PathLike
     return path
 
 
-def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike, soundfont: str | os.PathLike | None = None) -> Path:
+def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
+                soundfont: str | os.PathLike | None = None) -> Path:
     """Render a MIDI file (each track on its own channel, all piano) to WAV. Both paths are checked first."""
     check_input_file(midi_path, "MIDI file")
     check_output_file(wav_path, "output WAV")

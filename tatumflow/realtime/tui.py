@@ -14,6 +14,7 @@ import os
 import select
 import sys
 import threading
+from typing import Any
 
 import mido
 from rich.console import Console, Group
@@ -44,7 +45,8 @@ class RecentNotes(Sink):
 
     def __init__(self) -> None:
         super().__init__("ui", (HUMAN, MODEL))
-        self.recent = {HUMAN: collections.deque(maxlen=SHOWN_NOTES), MODEL: collections.deque(maxlen=SHOWN_NOTES)}
+        self.recent: dict[str, collections.deque[str]] = {HUMAN: collections.deque(maxlen=SHOWN_NOTES),
+                                                          MODEL: collections.deque(maxlen=SHOWN_NOTES)}
 
     def _send(self, msg: mido.Message, track: str, t_s: float) -> None:
         if msg.type == "note_on" and msg.velocity > 0:
@@ -127,7 +129,7 @@ class JamTui:
         self._live: Live | None = None
         self._stop = threading.Event()
         self._keys: threading.Thread | None = None
-        self._saved_tty = None
+        self._saved_tty: tuple[int, list[Any]] | None = None  # (fd, termios attributes) while in cbreak mode
 
     def frame(self) -> Panel:
         return render(self.engine.snapshot(), self.surface, self.ccmap, self.recent, self.selected, self.split)

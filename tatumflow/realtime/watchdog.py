@@ -69,9 +69,10 @@ class JackWatch:
     """`lost` is set (from libjack's thread) the moment the JACK server shuts down or drops us."""
 
     def __init__(self, client_name: str = "TatumFlow-watch") -> None:
-        self.lib = libjack()
-        if self.lib is None:
+        lib = libjack()
+        if lib is None:
             raise OSError("libjack not found")
+        self.lib: ctypes.CDLL = lib
         self.client_name = client_name.encode()
         self.lost = threading.Event()
         self.lost_at: float | None = None  # time.monotonic() of the shutdown callback

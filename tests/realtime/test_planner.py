@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.planner import (COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk,
-                                        plan_window)
+from tatumflow.realtime.planner import COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk, plan_window
 
 CONFIG = EngineConfig(latency_budget_ms=100.0, safety_margin_ms=10.0, first_notes=4)
 

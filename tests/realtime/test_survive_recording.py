@@ -17,8 +17,6 @@ from tatumflow.notes import read_midi, read_midi_tracks
 from tatumflow.realtime.recording import IncrementalMidi
 from tatumflow.realtime.sinks import HUMAN, MODEL, RecorderSink
 
-from .conftest import note_messages, phrase
-
 
 def on(p, ch=0, v=90):
     return mido.Message("note_on", channel=ch, note=p, velocity=v)

@@ -166,7 +166,8 @@ def test_clock_sync_replies_on_the_beat_and_in_time(jack, tmp_path, bpm):
     onsets = np.concatenate([np.asarray(r) for r in replies])
     median_beats = float(np.median(grid.subdivision_distance_beats(onsets)))
     print(f"{bpm} bpm: reply starts {np.round(starts_ms, 1)} ms from a beat; median onset distance "
-          f"{median_beats:.4f} beats over {len(onsets)} onsets; report {json.dumps({k: report[k] for k in TIME_FIELDS})}")
+          f"{median_beats:.4f} beats over {len(onsets)} onsets; "
+          f"report {json.dumps({k: report[k] for k in TIME_FIELDS})}")
     assert max(starts_ms) <= 25.0, starts_ms
     assert median_beats <= 0.025, median_beats
     assert all(k in report for k in TIME_FIELDS) and report["stuck_notes"] == 0
