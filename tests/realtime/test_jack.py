@@ -35,6 +35,7 @@ def _first_reply(client: JackClient, released: float, wait_s: float = 1.5) -> fl
     return ons[0] if ons else None
 
 
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_replies_arrive_after_the_silence_threshold(jack, tmp_path):
     stop = threading.Event()
     # The embedded default model, as a user gets it.
@@ -68,6 +69,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "tatumflow.cli", *args]
 
 
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_reply_leaves_nothing_sounding(jack, tmp_path, sig):
     report = tmp_path / "r.json"

@@ -78,6 +78,7 @@ def _duet_until_replying(client: JackClient, n: int = 10) -> None:
     assert len(client.note_ons()) >= n, "the duet did not start"
 
 
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_server_killed_mid_duet_exits_in_a_second_with_report_and_recording(server, tmp_path):
     _, procs = server
     proc = _jam(tmp_path, "--mode", "duet", "--on-server-loss", "exit", "--duration", "60")
@@ -102,6 +103,7 @@ def test_server_killed_mid_duet_exits_in_a_second_with_report_and_recording(serv
     assert abs(len(recorded) - report["notes_sent"]) <= 1
 
 
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_server_killed_and_back_the_session_carries_on(server, tmp_path):
     name, procs = server
     proc = _jam(tmp_path, "--mode", "duet", "--duration", "60")
@@ -125,6 +127,7 @@ def test_server_killed_and_back_the_session_carries_on(server, tmp_path):
     assert_balanced(again.messages())
 
 
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, tmp_path):
     proc = _jam(tmp_path, "--mode", "call-response")
     try:

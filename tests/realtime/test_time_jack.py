@@ -158,6 +158,7 @@ def _recorded_onset_ticks(path) -> tuple[mido.MidiFile, list[int]]:
     return midi, ons
 
 
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 @pytest.mark.parametrize("bpm", [96.0, 120.0, 160.0])
 def test_clock_sync_replies_on_the_beat_and_in_time(jack, tmp_path, bpm):
     replies, player, client, report = _session(tmp_path, bpm)
