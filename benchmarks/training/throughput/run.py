@@ -66,24 +66,33 @@ def one_case(args: argparse.Namespace) -> dict:
             "loss_first": losses[0], "loss_last": float(np.mean(losses[-5:])), "cpu_has_bf16": cpu_has_bf16()}
 
 
-def window_budget(size: str, context: int) -> dict:
-    """22-note windows of a random-weight model of this size on one thread (what the live engine runs)."""
+def random_bench_model(size: str, context: int):
+    """A random-weight model of `size` (delta head biased to Tatum-dense gaps) as a BenchModel, seeded."""
     import torch
 
-    from tatumflow.bench import decode
     from tatumflow.bench.common import DEFAULT_STYLES, DENSE_DELTAS, BenchModel
-    from tatumflow.generate.controls import Controls
     from tatumflow.model.tokenizer import Tokenizer
     from tatumflow.model.transformer import ModelConfig, NoteTransformer
 
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     d, n_layers, n_heads = SIZES[size]
     model = NoteTransformer(ModelConfig(n_styles=121, d_model=d, n_layers=n_layers, n_heads=n_heads,
                                         context_steps=context)).eval()
     with torch.no_grad():
         model.heads[0].out.bias[:DENSE_DELTAS] += 8.0
-    bm = BenchModel(model, Tokenizer(), DEFAULT_STYLES + [f"s{i}" for i in range(119)], "random")
+    return BenchModel(model, Tokenizer(), DEFAULT_STYLES + [f"s{i}" for i in range(119)], "random")
+
+
+def window_budget(size: str, context: int) -> dict:
+    """22-note windows of a random-weight model of this size on one thread (what the live engine runs)."""
+    import torch
+
+    from tatumflow.bench import decode
+    from tatumflow.generate.controls import Controls
+
+    torch.set_num_threads(1)
+    bm = random_bench_model(size, context)
+    model = bm.model
     res = decode.windows(bm, torch.device("cpu"), Controls(style={"Art Tatum": 1.0}), 20, prompt_notes=256)
     return {"size": size, "parameters": model.num_parameters(), "window_ms_p50": res["window_ms_p50"],
             "window_ms_p99": res["window_ms_p99"], "ms_per_note_p50": res["ms_per_note_p50"]}
@@ -97,22 +106,14 @@ def budget_interleaved(sizes: list[str], context: int, rounds: int) -> dict:
     import numpy as np
     import torch
 
-    from tatumflow.bench.common import DEFAULT_STYLES, DENSE_DELTAS, BenchModel, dense_prompt, timed_ms
+    from tatumflow.bench.common import dense_prompt, timed_ms
     from tatumflow.generate.controls import Controls
-    from tatumflow.model.tokenizer import Tokenizer
-    from tatumflow.model.transformer import ModelConfig, NoteTransformer
 
     torch.set_num_threads(1)
     controls = Controls(style={"Art Tatum": 1.0}, max_notes_per_window=22, window_s=60.0)
     decoders = {}
     for size in sizes:
-        torch.manual_seed(0)
-        d, n_layers, n_heads = SIZES[size]
-        model = NoteTransformer(ModelConfig(n_styles=121, d_model=d, n_layers=n_layers, n_heads=n_heads,
-                                            context_steps=context)).eval()
-        with torch.no_grad():
-            model.heads[0].out.bias[:DENSE_DELTAS] += 8.0
-        bm = BenchModel(model, Tokenizer(), DEFAULT_STYLES + [f"s{i}" for i in range(119)], "random")
+        bm = random_bench_model(size, context)
         for weights in ("fp32", "fp16"):
             gen = bm.generator("cpu", weights=weights)
             decoders[f"{size}/{weights}"] = (gen, gen.init_state(dense_prompt(256), controls))
