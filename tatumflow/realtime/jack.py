@@ -9,6 +9,7 @@ in real time, as an outside keyboard would.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -135,6 +136,7 @@ def jack_dummy_server(log_path: Path | None = None, try_realtime: bool = True,
             yield name
         finally:
             if proc is not None:
+                gc.collect()  # ports nobody holds are freed while their server runs (freed after, they crash libjack)
                 _stop(proc)
             for k, v in saved.items():
                 if v is None:

@@ -166,9 +166,8 @@ class CallResponse(Mode):
             self._extend_reply(now_s)
 
     def _stopped(self, t_s: float) -> None:
-        with self._lock:
-            if self._reply is not None:
-                self._stop_at = t_s
+        with self._lock:  # also when no reply is set yet: one being decided right now must not sound either
+            self._stop_at = t_s
 
     def _settle_barge(self) -> None:
         with self._lock:
@@ -256,8 +255,8 @@ class CallResponse(Mode):
 
     def _commit(self, notes: list[Note], reply: Reply, next_start_s: float) -> None:
         with self._lock:
-            if self._reply is not reply or self._barge_at is not None or self._stop_at is not None:
-                return  # the human came back meanwhile: these notes never sound (truncated with the barge)
+            if self._reply is not reply or self._barge_at is not None or self._stop_at is not None or self.paused:
+                return  # the human came back (or the DAW stopped) meanwhile: these notes never sound
             last_onset = self.live.last_onset_s
             if last_onset is not None and last_onset >= reply.decided_s:
                 self._barge_at = min(last_onset, reply.planned_until_s)  # played while we decided: a barge-in

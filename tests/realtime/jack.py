@@ -14,7 +14,7 @@ import pytest
 
 from tatumflow.notes import Note
 from tatumflow.realtime import jack
-from tatumflow.realtime.midi_io import close_input
+from tatumflow.realtime.midi_io import close_input, keep_forever
 
 CLIENT_API = jack.JACK_API
 wait_for_port = jack.wait_for_port
@@ -22,13 +22,36 @@ wait_for_port = jack.wait_for_port
 
 @contextlib.contextmanager
 def jack_dummy_server(log_path: Path) -> Iterator[str]:
-    """`jack.jack_dummy_server` for a test: skipped (with jackd's own words) when it cannot run."""
+    """`jack.jack_dummy_server` for a test: skipped (with jackd's own words) when it cannot run. Test clients still
+    open when it ends are closed before the server stops."""
     with contextlib.ExitStack() as stack:
         try:
             name = stack.enter_context(jack.jack_dummy_server(log_path, prefix="tatumflow-test"))
         except jack.JackUnavailable as err:
             pytest.skip(str(err))
-        yield name
+        try:
+            yield name
+        finally:
+            close_open_clients()
+
+
+_OPEN_CLIENTS: list[JackClient] = []  # strong references: a client is never freed by the collector, only closed
+
+
+def close_open_clients() -> None:
+    """Close every test client a test left open (a failed assertion skips its close), while its server still runs:
+    an rtmidi port freed after its server stopped crashes the process in libjack, minutes later, in another test."""
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS[-1].close()
+
+
+def abandon_clients() -> None:
+    """The server of every open test client was killed: their ports are kept, never closed or freed."""
+    for client in _OPEN_CLIENTS:
+        for port in (client.inp, client.out):
+            if port is not None:
+                keep_forever(port)
+    _OPEN_CLIENTS.clear()
 
 
 class JackClient:
@@ -38,8 +61,15 @@ class JackClient:
         b = mido.Backend(f"mido.backends.rtmidi/{CLIENT_API}", load=True)
         self.received: list[tuple[float, mido.Message]] = []
         self._lock = threading.Lock()
-        self.out = b.open_output(wait_for_port("output", "TatumFlow In")) if play else None
-        self.inp = b.open_input(wait_for_port("input", "TatumFlow Out"), callback=self._on)
+        self.out: mido.ports.BaseOutput | None = None
+        self.inp: mido.ports.BaseInput | None = None
+        _OPEN_CLIENTS.append(self)
+        try:
+            self.out = b.open_output(wait_for_port("output", "TatumFlow In")) if play else None
+            self.inp = b.open_input(wait_for_port("input", "TatumFlow Out"), callback=self._on)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def listener(cls) -> JackClient:
@@ -63,6 +93,9 @@ class JackClient:
         return [t for t, m in self.messages() if t >= after and m.type == "note_on" and m.velocity > 0]
 
     def close(self) -> None:
+        if self in _OPEN_CLIENTS:
+            _OPEN_CLIENTS.remove(self)
         if self.out is not None:
             self.out.close()
-        close_input(self.inp)
+        if self.inp is not None:
+            close_input(self.inp)

@@ -16,10 +16,9 @@ import pytest
 
 from tatumflow.notes import read_midi_tracks
 from tatumflow.realtime import jack
-from tatumflow.realtime.midi_io import keep_forever
 
 from .conftest import assert_balanced, phrase
-from .jack import JackClient
+from .jack import JackClient, abandon_clients, close_open_clients
 
 pytestmark = pytest.mark.jack
 
@@ -47,6 +46,7 @@ def server(monkeypatch):
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     procs = [_jackd(name)]
     yield name, procs
+    close_open_clients()  # what a failed test left open, while its server still runs
     for p in procs:
         if p.poll() is None:
             p.terminate()  # a clean stop unregisters the server
@@ -59,14 +59,11 @@ def _jam(tmp_path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _kill_server(procs, *clients: JackClient) -> float:
+def _kill_server(procs) -> float:
     procs[-1].send_signal(signal.SIGKILL)
     killed = time.monotonic()
     procs[-1].wait()  # reaped, as a shell or a patchbay would
-    for client in clients:  # ports of a dead server: never closed or freed (closing them crashes in libjack)
-        for port in (client.inp, client.out):
-            if port is not None:
-                keep_forever(port)
+    abandon_clients()  # ports of a dead server: never closed or freed (closing them crashes in libjack)
     return killed
 
 
@@ -84,7 +81,7 @@ def test_server_killed_mid_duet_exits_in_a_second_with_report_and_recording(serv
     proc = _jam(tmp_path, "--mode", "duet", "--on-server-loss", "exit", "--duration", "60")
     client = JackClient()
     _duet_until_replying(client)
-    killed = _kill_server(procs, client)
+    killed = _kill_server(procs)
     out, _ = proc.communicate(timeout=20)
     took = time.monotonic() - killed
     text = out.decode(errors="replace")
@@ -110,7 +107,7 @@ def test_server_killed_and_back_the_session_carries_on(server, tmp_path):
     try:
         client = JackClient()
         _duet_until_replying(client, n=4)
-        _kill_server(procs, client)
+        _kill_server(procs)
         time.sleep(1.5)
         procs.append(_jackd(name))
         again = JackClient()  # the ports are back: the player and the listener connect to them anew

@@ -135,6 +135,31 @@ def test_stop_ends_a_call_response_reply():
     assert s.engine.stop()["barge_ins"] == 0
 
 
+@pytest.mark.parametrize("where,nth", [("decide", 0), ("generate", 0), ("generate", 1)])
+def test_a_stop_while_a_reply_is_decided_or_generated_keeps_it_silent(where, nth):
+    """The DAW's Stop lands (from the MIDI callback thread) while the worker decides to reply or generates a
+    window: nothing of that reply sounds, and nothing is left sounding."""
+    s = TimedSession(tempo=TempoConfig(sync="clock"), clock_bpm=120.0, start_at=0.0, silence_threshold_s=0.3)
+    mode = s.engine._mode
+    owner, name = (mode.context, "hear_sounding") if where == "decide" else (mode, "generate")
+    inner, calls = getattr(owner, name), []
+
+    def and_stop(*args):
+        out = inner(*args)
+        calls.append(s.clock.now())
+        if len(calls) == nth + 1:
+            s.engine.on_message(mido.Message("stop"), s.clock.now())
+        return out
+
+    setattr(owner, name, and_stop)
+    s.play(on_grid_phrase(BeatGrid(120.0, 0.0), 2, n=12))
+    s.run_until(8.0)
+    assert len(calls) > nth, f"no {where} call"
+    assert not s.model_onsets(after=calls[nth]), "notes of a reply the Stop interrupted sounded"
+    assert s.sink.sounding == 0
+    assert s.engine.stop()["stuck_notes"] == 0
+
+
 def test_duet_hears_its_own_onsets_with_the_tracker():
     s = TimedSession(mode="duet", tempo=TempoConfig(sync="human"))
     s.play(on_grid_phrase(BeatGrid(110.0, 0.0), 0, n=10))
