@@ -15,6 +15,7 @@ from .config import EngineConfig
 COST_MARGIN = 1.2  # estimates are averages: plan for a slower window
 MIN_WINDOW_S = 0.05
 NEW_WEIGHT, OLD_WEIGHT = 0.3, 0.7  # the running estimates: weight of the newest window, of the estimate so far
+SKIP_RELAX = 0.7  # a skipped window lowers the cost estimate: a pessimistic one must not skip every window forever
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class CostEstimate:
             self.ms_per_note = OLD_WEIGHT * self.ms_per_note + NEW_WEIGHT * spent_ms / notes
         if window_s is not None:
             self.notes_per_s = OLD_WEIGHT * self.notes_per_s + NEW_WEIGHT * max(notes / window_s, 2.0)
+
+    def skipped(self) -> None:
+        """A window was skipped, so nothing refreshed the estimate: lower it, so that a later window is tried (were
+        the estimate right, that window comes late, its late notes are dropped and its cost raises the estimate)."""
+        self.ms_per_note *= SKIP_RELAX
 
     def first_cost_s(self, config: EngineConfig) -> float:
         """Expected time to generate a reply's first chunk and have it planned."""

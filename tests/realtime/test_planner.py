@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tatumflow.notes import Note
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.planner import COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk, plan_window
+
+from .conftest import SimSession
 
 CONFIG = EngineConfig(latency_budget_ms=100.0, safety_margin_ms=10.0, first_notes=4)
 
@@ -57,3 +60,16 @@ def test_cost_estimates_follow_the_windows():
     cost.observe(spent_ms=0.0, notes=0, window_s=2.0)  # an empty window: the density floor is 2 notes/s
     assert cost.notes_per_s == pytest.approx(0.7 * 10.0 + 0.3 * 2.0)
     assert cost.first_cost_s(CONFIG) == pytest.approx(cost.ms_per_note / 1e3 * 4 + 0.010)
+
+
+def test_a_pessimistic_cost_estimate_skips_a_few_windows_then_the_duet_plays():
+    """A cold warm-up can leave an estimate above half the budget (every window skipped, nothing generated to
+    correct it): each skip lowers it until a window is tried, and the real cost takes over from there."""
+    s = SimSession(mode="duet")
+    s.engine._context.cost.ms_per_note = 80.0  # 2 notes need 160 ms: more than the 100 ms budget
+    s.play([Note(0.1 + 0.25 * i, 0.2, 60 + i, 80) for i in range(6)])
+    s.run_until(10.0)
+    report = s.engine.stop()
+    assert 1 <= report["skipped_windows"] <= 6, report["skipped_windows"]
+    assert s.model_onsets() and max(s.model_onsets()) > 8.0  # it plays on once it started
+    assert s.engine._context.cost.ms_per_note < 20.0
