@@ -18,6 +18,7 @@ import mido
 
 DRUM_CHANNEL = 9
 SUSTAIN_CC = 64
+PEDAL_CCS = (SUSTAIN_CC, 66, 67)  # sustain, sostenuto, soft
 MIDI_SUFFIXES = (".mid", ".midi")  # matched case-insensitively
 TRANSCRIPTIONS = ("kong", "hawthorne")  # PiJAMA's two transcription folders (see train/data.py)
 PIANO_LOW = 21
@@ -152,7 +153,7 @@ def notes_from_messages(
     return sort_notes(n for f in folders.values() for n in f.take())
 
 
-def _structure_problem(data: bytes) -> str | None:
+def midi_structure_problem(data: bytes) -> str | None:
     """What is wrong with the chunk structure of a Standard MIDI File, or None when it looks whole."""
     if not data:
         return "the file is empty (0 bytes)"
@@ -174,7 +175,7 @@ def _structure_problem(data: bytes) -> str | None:
 
 
 def _load_midi(data: bytes, name: str) -> mido.MidiFile:
-    problem = _structure_problem(data)
+    problem = midi_structure_problem(data)
     if problem is not None:
         raise ValueError(f"{name}: not a readable MIDI file ({problem})")
     try:
@@ -222,7 +223,13 @@ def _absolute_ticks(track: mido.MidiTrack) -> list[int]:
 
 
 def _midi_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a MIDI file; a missing path, a folder, a device and a huge file each get their own error."""
+    """The bytes of a MIDI file (checked by `check_midi_path`)."""
+    check_midi_path(path)
+    return Path(path).read_bytes()
+
+
+def check_midi_path(path: str | os.PathLike) -> int:
+    """The size of a MIDI file; a missing path, a folder, a device and a huge file each get their own error."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a MIDI file")
@@ -233,7 +240,7 @@ def _midi_bytes(path: str | os.PathLike) -> bytes:
     size = path.stat().st_size
     if size > MAX_MIDI_BYTES:
         raise ValueError(f"{path}: {size:,} bytes is too large for a MIDI file (limit {MAX_MIDI_BYTES:,})")
-    return path.read_bytes()
+    return size
 
 
 def read_midi(path: str | os.PathLike) -> list[Note]:

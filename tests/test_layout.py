@@ -12,13 +12,14 @@ MAX_FUNCTION_LINES = 60
 # Who may import whom (by subpackage / top-level module). Anything not listed may import only what is listed for it.
 LAYERS = {
     "__init__": set(), "notes": set(), "stats": set(), "paths": set(), "fieldcheck": set(), "plots": {"notes"},
-    "timing": {"notes"},
+    "midistream": {"notes"}, "timing": {"notes"},
     "model": {"notes"},
     "generate": {"model", "notes", "timing"},
     "train": {"model", "notes", "stats"},
     "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots"},
     "presets": {"generate", "fieldcheck", "realtime"},
-    "realtime": {"generate", "model", "notes", "presets", "stats", "timing", "plots", "paths", "fieldcheck"},
+    "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
+                 "fieldcheck"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths"},
     "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths"},
 }

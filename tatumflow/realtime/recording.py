@@ -20,9 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..notes import DEFAULT_TEMPO, DEFAULT_TICKS_PER_BEAT, SUSTAIN_CC
-
-PEDAL_CCS = (SUSTAIN_CC, 66, 67)  # sustain, sostenuto, soft: recorded; other controllers are knobs, not music
+from ..notes import DEFAULT_TEMPO, DEFAULT_TICKS_PER_BEAT
 
 
 def _vlq(n: int) -> bytes:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import mido
 
-from ..notes import SUSTAIN_CC
+from ..notes import PEDAL_CCS, SUSTAIN_CC  # pedals are recorded; other controllers are knobs, not music
 from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, keep_forever, resolve_port
-from .recording import PEDAL_CCS, IncrementalMidi, write_atomic
+from .recording import IncrementalMidi, write_atomic
 
 log = logging.getLogger(__name__)
 

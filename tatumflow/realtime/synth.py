@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 import wave
 from collections.abc import Mapping, Sequence
@@ -16,7 +15,8 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from ..notes import Note, read_midi_tracks
+from ..midistream import NOTE_OFF, NOTE_ON, MappedMidi
+from ..notes import PEDAL_CCS, Note
 from ..paths import check_input_file, check_output_file
 from .sinks import HUMAN, MODEL, Sink
 
@@ -145,24 +145,47 @@ def _note_events(tracks: Mapping[str, Sequence[Note]], sample_rate: int) -> np.n
 
 @contextlib.contextmanager
 def _fluidsynth_messages(what: str):
-    """FluidSynth's own warnings (it can print millions: voices stolen, notes dropped) go to a temp file, summed up
-    in one log line."""
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines, first = 0, b""
-            for line in tmp:
-                lines += 1
-                first = first or line.strip()
-            if lines:
-                log.warning("%s: FluidSynth printed %d message lines (first: %s)", what, lines,
-                            first.decode(errors="replace")[:120])
+    """FluidSynth's own warnings (it can print millions: voices stolen, notes dropped) are counted through a pipe
+    (nothing kept but the first line) and summed up in one log line."""
+    read_fd, write_fd = os.pipe()
+    lines, first = [0], [b""]
+
+    def count() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            for line in pipe:
+                lines[0] += 1
+                first[0] = first[0] or line.strip()
+
+    reader = threading.Thread(target=count, name="fluidsynth-messages", daemon=True)
+    reader.start()
+    saved = os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)  # the pipe's last writer closes: the reader sees its end
+        os.close(saved)
+        reader.join(timeout=5)
+        if lines[0]:
+            log.warning("%s: FluidSynth printed %d message lines (first: %s)", what, lines[0],
+                        first[0].decode(errors="replace")[:120])
+
+
+class _WavOut:
+    """A 16-bit stereo WAV written as FluidSynth makes it, in blocks of at most a second."""
+
+    def __init__(self, wav: wave.Wave_write, synth, sample_rate: int) -> None:
+        self.wav, self.synth, self.rate, self.done = wav, synth, sample_rate, 0
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+
+    def until(self, frame: int) -> None:
+        while frame > self.done:
+            n = min(frame - self.done, self.rate)
+            self.wav.writeframes(np.asarray(self.synth.get_samples(n), dtype=np.int16).tobytes())
+            self.done += n
 
 
 def render_tracks(tracks: Mapping[str, Sequence[Note]], wav_path: str | os.PathLike,
@@ -175,30 +198,48 @@ def render_tracks(tracks: Mapping[str, Sequence[Note]], wav_path: str | os.PathL
     events = _note_events(tracks, sample_rate)
     with _fluidsynth_messages(path.name), wave.open(str(path), "wb") as wav:
         synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=range(len(tracks)))
-        wav.setnchannels(2)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        done = 0
+        out = _WavOut(wav, synth, sample_rate)
         for frame, is_on, ch, pitch, vel in events.tolist():
-            while frame > done:  # in blocks of at most a second
-                n = min(frame - done, sample_rate)
-                wav.writeframes(np.asarray(synth.get_samples(n), dtype=np.int16).tobytes())
-                done += n
+            out.until(frame)
             if is_on:
                 synth.noteon(ch, pitch, vel)
             else:
                 synth.noteoff(ch, pitch)
-        wav.writeframes(np.asarray(synth.get_samples(int(tail_s * sample_rate)), dtype=np.int16).tobytes())
+        out.until(out.done + int(tail_s * sample_rate))
         synth.delete()
     return path
 
 
 def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
-                soundfont: str | os.PathLike | None = None) -> Path:
-    """Render a MIDI file (each track on its own channel, all piano) to WAV. Both paths are checked first."""
+                soundfont: str | os.PathLike | None = None, sample_rate: int = SAMPLE_RATE,
+                tail_s: float = 1.5) -> Path:
+    """Render a MIDI file (each track with notes on its own channel, all piano; the pedals as played) to WAV.
+    Both paths are checked first. The file is streamed (midistream.py): memory stays flat for any number of notes."""
     check_input_file(midi_path, "MIDI file")
     check_output_file(wav_path, "output WAV")
-    tracks = read_midi_tracks(midi_path)
-    if not any(tracks.values()):
-        raise ValueError(f"{midi_path}: no notes to render")
-    return render_tracks(tracks, wav_path, soundfont)
+    path = Path(wav_path)
+    with MappedMidi(midi_path) as midi:
+        with_notes = midi.tracks_with_notes()
+        if not with_notes:
+            raise ValueError(f"{midi_path}: no notes to render")
+        channel = {track: i % 16 for i, track in enumerate(with_notes)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _fluidsynth_messages(path.name), wave.open(str(path), "wb") as wav:
+            synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=sorted(set(channel.values())))
+            out = _WavOut(wav, synth, sample_rate)
+            try:
+                for t_s, kind, track, _, a, b in midi.events():
+                    ch = channel.get(track)
+                    if ch is None:
+                        continue
+                    out.until(round(t_s * sample_rate))
+                    if kind == NOTE_ON:
+                        synth.noteon(ch, a, b)
+                    elif kind == NOTE_OFF:
+                        synth.noteoff(ch, a)
+                    elif a in PEDAL_CCS:
+                        synth.cc(ch, a, b)
+                out.until(out.done + int(tail_s * sample_rate))
+            finally:
+                synth.delete()
+    return path
