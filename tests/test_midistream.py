@@ -114,9 +114,8 @@ def test_damaged_files_are_one_line_errors(tmp_path, damage, reason):
     good = dense_midi(tmp_path / "good.mid", 50).read_bytes()
     bad = tmp_path / "bad.mid"
     bad.write_bytes(damage(good))
-    with pytest.raises(ValueError, match=reason) as err:
-        with MappedMidi(bad) as midi:
-            list(midi.events())
+    with pytest.raises(ValueError, match=reason) as err, MappedMidi(bad) as midi:
+        list(midi.events())
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
 
 
