@@ -158,6 +158,7 @@ class JamEngine:
     def on_message(self, msg: mido.Message, t_s: float) -> None:
         """A human message stamped at `t_s` (session time): monitor it, fold it in, tell the mode of a key press.
         MIDI clock and transport go to the tempo source only."""
+        self._stats.input_messages += 1
         if self.time.feed(msg, t_s):
             return
         if msg.type in MONITORED:
@@ -170,6 +171,10 @@ class JamEngine:
             self._mode.human_onset(t_s)
         if kind is not None:
             self._wake.set()
+
+    def input_lost(self, n: int = 1) -> None:
+        """The MIDI input's queue dropped `n` messages (counted from rtmidi's own words: see midi_io)."""
+        self._stats.input_lost += n
 
     def on_disconnect(self, t_s: float) -> None:
         self._stats.keyboard_disconnects += 1

@@ -35,6 +35,10 @@ class EchoFilter:
             self._sent.append((t_s, data))
 
     def is_echo(self, data: bytes, t_s: float) -> bool:
+        """Never for a note-off: the human's own release of a pitch we just released looks the same, and dropping it
+        would hold the key down; an echoed note-off taken for the human's releases nothing that is down."""
+        if len(data) == 3 and (data[0] & 0xF0 == 0x80 or (data[0] & 0xF0 == 0x90 and data[2] == 0)):
+            return False
         with self._lock:
             while self._sent and self._sent[0][0] < t_s - self.window_s:
                 self._sent.popleft()

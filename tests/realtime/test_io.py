@@ -86,6 +86,15 @@ def test_echo_of_our_own_output_is_ignored():
     assert not echo.is_echo(data, 2.05)
 
 
+def test_a_note_off_is_never_taken_for_an_echo():
+    """The human releasing a pitch we released a moment ago sends the same bytes: dropped, the key would stay down."""
+    echo = EchoFilter(window_s=0.01)
+    for msg in (mido.Message("note_off", note=60), on(60).copy(velocity=0)):
+        data = bytes(msg.bytes())
+        echo.sent(data, 1.0)
+        assert not echo.is_echo(data, 1.002)
+
+
 class Broken(Sink):
     def _send(self, msg, track, t_s):
         raise OSError("device gone")

@@ -12,10 +12,11 @@ import time
 
 import pytest
 
+from tatumflow.realtime.midi_io import close_input
 from tatumflow.realtime.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
-from .jack import JackClient, close_input, jack_dummy_server
+from .jack import JackClient, jack_dummy_server
 
 pytestmark = pytest.mark.jack
 SILENCE_S = 0.5
