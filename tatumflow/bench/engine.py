@@ -129,16 +129,16 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
 def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tuple[list[float], dict]:
     """Phrases played by an outside client into `TatumFlow In`: trigger -> first reply note on `TatumFlow Out`."""
     from ..realtime.jack import JACK_API, play_into_port, wait_for_port
-    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, PolledInput
+    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
     from ..realtime.sinks import PortSink
 
     received: list[float] = []
     lock = threading.Lock()
 
-    def on_reply(data: list[int], t_s: float) -> None:
-        if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
+    def on_reply(msg: mido.Message) -> None:
+        if msg.type == "note_on" and msg.velocity > 0:
             with lock:
-                received.append(t_s)
+                received.append(time.monotonic())
 
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(PortSink(VIRTUAL, JACK_API))
@@ -148,8 +148,8 @@ def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tup
                                       engine.on_disconnect))
         client = mido.Backend(f"mido.backends.rtmidi/{JACK_API}", load=True)
         out = stack.enter_context(client.open_output(wait_for_port("output", IN_PORT_NAME, timeout_s=10.0)))
-        listener = PolledInput(on_reply, api=JACK_API, port=wait_for_port("input", OUT_PORT_NAME, timeout_s=10.0))
-        stack.callback(listener.close)
+        listener = client.open_input(wait_for_port("input", OUT_PORT_NAME, timeout_s=10.0), callback=on_reply)
+        stack.callback(close_input, listener)  # the final note-offs may still be arriving
         engine.start()
         replies = []
         try:

@@ -172,10 +172,6 @@ class JamEngine:
         if kind is not None:
             self._wake.set()
 
-    def input_lost(self, n: int = 1) -> None:
-        """The MIDI input's queue dropped `n` messages (counted from rtmidi's own words: see midi_io)."""
-        self._stats.input_lost += n
-
     def on_disconnect(self, t_s: float) -> None:
         self._stats.keyboard_disconnects += 1
         self._live.release_all(t_s)

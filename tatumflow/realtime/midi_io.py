@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import mido
 
@@ -154,135 +154,12 @@ def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
     raise ValueError(f"no MIDI {kind} port {name!r}. Available {kind} ports: {listing} (or 'virtual')")
 
 
-POLL_S = 0.0005  # the input thread's sleep when rtmidi's queue is empty (the stamps come from rtmidi's deltas)
-QUEUE_LIMIT = 1 << 16  # rtmidi's queue: 1.6 s of a 40,000 messages/s flood while Python is held up
-
-
-def _rtmidi_api(api: str | None) -> int:
-    import rtmidi
-
-    if api is None:  # MIDO_BACKEND's API, e.g. "mido.backends.rtmidi/UNIX_JACK", else rtmidi's own choice
-        api = os.environ.get("MIDO_BACKEND", "").partition("/")[2] or "UNSPECIFIED"
-    return int(getattr(rtmidi, f"API_{api}"))
-
-
-QUEUE_FULL = b"message queue limit reached"  # what rtmidi prints (to stderr) for each message its full queue drops
-
-
-@contextlib.contextmanager
-def counting_input_losses(on_lost: Callable[[int], None]) -> Iterator[None]:
-    """rtmidi says that its input queue dropped a message only on stderr, one line per message: for the block,
-    stderr passes through a pipe whose reader counts those lines (`on_lost(1)` each) and passes the rest on."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to tap
-        yield
-        return
-    read_fd, write_fd = os.pipe()
-
-    def pump() -> None:
-        blanks, after_full = 0, False  # rtmidi wraps its line in blank lines: those go with it
-        with os.fdopen(read_fd, "rb") as pipe:
-            for line in pipe:
-                if QUEUE_FULL in line:
-                    on_lost(1)
-                    blanks, after_full = 0, True
-                elif not line.strip():
-                    blanks += not after_full
-                else:
-                    os.write(saved, b"\n" * blanks + line)
-                    blanks, after_full = 0, False
-
-    reader = threading.Thread(target=pump, name="stderr-tap", daemon=True)
-    reader.start()
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)  # the pipe's last writer closes: the reader ends
-        reader.join(timeout=2)
-        os.close(saved)
-
-
-class PolledInput:
-    """An rtmidi input read by a thread of ours, never through a callback.
-
-    rtmidi's callback runs Python inside the MIDI thread (JACK's process cycle): whenever the GIL is busy longer
-    than a cycle, JACK reuses the port buffer under it and messages come twice or not at all (20,000 note pairs at
-    ~80,000 messages/s with a busy interpreter: 6,677 arrived whole through the callback, all 20,000 through the
-    queue; benchmarks/realtime_jack/flood/). So the MIDI thread only queues (C++, no GIL) and this thread drains the
-    queue. Each message is stamped from rtmidi's arrival deltas, kept between the last empty poll and now.
-    `handler(data, t_s)` gets the raw bytes and the stamp (`clock.now()` time; no clock: `time.monotonic()`).
-    """
-
-    def __init__(self, handler: Callable[[list[int], float], None], clock=None, api: str | None = None,
-                 port: str | None = None, virtual: str | None = None, client_name: str | None = None) -> None:
-        import rtmidi
-
-        self.handler = handler
-        self._now: Callable[[], float] = time.monotonic if clock is None else clock.now
-        self._rt = rtmidi.MidiIn(_rtmidi_api(api), name=client_name or "RtMidiIn Client", queue_size_limit=QUEUE_LIMIT)
-        try:
-            if virtual is not None:
-                self._rt.open_virtual_port(virtual)
-            else:
-                names = self._rt.get_ports()
-                if port not in names:
-                    raise OSError(f"MIDI input port {port!r} is not there (any more)")
-                self._rt.open_port(names.index(port))
-            self._rt.ignore_types(sysex=False, timing=False, active_sense=True)  # clock and transport come in
-        except BaseException:
-            self._rt.delete()
-            raise
-        self.closed = False
-        self.read = 0  # messages taken from rtmidi's queue
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="midi-in", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        empty_at, last = self._now(), None
-        while not self._stop.is_set():
-            got = self._rt.get_message()
-            if got is None:
-                empty_at = self._now()
-                time.sleep(POLL_S)
-                continue
-            data, delta = got
-            self.read += 1
-            now = self._now()
-            last = now if last is None else min(max(last + delta, empty_at), now)
-            self.handler(data, last)
-
-    def stop(self) -> None:
-        """Stop reading (the port stays open: `close` closes it)."""
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
-
-    def abandon(self) -> None:
-        """Its server went away: stop reading, never close or free the port (that crashes in libjack)."""
-        self.stop()
-        keep_forever(self._rt)
-        self.closed = True
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.stop()
-        self.closed = True
-        log.debug("MIDI input: %d messages read", self.read)
-        self._rt.close_port()
-        self._rt.delete()
-
-
 class MidiInput:
     """The keyboard: a named port (re-found after an unplug) or the virtual port `TatumFlow In`.
 
-    Read by a `PolledInput`, each message is stamped on `clock.now()`'s time line, dropped when `is_echo(bytes,
-    t_s)` says it is our own output coming back, else handed to `on_message(msg, t_s)`. `on_disconnect(t_s)` is
-    called when a named keyboard disappears.
+    Each message is stamped in the callback from `clock.now()`, dropped when `is_echo(bytes, t_s)` says it is our own
+    output coming back, else handed to `on_message(msg, t_s)`. `on_disconnect(t_s)` is called when a named keyboard
+    disappears.
     """
 
     def __init__(
@@ -301,7 +178,7 @@ class MidiInput:
         self.error: BaseException | None = None
         self.clock, self.api, self.poll_s = clock, api, poll_s
         self.backend = backend(api)
-        self.port: PolledInput | None = None
+        self.port = None
         self.name: str | None = None
         self.disconnects = 0
         self._stop = threading.Event()
@@ -311,30 +188,23 @@ class MidiInput:
     def virtual(self) -> bool:
         return self.requested == VIRTUAL
 
-    def _open_polled(self, name: str | None = None) -> PolledInput:
-        if name is None:
-            return PolledInput(self._callback, self.clock, self.api, virtual=IN_PORT_NAME, client_name=CLIENT_NAME)
-        return PolledInput(self._callback, self.clock, self.api, port=name)
-
     def open(self) -> MidiInput:
         if self.virtual:
-            self.port = self._open_polled()
+            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
+                                                callback=self._callback)
             self.name = IN_PORT_NAME
         else:
             self.name = resolve_port(self.requested, self.backend.get_input_names(), "input")
-            self.port = self._open_polled(self.name)
+            self.port = self.backend.open_input(self.name, callback=self._callback)
             self._watchdog = threading.Thread(target=self._watch, name="midi-in-watchdog", daemon=True)
             self._watchdog.start()
         log.info("MIDI input: %s (%s)", self.name, self.api or os.environ.get("MIDO_BACKEND", "default"))
         return self
 
-    def _callback(self, data: list[int], t_s: float) -> None:
+    def _callback(self, msg: mido.Message) -> None:
+        t_s = self.clock.now()  # stamp first: everything after this is processing time
         try:
-            if self.is_echo is not None and self.is_echo(bytes(data), t_s):
-                return
-            try:
-                msg = mido.Message.from_bytes(data)
-            except ValueError:  # not a whole MIDI message: ignored, as mido does
+            if self.is_echo is not None and self.is_echo(bytes(msg.bytes()), t_s):
                 return
             self.on_message(msg, t_s)
         except BaseException as err:  # raised in the MIDI library's thread: it would vanish there; the session stops
@@ -354,12 +224,13 @@ class MidiInput:
         it stays referenced, so no destructor closes it either."""
         port, self.port = self.port, None
         if port is not None:
-            port.abandon()
+            keep_forever(port)
 
     def reopen(self) -> None:
         """The server is back: the virtual port is made again (a named keyboard is re-found by the watch thread)."""
         if self.virtual and self.port is None:
-            self.port = self._open_polled()
+            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
+                                                callback=self._callback)
             log.warning("MIDI input %s is open again", self.name)
 
     def _watch(self) -> None:
@@ -373,7 +244,7 @@ class MidiInput:
                     self.on_disconnect(self.clock.now())
             elif self.port is None and name is not None:
                 try:
-                    self.port = self._open_polled(name)
+                    self.port = self.backend.open_input(name, callback=self._callback)
                     self.name = name
                     log.warning("keyboard %r is back", name)
                 except OSError as err:
@@ -383,7 +254,7 @@ class MidiInput:
         port, self.port = self.port, None
         if port is not None:
             try:
-                port.close()
+                close_input(port)
             except Exception as err:  # a vanished device may fail to close cleanly
                 log.debug("closing input %r: %s", self.name, err)
 

@@ -23,7 +23,7 @@ from .config import EngineConfig
 from .engine import JamEngine, build_engine
 from .guard import ON_SERVER_LOSS, SessionGuard
 from .live import LiveOptions, LiveRig
-from .midi_io import VIRTUAL, MidiInput, counting_input_losses, detect_api
+from .midi_io import VIRTUAL, MidiInput, detect_api
 from .report import format_report, write_report
 from .sinks import HUMAN, MODEL, PortSink, RecorderSink, Sink
 from .tempo import TempoConfig
@@ -186,7 +186,6 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
             recent = RecentNotes()
             sinks.append(recent)
         engine = engine_for(options, generator, sinks, model_name)
-        stack.enter_context(counting_input_losses(engine.input_lost))
         rig = LiveRig(engine, options.live, generator, api, ccmap)
         midi_in = MidiInput(options.inp, rig.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect)
         stack.enter_context(midi_in)

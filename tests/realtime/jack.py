@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from tatumflow.notes import Note
 from tatumflow.realtime import jack
-from tatumflow.realtime.midi_io import PolledInput, keep_forever
+from tatumflow.realtime.midi_io import close_input, keep_forever
 
 CLIENT_API = jack.JACK_API
 wait_for_port = jack.wait_for_port
@@ -48,9 +49,7 @@ def abandon_clients() -> None:
     """The server of every open test client was killed: their ports are kept, never closed or freed."""
     for client in _OPEN_CLIENTS:
         for port in (client.inp, client.out):
-            if isinstance(port, PolledInput):
-                port.abandon()
-            elif port is not None:
+            if port is not None:
                 keep_forever(port)
     _OPEN_CLIENTS.clear()
 
@@ -63,11 +62,11 @@ class JackClient:
         self.received: list[tuple[float, mido.Message]] = []
         self._lock = threading.Lock()
         self.out: mido.ports.BaseOutput | None = None
-        self.inp: PolledInput | None = None  # read by a thread of its own: a callback loses messages under load
+        self.inp: mido.ports.BaseInput | None = None
         _OPEN_CLIENTS.append(self)
         try:
             self.out = b.open_output(wait_for_port("output", "TatumFlow In")) if play else None
-            self.inp = PolledInput(self._on, api=CLIENT_API, port=wait_for_port("input", "TatumFlow Out"))
+            self.inp = b.open_input(wait_for_port("input", "TatumFlow Out"), callback=self._on)
         except BaseException:
             self.close()
             raise
@@ -77,13 +76,9 @@ class JackClient:
         """Only listens on `TatumFlow Out` (the engine reads another input)."""
         return cls(play=False)
 
-    def _on(self, data: list[int], t_s: float) -> None:
-        try:
-            msg = mido.Message.from_bytes(data)
-        except ValueError:
-            return
+    def _on(self, msg: mido.Message) -> None:
         with self._lock:
-            self.received.append((t_s, msg))
+            self.received.append((time.monotonic(), msg))
 
     def play(self, notes: list[Note]) -> float:
         """Play notes in real time from now; returns the monotonic time of the last release."""
@@ -103,4 +98,4 @@ class JackClient:
         if self.out is not None:
             self.out.close()
         if self.inp is not None:
-            self.inp.close()
+            close_input(self.inp)

@@ -65,7 +65,7 @@ def test_an_input_callback_that_raises_reaches_the_guard():
     midi_in.on_message, midi_in.is_echo, midi_in.clock, midi_in.error = boom, None, SimSession().clock, None
     errors = []
     midi_in.on_error = errors.append
-    midi_in._callback([0x90, 60, 64], 0.5)
+    midi_in._callback(mido.Message("note_on", note=60))
     assert isinstance(errors[0], RuntimeError)
 
 
