@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import mido
 import pytest
 
@@ -16,10 +14,6 @@ from tatumflow.realtime.engine import build_engine
 from tatumflow.realtime.sinks import MODEL, MemorySink
 
 __all__ = ["SimSession", "assert_balanced", "note_messages", "phrase"]
-
-# The test clients' rtmidi callbacks run Python in JACK's process cycle: they must get the GIL within a cycle
-# (at the default 5 ms slice a busy test thread makes them miss it: messages twice or lost), as the engine does.
-sys.setswitchinterval(0.0005)
 
 
 def phrase(start_s: float = 0.2, n: int = 6, gap_s: float = 0.2, pitch: int = 60) -> list[Note]:
