@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
+from tatumflow.realtime.recording import _vlq  # the recorder's variable-length quantity, not a second one
 
 
 def dense_midi(path: Path, notes: int, held: int = 96, ticks_apart: int = 2, ticks_per_beat: int = 480) -> Path:
