@@ -21,7 +21,7 @@ from ..model.tokenizer import DELTA, PITCH, Tokenizer
 from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from .controls import Controls
 from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
-from .meter import delta_bias
+from .meter import delta_bias, grid_nudge_s
 
 log = logging.getLogger(__name__)
 
@@ -248,14 +248,18 @@ class ChunkedGenerator:
     def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:
         constraints = self._constraints(state, controls, start_s)
         step = self.backend.sample(state.cache, controls, constraints, rng)
+        assert 0 <= step[PITCH] < self.tokenizer.config.n_pitch
         if not state.context:
             return self.tokenizer.decode_step(step, start_s - step[DELTA] * self.tokenizer.config.grid_s)
         last = state.context[-1]
         grid = self.tokenizer.config.grid_s
         note = self.tokenizer.decode_step(step, round(last.onset_s / grid) * grid)
+        if step[DELTA] == 0:  # another note of the previous onset's chord: exactly with it
+            return note.shifted(last.onset_s - note.onset_s)
         if step[DELTA] == self.tokenizer.config.n_delta - 1 and note.onset_s < start_s:
             note = note.shifted(start_s - note.onset_s)  # a collapsed silence: resume at the window start
+        elif controls.meter_weight > 0:
+            note = note.shifted(grid_nudge_s(controls.beat_grid, note.onset_s, grid))
         if note.onset_s < last.onset_s:  # grid rounding: never before the previous note
             note = note.shifted(last.onset_s - note.onset_s)
-        assert 0 <= step[PITCH] < self.tokenizer.config.n_pitch
         return note

@@ -18,7 +18,8 @@ import numpy as np
 from ..timing.grid import BeatGrid
 
 FLOOR = 0.05  # the least an off-grid onset keeps: exp(weight * log(FLOOR)) of an on-grid one's odds
-SIGMA_S = 0.015  # timing tolerance around a grid position (a live player's spread)
+SIGMA_S = 0.015  # timing tolerance around a grid position (a live player's spread), at slow and middle tempos
+SIGMA_BEATS = 0.02  # ... and at most this share of a beat: 7.5 ms at 160 bpm, where grid positions are 31 ms apart
 
 
 def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_grid_s: float, weight: float,
@@ -28,7 +29,8 @@ def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_g
         return None
     onsets = prev_onset_s + np.arange(n_delta) * delta_grid_s
     dist = grid.subdivision_distance_s(onsets)
-    closeness = np.exp(-0.5 * (dist / sigma_s) ** 2)
+    sigma = min(sigma_s, SIGMA_BEATS * grid.period_s)
+    closeness = np.exp(-0.5 * (dist / sigma) ** 2)
     bias = weight * np.log(FLOOR + closeness)
     # Centre it over the next beat's deltas (log-mean-exp 0 there): the prior moves onsets within the beat without
     # moving mass between "another note of this chord" (delta 0, left alone) and "the next onset".
@@ -37,6 +39,25 @@ def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_g
     bias -= top + math.log(float(np.mean(np.exp(bias[beat] - top))))
     bias[0] = 0.0  # a chord note: same onset as the previous note
     return bias
+
+
+NUDGE_STEPS = 0.499  # sub-step placement: under half a token step, so the onset still rounds to its own token
+
+
+def grid_nudge_s(grid: BeatGrid | None, onset_s: float, step_s: float) -> float:
+    """How far to move an onset onto the grid position within half a token step of it (0 if none).
+
+    The model's onsets fall on a lattice of `step_s` (10 ms) from the session's zero; the beat grid has its own phase
+    and positions between lattice points (a 16th at 200 bpm is 75 ms). The prior picks the lattice point nearest a
+    position; this puts it on the position, a few milliseconds the tokens cannot say. Onsets farther from any
+    position stay where they are: swing and rubato are kept, nothing is quantised."""
+    if grid is None:
+        return 0.0
+    shift = grid.nearest_subdivision_s(onset_s) - onset_s
+    if abs(shift) > 0.5 * step_s + 1e-9:
+        return 0.0
+    limit = NUDGE_STEPS * step_s
+    return min(max(shift, -limit), limit)
 
 
 def density_bias(n_delta: int, delta_grid_s: float, density: float) -> np.ndarray | None:

@@ -60,6 +60,13 @@ class BeatGrid:
         points = np.array(SUBDIVISIONS + (1.0,))
         return np.min(np.abs(frac[..., None] - points), axis=-1)
 
+    def nearest_subdivision_s(self, t_s: float) -> float:
+        """The time of the 16th or 8th-triplet position nearest `t_s`."""
+        b = float(self.beats(t_s))
+        whole = math.floor(b)
+        frac = min(SUBDIVISIONS + (1.0,), key=lambda p: abs(b - whole - p))
+        return self.beat_s + (whole + frac) * self.period_s
+
     def subdivision_distance_s(self, t_s: float | np.ndarray) -> np.ndarray:
         return self.subdivision_distance_beats(t_s) * self.period_s
 

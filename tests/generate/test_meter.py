@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tatumflow.generate.meter import FLOOR, meter_bias
+from tatumflow.generate.meter import FLOOR, grid_nudge_s, meter_bias
 from tatumflow.timing.grid import BeatGrid
 
 
@@ -23,6 +23,30 @@ def test_grid_positions_are_favoured_and_nothing_is_excluded():
     assert bias[6] < bias.max() - 1.0  # 60 ms: between 0 and the 16th at 125 ms
     assert np.isfinite(bias).all() and bias.max() - bias[1:].min() <= math.log((1 + FLOOR) / FLOOR) + 1e-9
     assert np.log(np.mean(np.exp(bias[1:51]))) == pytest.approx(0.0, abs=1e-9)  # centred over the next beat
+
+
+def test_the_tolerance_is_a_share_of_the_beat_at_fast_tempos():
+    """At 160 bpm grid positions are 31 ms apart: a fixed 15 ms tolerance would hardly tell an onset between two of
+    them from one on either (0.48 nats against 1.32 at 96 bpm before the tolerance scaled); the drop from the 16th
+    to halfway to the triplet 8th (0.042 beats) is now the same share at every tempo."""
+    drops = {}
+    for bpm in (96.0, 120.0, 160.0, 240.0):
+        grid = BeatGrid(bpm, 0.0)
+        bias = meter_bias(grid, 0.0, 400, 0.001, 1.0)  # 1 ms deltas: the onset at k ms
+        sixteenth = grid.period_s / 4
+        between = (sixteenth + grid.period_s / 3) / 2
+        drops[bpm] = bias[round(sixteenth * 1000)] - bias[round(between * 1000)]
+    assert min(drops.values()) > 1.5 and max(drops.values()) - min(drops.values()) < 0.1, drops
+
+
+def test_onsets_within_half_a_token_step_of_a_position_are_put_on_it_and_no_others():
+    grid = BeatGrid(200.0, 0.003)  # 16ths every 75 ms from 3 ms: between the 10 ms lattice points
+    assert grid_nudge_s(grid, 0.080, 0.01) == pytest.approx(-0.002)  # the 16th at 78 ms
+    assert grid_nudge_s(grid, 0.060, 0.01) == 0.0  # 18 ms before the 16th, 43 ms after the beat: left alone
+    assert grid_nudge_s(None, 0.080, 0.01) == 0.0
+    even = BeatGrid(120.0, 0.0)  # the 16th at 125 ms, exactly half a step from the lattice point at 120
+    assert grid_nudge_s(even, 0.120, 0.01) == pytest.approx(0.00499)  # under half a step ...
+    assert round((0.120 + grid_nudge_s(even, 0.120, 0.01)) / 0.01) == 12  # ... so it keeps its token step
 
 
 def test_the_grid_phase_follows_the_previous_onset():

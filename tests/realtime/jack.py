@@ -4,6 +4,11 @@ library's helpers in `tatumflow.realtime.jack`; a missing or failing jackd skips
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +20,8 @@ import pytest
 from tatumflow.notes import Note
 from tatumflow.realtime import jack
 from tatumflow.realtime.midi_io import close_input, keep_forever
+
+from .conftest import assert_balanced
 
 CLIENT_API = jack.JACK_API
 wait_for_port = jack.wait_for_port
@@ -99,3 +106,103 @@ class JackClient:
             self.out.close()
         if self.inp is not None:
             close_input(self.inp)
+
+
+class RawListener:
+    """A second listener on `TatumFlow Out` outside Python: JACK's own `jack_midi_dump`, in its own process.
+
+    The rtmidi callback of `JackClient` runs in JACK's process cycle and waits there for this process's GIL; when it
+    waits longer than a cycle, messages arrive twice or not at all (benchmarks/realtime_jack/flood/). This one has no
+    GIL, so it tells a message lost by the test's callback from one the engine never sent. `None` from `start` when
+    jack_midi_dump is not installed."""
+
+    _names = itertools.count()
+
+    def __init__(self, proc: subprocess.Popen, path: Path) -> None:
+        self._proc, self._path = proc, path
+        self._text = ""  # what it wrote, read at each call and kept at close
+
+    @classmethod
+    def start(cls, fragment: str = "TatumFlow Out") -> RawListener | None:
+        dump = shutil.which("jack_midi_dump")
+        if dump is None:
+            return None
+        name = f"rawlisten{os.getpid()}-{next(cls._names)}"
+        fd, path = tempfile.mkstemp(prefix=name, suffix=".txt")
+        os.close(fd)
+        argv = [dump, name] if shutil.which("stdbuf") is None else ["stdbuf", "-oL", dump, name]
+        with open(path, "ab") as log:  # its own file description (appends), read by path: no shared offset
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.DEVNULL)
+        listener = cls(proc, Path(path))
+        try:
+            _connect(_jack_port(fragment), _jack_port(f"{name}:input"))
+        except BaseException:
+            listener.close()
+            raise
+        return listener
+
+    def messages(self) -> list[tuple[float, mido.Message]]:
+        """What arrived so far, stamped with JACK frames (not seconds: only the order counts)."""
+        if self._path.exists():
+            self._text = self._path.read_text(errors="replace")
+        got = []
+        for line in self._text.splitlines():
+            stamp, _, rest = line.partition(":")
+            try:
+                words = rest.split()
+                status = int(words[0], 16)
+                data = [status] + [int(h, 16) for h in words[1:_length(status)]]
+                got.append((float(stamp), mido.Message.from_bytes(data)))
+            except (ValueError, IndexError, KeyError):  # a line that is not an event (jack_midi_dump's own words)
+                continue
+        return got
+
+    def close(self) -> None:
+        if not self._path.exists():
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self.messages()
+        self._path.unlink()
+
+
+def assert_silent(client: JackClient, raw: RawListener | None) -> None:
+    """Nothing sounds on `TatumFlow Out`: judged on what JACK delivered (the raw listener) when there is one; where
+    the test's callback listener disagrees, it lost messages (printed, for the record), the engine did not."""
+    if raw is None:
+        assert_balanced(client.messages())
+        return
+    assert_balanced(raw.messages())
+    try:
+        assert_balanced(client.messages())
+    except AssertionError as err:
+        print(f"the callback listener lost messages JACK delivered ({err}); the raw listener heard them all")
+
+
+def _length(status: int) -> int:
+    if status >= 0xF0:
+        return 1 if status >= 0xF8 else {0xF1: 2, 0xF2: 3, 0xF3: 2}.get(status, 1)
+    return 2 if status & 0xF0 in (0xC0, 0xD0) else 3
+
+
+def _jack_port(fragment: str, timeout_s: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        names = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.splitlines()
+        hits = [n for n in names if fragment in n]
+        if len(hits) == 1:
+            return hits[0]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no single JACK port containing {fragment!r}: {hits}")
+        time.sleep(0.05)
+
+
+def _connect(src: str, dst: str) -> None:
+    done = subprocess.run(["jack_connect", src, dst], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"jack_connect {src} {dst}: {done.stderr.strip()}")

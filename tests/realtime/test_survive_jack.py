@@ -18,7 +18,7 @@ from tatumflow.notes import read_midi_tracks
 from tatumflow.realtime import jack
 
 from .conftest import assert_balanced, phrase
-from .jack import JackClient, abandon_clients, close_open_clients
+from .jack import JackClient, RawListener, abandon_clients, assert_silent, close_open_clients
 
 pytestmark = pytest.mark.jack
 
@@ -124,15 +124,16 @@ def test_server_killed_and_back_the_session_carries_on(server, tmp_path):
     assert_balanced(again.messages())
 
 
-# 2026-12-01 14:40, clean-clone CI run on a quiet machine: the listener kept one note sounding after the process
-# stopped, in all 3 attempts (as the clock-sync test's Stop did): a final note-off lost on the way to the test's
-# callback listener, or a real stuck note; not found yet (issue 14): run with -m unstable.
-@pytest.mark.unstable
+# Judged on what JACK delivered (RawListener, outside Python). In one clean-clone CI run the callback listener kept one
+# note sounding in all 3 attempts; not seen since (alone, in the full suite); where the two listeners disagree the
+# test prints it (the callback waits for this process's GIL inside JACK's cycle and can lose a message).
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, tmp_path):
     proc = _jam(tmp_path, "--mode", "call-response")
+    raw = None
     try:
         client = JackClient()
+        raw = RawListener.start()
         time.sleep(0.3)
         released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
         deadline = time.monotonic() + 3
@@ -145,10 +146,15 @@ def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, 
     finally:
         if proc.poll() is None:
             proc.kill()
+        if raw is not None:
+            raw.close()
     time.sleep(0.2)
     client.close()
-    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
-    assert_balanced(client.messages())
-    assert json.loads((tmp_path / "r.json").read_text())["stuck_notes"] == 0
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    print(f"report: stuck {report['stuck_notes']}, sent {report['notes_sent']}; jam said: {text[-600:]}")
+    assert_silent(client, raw)
+    assert report["stuck_notes"] == 0
     assert read_midi_tracks(tmp_path / "s.mid")["tatumflow"]
     assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)

@@ -20,8 +20,7 @@ import pytest
 from tatumflow.notes import Note, note_messages
 from tatumflow.timing.grid import BeatGrid
 
-from .conftest import assert_balanced
-from .jack import JackClient, jack_dummy_server
+from .jack import JackClient, RawListener, assert_silent, jack_dummy_server
 
 pytestmark = pytest.mark.jack
 SILENCE_S = 0.5
@@ -105,22 +104,22 @@ def _jam(tmp_path, *extra: str) -> subprocess.Popen:
 
 def _session(tmp_path, bpm: float, phrases: int = 3) -> tuple[list[list[float]], ClockPlayer, JackClient, dict]:
     proc = _jam(tmp_path)
-    client = player = None
+    client = player = raw = None
     replies: list[list[float]] = []
     try:
         client = JackClient()
+        raw = RawListener.start()
         player = ClockPlayer(client.out, bpm)
         bar = 2  # the clock's tempo is known a beat after Start; the file's bars from the next bar or two
         for _ in range(phrases):
             released = player.play_bar(bar)
             ons = _reply_onsets(client, released)
-            assert ons, f"no reply at {bpm} bpm"
+            assert ons, f"no reply at {bpm} bpm to phrase {len(replies) + 1}: {_why(proc, raw)}"
             replies.append(ons)
             bar = int(np.ceil((time.monotonic() - player.t0) / (4 * player.grid.period_s))) + 1
         player.send(mido.Message("stop"))
         time.sleep(0.5)
-        stopped = client.messages()
-        assert_balanced(stopped)  # Stop: nothing sounds
+        assert_silent(client, raw)  # Stop: nothing sounds
         player.send(mido.Message("continue"))
         bar = int(np.ceil((time.monotonic() - player.t0) / (4 * player.grid.period_s))) + 1
         released = player.play_bar(bar)
@@ -133,11 +132,26 @@ def _session(tmp_path, bpm: float, phrases: int = 3) -> tuple[list[list[float]],
             proc.kill()
         if player is not None:
             player.close()
+        if raw is not None:
+            time.sleep(0.2)
+            raw.close()
     time.sleep(0.2)
     client.close()
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
-    assert_balanced(client.messages())
+    assert_silent(client, raw)
     return replies, player, client, json.loads((tmp_path / "r.json").read_text())
+
+
+def _why(proc: subprocess.Popen, raw: RawListener | None) -> str:
+    """What the engine said and what JACK delivered, for a failure message."""
+    heard = raw.messages() if raw is not None else []
+    proc.send_signal(signal.SIGINT)
+    try:
+        out = proc.communicate(timeout=20)[0].decode(errors="replace")[-1500:]
+    except subprocess.TimeoutExpired:
+        out = "(jam did not stop)"
+    ons = sum(m.type == "note_on" and m.velocity > 0 for _, m in heard)
+    return f"the raw listener heard {ons} note-ons in all; jam said: {out}"
 
 
 def _wait_for_note(client: JackClient, after: float, limit_s: float = 5.0) -> None:
@@ -158,12 +172,12 @@ def _recorded_onset_ticks(path) -> tuple[mido.MidiFile, list[int]]:
     return midi, ons
 
 
-# 2026-12-01 14:20: on a quiet machine 1-2 of the 3 tempos fail even with reruns: the listener sees a note still
-# sounding 0.5 s after Stop (pitch 60, the human's first note) or, at 160 bpm, the recorded eighths 10-11 ms off;
-# it passed 3 of 3 loops earlier the same day under load. Not found yet (issue 12): run with -m unstable.
-@pytest.mark.unstable
+# Stop and SIGINT are judged on what JACK delivered (RawListener, outside Python): the test's own callback listener
+# waits for this process's GIL inside JACK's cycle and can lose a note-off (issue 12, 2026-12-01). The median onset
+# distance failed at 160 bpm (0.030 beats) before the meter prior's tolerance scaled with the beat and onsets within
+# half a token step of a grid position were put on it (generate/meter.py); 200 bpm: faster than the issue's.
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
-@pytest.mark.parametrize("bpm", [96.0, 120.0, 160.0])
+@pytest.mark.parametrize("bpm", [96.0, 120.0, 160.0, 200.0])
 def test_clock_sync_replies_on_the_beat_and_in_time(jack, tmp_path, bpm):
     replies, player, client, report = _session(tmp_path, bpm)
     grid = player.grid
