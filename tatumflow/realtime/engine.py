@@ -172,6 +172,10 @@ class JamEngine:
         if kind is not None:
             self._wake.set()
 
+    def on_input_lost(self, n: int) -> None:
+        """`n` input messages were lost before they reached `on_message` (counted by the input; any thread)."""
+        self._stats.input_lost += n
+
     def on_disconnect(self, t_s: float) -> None:
         self._stats.keyboard_disconnects += 1
         self._live.release_all(t_s)

@@ -154,12 +154,35 @@ def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
     raise ValueError(f"no MIDI {kind} port {name!r}. Available {kind} ports: {listing} (or 'virtual')")
 
 
+JACK_INPUT_ENV = "TATUMFLOW_JACK_INPUT"  # how a JACK input is read: "dump" (the default where it can) or "callback"
+JACK_READERS = ("dump", "callback")
+
+
+def jack_reader(api: str | None) -> str:
+    """"dump" (jack_input.DumpPort: read outside Python, every message kept or counted) on JACK where jack_midi_dump
+    is installed, else "callback" (rtmidi's, inside JACK's cycle); `TATUMFLOW_JACK_INPUT` picks one."""
+    from . import jack_input
+
+    wanted = os.environ.get(JACK_INPUT_ENV, "").strip().lower()
+    if wanted and wanted not in JACK_READERS:
+        raise ValueError(f"{JACK_INPUT_ENV}={wanted!r}: expected one of {', '.join(JACK_READERS)}")
+    jack = api == "UNIX_JACK" or (api is None and "JACK" in os.environ.get("MIDO_BACKEND", ""))
+    if not jack or wanted == "callback":
+        return "callback"
+    if not jack_input.available():
+        if wanted == "dump":
+            raise ValueError(f"{JACK_INPUT_ENV}=dump needs {jack_input.TOOL} (apt-get install jackd2)")
+        return "callback"
+    return "dump"
+
+
 class MidiInput:
     """The keyboard: a named port (re-found after an unplug) or the virtual port `TatumFlow In`.
 
     Each message is stamped in the callback from `clock.now()`, dropped when `is_echo(bytes, t_s)` says it is our own
     output coming back, else handed to `on_message(msg, t_s)`. `on_disconnect(t_s)` is called when a named keyboard
-    disappears.
+    disappears. On JACK the port is read by `jack_midi_dump` where it is installed (`jack_reader`): messages it had
+    to skip are counted through `on_lost(n)`.
     """
 
     def __init__(
@@ -171,8 +194,11 @@ class MidiInput:
         is_echo: Callable[[bytes, float], bool] | None = None,
         on_disconnect: Callable[[float], None] | None = None,
         poll_s: float = 1.0,
+        on_lost: Callable[[int], None] | None = None,
     ) -> None:
         self.requested = name
+        self.reader = jack_reader(api)
+        self.on_lost = on_lost
         self.on_message, self.on_disconnect, self.is_echo = on_message, on_disconnect, is_echo
         self.on_error: Callable[[BaseException], None] | None = None  # the callback raised (set by the session)
         self.error: BaseException | None = None
@@ -188,17 +214,28 @@ class MidiInput:
     def virtual(self) -> bool:
         return self.requested == VIRTUAL
 
+    def _open_port(self, name: str | None):
+        """The virtual port (`name` None) or the named one, read by rtmidi's callback or by jack_midi_dump."""
+        if self.reader == "dump":
+            from .jack_input import DumpPort
+
+            return DumpPort(IN_PORT_NAME, self._callback, source=name, on_lost=self.on_lost)
+        if name is None:
+            return self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
+                                           callback=self._callback)
+        return self.backend.open_input(name, callback=self._callback)
+
     def open(self) -> MidiInput:
         if self.virtual:
-            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
-                                                callback=self._callback)
+            self.port = self._open_port(None)
             self.name = IN_PORT_NAME
         else:
             self.name = resolve_port(self.requested, self.backend.get_input_names(), "input")
-            self.port = self.backend.open_input(self.name, callback=self._callback)
+            self.port = self._open_port(self.name)
             self._watchdog = threading.Thread(target=self._watch, name="midi-in-watchdog", daemon=True)
             self._watchdog.start()
-        log.info("MIDI input: %s (%s)", self.name, self.api or os.environ.get("MIDO_BACKEND", "default"))
+        log.info("MIDI input: %s (%s, read by %s)", self.name, self.api or os.environ.get("MIDO_BACKEND", "default"),
+                 self.reader)
         return self
 
     def _callback(self, msg: mido.Message) -> None:
@@ -223,14 +260,17 @@ class MidiInput:
         """The MIDI server went away: forget the port without closing it (a dead server's client can hang on close);
         it stays referenced, so no destructor closes it either."""
         port, self.port = self.port, None
-        if port is not None:
+        if port is None:
+            return
+        if self.reader == "dump":
+            port.kill()  # its tool waits for cycles that no longer come
+        else:
             keep_forever(port)
 
     def reopen(self) -> None:
         """The server is back: the virtual port is made again (a named keyboard is re-found by the watch thread)."""
         if self.virtual and self.port is None:
-            self.port = self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
-                                                callback=self._callback)
+            self.port = self._open_port(None)
             log.warning("MIDI input %s is open again", self.name)
 
     def _watch(self) -> None:
@@ -244,7 +284,7 @@ class MidiInput:
                     self.on_disconnect(self.clock.now())
             elif self.port is None and name is not None:
                 try:
-                    self.port = self.backend.open_input(name, callback=self._callback)
+                    self.port = self._open_port(name)
                     self.name = name
                     log.warning("keyboard %r is back", name)
                 except OSError as err:
@@ -254,7 +294,7 @@ class MidiInput:
         port, self.port = self.port, None
         if port is not None:
             try:
-                close_input(port)
+                port.close() if self.reader == "dump" else close_input(port)
             except Exception as err:  # a vanished device may fail to close cleanly
                 log.debug("closing input %r: %s", self.name, err)
 

@@ -30,6 +30,7 @@ class SessionStats:
     dropped_notes: int = 0  # dropped by the engine (generated too late to be sent on time)
     human_notes: int = 0
     input_messages: int = 0  # every message the input handed over (echoes and clock included)
+    input_lost: int = 0  # messages the input could not keep (JACK read by jack_midi_dump: its ring was full)
     echoes_suppressed: int = 0
     keyboard_disconnects: int = 0
     server_losses: int = 0  # the MIDI (JACK) server went away
@@ -69,6 +70,7 @@ def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> 
         "barge_ins": stats.barge_ins,
         "human_notes": stats.human_notes,
         "input_messages": stats.input_messages,
+        "input_lost": stats.input_lost,
         "echoes_suppressed": stats.echoes_suppressed,
         "keyboard_disconnects": stats.keyboard_disconnects,
         "undelivered_notes": send.undelivered_notes,
@@ -107,7 +109,8 @@ def format_report(report: dict) -> str:
         f"  notes sent {report['notes_sent']}  late {report['late_notes']}  dropped {report['dropped_notes']}"
         f"  degraded windows {report['degraded_windows']}  skipped {report['skipped_windows']}"
         f"  stuck {report['stuck_notes']}",
-        f"  input messages {report['input_messages']}  human notes {report['human_notes']}",
+        f"  input messages {report['input_messages']}  lost {report['input_lost']}"
+        f"  human notes {report['human_notes']}",
         f"  tempo {report['tempo_source']}  bpm last {report['tempo_bpm_last'] or '-'}"
         f"  median {report['tempo_bpm_median'] or '-'}  onsets vs grid p50 {ms('beat_alignment_ms_p50')}"
         f"  p90 {ms('beat_alignment_ms_p90')}  reply start vs beat p50 {ms('reply_beat_offset_ms_p50')}"

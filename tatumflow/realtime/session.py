@@ -187,7 +187,8 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
             sinks.append(recent)
         engine = engine_for(options, generator, sinks, model_name)
         rig = LiveRig(engine, options.live, generator, api, ccmap)
-        midi_in = MidiInput(options.inp, rig.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect)
+        midi_in = MidiInput(options.inp, rig.on_message, engine.clock, api, engine.is_echo, engine.on_disconnect,
+                            on_lost=engine.on_input_lost)
         stack.enter_context(midi_in)
         stack.callback(rig.close)
         rig.open(recent)

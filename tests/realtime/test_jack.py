@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tatumflow.realtime.midi_io import close_input
+from tatumflow.realtime.midi_io import JACK_INPUT_ENV, close_input
 from tatumflow.realtime.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
@@ -37,7 +37,9 @@ def _first_reply(client: JackClient, released: float, wait_s: float = 1.5) -> fl
 
 
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
-def test_replies_arrive_after_the_silence_threshold(jack, tmp_path):
+@pytest.mark.parametrize("reader", ["dump", "callback"])  # how the input is read (midi_io.jack_reader)
+def test_replies_arrive_after_the_silence_threshold(jack, tmp_path, monkeypatch, reader):
+    monkeypatch.setenv(JACK_INPUT_ENV, reader)
     stop = threading.Event()
     # The embedded default model, as a user gets it.
     options = JamOptions(record=tmp_path / "s.mid", report=tmp_path / "r.json", silence_threshold_s=SILENCE_S)
@@ -113,7 +115,9 @@ def _open_keyboard():
     return b.open_output("Fake Keys", virtual=True, client_name="fakekeys")
 
 
-def test_keyboard_unplugged_and_replugged_mid_session(jack, tmp_path):
+@pytest.mark.parametrize("reader", ["dump", "callback"])
+def test_keyboard_unplugged_and_replugged_mid_session(jack, tmp_path, monkeypatch, reader):
+    monkeypatch.setenv(JACK_INPUT_ENV, reader)
     keys = _open_keyboard()
     stop = threading.Event()
     options = JamOptions(inp="Fake Keys", silence_threshold_s=SILENCE_S, mock=True)
@@ -186,7 +190,7 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
 
 STREAM_CLOSE_SCRIPT = """
 import sys, threading, time, mido
-from tatumflow.realtime.midi_io import close_input
+from tatumflow.realtime.midi_io import JACK_INPUT_ENV, close_input
 b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
 close = close_input if sys.argv[1] == "close_input" else (lambda port: port.close())
 for i in range(40):

@@ -54,7 +54,8 @@ def flood(rate: float, seconds: float, out_dir: Path) -> dict:
     report = json.loads((out_dir / "r.json").read_text())
     return {"rate": rate, "sent_note_ons": n, "send_s": round(took, 3),
             "listener_note_ons": sum(m.type == "note_on" and m.velocity > 0 for m in got),
-            "engine_human_notes": report["human_notes"], "input_messages": report["input_messages"]}
+            "engine_human_notes": report["human_notes"], "input_messages": report["input_messages"],
+            "input_lost": report["input_lost"]}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,175 @@
+"""A JACK MIDI input that never waits for Python: JACK's own `jack_midi_dump`, in a process of its own, reads the port.
+
+rtmidi calls our input callback inside JACK's process cycle, where it waits for this process's GIL; when the wait
+outlasts a cycle JACK reuses the port buffer under it and messages come twice or not at all (a flood of 10,000
+messages a second kept 72 % of its notes: benchmarks/realtime_jack/flood/). `jack_midi_dump` (C, shipped with
+jackd2) copies each cycle's events into a lock-free ring inside the cycle and prints them from another thread;
+`DumpPort` reads its stdout here, parses each line back into a message and calls the callback. Nothing in the
+cycle waits for Python: when this side falls behind, the pipe fills, its ring fills, and it says so on stderr for
+every message it skips, which `DumpPort.lost` counts. So every input message is either delivered or counted.
+
+The port is `CLIENT:input` (the client named after our input port, e.g. `TatumFlow In:input`); a named source is
+connected to it through libjack (watchdog.libjack). `available()` says whether the tool is installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import IO
+
+import mido
+
+from .watchdog import JACK_NO_START_SERVER, libjack
+
+log = logging.getLogger(__name__)
+
+TOOL = "jack_midi_dump"
+SKIPPED = b"ringbuffer was full"  # its stderr line for each message it could not keep
+START_TIMEOUT_S = 5.0
+
+
+def available() -> bool:
+    return shutil.which(TOOL) is not None and libjack() is not None
+
+
+def parse_line(line: bytes) -> bytes | None:
+    """The message bytes of one `jack_midi_dump` line (`  123: 90 3c 50 note on ...`), None for any other line."""
+    _, sep, rest = line.partition(b":")
+    if not sep:
+        return None
+    data = bytearray()
+    for word in rest.split():
+        if len(word) != 2:
+            break
+        try:
+            data.append(int(word, 16))
+        except ValueError:
+            break
+    return bytes(data) if data and data[0] >= 0x80 else None
+
+
+class DumpPort:
+    """One JACK MIDI input read by a `jack_midi_dump` process; `callback(msg)` runs on a reader thread here."""
+
+    def __init__(self, client_name: str, callback: Callable[[mido.Message], None], source: str | None = None,
+                 on_lost: Callable[[int], None] | None = None) -> None:
+        tool = shutil.which(TOOL)
+        lib = libjack()
+        if tool is None or lib is None:
+            raise OSError(f"{TOOL} and libjack are needed for this input (apt-get install jackd2)")
+        self.client_name, self.callback, self.source, self.on_lost = client_name, callback, source, on_lost
+        self.lost = 0  # messages jack_midi_dump skipped (its ring was full)
+        self.errors = 0  # lines that were not a MIDI message
+        self._lib = lib
+        before = self._ports()
+        self.proc = subprocess.Popen([tool, client_name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self._threads = [threading.Thread(target=fn, args=(pipe,), name=f"jack-in-{name}", daemon=True)
+                         for fn, pipe, name in ((self._read, self.proc.stdout, "read"),
+                                                (self._errors, self.proc.stderr, "errors"))]
+        for t in self._threads:
+            t.start()
+        try:
+            self.port_name = self._wait_for_port(before)
+            if source is not None:
+                self._connect(source, self.port_name)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        for line in pipe:
+            data = parse_line(line)
+            if data is None:
+                continue
+            try:
+                msg = mido.Message.from_bytes(data)
+            except (ValueError, KeyError):
+                self.errors += 1
+                continue
+            self.callback(msg)
+
+    def _errors(self, pipe: IO[bytes]) -> None:
+        for line in pipe:
+            if SKIPPED in line:
+                self.lost += 1
+                if self.on_lost is not None:
+                    self.on_lost(1)
+            else:
+                log.debug("%s: %s", TOOL, line.decode(errors="replace").rstrip())
+
+    def _client(self) -> int:
+        status = ctypes.c_int(0)
+        client = self._lib.jack_client_open(b"TatumFlow-connect", JACK_NO_START_SERVER, ctypes.byref(status))
+        if not client:
+            raise OSError("no JACK server running")
+        return int(client)
+
+    def _ports(self) -> set[str]:
+        """The MIDI ports of the server now whose client carries our name."""
+        lib = self._lib
+        lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
+        lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+        lib.jack_free.argtypes = [ctypes.c_void_p]
+        client = self._client()
+        try:
+            found = lib.jack_get_ports(client, None, b"midi", 0)
+            names: set[str] = set()
+            if found:
+                i = 0
+                while found[i]:
+                    names.add(found[i].decode(errors="replace"))
+                    i += 1
+                lib.jack_free(ctypes.cast(found, ctypes.c_void_p))
+        finally:
+            lib.jack_client_close(client)
+        return {n for n in names if n.startswith(self.client_name) and n.endswith(":input")}
+
+    def _wait_for_port(self, before: set[str]) -> str:
+        """The tool's input port once it exists: the one of our name that was not there before it started (JACK
+        renames a second client of the same name `NAME-01`)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise OSError(f"{TOOL} exited at once (code {self.proc.returncode})")
+            new = self._ports() - before
+            if new:
+                return min(new)
+            time.sleep(0.02)
+        raise OSError(f"{TOOL} did not register its port within {START_TIMEOUT_S:g} s")
+
+    def _connect(self, source: str, dest: str) -> None:
+        lib = self._lib
+        lib.jack_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+        client = self._client()
+        try:
+            code = lib.jack_connect(client, source.encode(), dest.encode())
+        finally:
+            lib.jack_client_close(client)
+        if code not in (0, 17):  # 17: EEXIST, already connected
+            raise OSError(f"cannot connect JACK port {source!r} to {dest!r} (code {code})")
+
+    def kill(self) -> None:
+        """At once (the server is gone: no cycle will let it exit by itself)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # its handler closes its JACK client; it exits at the next cycle
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:  # no cycles come (the server is gone): it would wait for ever
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=2)

@@ -1,0 +1,98 @@
+"""The JACK input read outside Python (`jack_input.DumpPort`, JACK's own jack_midi_dump): its lines parsed back into
+messages, the reader chosen from the environment, and under a flood with this process's GIL kept busy every message
+either delivered or counted as lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import mido
+import pytest
+
+from tatumflow.realtime import jack_input
+from tatumflow.realtime.jack_input import DumpPort, parse_line
+from tatumflow.realtime.midi_io import JACK_INPUT_ENV, jack_reader
+
+from .jack import jack_dummy_server, wait_for_port
+
+
+def test_dump_lines_are_parsed_back_into_message_bytes():
+    assert parse_line(b"  36224: 90 3c 50 note on  (channel  0): pitch  60, velocity  80\n") == bytes([0x90, 60, 80])
+    assert parse_line(b"  12: b0 40 00 control change (channel  0): controller  64, value   0") == bytes([0xB0, 64, 0])
+    assert parse_line(b" 128: f8\n") == bytes([0xF8])
+    assert parse_line(b"   0: f0 7e 7f 06 01 f7") == bytes([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7])
+    assert parse_line(b"   5: c0 05") == bytes([0xC0, 5])
+    for junk in (b"Cannot connect to server socket", b"", b"  12: 3c 50", b"x: zz"):
+        assert parse_line(junk) is None
+
+
+def test_the_reader_is_chosen_by_api_and_environment(monkeypatch):
+    monkeypatch.delenv(JACK_INPUT_ENV, raising=False)
+    assert jack_reader("LINUX_ALSA") == "callback"  # only JACK has the tool
+    assert jack_reader("UNIX_JACK") == ("dump" if jack_input.available() else "callback")
+    monkeypatch.setenv(JACK_INPUT_ENV, "callback")
+    assert jack_reader("UNIX_JACK") == "callback"
+    monkeypatch.setenv(JACK_INPUT_ENV, "fast")
+    with pytest.raises(ValueError, match="TATUMFLOW_JACK_INPUT='fast': expected one of dump, callback"):
+        jack_reader("UNIX_JACK")
+
+
+@pytest.fixture(scope="module")
+def jack(tmp_path_factory):
+    if not jack_input.available():
+        pytest.skip(f"{jack_input.TOOL} not installed (jackd2)")
+    with jack_dummy_server(tmp_path_factory.mktemp("jack") / "jackd.log") as name:
+        yield name
+
+
+@pytest.mark.jack
+def test_a_flood_with_the_gil_busy_keeps_or_counts_every_message(jack):
+    """10,000 messages a second for 1.5 s while a thread here holds the GIL as much as it can: an rtmidi callback
+    loses messages JACK never reports (benchmarks/realtime_jack/flood/); this input delivers or counts each one."""
+    got: list[mido.Message] = []
+    port = DumpPort("TatumFlow In", got.append)
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+    out = b.open_output(wait_for_port("output", port.port_name))
+    busy = threading.Event()
+
+    def hog() -> None:
+        x = 0
+        while not busy.is_set():
+            x += 1
+
+    hogger = threading.Thread(target=hog, daemon=True)
+    hogger.start()
+    pairs, rate = 7_500, 10_000.0
+    try:
+        t0 = time.monotonic()
+        for i in range(pairs):
+            while time.monotonic() < t0 + 2 * i / rate:
+                pass
+            out.send(mido.Message("note_on", note=21 + i % 88, velocity=1 + i % 127))
+            out.send(mido.Message("note_off", note=21 + i % 88))
+        time.sleep(1.0)
+    finally:
+        busy.set()
+        hogger.join()
+        out.close()
+        port.close()
+    print(f"flood: {len(got)} delivered, {port.lost} counted lost of {2 * pairs}")
+    assert len(got) + port.lost == 2 * pairs
+    assert len(got) > pairs  # most of it gets through
+    ons = [m for m in got if m.type == "note_on"]
+    assert all(m.velocity > 0 for m in ons) and {m.note for m in ons} <= set(range(21, 109))
+
+
+@pytest.mark.jack
+def test_a_second_input_of_the_same_name_finds_its_own_port(jack):
+    first = DumpPort("TatumFlow In", lambda m: None)
+    try:
+        second = DumpPort("TatumFlow In", lambda m: None)
+        try:
+            assert first.port_name != second.port_name and second.port_name.endswith(":input")
+        finally:
+            second.close()
+    finally:
+        first.close()
+    assert first.proc.returncode is not None and second.proc.returncode is not None
