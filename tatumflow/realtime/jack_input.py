@@ -14,7 +14,6 @@ connected to it through libjack (watchdog.libjack). `available()` says whether t
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import shutil
 import signal
@@ -26,7 +25,8 @@ from typing import IO
 
 import mido
 
-from .watchdog import JACK_NO_START_SERVER, libjack
+from .jack import die_with_parent
+from .watchdog import JackQuery, libjack
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,15 @@ class DumpPort:
     def __init__(self, client_name: str, callback: Callable[[mido.Message], None], source: str | None = None,
                  on_lost: Callable[[int], None] | None = None) -> None:
         tool = shutil.which(TOOL)
-        lib = libjack()
-        if tool is None or lib is None:
+        if tool is None or libjack() is None:
             raise OSError(f"{TOOL} and libjack are needed for this input (apt-get install jackd2)")
         self.client_name, self.callback, self.source, self.on_lost = client_name, callback, source, on_lost
         self.lost = 0  # messages jack_midi_dump skipped (its ring was full)
         self.errors = 0  # lines that were not a MIDI message
-        self._lib = lib
         before = self._ports()
+        # it dies with us (a kill -9 of the session must not leave its port behind, taking our name)
         self.proc = subprocess.Popen([tool, client_name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, preexec_fn=die_with_parent)
         self._threads = [threading.Thread(target=fn, args=(pipe,), name=f"jack-in-{name}", daemon=True)
                          for fn, pipe, name in ((self._read, self.proc.stdout, "read"),
                                                 (self._errors, self.proc.stderr, "errors"))]
@@ -105,31 +104,10 @@ class DumpPort:
             else:
                 log.debug("%s: %s", TOOL, line.decode(errors="replace").rstrip())
 
-    def _client(self) -> int:
-        status = ctypes.c_int(0)
-        client = self._lib.jack_client_open(b"TatumFlow-connect", JACK_NO_START_SERVER, ctypes.byref(status))
-        if not client:
-            raise OSError("no JACK server running")
-        return int(client)
-
     def _ports(self) -> set[str]:
-        """The MIDI ports of the server now whose client carries our name."""
-        lib = self._lib
-        lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
-        lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
-        lib.jack_free.argtypes = [ctypes.c_void_p]
-        client = self._client()
-        try:
-            found = lib.jack_get_ports(client, None, b"midi", 0)
-            names: set[str] = set()
-            if found:
-                i = 0
-                while found[i]:
-                    names.add(found[i].decode(errors="replace"))
-                    i += 1
-                lib.jack_free(ctypes.cast(found, ctypes.c_void_p))
-        finally:
-            lib.jack_client_close(client)
+        """The MIDI input ports of the server now whose client carries our name."""
+        with JackQuery() as q:
+            names = q.midi_ports()
         return {n for n in names if n.startswith(self.client_name) and n.endswith(":input")}
 
     def _wait_for_port(self, before: set[str]) -> str:
@@ -146,15 +124,8 @@ class DumpPort:
         raise OSError(f"{TOOL} did not register its port within {START_TIMEOUT_S:g} s")
 
     def _connect(self, source: str, dest: str) -> None:
-        lib = self._lib
-        lib.jack_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
-        client = self._client()
-        try:
-            code = lib.jack_connect(client, source.encode(), dest.encode())
-        finally:
-            lib.jack_client_close(client)
-        if code not in (0, 17):  # 17: EEXIST, already connected
-            raise OSError(f"cannot connect JACK port {source!r} to {dest!r} (code {code})")
+        with JackQuery() as q:
+            q.connect(source, dest)
 
     def kill(self) -> None:
         """At once (the server is gone: no cycle will let it exit by itself)."""

@@ -20,6 +20,8 @@ from ..paths import check_input_file, check_output_file
 from ..presets import load_preset
 from .clockout import open_time_ports
 from .config import EngineConfig
+from .deadman import DeadMan
+from .deadman import enabled as deadman_enabled
 from .engine import JamEngine, build_engine
 from .guard import ON_SERVER_LOSS, SessionGuard
 from .live import LiveOptions, LiveRig
@@ -178,7 +180,14 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
     generator, model_name = load_jam_generator(options.checkpoint, options.device, options.mock)
     with contextlib.ExitStack() as stack:
         ccmap = options.live.ccmap()  # a bad controls file fails before any port opens
+        ports = [o for o in options.outs if o != SYNTH]
+        deadman = None
+        if ports and deadman_enabled():  # closed after the outputs (a kill -9 meanwhile is still covered)
+            channel = options.live.engine_overrides(options.mode).get("channel", EngineConfig().channel)
+            deadman = stack.enter_context(DeadMan(ports, api, [channel]))
         sinks = open_sinks(options.outs, api, options.soundfont, options.record, stack, options.live.thru)
+        if deadman is not None:
+            deadman.outputs_opened()
         recent = None
         if options.live.tui:
             from .tui import RecentNotes

@@ -44,10 +44,68 @@ def libjack() -> ctypes.CDLL | None:
         lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
         lib.jack_client_close.argtypes = [ctypes.c_void_p]
         lib.jack_on_shutdown.argtypes = [ctypes.c_void_p, _SHUTDOWN_CB, ctypes.c_void_p]
+        lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
+        lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+        lib.jack_port_by_name.restype = ctypes.c_void_p
+        lib.jack_port_by_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
+        lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.jack_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+        lib.jack_free.argtypes = [ctypes.c_void_p]
         lib.jack_set_error_function(_MESSAGE_HANDLER)
         lib.jack_set_info_function(_MESSAGE_HANDLER)
         _lib = lib
     return _lib
+
+
+def _names(lib: ctypes.CDLL, found) -> list[str]:
+    """A NULL-terminated `const char **` from libjack as strings (freed)."""
+    names: list[str] = []
+    if found:
+        i = 0
+        while found[i]:
+            names.append(found[i].decode(errors="replace"))
+            i += 1
+        lib.jack_free(ctypes.cast(found, ctypes.c_void_p))
+    return names
+
+
+class JackQuery:
+    """A short-lived port-less libjack client for questions about the graph (never activated: no cycles)."""
+
+    def __init__(self, name: str = "TatumFlow-query") -> None:
+        lib = libjack()
+        if lib is None:
+            raise OSError("libjack not found")
+        status = ctypes.c_int(0)
+        client = lib.jack_client_open(name.encode(), JACK_NO_START_SERVER, ctypes.byref(status))
+        if not client:
+            raise OSError("no JACK server running")
+        self.lib, self.client = lib, client
+
+    def midi_ports(self) -> list[str]:
+        return _names(self.lib, self.lib.jack_get_ports(self.client, None, b"midi", 0))
+
+    def connections(self, port: str) -> list[str] | None:
+        """The ports `port` is connected to; None when there is no such port."""
+        handle = self.lib.jack_port_by_name(self.client, port.encode())
+        return _names(self.lib, self.lib.jack_port_get_all_connections(self.client, handle)) if handle else None
+
+    def connect(self, source: str, dest: str) -> None:
+        code = self.lib.jack_connect(self.client, source.encode(), dest.encode())
+        if code not in (0, 17):  # 17: EEXIST, already connected
+            raise OSError(f"cannot connect JACK port {source!r} to {dest!r} (code {code})")
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client:
+            self.lib.jack_client_close(client)
+
+    def __enter__(self) -> JackQuery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class NullWatch:

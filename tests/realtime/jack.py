@@ -64,7 +64,7 @@ def abandon_clients() -> None:
 class JackClient:
     """Plays into `TatumFlow In` and records what arrives on `TatumFlow Out`, stamped with time.monotonic()."""
 
-    def __init__(self, play: bool = True) -> None:
+    def __init__(self, play: bool = True, listen: bool = True) -> None:
         b = mido.Backend(f"mido.backends.rtmidi/{CLIENT_API}", load=True)
         self.received: list[tuple[float, mido.Message]] = []
         self._lock = threading.Lock()
@@ -73,10 +73,15 @@ class JackClient:
         _OPEN_CLIENTS.append(self)
         try:
             self.out = b.open_output(wait_for_port("output", "TatumFlow In")) if play else None
-            self.inp = b.open_input(wait_for_port("input", "TatumFlow Out"), callback=self._on)
+            self.inp = b.open_input(wait_for_port("input", "TatumFlow Out"), callback=self._on) if listen else None
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def player(cls) -> JackClient:
+        """Only plays into `TatumFlow In` (the engine plays to another output)."""
+        return cls(listen=False)
 
     @classmethod
     def listener(cls) -> JackClient:
@@ -121,6 +126,7 @@ class RawListener:
     def __init__(self, proc: subprocess.Popen, path: Path) -> None:
         self._proc, self._path = proc, path
         self._text = ""  # what it wrote, read at each call and kept at close
+        self.skipped = 0  # messages it could not keep (its ring holds 100), known at close
 
     @classmethod
     def start(cls, fragment: str = "TatumFlow Out") -> RawListener | None:
@@ -131,8 +137,8 @@ class RawListener:
         fd, path = tempfile.mkstemp(prefix=name, suffix=".txt")
         os.close(fd)
         argv = [dump, name] if shutil.which("stdbuf") is None else ["stdbuf", "-oL", dump, name]
-        with open(path, "ab") as log:  # its own file description (appends), read by path: no shared offset
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.DEVNULL)
+        with open(path, "ab") as log, open(path + ".err", "ab") as err:  # read by path: no shared offset
+            proc = subprocess.Popen(argv, stdout=log, stderr=err)
         listener = cls(proc, Path(path))
         try:
             _connect(_jack_port(fragment), _jack_port(f"{name}:input"))
@@ -168,7 +174,10 @@ class RawListener:
                 self._proc.kill()
                 self._proc.wait()
         self.messages()
+        err = self._path.with_name(self._path.name + ".err")
+        self.skipped = err.read_text(errors="replace").count("ringbuffer was full")
         self._path.unlink()
+        err.unlink()
 
 
 def assert_silent(client: JackClient, raw: RawListener | None) -> None:

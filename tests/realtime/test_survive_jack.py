@@ -16,6 +16,7 @@ import pytest
 
 from tatumflow.notes import read_midi_tracks
 from tatumflow.realtime import jack
+from tatumflow.realtime.midi_io import close_input
 
 from .conftest import assert_balanced, phrase
 from .jack import JackClient, RawListener, abandon_clients, assert_silent, close_open_clients
@@ -158,3 +159,72 @@ def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, 
     assert report["stuck_notes"] == 0
     assert read_midi_tracks(tmp_path / "s.mid")["tatumflow"]
     assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)
+
+
+def _kill9_mid_reply(tmp_path, *extra: str) -> tuple[RawListener, str]:
+    """A call-response session killed with SIGKILL while its reply sounds; what JACK delivered to a listener."""
+    proc = _jam(tmp_path, "--mode", "call-response", *extra)
+    raw = None
+    try:
+        client = JackClient()
+        raw = RawListener.start()
+        time.sleep(0.3)
+        released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
+        deadline = time.monotonic() + 5
+        while not client.note_ons(after=released) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.note_ons(after=released), "no reply before the kill"
+        time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=20)
+        time.sleep(1.0)  # the guard notices at once, connects to where our port was, sends
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if raw is not None:
+            raw.close()
+    client.close()
+    assert raw is not None
+    return raw, out.decode(errors="replace")
+
+
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
+def test_kill_9_mid_reply_the_dead_mans_switch_silences_the_synth(server, tmp_path):
+    raw, out = _kill9_mid_reply(tmp_path)
+    print(out[-300:])
+    heard = raw.messages()
+    ons = [m for _, m in heard if m.type == "note_on" and m.velocity > 0]
+    assert ons, "the listener heard no reply"
+    assert raw.skipped == 0, f"the listener itself skipped {raw.skipped} messages"
+    assert_balanced(heard)  # every note the killed session left sounding got its note-off from the guard
+    offs = [m for _, m in heard if m.type == "control_change" and m.control == 123]
+    assert len(offs) >= 16  # and all-notes-off on every channel
+
+
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
+def test_kill_9_mid_reply_a_named_output_is_silenced_too(server, tmp_path):
+    b = mido.Backend(f"mido.backends.rtmidi/{jack.JACK_API}", load=True)
+    heard: list[mido.Message] = []
+    synth = b.open_input("Fake Synth", virtual=True, client_name="fakesynth", callback=heard.append)
+    try:
+        proc = _jam(tmp_path, "--mode", "call-response", "--out", "Fake Synth")
+        try:
+            keys = JackClient.player()
+            time.sleep(0.5)
+            keys.play(phrase(start_s=0.0, n=4, gap_s=0.2))
+            deadline = time.monotonic() + 5
+            while not any(m.type == "note_on" for m in heard) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert any(m.type == "note_on" for m in heard), "no reply before the kill"
+            time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate(timeout=20)
+            time.sleep(1.0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        keys.close()
+    finally:
+        close_input(synth)
+    assert_balanced([(0.0, m) for m in heard])
+    assert "all notes off sent to 1 output(s)" in out.decode(errors="replace")
