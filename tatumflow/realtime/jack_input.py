@@ -6,7 +6,9 @@ messages a second kept 72 % of its notes: benchmarks/realtime_jack/flood/). `jac
 jackd2) copies each cycle's events into a lock-free ring inside the cycle and prints them from another thread;
 `DumpPort` reads its stdout here, parses each line back into a message and calls the callback. Nothing in the
 cycle waits for Python: when this side falls behind, the pipe fills, its ring fills, and it says so on stderr for
-every message it skips, which `DumpPort.lost` counts. So every input message is either delivered or counted.
+every message it skips. It writes that line from inside JACK's cycle, so its stderr goes to `grep -c` (C, never
+behind) rather than to a Python thread that could let the pipe fill and stall the cycle; the count comes when the
+port closes (`DumpPort.lost`, `on_lost`). So every input message is either delivered or counted.
 
 The port is `CLIENT:input` (the client named after our input port, e.g. `TatumFlow In:input`); a named source is
 connected to it through libjack (watchdog.libjack). `available()` says whether the tool is installed.
@@ -31,7 +33,7 @@ from .watchdog import JackQuery, libjack
 log = logging.getLogger(__name__)
 
 TOOL = "jack_midi_dump"
-SKIPPED = b"ringbuffer was full"  # its stderr line for each message it could not keep
+SKIPPED = "ringbuffer was full"  # in its stderr line for each message it could not keep
 START_TIMEOUT_S = 5.0
 
 
@@ -67,14 +69,16 @@ class DumpPort:
         self.lost = 0  # messages jack_midi_dump skipped (its ring was full)
         self.errors = 0  # lines that were not a MIDI message
         before = self._ports()
-        # it dies with us (a kill -9 of the session must not leave its port behind, taking our name)
+        # both die with us (a kill -9 of the session must not leave its port behind, taking our name)
+        self._counter = subprocess.Popen(["grep", "-c", SKIPPED], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         self.proc = subprocess.Popen([tool, client_name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, preexec_fn=die_with_parent)
-        self._threads = [threading.Thread(target=fn, args=(pipe,), name=f"jack-in-{name}", daemon=True)
-                         for fn, pipe, name in ((self._read, self.proc.stdout, "read"),
-                                                (self._errors, self.proc.stderr, "errors"))]
-        for t in self._threads:
-            t.start()
+                                     stderr=self._counter.stdin, preexec_fn=die_with_parent)
+        assert self._counter.stdin is not None
+        self._counter.stdin.close()  # the tool holds the only writing end: its exit is grep's end of input
+        self._counter.stdin = None
+        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), name="jack-in-read", daemon=True)
+        self._reader.start()
         try:
             self.port_name = self._wait_for_port(before)
             if source is not None:
@@ -94,15 +98,6 @@ class DumpPort:
                 self.errors += 1
                 continue
             self.callback(msg)
-
-    def _errors(self, pipe: IO[bytes]) -> None:
-        for line in pipe:
-            if SKIPPED in line:
-                self.lost += 1
-                if self.on_lost is not None:
-                    self.on_lost(1)
-            else:
-                log.debug("%s: %s", TOOL, line.decode(errors="replace").rstrip())
 
     def _ports(self) -> set[str]:
         """The MIDI input ports of the server now whose client carries our name."""
@@ -132,6 +127,21 @@ class DumpPort:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._count_lost()
+
+    def _count_lost(self) -> None:
+        """Once the tool has exited: what grep counted."""
+        if self._counter.returncode is not None:
+            return
+        try:
+            out, _ = self._counter.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._counter.kill()
+            out, _ = self._counter.communicate()
+        text = out.decode(errors="replace").strip()
+        self.lost = int(text) if text.isdigit() else 0
+        if self.lost and self.on_lost is not None:
+            self.on_lost(self.lost)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -141,6 +151,6 @@ class DumpPort:
             except subprocess.TimeoutExpired:  # no cycles come (the server is gone): it would wait for ever
                 self.proc.kill()
                 self.proc.wait()
-        for t in self._threads:
-            if t is not threading.current_thread():
-                t.join(timeout=2)
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout=2)
+        self._count_lost()

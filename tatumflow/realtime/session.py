@@ -212,6 +212,7 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
                          engine.config.mode)
                 run_until_stopped(engine, sinks, stop, options.duration_s, guard)
         finally:
+            midi_in.close()  # no input while stopping; a JACK input's count of what it lost comes now
             report = engine.stop()
             if options.report is not None:
                 write_report(report, options.report)

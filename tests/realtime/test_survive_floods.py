@@ -28,3 +28,11 @@ def test_forty_thousand_messages_a_second_report_and_recording_agree(tmp_path):
     recorded = read_midi_tracks(tmp_path / "flood.mid")["human"]
     assert report["human_notes"] == n == len(recorded)
     assert report["stuck_notes"] == 0
+
+
+def test_messages_the_input_lost_are_in_the_report():
+    s = SimSession("duet")
+    s.engine.on_message(mido.Message("note_on", note=60, velocity=80), 0.1)
+    s.engine.on_input_lost(1_234)  # what a JACK input read by jack_midi_dump counted (realtime/jack_input.py)
+    report = s.engine.stop()
+    assert report["input_lost"] == 1_234 and report["input_messages"] == 1
