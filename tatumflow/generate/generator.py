@@ -259,7 +259,9 @@ class ChunkedGenerator:
         if step[DELTA] == self.tokenizer.config.n_delta - 1 and note.onset_s < start_s:
             note = note.shifted(start_s - note.onset_s)  # a collapsed silence: resume at the window start
         elif controls.meter_weight > 0:
-            note = note.shifted(grid_nudge_s(controls.beat_grid, note.onset_s, grid))
+            nudge = grid_nudge_s(controls.beat_grid, note.onset_s, grid)
+            if note.onset_s + nudge >= start_s:  # never before the window it was sampled for
+                note = note.shifted(nudge)
         if note.onset_s < last.onset_s:  # grid rounding: never before the previous note
             note = note.shifted(last.onset_s - note.onset_s)
         return note

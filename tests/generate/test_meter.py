@@ -152,3 +152,25 @@ def test_offline_continuations_take_the_prompts_tempo():
     rng = np.random.default_rng(0)
     free = [Note(float(t), 0.2, 60, 80) for t in np.sort(rng.uniform(0, 15, 120))]
     assert with_prompt_grid(on, free).beat_grid is None  # no clear tempo: no grid
+
+
+def test_a_note_is_never_put_on_the_grid_before_its_window(generator):
+    """The window starts 3 ms after a beat: a first note sampled at the window's start is 3 ms from the beat, but
+    putting it there would place it before the window (a grammar error in the eval, once in ~150 continuations)."""
+    from dataclasses import replace
+
+    from tatumflow.generate.controls import Controls
+    from tatumflow.notes import Note
+
+    prompt = [Note(i * 0.3, 0.2, 60 + i % 5, 80) for i in range(8)]
+    start = 2.4
+    controls = Controls(style={"Art Tatum": 1.0}, window_s=3.0, beat_grid=BeatGrid(120, start - 0.003),
+                        meter_weight=2.0)
+    firsts = []
+    for seed in range(12):
+        state = generator.init_state(prompt, controls, start_s=start)
+        notes, _ = generator.generate_chunk(state, [], replace(controls, seed=seed), end_s=start + 3.0)
+        if notes:
+            assert min(n.onset_s for n in notes) >= start, (seed, notes[:2])
+            firsts.append(notes[0].onset_s)
+    assert any(abs(t - start) < 1e-9 for t in firsts), firsts  # the case arises: a first note at the window's start
