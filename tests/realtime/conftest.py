@@ -13,7 +13,7 @@ from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import build_engine
 from tatumflow.realtime.sinks import MODEL, MemorySink
 
-__all__ = ["SimSession", "assert_balanced", "note_messages", "phrase"]
+__all__ = ["SimSession", "assert_balanced", "note_messages", "phrase", "sounding_notes"]
 
 
 def phrase(start_s: float = 0.2, n: int = 6, gap_s: float = 0.2, pitch: int = 60) -> list[Note]:
@@ -50,8 +50,8 @@ class SimSession:
         return [t for t, m in self.model_messages() if m.type == "note_on" and m.velocity > 0]
 
 
-def assert_balanced(messages) -> None:
-    """Every note-on has its note-off, in order, per (channel, pitch); nothing sounds at the end."""
+def sounding_notes(messages) -> dict[tuple[int, int], int]:
+    """(channel, pitch) -> note-ons still without their note-off at the end of `messages` ((t, msg) pairs)."""
     sounding: dict[tuple[int, int], int] = {}
     for _, m in messages:
         if m.type not in ("note_on", "note_off"):
@@ -61,7 +61,12 @@ def assert_balanced(messages) -> None:
             sounding[key] = sounding.get(key, 0) + 1
         else:
             sounding[key] = max(sounding.get(key, 0) - 1, 0)
-    stuck = {k: v for k, v in sounding.items() if v}
+    return {k: v for k, v in sounding.items() if v}
+
+
+def assert_balanced(messages) -> None:
+    """Every note-on has its note-off, in order, per (channel, pitch); nothing sounds at the end."""
+    stuck = sounding_notes(messages)
     assert not stuck, f"stuck notes (channel, pitch): {stuck}"
 
 

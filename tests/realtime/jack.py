@@ -19,9 +19,10 @@ import pytest
 
 from tatumflow.notes import Note
 from tatumflow.realtime import jack
+from tatumflow.realtime.jack_input import parse_line
 from tatumflow.realtime.midi_io import close_input, keep_forever
 
-from .conftest import assert_balanced
+from .conftest import assert_balanced, phrase
 
 CLIENT_API = jack.JACK_API
 wait_for_port = jack.wait_for_port
@@ -97,6 +98,15 @@ class JackClient:
         assert self.out is not None, "a listener does not play"
         return jack.play_into_port(self.out, notes)
 
+    def play_until_reply(self, limit_s: float = 5.0) -> float:
+        """Play a 4-note phrase and wait for the first note of the reply; returns the release (fails without one)."""
+        released = self.play(phrase(start_s=0.0, n=4, gap_s=0.2))
+        deadline = time.monotonic() + limit_s
+        while not self.note_ons(after=released) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.note_ons(after=released), f"no reply within {limit_s:g} s of the phrase"
+        return released
+
     def messages(self) -> list[tuple[float, mido.Message]]:
         with self._lock:
             return list(self.received)
@@ -153,14 +163,11 @@ class RawListener:
             self._text = self._path.read_text(errors="replace")
         got = []
         for line in self._text.splitlines():
-            stamp, _, rest = line.partition(":")
-            try:
-                words = rest.split()
-                status = int(words[0], 16)
-                data = [status] + [int(h, 16) for h in words[1:_length(status)]]
-                got.append((float(stamp), mido.Message.from_bytes(data)))
-            except (ValueError, IndexError, KeyError):  # a line that is not an event (jack_midi_dump's own words)
+            data = parse_line(line.encode())
+            if data is None:  # jack_midi_dump's own words
                 continue
+            with contextlib.suppress(ValueError):  # bytes that are no whole message
+                got.append((float(line.partition(":")[0]), mido.Message.from_bytes(data)))
         return got
 
     def close(self) -> None:
@@ -191,12 +198,6 @@ def assert_silent(client: JackClient, raw: RawListener | None) -> None:
         assert_balanced(client.messages())
     except AssertionError as err:
         print(f"the callback listener lost messages JACK delivered ({err}); the raw listener heard them all")
-
-
-def _length(status: int) -> int:
-    if status >= 0xF0:
-        return 1 if status >= 0xF8 else {0xF1: 2, 0xF2: 3, 0xF3: 2}.get(status, 1)
-    return 2 if status & 0xF0 in (0xC0, 0xD0) else 3
 
 
 def _jack_port(fragment: str, timeout_s: float = 10.0) -> str:

@@ -82,11 +82,7 @@ def test_signal_mid_reply_leaves_nothing_sounding(jack, tmp_path, sig):
     try:
         client = JackClient()
         time.sleep(0.3)
-        released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
-        deadline = time.monotonic() + 3
-        while not client.note_ons(after=released) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert client.note_ons(after=released), "no reply before the signal"
+        client.play_until_reply(limit_s=3.0)
         time.sleep(0.1)  # mid-reply: notes are sounding
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=20)

@@ -128,30 +128,36 @@ def test_server_killed_and_back_the_session_carries_on(server, tmp_path):
 # Judged on what JACK delivered (RawListener, outside Python). In one clean-clone CI run the callback listener kept one
 # note sounding in all 3 attempts; not seen since (alone, in the full suite); where the two listeners disagree the
 # test prints it (the callback waits for this process's GIL inside JACK's cycle and can lose a message).
-@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
-def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, tmp_path):
+def _stopped_mid_reply(tmp_path, stop, after_s: float) -> tuple[subprocess.Popen, str, JackClient, RawListener]:
+    """A call-response session that `stop(proc)` ends `after_s` into its reply; its output, the callback listener
+    and what JACK delivered to a listener outside Python (`after_s` later, for whatever comes after the end)."""
     proc = _jam(tmp_path, "--mode", "call-response")
     raw = None
     try:
         client = JackClient()
         raw = RawListener.start()
         time.sleep(0.3)
-        released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
-        deadline = time.monotonic() + 3
-        while not client.note_ons(after=released) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert client.note_ons(after=released), "no reply before the signal"
-        time.sleep(0.1)
-        proc.send_signal(signal.SIGHUP)
+        client.play_until_reply()
+        time.sleep(after_s)
+        stop(proc)
         out, _ = proc.communicate(timeout=20)
+        time.sleep(1.0)  # after a kill -9 the dead man's switch sends: it notices at once
     finally:
         if proc.poll() is None:
             proc.kill()
         if raw is not None:
             raw.close()
-    time.sleep(0.2)
     client.close()
-    text = out.decode(errors="replace")
+    assert raw is not None, "jack_midi_dump is needed (jackd2)"
+    return proc, out.decode(errors="replace"), client, raw
+
+
+# Judged on what JACK delivered (RawListener, outside Python). In one clean-clone CI run the callback listener kept one
+# note sounding in all 3 attempts; not seen since (alone, in the full suite); where the two listeners disagree the
+# test prints it (the callback waits for this process's GIL inside JACK's cycle and can lose a message).
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
+def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, tmp_path):
+    proc, text, client, raw = _stopped_mid_reply(tmp_path, lambda p: p.send_signal(signal.SIGHUP), 0.1)
     assert proc.returncode == 0, text[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
     print(f"report: stuck {report['stuck_notes']}, sent {report['notes_sent']}; jam said: {text[-600:]}")
@@ -161,36 +167,9 @@ def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, 
     assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)
 
 
-def _kill9_mid_reply(tmp_path, *extra: str) -> tuple[RawListener, str]:
-    """A call-response session killed with SIGKILL while its reply sounds; what JACK delivered to a listener."""
-    proc = _jam(tmp_path, "--mode", "call-response", *extra)
-    raw = None
-    try:
-        client = JackClient()
-        raw = RawListener.start()
-        time.sleep(0.3)
-        released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
-        deadline = time.monotonic() + 5
-        while not client.note_ons(after=released) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert client.note_ons(after=released), "no reply before the kill"
-        time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate(timeout=20)
-        time.sleep(1.0)  # the guard notices at once, connects to where our port was, sends
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if raw is not None:
-            raw.close()
-    client.close()
-    assert raw is not None
-    return raw, out.decode(errors="replace")
-
-
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_kill_9_mid_reply_the_dead_mans_switch_silences_the_synth(server, tmp_path):
-    raw, out = _kill9_mid_reply(tmp_path)
+    _, out, _, raw = _stopped_mid_reply(tmp_path, lambda p: os.kill(p.pid, signal.SIGKILL), 0.05)
     print(out[-300:])
     heard = raw.messages()
     ons = [m for _, m in heard if m.type == "note_on" and m.velocity > 0]

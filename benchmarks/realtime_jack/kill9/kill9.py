@@ -22,19 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from tatumflow.realtime import jack
-from tests.realtime.conftest import phrase
+from tests.realtime.conftest import sounding_notes
 from tests.realtime.jack import JackClient, RawListener
-
-
-def sounding(messages) -> int:
-    """Notes left sounding (note-ons without their note-off) in what a listener heard."""
-    held: dict[tuple[int, int], int] = {}
-    for _, m in messages:
-        if m.type not in ("note_on", "note_off"):
-            continue
-        key = (m.channel, m.note)
-        held[key] = held.get(key, 0) + 1 if m.type == "note_on" and m.velocity > 0 else max(held.get(key, 0) - 1, 0)
-    return sum(1 for v in held.values() if v)
 
 
 def one_run(i: int, mode: str) -> dict:
@@ -48,11 +37,7 @@ def one_run(i: int, mode: str) -> dict:
     raw = RawListener.start()
     assert raw is not None, "jack_midi_dump is needed"
     time.sleep(0.3)
-    released = client.play(phrase(start_s=0.0, n=4, gap_s=0.2))
-    deadline = time.monotonic() + 5
-    while not client.note_ons(after=released) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    replied = bool(client.note_ons(after=released))
+    client.play_until_reply()
     time.sleep(0.05 + 0.03 * i)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -61,7 +46,7 @@ def one_run(i: int, mode: str) -> dict:
     client.close()
     said = (work / "out.txt").read_text(errors="replace").strip().splitlines()[-1:]
     shutil.rmtree(work)
-    return {"replied": replied, "sounding": sounding(raw.messages()), "listener_skipped": raw.skipped,
+    return {"sounding": len(sounding_notes(raw.messages())), "listener_skipped": raw.skipped,
             "said": said[0] if said else ""}
 
 
