@@ -66,6 +66,54 @@ def one_case(args: argparse.Namespace) -> dict:
             "loss_first": losses[0], "loss_last": float(np.mean(losses[-5:])), "cpu_has_bf16": cpu_has_bf16()}
 
 
+def parity_case(args: argparse.Namespace) -> dict:
+    """Run in a child: `--steps` steps of config v2 in one precision from `--init` (or a seeded fresh model),
+    recording every step's training loss and the validation losses; the same seed draws the same batches."""
+    import torch
+
+    from tatumflow.train.config import CONFIGS
+    from tatumflow.train.loop import train
+
+    torch.set_num_threads(args.threads)
+    every = max(args.steps // 4, 1)
+    cfg = replace(CONFIGS["v2"], precision=args.precision, batch_size=args.batch, warmup=20, val_every=every,
+                  ckpt_every=10**6, ckpt_minutes=10**6)
+    records: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        train([Path(x) for x in args.data], Path(tmp) / "run", cfg, device="cpu", cache_dir=Path(args.cache),
+              init=Path(args.init) if args.init else None, max_steps=args.steps, on_step=records.append)
+    return {"precision": args.precision, "batch": args.batch, "init": args.init,
+            "loss": [r["loss"] for r in records],
+            "val": [{"step": r["step"], "val_loss": r["val_loss"], "val_loss_focus": r["val_loss_focus"]}
+                    for r in records if "val_loss" in r]}
+
+
+def parity(args: argparse.Namespace, base: list[str]) -> dict:
+    """fp32 and bf16 side by side (two one-thread children at once), and how far apart their losses are."""
+    import numpy as np
+
+    procs = {}
+    for precision in ("fp32", "bf16"):
+        cmd = base + ["--child", "parity", "--precision", precision, "--threads", "1", "--batch", str(args.batch)]
+        cmd += ["--init", args.init] if args.init else []
+        procs[precision] = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    runs = {}
+    for precision, proc in procs.items():
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"parity child {precision} failed ({proc.returncode})")
+        runs[precision] = json.loads(out.splitlines()[-1])
+    a, b = np.array(runs["fp32"]["loss"]), np.array(runs["bf16"]["loss"])
+    k = 20  # running means over 20 steps: a single step's loss is noisy in both
+    ma, mb = np.convolve(a, np.ones(k) / k, "valid"), np.convolve(b, np.ones(k) / k, "valid")
+    return {"runs": runs, "steps": len(a), "mean_abs_step_diff": round(float(np.abs(a - b).mean()), 4),
+            "max_abs_diff_20_step_mean": round(float(np.abs(ma - mb).max()), 4),
+            "mean_diff_bf16_minus_fp32": round(float((b - a).mean()), 4),
+            "val_diff_bf16_minus_fp32": [round(y["val_loss"] - x["val_loss"], 4)
+                                         for x, y in zip(runs["fp32"]["val"], runs["bf16"]["val"])]}
+
+
 def random_bench_model(size: str, context: int):
     """A random-weight model of `size` (delta head biased to Tatum-dense gaps) as a BenchModel, seeded."""
     import torch
@@ -144,7 +192,10 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=1024)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--child", choices=["train", "window", "budget"])
+    ap.add_argument("--child", choices=["train", "window", "budget", "parity"])
+    ap.add_argument("--parity", action="store_true", help="run only the fp32-vs-bf16 loss parity (config v2)")
+    ap.add_argument("--init", help="parity: start from these weights (a v2 checkpoint) instead of a fresh model")
+    ap.add_argument("--batch", type=int, default=8, help="parity: crops per batch")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--size", default="d192-l4")
     ap.add_argument("--precision", default="bf16")
@@ -153,15 +204,21 @@ def main() -> None:
     if args.child == "train":
         print(json.dumps(one_case(args)))
         return
+    if args.child == "parity":
+        print(json.dumps(parity_case(args)))
+        return
     if args.child == "budget":
         print(json.dumps(budget_interleaved(args.sizes, args.context, args.rounds), indent=1))
         return
     if args.child == "window":
         print(json.dumps(window_budget(args.size, args.context)))
         return
-    results: dict = {"train": [], "window": [], "load_average_start": os.getloadavg()}
     base = [sys.executable, __file__, "--cache", args.cache, "--out", args.out, "--context", str(args.context),
             "--warmup", str(args.warmup), "--steps", str(args.steps)] + sum((["--data", d] for d in args.data), [])
+    if args.parity:
+        Path(args.out).write_text(json.dumps(parity(args, base), indent=1))
+        return
+    results: dict = {"train": [], "window": [], "load_average_start": os.getloadavg()}
     for size in args.sizes:
         out = subprocess.run(base + ["--child", "window", "--size", size], capture_output=True, text=True,
                              env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
