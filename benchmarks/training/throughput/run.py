@@ -6,6 +6,12 @@ precision and thread count, plus the live budget of each size (22-note window on
 
 Each case runs in its own process (thread counts cannot change inside one), trains `--warmup + --steps` steps on
 the corpus's token cache and times the last `--steps` (notes/s = unpadded notes trained per wall second).
+
+`--parity` runs only the loss parity: config v2 in fp32 and in bf16 autocast for `--steps` steps from `--init`, the
+two side by side on one thread each with the same seed (so the same batches), and how far apart their losses are:
+
+    python benchmarks/training/throughput/run.py --cache CACHE --data DIR --data DIR --parity --steps 300 \
+        --batch 4 --init benchmarks/training/v2/stable --out benchmarks/training/throughput/parity.json
 """
 
 from __future__ import annotations
