@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tatumflow.eval.discriminator import cross_validated_auc, feature_vector
+from tatumflow.eval.discriminator import cross_validated_auc, feature_names, feature_vector
 from tatumflow.eval.metrics import grammar_errors, pctm_cosine, pitch_class_kl
 from tatumflow.eval.prompts import prompt_splits, recording_of
 from tatumflow.eval.texture import snap_to_grid, texture_measures
@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--every", type=float, default=30.0)
     ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--features", help="also save every continuation's discriminator features here (.npz: real_x, "
+                    "groups, names, and per variant NAME_x, NAME_groups) for `discriminator_features.py`")
     args = ap.parse_args()
     torch.set_num_threads(1)
     gen = load_generator(args.checkpoint, "cpu")
@@ -86,6 +88,8 @@ def main() -> None:
              for s in prompt_splits(read_midi(p), 20.0, 15.0, 0.01, args.every)]
     real_rows, real_feats = zip(*[measure(s.real, s.start_s + 15.0) for _, s in pairs])
     result = {"pairs": len(pairs), "real": summary(list(real_rows)), "variants": {}}
+    saved = {"real_x": np.array(real_feats), "groups": np.array([rec for rec, _ in pairs]),
+             "names": np.array(feature_names())}
     for text in args.variant or ["base"]:
         name, overrides = parse_variant(text)
         t0 = time.perf_counter()
@@ -102,6 +106,9 @@ def main() -> None:
                                 for k, v in res.items()}), flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1))
+        if args.features:
+            saved[f"{name}_x"], saved[f"{name}_groups"] = np.array(feats), np.array(groups)
+            np.savez_compressed(args.features, **saved)
     print("real", json.dumps({k: round(v, 3) for k, v in result["real"].items()}))
 
 

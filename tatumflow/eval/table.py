@@ -36,6 +36,7 @@ TEXTURE_ROWS = (
     ("velocity_std", "velocity spread (std)", False),
     ("tempo_regularity", "tempo regularity (autocorr. peak 0.25-1.5 s)", False),
     ("repeated_top_note", "repeated top note (share of onsets)", False),
+    ("run_share", "share of onsets in fast one-way runs", False),
     ("pitch_class_entropy", "pitch-class entropy (nats)", False),
     ("discriminator_auc", "real-vs-generated AUC (CV by recording)", True),
 )

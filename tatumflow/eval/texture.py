@@ -16,6 +16,9 @@ timing resolution. Conventions:
   beat still counts; its mean is removed and its autocorrelation normalised by the lag-0 value (biased estimator,
   1 at lag 0). The measure is the peak over lags 0.25-1.5 s (NaN for a span shorter than 0.25 s).
 - Repeated top note: share of onsets (from the second) whose highest pitch equals the previous onset's highest.
+- Run share: share of onsets that belong to a fast one-way run, >= `RUN_MIN_ONSETS` (6) successive onsets each
+  less than `RUN_MAX_IOI_S` (120 ms) after the one before, whose top notes all climb or all fall (Tatum's scalar and
+  arpeggiated sweeps; a run's first onset counts, a repeated top note ends it). NaN for no notes.
 - Pitch-class entropy: Shannon entropy, in nats, of the count-based pitch-class histogram (no smoothing; at most
   ln 12 = 2.485).
 
@@ -38,10 +41,12 @@ CHORD_NOTES = 3
 TEMPO_MIN_LAG_S = 0.25
 TEMPO_MAX_LAG_S = 1.5
 TEMPO_SMOOTH_S = 0.02
+RUN_MIN_ONSETS = 6
+RUN_MAX_IOI_S = 0.12
 # The keys `texture_measures` returns, in the order of the report table.
 TEXTURE_KEYS = (
     "notes_per_onset", "chord_share", "voicing_width", "voicing_width_chords", "duration_mean_s", "velocity_std",
-    "tempo_regularity", "repeated_top_note", "pitch_class_entropy",
+    "tempo_regularity", "repeated_top_note", "run_share", "pitch_class_entropy",
 )
 
 
@@ -90,6 +95,29 @@ def repeated_top_note(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -
     """Share of onsets whose top note is the previous onset's top note (NaN with fewer than two onsets)."""
     top = top_line(notes, onset_s)
     return sum(a == b for a, b in zip(top, top[1:])) / (len(top) - 1) if len(top) > 1 else math.nan
+
+
+def run_share(notes: Sequence[Note], min_onsets: int = RUN_MIN_ONSETS, max_ioi_s: float = RUN_MAX_IOI_S,
+              onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Share of onsets inside fast one-way runs of the top line (see the module; NaN for no notes)."""
+    groups = onset_groups(notes, onset_s)
+    if not groups:
+        return math.nan
+    starts = [g[0].onset_s for g in groups]
+    top = [max(n.pitch for n in g) for g in groups]
+    in_run = np.zeros(len(groups), dtype=bool)
+    start, direction = 0, 0  # the current run: its first onset, and its direction (0 while it is one onset)
+    for i in range(1, len(groups) + 1):
+        step, fast = 0, False
+        if i < len(groups):
+            step, fast = int(np.sign(top[i] - top[i - 1])), starts[i] - starts[i - 1] < max_ioi_s
+            if fast and step and direction in (0, step):
+                direction = step
+                continue
+        if i - start >= min_onsets:
+            in_run[start:i] = True
+        start, direction = (i - 1, step) if fast and step else (i, 0)  # a turn starts the next run at its peak
+    return float(in_run.mean())
 
 
 # -- time ------------------------------------------------------------------------------------------------------------
@@ -162,5 +190,6 @@ def texture_measures(notes: Sequence[Note], grid_s: float = GRID_S) -> dict[str,
         "velocity_std": velocity_stats(notes)[1],
         "tempo_regularity": tempo_regularity(notes, grid_s),
         "repeated_top_note": repeated_top_note(notes),
+        "run_share": run_share(notes),
         "pitch_class_entropy": pitch_class_entropy(notes),
     }

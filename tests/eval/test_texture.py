@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -59,6 +60,21 @@ def test_repeated_top_line():
     assert t.top_line(notes) == [72, 72, 74, 72]
     assert t.repeated_top_note(notes) == pytest.approx(1 / 3)
     assert math.isnan(t.repeated_top_note(notes[:2]))  # one onset: nothing to repeat
+
+
+def test_run_share_counts_fast_one_way_runs_of_the_top_line():
+    climb = [Note(i * 0.08, 0.1, 60 + i, 64) for i in range(8)]  # 8 onsets, 80 ms apart, each a step up
+    assert t.run_share(climb) == 1.0
+    turn = [Note(i * 0.08, 0.1, 60 + min(i, 14 - i), 64) for i in range(15)]  # up 7 then down 7: two runs
+    assert t.run_share(turn) == 1.0
+    assert t.run_share([replace(n, onset_s=n.onset_s * 2) for n in climb]) == 0.0  # 160 ms apart: too slow
+    five = climb[:5]  # one onset short of a run, then 5 slow repeated notes
+    assert t.run_share(five + [Note(2 + i * 0.3, 0.1, 60, 64) for i in range(5)]) == 0.0
+    # a run of 6 inside 12 onsets, its top line over chords; a repeated top note ends it
+    run = [n for i in range(6) for n in chord(i * 0.1, (48 + i, 60 + 2 * i))]
+    tail = [n for i in range(6) for n in chord(1 + i * 0.1, (48, 72))]
+    assert t.run_share(run + tail) == pytest.approx(6 / 12)
+    assert math.isnan(t.run_share([]))
 
 
 def test_durations_velocities_and_pitch_class_entropy():
