@@ -125,7 +125,8 @@ def presets() -> None:
 
 
 TrainConfigOpt = Annotated[str, typer.Option(
-    "--config", help="Training config: tiny, cpu, cpu-continue, default, gpu, specialize, focus-only.")]
+    "--config", help="Training config: tiny, cpu, cpu-continue, v2, v2-decay, large, large-decay, default, gpu, "
+    "specialize, focus-only.")]
 PrecisionOpt = Annotated[str | None, typer.Option(
     "--precision", help="auto (bf16 where the CPU or GPU has bf16 instructions), fp32 or bf16 (default: the config's, "
     "auto).", show_default=False)]
@@ -133,14 +134,19 @@ PrecisionOpt = Annotated[str | None, typer.Option(
 
 @app.command()
 def train(
-    data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files (repeatable).")],
     out: Annotated[str, typer.Option("--out", help="Run folder: checkpoints, metrics, token cache.")],
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", help="Folder of MIDI files (repeatable). Without it, --cache must hold a built token cache (one "
+        "carried to a machine without the MIDI).")] = None,
     config: TrainConfigOpt = "default",
     init: Annotated[str | None, typer.Option("--init", help="Start from this checkpoint (fine-tuning).")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override the config's step count.")] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Token cache folder (default: OUT/cache).")] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = None,
+    max_minutes: Annotated[float | None, typer.Option(
+        "--max-minutes", help="Stop after this much training time (validates and saves OUT/last, as on Ctrl-C).",
+        show_default=False)] = None,
 ) -> None:
     """Train on folders of MIDI (resumes from OUT/last). \
 Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
@@ -153,6 +159,9 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
     from tatumflow.train.config import train_config
     from tatumflow.train.loop import train as run_training
 
+    data = data or []
+    if not data and cache is None:
+        fail("give --data (folders of MIDI files), or --cache with a built token cache")
     for d in data:
         if Path(d).is_file():
             fail(f"--data {d} is a file; give a folder of MIDI files")
@@ -166,6 +175,8 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
         fail(str(err))
     if max_steps is not None and max_steps < 1:
         fail(f"--max-steps must be >= 1, got {max_steps}")
+    if max_minutes is not None and not max_minutes > 0:
+        fail(f"--max-minutes must be > 0, got {max_minutes}")
     try:
         cfg = train_config(config)
         if precision is not None:
@@ -184,7 +195,7 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
                 progress.update(task, completed=r["step"], info=info + last_val)
 
             path = run_training([Path(d) for d in data], Path(out), cfg, device, Path(init) if init else None,
-                                Path(cache) if cache else None, max_steps, on_step)
+                                Path(cache) if cache else None, max_steps, on_step, max_minutes)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     if (path / "model.safetensors").is_file():

@@ -58,10 +58,18 @@ class TrainSetup:
 
 
 def prepare_data(dirs: Sequence[Path], cache_dir: Path, tokenizer: Tokenizer, env: DistEnv) -> TrainSetup:
-    if env.main:
-        data.build_cache(dirs, cache_dir, tokenizer)
-    env.barrier()
-    index = data.build_cache(dirs, cache_dir, tokenizer)  # reuses what rank 0 built
+    """The corpus: tokenized into `cache_dir` (or reused from there); with no `dirs`, the cache alone (one carried to
+    a machine without the MIDI files, a GPU box say), which must have been built with this tokenizer."""
+    if not dirs:
+        index = data.load_cache(cache_dir)
+        if index.tokenizer_config.to_dict() != tokenizer.config.to_dict():
+            raise ValueError(f"token cache {cache_dir} was built with another tokenizer config: rebuild it from "
+                             "the MIDI (--data)")
+    else:
+        if env.main:
+            data.build_cache(dirs, cache_dir, tokenizer)
+        env.barrier()
+        index = data.build_cache(dirs, cache_dir, tokenizer)  # reuses what rank 0 built
     styles = data.style_vocab(index)
     style_ids = data.style_ids(index, styles)
     train_ids, val_ids = data.split_by_recording(index)
@@ -223,8 +231,12 @@ def train(
     cache_dir: Path | None = None,
     max_steps: int | None = None,
     on_step: Callable[[dict], None] | None = None,
+    max_minutes: float | None = None,
 ) -> Path:
-    """Train; return `run_dir/checkpoint` (best validation loss). Resumes from `run_dir/last`."""
+    """Train; return `run_dir/checkpoint` (best validation loss). Resumes from `run_dir/last`. After `max_minutes`
+    of wall time it stops as on SIGTERM (validates, saves `last`): a time budget, e.g. a lent GPU's minutes."""
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(f"max_minutes must be > 0, got {max_minutes}")
     if max_steps is not None:
         cfg = replace(cfg, max_steps=max_steps, warmup=min(cfg.warmup, max(max_steps // 10, 1)),
                       decay_steps=min(cfg.decay_steps, max_steps))
@@ -235,12 +247,17 @@ def train(
     rng = np.random.default_rng(cfg.seed * 1000 + env.rank + run.step)
     dataset, augment = _datasets(run), Augment()
     t_last, notes = time.perf_counter(), 0
+    deadline = math.inf if max_minutes is None else time.monotonic() + 60 * max_minutes
+    out_of_time = False
     run.model.train()
     with _stop_on_signals() as flag:
         while run.step < cfg.max_steps and not flag["stop"]:
             record = _train_step(run, ddp, dataset, rng, augment, env.world)
             notes += record.pop("notes")
-            if run.step % cfg.val_every == 0 or run.step == cfg.max_steps:
+            out_of_time = deadline < math.inf and env.agree(time.monotonic() >= deadline)
+            if out_of_time:
+                flag["stop"] = True
+            if run.step % cfg.val_every == 0 or run.step == cfg.max_steps or out_of_time:
                 record["notes_per_s"] = round(notes / (time.perf_counter() - t_last), 1)
                 _validate(run, record)
                 t_last, notes = time.perf_counter(), 0
@@ -249,7 +266,8 @@ def train(
             if on_step:
                 on_step(record)
         if flag["stop"] and env.main:
-            log.info("stopped by a signal at step %d: saving %s", run.step, run_dir / "last")
+            why = "its time budget" if out_of_time else "a signal"
+            log.info("stopped by %s at step %d: saving %s", why, run.step, run_dir / "last")
             run.save_last()
     env.barrier()
     env.close()

@@ -39,6 +39,14 @@ class DistEnv:
         if self.world > 1:
             dist.barrier()
 
+    def agree(self, flag: bool) -> bool:
+        """True on every rank when it is True on any (so that all ranks stop at the same step)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def close(self) -> None:
         if self.world > 1:
             dist.destroy_process_group()

@@ -56,6 +56,29 @@ def test_tiny_training_run_writes_a_loadable_checkpoint_and_resumes(corpus, tmp_
     assert [r["step"] for r in metrics(run)][10:] == [11, 12, 13, 14]
 
 
+def test_trains_from_a_token_cache_alone_and_stops_at_its_time_budget(corpus, tmp_path):
+    """A GPU box gets the token cache without the MIDI; a lent machine's minutes end the run, not a step count."""
+    cache, runner = tmp_path / "cache", CliRunner()
+    r = runner.invoke(app, ["train", "--data", str(corpus), "--cache", str(cache), "--out", str(tmp_path / "a"),
+                            "--config", "tiny", "--device", "cpu", "--max-steps", "2"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "b"
+    r = runner.invoke(app, ["train", "--cache", str(cache), "--out", str(run), "--config", "tiny", "--device", "cpu",
+                            "--max-minutes", "0.0001"])
+    assert r.exit_code == 0, r.output
+    rows = metrics(run)
+    assert [x["step"] for x in rows] == [1] and np.isfinite(rows[0]["val_loss"])  # validated before it stopped
+    assert json.loads((run / "last" / "train_state.json").read_text())["step"] == 1
+    assert load_checkpoint(run / "checkpoint").styles == ["none", "Art Tatum", "Somebody Else"]
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "c"), "--config", "tiny"])
+    assert r.exit_code == 2 and "--cache with a built token cache" in r.output
+    r = runner.invoke(app, ["train", "--cache", str(tmp_path / "empty"), "--out", str(tmp_path / "c"),
+                            "--config", "tiny", "--device", "cpu"])
+    assert r.exit_code == 2 and "no token cache" in r.output
+    r = runner.invoke(app, ["train", "--cache", str(cache), "--out", str(tmp_path / "c"), "--max-minutes", "0"])
+    assert r.exit_code == 2 and "--max-minutes must be > 0" in r.output
+
+
 def test_focus_only_trains_on_one_pianist(corpus, tmp_path):
     seen = []
     cfg = replace(CONFIGS["tiny"], focus_only=True, style_dropout=0.0)
