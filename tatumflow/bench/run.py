@@ -15,6 +15,7 @@ from .common import bench_model, environment, transformer_backend
 
 log = logging.getLogger(__name__)
 
+MIN_CONTEXT = 512
 PARTS = ("prefill", "decode", "windows", "reply", "guidance", "quality", "jitter", "engine", "jack")
 
 
@@ -52,6 +53,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
     device = torch.device(resolve_device(cfg.device))
     torch.set_num_threads(cfg.threads)
     bm = bench_model(cfg.checkpoint, str(device))
+    if bm.model.cfg.context_steps < MIN_CONTEXT:
+        raise ValueError(f"the bench plays {MIN_CONTEXT // 2}-note prompts and windows after them: it needs a model "
+                         f"with a context of >= {MIN_CONTEXT} notes; this checkpoint's is {bm.model.cfg.context_steps}")
     controls = replace(load_preset(cfg.preset).controls, style={bm.style: 1.0})
     result: dict = {"environment": environment(device, cfg.threads), "model": bm.describe(),
                     "controls": {"preset": cfg.preset, "temperature": controls.temperature, "top_p": controls.top_p},

@@ -89,3 +89,10 @@ def test_cli_rejects_bad_options(tiny_ckpt):
     assert res.exit_code == 2 and "unknown bench parts" in res.output
     res = CliRunner().invoke(app, ["bench", "--threads", "0"])
     assert res.exit_code == 2 and "threads" in res.output
+
+
+def test_a_model_with_too_short_a_context_is_a_clear_error(tmp_path):
+    cfg = ModelConfig(n_styles=2, d_model=32, n_layers=2, n_heads=2, context_steps=128)  # the `tiny` training config's
+    save_checkpoint(tmp_path, Checkpoint(NoteTransformer(cfg), Tokenizer(), ["none", "Art Tatum"]))
+    r = CliRunner().invoke(app, ["bench", "--checkpoint", str(tmp_path), "--quick", "--only", "decode"])
+    assert r.exit_code == 2 and "context of >= 512 notes" in r.output and "is 128" in r.output
