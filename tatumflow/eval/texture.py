@@ -104,7 +104,7 @@ def run_share(notes: Sequence[Note], min_onsets: int = RUN_MIN_ONSETS, max_ioi_s
     if not groups:
         return math.nan
     starts = [g[0].onset_s for g in groups]
-    top = [max(n.pitch for n in g) for g in groups]
+    top = top_line(notes, onset_s)
     in_run = np.zeros(len(groups), dtype=bool)
     start, direction = 0, 0  # the current run: its first onset, and its direction (0 while it is one onset)
     for i in range(1, len(groups) + 1):
