@@ -153,16 +153,14 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
     from dataclasses import replace
     from pathlib import Path
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from tatumflow.paths import check_output_dir
     from tatumflow.train.config import train_config
     from tatumflow.train.loop import train as run_training
+    from tatumflow.train.progress import training_progress
 
-    data = data or []
     if not data and cache is None:
         fail("give --data (folders of MIDI files), or --cache with a built token cache")
-    for d in data:
+    for d in data or []:
         if Path(d).is_file():
             fail(f"--data {d} is a file; give a folder of MIDI files")
         if not Path(d).is_dir():
@@ -181,20 +179,8 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
         cfg = train_config(config)
         if precision is not None:
             cfg = replace(cfg, precision=precision)
-        total = max_steps or cfg.max_steps
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                      TimeRemainingColumn()) as progress:
-            task = progress.add_task("training", total=total, info="")
-            last_val = ""  # the latest validation line, shown until the next
-
-            def on_step(r: dict) -> None:
-                nonlocal last_val
-                info = f"loss {r['loss']:.3f}"
-                if "val_loss" in r:
-                    last_val = f" val {r['val_loss']:.3f} | {r['notes_per_s']:.0f} notes/s"
-                progress.update(task, completed=r["step"], info=info + last_val)
-
-            path = run_training([Path(d) for d in data], Path(out), cfg, device, Path(init) if init else None,
+        with training_progress(max_steps or cfg.max_steps) as on_step:
+            path = run_training([Path(d) for d in data or []], Path(out), cfg, device, Path(init) if init else None,
                                 Path(cache) if cache else None, max_steps, on_step, max_minutes)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
