@@ -71,7 +71,10 @@ _V2: dict[str, Any] = {
     "dropout": 0.0, "focus_weight": 6.0, "style_dropout": 0.1, "val_every": 500, "val_batches": 16, "ckpt_every": 500,
 }
 
-_LARGE: dict[str, Any] = {**_V2, "d_model": 384, "n_layers": 8, "n_heads": 6, "batch_size": 64, "ckpt_every": 1000}
+# One GPU's size (the `gpu` config's, and the large checkpoint's): 15.5 M parameters, 31 MB in 16 bits.
+_GPU_SIZE: dict[str, Any] = {"d_model": 384, "n_layers": 8, "n_heads": 6, "context_steps": 1024, "seq_len": 1023,
+                             "batch_size": 64}
+_LARGE: dict[str, Any] = {**_V2, **_GPU_SIZE, "ckpt_every": 1000}
 
 CONFIGS: dict[str, TrainConfig] = {
     # A smoke run: seconds on a CPU.
@@ -91,15 +94,14 @@ CONFIGS: dict[str, TrainConfig] = {
     "v2": TrainConfig(**_V2, lr=1e-3, warmup=200, max_steps=1_000_000, schedule="wsd"),
     # Model v2's export: the decay alone, from a v2 run's `last` (--init RUN/last, optimizer state restored).
     "v2-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05),
-    # The large checkpoint for GPU users (one GPU's minutes, `benchmarks/training/gpu/`): d_model 384, 8 layers of
-    # 6 heads of 64 (15.5 M parameters, 31 MB in 16 bits), warmup-stable-decay like v2, stopped by --max-minutes;
-    # then `large-decay` from its `last` (--init RUN/last --max-steps N).
+    # The large checkpoint for GPU users (one GPU's minutes, `benchmarks/training/gpu/`): the `gpu` size with v2's
+    # recipe, warmup-stable-decay stopped by --max-minutes; then `large-decay` from its `last` (--init RUN/last).
     "large": TrainConfig(**_LARGE, lr=8e-4, warmup=200, max_steps=1_000_000, schedule="wsd"),
     "large-decay": TrainConfig(**_LARGE, lr=8e-4, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05),
     "default": TrainConfig(),
     # One GPU (or several through torchrun): bf16, a bigger model, the full context.
-    "gpu": TrainConfig(d_model=384, n_layers=8, n_heads=6, context_steps=1024, seq_len=1023, batch_size=64,
-                       lr=6e-4, warmup=1000, max_steps=30000, focus_weight=3.0, val_every=1000, ckpt_every=1000),
+    "gpu": TrainConfig(**_GPU_SIZE, lr=6e-4, warmup=1000, max_steps=30000, focus_weight=3.0, val_every=1000,
+                       ckpt_every=1000),
     # Specialise a pretrained model (--init) to the focus pianist while replaying the corpus.
     "specialize": TrainConfig(**_CPU, lr=5e-4, warmup=50, max_steps=400, focus_weight=12.0, style_dropout=0.1,
                               val_every=100, ckpt_every=50),
