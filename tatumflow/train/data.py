@@ -184,8 +184,16 @@ def build_cache(
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> CorpusIndex:
-    """Tokenize every MIDI file under `dirs` into `cache_dir`, or load the cache there if it is up to date."""
+    """Tokenize every MIDI file under `dirs` into `cache_dir`, or load the cache there if it is up to date. With no
+    `dirs`, the cache alone (one carried to a machine without the MIDI, a GPU box say): it must exist and have been
+    built with this tokenizer."""
     cache_dir = Path(cache_dir)
+    if not dirs:
+        index = load_cache(cache_dir)
+        if index.tokenizer_config.to_dict() != tokenizer.config.to_dict():
+            raise ValueError(f"token cache {cache_dir} was built with another tokenizer config: rebuild it from the "
+                             "MIDI (--data)")
+        return index
     entries = _entries([Path(d) for d in dirs])
     fingerprint = _fingerprint(entries)
     config = tokenizer.config.to_dict()

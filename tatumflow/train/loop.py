@@ -58,18 +58,11 @@ class TrainSetup:
 
 
 def prepare_data(dirs: Sequence[Path], cache_dir: Path, tokenizer: Tokenizer, env: DistEnv) -> TrainSetup:
-    """The corpus: tokenized into `cache_dir` (or reused from there); with no `dirs`, the cache alone (one carried to
-    a machine without the MIDI files, a GPU box say), which must have been built with this tokenizer."""
-    if not dirs:
-        index = data.load_cache(cache_dir)
-        if index.tokenizer_config.to_dict() != tokenizer.config.to_dict():
-            raise ValueError(f"token cache {cache_dir} was built with another tokenizer config: rebuild it from "
-                             "the MIDI (--data)")
-    else:
-        if env.main:
-            data.build_cache(dirs, cache_dir, tokenizer)
-        env.barrier()
-        index = data.build_cache(dirs, cache_dir, tokenizer)  # reuses what rank 0 built
+    """The corpus, tokenized into `cache_dir` or reused from there (with no `dirs`: the cache alone)."""
+    if env.main:
+        data.build_cache(dirs, cache_dir, tokenizer)
+    env.barrier()
+    index = data.build_cache(dirs, cache_dir, tokenizer)  # reuses what rank 0 built
     styles = data.style_vocab(index)
     style_ids = data.style_ids(index, styles)
     train_ids, val_ids = data.split_by_recording(index)

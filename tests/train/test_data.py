@@ -115,6 +115,14 @@ def test_cache_reused_and_rebuilt(index, corpus, tmp_path, monkeypatch):
     assert other.tokenizer_config.n_velocity == 16
     fewer = build_cache(dirs[:1], tmp_path, Tokenizer(TokenizerConfig(n_velocity=16)), workers=1)
     assert {p.transcription for p in fewer.pieces} == {"kong"}
+    # no folders: the cache alone, as carried to a machine without the MIDI; never rebuilt, never a silent mismatch
+    monkeypatch.setattr(data, "_encode_all", lambda *a: pytest.fail("a cache-only load must not encode"))
+    alone = build_cache([], tmp_path, Tokenizer(TokenizerConfig(n_velocity=16)))
+    assert len(alone) == len(fewer) and alone.tokenizer_config.n_velocity == 16
+    with pytest.raises(ValueError, match="another tokenizer config"):
+        build_cache([], tmp_path, Tokenizer())
+    with pytest.raises(FileNotFoundError, match="no token cache"):
+        build_cache([], tmp_path / "none", Tokenizer())
 
 
 def test_cache_files_need_no_pickle(index, tmp_path):
