@@ -116,3 +116,26 @@ def test_ddp_with_two_gloo_processes(corpus, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert load_checkpoint(run / "checkpoint").meta["step"] == 6
     assert [r["step"] for r in metrics(run)] == list(range(1, 7))  # rank 0 alone writes
+
+
+def test_a_redirected_run_logs_plain_lines_a_minute_apart_and_at_each_validation():
+    """Under nohup the progress bar would print nothing until the end: the log gets lines as the run goes."""
+    import io
+
+    from tatumflow.train.progress import log_lines, training_progress
+
+    now = [0.0]
+    out = io.StringIO()
+    on_step = log_lines(100, out, every_s=60.0, clock=lambda: now[0])
+    for step in range(1, 9):
+        now[0] = 25.0 * step  # 25 s a step: lines at steps 1, 4 (100 s), the validation at 5 (125 s), 8 (200 s)
+        record = {"step": step, "loss": 9.0 + step / 10, "notes_seen": 81_600_000 + 8184 * step}
+        if step == 5:
+            record.update(val_loss=9.25, val_loss_focus=9.05, notes_per_s=2375.0)
+        on_step(record)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[2] for line in lines] == ["1/100", "4/100", "5/100", "8/100"]
+    assert lines[2].endswith("loss 9.500 | 81.64 M notes seen | val 9.250 (focus style 9.050) | 2375 notes/s")
+    with training_progress(10, stream=out) as callback:  # a StringIO is no terminal: plain lines, no bar
+        callback({"step": 1, "loss": 1.0})
+    assert out.getvalue().splitlines()[-1].endswith("step 1/10 loss 1.000")
