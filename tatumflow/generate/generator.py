@@ -26,6 +26,12 @@ from .meter import delta_bias, grid_nudge_s
 log = logging.getLogger(__name__)
 
 
+# The most notes one onset may hold (two hands, a thumb on two keys each). Past it a note must start a new onset:
+# without the cap a sampler that keeps choosing delta 0 (min-p did, on v2) piled 40 notes onto one onset, and the
+# no-re-strike rule, which looks this far back, let pitches be struck twice there.
+MAX_ONSET_NOTES = 12
+
+
 @dataclass
 class StepConstraints:
     """Masks for the next step: onset no earlier than `min_delta` grid steps, and pitches already struck at the
@@ -210,9 +216,11 @@ class ChunkedGenerator:
             c.min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
             c.min_delta = min(c.min_delta, tok.config.n_delta - 1)
             last_q = round(last.onset_s / grid)
-            c.pitches_at_last_onset = frozenset(
-                n.pitch - PIANO_LOW for n in state.context[-12:] if round(n.onset_s / grid) == last_q
-            )
+            at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:]
+                       if round(n.onset_s / grid) == last_q]
+            c.pitches_at_last_onset = frozenset(at_last)
+            if len(at_last) >= MAX_ONSET_NOTES:  # a full chord: the next note starts a new onset
+                c.min_delta = max(c.min_delta, 1)
             c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
             if controls.repeat_penalty > 0:
                 self._repeat_biases(c, state.context, controls.repeat_penalty)

@@ -8,8 +8,8 @@ import torch
 
 from tatumflow.generate.backend import TransformerBackend
 from tatumflow.generate.controls import Controls
-from tatumflow.generate.generator import ChunkedGenerator
-from tatumflow.generate.mock import mock_generator
+from tatumflow.generate.generator import MAX_ONSET_NOTES, ChunkedGenerator
+from tatumflow.generate.mock import MockBackend, mock_generator
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.notes import Note
 
@@ -136,3 +136,24 @@ def test_mock_generator_follows_the_same_contract():
         notes, state = gen.generate_chunk(state, [], CONTROLS)
         assert notes and all(n.onset_s >= state.window_start_s - CONTROLS.window_s - 1e-9 for n in notes)
     assert state.dropped_notes > 0 and len(state.context) <= 31
+
+
+class ChordPiler(MockBackend):
+    """A model that always stacks one more note onto the onset it is at (delta 0 whenever allowed), lowest free
+    pitch first: what min-p made v2 do once, 40 notes on one onset."""
+
+    def sample(self, cache, controls, c, rng):
+        free = [p for p in range(c.pitch_low, c.pitch_high + 1) if p not in c.pitches_at_last_onset]
+        return c.min_delta, (free or [c.pitch_low])[0], 16, self.tokenizer.duration_bin(0.2)
+
+
+def test_an_onset_holds_at_most_a_full_chord_and_no_pitch_twice():
+    """Without the cap this piled 64 notes onto one onset, pitch 21 struck again and again."""
+    generator = ChunkedGenerator(ChordPiler())
+    state = generator.init_state(PROMPT, CONTROLS, start_s=PROMPT[-1].onset_s + 0.5)
+    notes, _ = generator.generate_chunk(state, [], replace(CONTROLS, window_s=0.5))
+    by_onset: dict[float, list[int]] = {}
+    for n in notes:
+        by_onset.setdefault(round(n.onset_s, 3), []).append(n.pitch)
+    assert notes and max(len(p) for p in by_onset.values()) == MAX_ONSET_NOTES  # full chords, then a new onset
+    assert all(len(p) == len(set(p)) for p in by_onset.values())
