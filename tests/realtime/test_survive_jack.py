@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import mido
@@ -76,20 +77,39 @@ def _duet_until_replying(client: JackClient, n: int = 10) -> None:
     assert len(client.note_ons()) >= n, "the duet did not start"
 
 
+def _stamped_lines(proc: subprocess.Popen) -> tuple[threading.Thread, list[tuple[float, str]]]:
+    """A thread reading `proc`'s output as it comes, each line with the monotonic time it arrived."""
+    lines: list[tuple[float, str]] = []
+
+    def read() -> None:
+        for raw in proc.stdout:
+            lines.append((time.monotonic(), raw.decode(errors="replace").rstrip("\n")))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader, lines
+
+
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
-def test_server_killed_mid_duet_exits_in_a_second_with_report_and_recording(server, tmp_path):
+def test_server_killed_mid_duet_says_so_within_a_second_then_exits_with_report_and_recording(server, tmp_path):
     _, procs = server
     proc = _jam(tmp_path, "--mode", "duet", "--on-server-loss", "exit", "--duration", "60")
+    reader, lines = _stamped_lines(proc)
     client = JackClient()
     _duet_until_replying(client)
     killed = _kill_server(procs)
-    out, _ = proc.communicate(timeout=20)
+    proc.wait(timeout=20)
     took = time.monotonic() - killed
-    text = out.decode(errors="replace")
+    reader.join(timeout=5)
+    text = "\n".join(line for _, line in lines)
+    said = [t - killed for t, line in lines if "JACK server went away at" in line]
     heard = len(client.note_ons())
-    print(f"server loss: exited {took:.2f} s after the kill")
+    print(f"server loss: said so {said[0] if said else float('nan'):.2f} s and exited {took:.2f} s after the kill")
     assert proc.returncode == 2, text[-2000:]
-    assert took < 2.0, f"{took:.2f} s from the kill to the exit"
+    assert said and said[0] < 1.0, f"the loss was logged {said} s after the kill"  # the README's "within a second"
+    # The exit itself adds the interpreter's teardown with torch loaded (~0.7 s alone on the slow Zen 3 box, where
+    # the whole took 1.9-2.2 s): a bound that catches a hang on a dead server's client, not a timing target.
+    assert took < 10.0, f"{took:.2f} s from the kill to the exit"
     errors = [line for line in text.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "JACK server went away" in errors[0], text[-2000:]
     assert "Traceback" not in text
