@@ -24,7 +24,7 @@ import torch
 
 from tatumflow.eval.discriminator import cross_validated_auc, feature_names, feature_vector
 from tatumflow.eval.metrics import grammar_errors, pctm_cosine, pitch_class_kl
-from tatumflow.eval.prompts import prompt_splits, recording_of
+from tatumflow.eval.prompts import pair_seed, prompt_splits, recording_of
 from tatumflow.eval.texture import snap_to_grid, texture_measures
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
@@ -54,7 +54,7 @@ def run_variant(gen, pairs, base, overrides, seeds):
     for rec, split in pairs:
         controls = replace(base, **overrides)  # continue_notes finds the prompt's grid for the meter prior
         for seed in range(seeds):
-            notes = continue_notes(gen, split.prompt, 15.0, replace(controls, seed=seed))
+            notes = continue_notes(gen, split.prompt, 15.0, replace(controls, seed=pair_seed(split.prompt, seed)))
             m, f = measure(notes, split.start_s + 15.0)
             m["kl"] = pitch_class_kl(split.real, notes)
             m["pctm"] = pctm_cosine(split.real, notes)

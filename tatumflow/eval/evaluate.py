@@ -34,7 +34,7 @@ from ..plots import draw_notes, pyplot
 from .discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector
 from .markov import markov_continuation
 from .metrics import basic_metrics, continuation_metrics, diversity
-from .prompts import Split, prompt_splits, recording_of, replayed_prompt, split_prompt  # noqa: F401 (re-exported)
+from .prompts import Split, pair_seed, prompt_splits, recording_of, replayed_prompt, split_prompt  # noqa: F401
 from .texture import snap_to_grid, texture_measures
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,11 @@ def _systems_of(files: Sequence[FileResult]) -> tuple[str, ...]:
 def _continuations(
     generator: ChunkedGenerator, split: Split, cfg: EvalConfig, controls: Controls
 ) -> dict[str, list[list[Note]]]:
-    """Every system's continuation for every seed; the replayed prompt once."""
+    """Every system's continuation for every seed (`pair_seed`: the prompt's own, shared by the systems); the replayed
+    prompt once."""
     prompt, start_s, seconds = split.prompt, split.start_s, cfg.continue_seconds
     out: dict[str, list[list[Note]]] = {name: [] for name in systems_for(controls)}
-    for seed in range(cfg.seeds):
+    for seed in (pair_seed(prompt, s) for s in range(cfg.seeds)):
         out["model"].append(continue_notes(generator, prompt, seconds, replace(controls, seed=seed)))
         out["markov"].append(markov_continuation(prompt, start_s, seconds, seed))
         out["no_style"].append(continue_notes(generator, prompt, seconds, replace(_no_style(controls), seed=seed)))

@@ -9,10 +9,13 @@ recording does (the last note's release), so that no real continuation is cut sh
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from ..generate.continuation import continuation_start_s
 from ..notes import MIN_DURATION_S, TRANSCRIPTIONS, Note
@@ -64,6 +67,29 @@ def prompt_splits(
             out.append(Split(*split, p0))
         k += 1
     return out
+
+
+# Two continuations' seeds lie at least this far apart. The generator seeds window i with `seed + i`, and each note
+# draws its four fields' uniforms in order, so two continuations whose seeds were equal or a few apart would share
+# their random streams note for note: for example, every prompt's window 3 would take the same duration draws.
+SEED_STRIDE = 10_000
+MAX_SEEDS = 100
+
+
+def pair_seed(prompt: Sequence[Note], seed: int) -> int:
+    """The seed of the `seed`-th continuation (0 <= seed < MAX_SEEDS) of a prompt: drawn from the prompt's notes,
+    so the same in every run, for every system continuing it (paired comparisons) and wherever the file lies; and
+    at least `SEED_STRIDE` from any other prompt's or seed's (two prompts collide only if their 20-bit keys do).
+
+    Seeding every prompt with the same 0, 1, ... (the eval until 2026-12-03) made every pair's window i draw the same
+    uniforms: with inverse-CDF sampling, a stream whose duration draws happen to run low shortened every prompt's
+    notes in that window at once, so averages over prompts kept the noise of a few streams (benchmarks/eval/README.md).
+    """
+    if not 0 <= seed < MAX_SEEDS:
+        raise ValueError(f"seed must be in 0..{MAX_SEEDS - 1}, got {seed}")
+    fingerprint = np.array([(round(n.onset_s * 1000), n.pitch) for n in prompt], dtype=np.int64)
+    key = zlib.crc32(fingerprint.tobytes()) % (1 << 20)
+    return (key * MAX_SEEDS + seed) * SEED_STRIDE
 
 
 def replayed_prompt(prompt: Sequence[Note], start_s: float, seconds: float) -> list[Note]:

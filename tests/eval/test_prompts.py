@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tatumflow.eval.prompts import prompt_splits, recording_of, replayed_prompt, split_prompt
+from tatumflow.eval.prompts import (
+    MAX_SEEDS,
+    SEED_STRIDE,
+    pair_seed,
+    prompt_splits,
+    recording_of,
+    replayed_prompt,
+    split_prompt,
+)
 from tatumflow.notes import Note
 
 
@@ -57,3 +65,43 @@ def test_both_transcriptions_and_links_share_a_recording(tmp_path):
     assert {recording_of(p) for p in (*paths, link)} == {"studio/A Pianist/An Album/A Title"}
     other = tmp_path / "elsewhere" / "b.mid"
     assert recording_of(other) == str((tmp_path / "elsewhere" / "b").resolve())
+
+
+def test_pair_seeds_are_the_prompts_own_and_far_apart():
+    a, b = steady(20.0), steady(20.0, start=0.5)
+    seeds = [pair_seed(p, s) for p in (a, b) for s in range(3)]
+    assert pair_seed(list(a), 1) == seeds[1]  # the prompt's notes decide, nothing else
+    ordered = sorted(seeds)
+    # The generator seeds window i with seed + i: continuations closer than the stride would share streams.
+    assert all(y - x >= SEED_STRIDE for x, y in zip(ordered, ordered[1:]))
+    with pytest.raises(ValueError, match="seed must be in"):
+        pair_seed(a, MAX_SEEDS)
+
+
+def test_every_prompt_draws_its_own_random_stream(monkeypatch):
+    """The defect pair_seed fixes: with a seed shared by every prompt, the j-th note of window i of every prompt
+    took the same uniforms, so a low run of duration draws shortened every prompt's notes at once."""
+    import torch
+
+    from tatumflow.eval import evaluate
+    from tatumflow.eval.evaluate import EvalConfig, _continuations
+    from tatumflow.generate.mock import MockBackend
+
+    seen: list[tuple[int, int]] = []
+
+    def spy(generator, prompt, seconds, controls, on_window=None):
+        seen.append((id(prompt), controls.seed))
+        return []
+
+    monkeypatch.setattr(evaluate, "continue_notes", spy)
+    gen = evaluate.ChunkedGenerator(MockBackend())
+    cfg = EvalConfig(seeds=2, prompts_every_s=30.0)
+    for split in prompt_splits(steady(100.0), 20.0, 15.0, 0.01, 30.0):
+        _continuations(gen, split, cfg, evaluate.Controls(harmony_weight=0.5))
+    by_prompt: dict[int, set[int]] = {}
+    for prompt, seed in seen:
+        by_prompt.setdefault(prompt, set()).add(seed)
+    assert len(by_prompt) == 3 and all(len(s) == 2 for s in by_prompt.values())  # every system shares the pair's
+    streams = [torch.Generator().manual_seed(s) for p in by_prompt.values() for s in sorted(p)]
+    firsts = {float(torch.rand((), generator=g)) for g in streams}
+    assert len(firsts) == 6

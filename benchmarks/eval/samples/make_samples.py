@@ -3,7 +3,7 @@
 For each of the first `--count` recordings of `--data` (the report split: recordings no model trained or was tuned
 on), the prompt is the `--nth` 20 s window of the evaluation's grid (a prompt every 30 s from the first onset, the
 same splits `tatumflow eval --prompts-every 30` scores: no choosing of good ones), and the continuation is 15 s
-with the default preset and seed 0. Writes, per sample:
+with the default preset and the eval's first seed of that prompt (`pair_seed(prompt, 0)`). Writes, per sample:
 
 - `NAME.mid`: tracks `prompt`, `tatumflow` and `real` (the real continuation, on its own track for comparison);
 - `NAME-tatumflow.ogg`: the prompt followed by TatumFlow's continuation, rendered by FluidSynth (Ogg Vorbis);
@@ -27,7 +27,7 @@ import soundfile
 import torch
 
 from tatumflow.eval.metrics import grammar_errors
-from tatumflow.eval.prompts import prompt_splits, recording_of
+from tatumflow.eval.prompts import pair_seed, prompt_splits, recording_of
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
 from tatumflow.notes import Note, find_midi_files, read_midi, write_midi
@@ -85,14 +85,15 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gen = load_generator(args.checkpoint, "cpu")
-    controls = controls_from(DEFAULT_PRESET, seed=0)
+    controls = controls_from(DEFAULT_PRESET)
     made = []
     for path in find_midi_files([args.data])[: args.count]:
         splits = prompt_splits(read_midi(path), PROMPT_S, CONTINUE_S, 0.01, EVERY_S)
         if len(splits) <= args.nth:
             raise SystemExit(f"{path.name}: only {len(splits)} prompts, --nth {args.nth} asked")
         split = splits[args.nth]
-        ours = continue_notes(gen, split.prompt, CONTINUE_S, controls)
+        seed = pair_seed(split.prompt, 0)  # the eval's first continuation of this prompt
+        ours = continue_notes(gen, split.prompt, CONTINUE_S, replace(controls, seed=seed))
         errors = sum(grammar_errors(ours, split.start_s, split.start_s + CONTINUE_S).values())
         t0 = split.prompt_start_s
         prompt, ours_, real = (shifted(x, t0) for x in (split.prompt, ours, split.real))
@@ -104,11 +105,12 @@ def main() -> None:
         piano_rolls(prompt, ours_, real, split.start_s - t0,
                     f"{title}: prompt {t0:.0f}-{t0 + PROMPT_S:.0f} s, then 15 s", out / f"{name}.png")
         made.append({"name": name, "recording": recording_of(path), "prompt_start_s": round(t0, 2),
-                     "continuation_start_s": round(split.start_s, 2), "notes_tatumflow": len(ours),
+                     "continuation_start_s": round(split.start_s, 2), "seed": seed, "notes_tatumflow": len(ours),
                      "notes_real": len(split.real), "grammar_errors": errors})
         print(made[-1], flush=True)
-    meta = {"checkpoint": args.checkpoint or "embedded default", "preset": DEFAULT_PRESET, "seed": 0,
-            "prompt_s": PROMPT_S, "continue_s": CONTINUE_S, "nth_prompt": args.nth, "samples": made}
+    meta = {"checkpoint": args.checkpoint or "embedded default", "preset": DEFAULT_PRESET,
+            "seed": "pair_seed(prompt, 0)", "prompt_s": PROMPT_S, "continue_s": CONTINUE_S, "nth_prompt": args.nth,
+            "samples": made}
     (out / "samples.json").write_text(json.dumps(meta, indent=1))
 
 
