@@ -80,6 +80,9 @@ def generate(
         "--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
     harmony: HarmonyOpt = None,
+    legato: Annotated[float | None, typer.Option(
+        "--legato", help="Note lengths: > 0 longer, < 0 shorter (-2..2; default: the preset's).",
+        show_default=False)] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Continue a MIDI file (or improvise from silence); OUT has tracks `prompt` and `tatumflow`."""
@@ -98,7 +101,7 @@ def generate(
         if prompt:
             check_input_file(prompt, "--prompt MIDI file")
         controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
-                                 harmony_weight=harmony)
+                                 harmony_weight=harmony, legato=legato)
         prompt_notes = read_midi(prompt) if prompt else []
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:

@@ -52,7 +52,7 @@ class TransformerBackend:
         self.device = torch.device(device)
         self.context_steps = model.cfg.context_steps
         self._style_cache: tuple[tuple[object, ...], torch.Tensor] | None = None
-        self._bias_cache: dict[tuple[int | None, ...], list[torch.Tensor]] = {}
+        self._bias_cache: dict[tuple[float | None, ...], list[torch.Tensor]] = {}
         self.fast = fast
         self.weights = self._pick_weights(weights)
         self.step_path = self._pick_step_path(step_path)
@@ -107,13 +107,14 @@ class TransformerBackend:
         return self._style_cache[1]
 
     def constraint_biases(self, c: StepConstraints) -> list[torch.Tensor]:
-        """Additive 0 / -inf masks per head for these constraints (cached)."""
-        key = (c.min_delta, c.max_delta, c.pitch_low, c.pitch_high, c.max_duration_bin)
+        """Additive masks (0 / -inf) and the legato tilt per head for these constraints (cached)."""
+        key = (c.min_delta, c.max_delta, c.pitch_low, c.pitch_high, c.max_duration_bin, c.legato)
         biases = self._bias_cache.get(key)
         if biases is None:
             if len(self._bias_cache) > BIAS_CACHE_SIZE:
                 self._bias_cache.clear()
-            biases = self._bias_cache[key] = constraint_biases(c, self.tokenizer.config.vocab_sizes)
+            biases = self._bias_cache[key] = constraint_biases(c, self.tokenizer.config.vocab_sizes,
+                                                               self.tokenizer.duration_values_s)
         return biases
 
     # -- StepBackend ---------------------------------------------------------------------------------------------

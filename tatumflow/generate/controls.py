@@ -24,7 +24,9 @@ class Controls:
     `meter_weight` > 0 with a `beat_grid` leans the delta head toward the grid's 16th and triplet positions
     (meter.py); `density` > 0 favours shorter onset gaps, < 0 longer ones (a bias, not a cap). `repeat_penalty`
     lowers the logit of the previous onset's top pitch for the notes of a new onset (a top line that re-strikes
-    its last note is what free-running sampling overdoes; real players rarely do it).
+    its last note is what free-running sampling overdoes; real players rarely do it). `legato` > 0 tilts the
+    duration head toward longer notes, < 0 toward shorter ones (staccato): `legato * ln(duration / 0.1 s)` is added
+    to each duration's logit (heads.py); free-running sampling drifts toward short notes, and this holds it.
     """
 
     style: dict[str, float] = field(default_factory=lambda: {"Art Tatum": 1.0})
@@ -39,6 +41,7 @@ class Controls:
     beat_grid: BeatGrid | None = None
     density: float = 0.0
     repeat_penalty: float = 0.0
+    legato: float = 0.0
     pitch_low: int = PIANO_LOW
     pitch_high: int = PIANO_HIGH
     max_duration_s: float = 8.0
@@ -65,6 +68,7 @@ class Controls:
         _check_range("meter_weight", self.meter_weight, 0.0, 4.0)
         _check_range("density", self.density, -3.0, 3.0)
         _check_range("repeat_penalty", self.repeat_penalty, 0.0, 10.0)
+        _check_range("legato", self.legato, -2.0, 2.0)
         if self.beat_grid is not None and not isinstance(self.beat_grid, BeatGrid):
             raise ValueError(f"beat_grid must be a BeatGrid or None, got {self.beat_grid!r}")
         _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)

@@ -21,7 +21,7 @@ from ..model.tokenizer import DELTA, PITCH, Tokenizer
 from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
 from .controls import Controls
 from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
-from .meter import delta_bias, grid_nudge_s
+from .meter import density_bias, first_meter_delta, grid_nudge_s, meter_bias
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ MAX_ONSET_NOTES = 12
 @dataclass
 class StepConstraints:
     """Masks for the next step: onset no earlier than `min_delta` grid steps, and pitches already struck at the
-    previous onset are excluded when delta is 0; `pitch_bias` and `delta_bias` shift the pitch and delta logits."""
+    previous onset are excluded when delta is 0; `pitch_bias` and `delta_bias` shift the pitch and delta logits;
+    `meter_bias` too, from delta `meter_from` on, re-centred per note by the sampler (heads.meter_term)."""
 
     min_delta: int = 0
     max_delta: int | None = None
@@ -44,8 +45,11 @@ class StepConstraints:
     max_duration_bin: int | None = None
     pitches_at_last_onset: frozenset[int] = frozenset()
     pitch_bias: np.ndarray | None = None  # additive, over the 88 keys (the harmony prior); None = none
-    delta_bias: np.ndarray | None = None  # additive, over the deltas (the meter prior, density); None = none
+    delta_bias: np.ndarray | None = None  # additive, over the deltas (density); None = none
+    meter_bias: np.ndarray | None = None  # the meter prior over the deltas (0 below meter_from); None = none
+    meter_from: int = 1
     onset_pitch_bias: np.ndarray | None = None  # additive over the 88 keys, only for a note at delta 0
+    legato: float = 0.0  # the duration head's tilt toward longer notes (Controls.legato)
 
 
 class StepBackend(Protocol):
@@ -210,6 +214,7 @@ class ChunkedGenerator:
             pitch_low=controls.pitch_low - PIANO_LOW,
             pitch_high=controls.pitch_high - PIANO_LOW,
             max_duration_bin=tok.duration_bin(controls.max_duration_s),
+            legato=controls.legato,
         )
         if state.context:
             last = state.context[-1]
@@ -224,8 +229,10 @@ class ChunkedGenerator:
             c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
             if controls.repeat_penalty > 0:
                 self._repeat_biases(c, state.context, controls.repeat_penalty)
-            c.delta_bias = delta_bias(controls.beat_grid, last_q * grid, tok.config.n_delta, grid,
-                                      controls.meter_weight, controls.density)
+            c.delta_bias = density_bias(tok.config.n_delta, grid, controls.density)
+            c.meter_bias = meter_bias(controls.beat_grid, last_q * grid, tok.config.n_delta, grid,
+                                      controls.meter_weight)
+            c.meter_from = first_meter_delta(grid)
         return c
 
     def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float) -> None:

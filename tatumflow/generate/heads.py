@@ -73,8 +73,19 @@ def restrike_bias(pitches: frozenset[int], out: np.ndarray) -> np.ndarray:
     return out
 
 
-def constraint_biases(c: StepConstraints, vocab_sizes: Sequence[int]) -> list[torch.Tensor]:
-    """Additive 0 / -inf biases per head for the masks of `c` (the harmony bias and re-strikes are per note)."""
+LEGATO_REFERENCE_S = 0.1  # the duration the legato tilt leaves alone: longer ones gain, shorter ones lose
+
+
+def legato_tilt(legato: float, duration_values_s: np.ndarray) -> torch.Tensor:
+    """`legato * ln(duration / LEGATO_REFERENCE_S)` over the duration values: the duration head's bias for a legato
+    control (> 0: longer notes; each doubling of a duration multiplies its odds by 2 ** legato)."""
+    return torch.from_numpy(legato * np.log(np.asarray(duration_values_s, dtype=np.float64) / LEGATO_REFERENCE_S))
+
+
+def constraint_biases(c: StepConstraints, vocab_sizes: Sequence[int],
+                      duration_values_s: np.ndarray | None = None) -> list[torch.Tensor]:
+    """Additive biases per head: 0 / -inf for the masks of `c`, plus the legato tilt on the duration head (which
+    needs the tokenizer's `duration_values_s`). The harmony bias and re-strikes are per note, not here."""
     masks = [torch.ones(v, dtype=torch.bool) for v in vocab_sizes]
     masks[DELTA][: c.min_delta] = False
     if c.max_delta is not None:
@@ -83,7 +94,31 @@ def constraint_biases(c: StepConstraints, vocab_sizes: Sequence[int]) -> list[to
     masks[PITCH][c.pitch_high + 1 :] = False
     if c.max_duration_bin is not None:
         masks[DURATION][c.max_duration_bin + 1 :] = False
-    return [mask_bias(m) for m in masks]
+    biases = [mask_bias(m) for m in masks]
+    if c.legato:
+        if duration_values_s is None:
+            raise ValueError("a legato tilt needs the tokenizer's duration values")
+        biases[DURATION] = biases[DURATION] + legato_tilt(c.legato, duration_values_s).to(biases[DURATION].dtype)
+    return biases
+
+
+def meter_term(base: torch.Tensor, meter: torch.Tensor, far: torch.Tensor,
+               temperature: float | torch.Tensor) -> torch.Tensor:
+    """The meter prior as added to the delta head (float64 [n_delta]): `meter` where `far` (the deltas it leans),
+    shifted so that their total probability at `temperature` under `base` (the delta logits with every other bias)
+    stays what it was; 0 elsewhere. A chord's notes keep their odds against the next onset, whatever the model's
+    own timing (meter.py). Static shapes, no host reads: the device path runs it too."""
+    inf = torch.tensor(float("-inf"), dtype=base.dtype, device=base.device)
+    lean = torch.where(far, base, inf)
+    before = torch.logsumexp(lean / temperature, 0)
+    after = torch.logsumexp((lean + meter) / temperature, 0)
+    shift = torch.where(torch.isfinite(before) & torch.isfinite(after), (before - after) * temperature, 0.0)
+    return torch.where(far, meter + shift, 0.0)
+
+
+def meter_far(c: StepConstraints, n_delta: int) -> torch.Tensor:
+    """Where `c`'s meter prior applies: the deltas from `c.meter_from` on (bool [n_delta])."""
+    return torch.arange(n_delta) >= c.meter_from
 
 
 class HostSampler:
@@ -97,10 +132,18 @@ class HostSampler:
         if constraints.delta_bias is not None:
             self.biases = list(biases)
             self.biases[DELTA] = biases[DELTA] + torch.from_numpy(constraints.delta_bias)
+        self.meter: tuple[torch.Tensor, torch.Tensor] | None = None
+        if constraints.meter_bias is not None:
+            n_delta = constraints.meter_bias.shape[0]
+            self.meter = (torch.from_numpy(constraints.meter_bias), meter_far(constraints, n_delta))
 
     def choose(self, k: int, logits: torch.Tensor, chosen: list[int]) -> int:
         c = self.controls
         bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
+        if k == DELTA and self.meter is not None:  # as DeviceSampler: float64, the same order of sums
+            bias = bias.double()
+            base = mix_lanes(logits, c.guidance).cpu().double() + bias
+            bias = bias + meter_term(base, *self.meter, c.temperature * c.head_temperature[k])
         return sample_field(mix_lanes(logits, c.guidance).cpu(), c.temperature * c.head_temperature[k], self.rng,
                             c.top_k, c.top_p, c.min_p, bias=bias)
 
@@ -127,7 +170,9 @@ class ParamLayout:
         self.vocab_sizes = vocab_sizes
         self.bias_at = [int(x) for x in np.cumsum((0,) + vocab_sizes[:3])]  # each head's mask (+ harmony bias)
         self.onset = sum(vocab_sizes)  # the re-strike bias (0 / -inf over the pitch head)
-        self.temps = self.onset + vocab_sizes[PITCH]
+        self.meter = self.onset + vocab_sizes[PITCH]  # the meter prior over the delta head
+        self.far = self.meter + vocab_sizes[DELTA]  # 1 where it applies
+        self.temps = self.far + vocab_sizes[DELTA]
         self.uniforms = self.temps + 4
         self.scalars = self.uniforms + 4  # top_k, top_p, min_p, guidance, position
         self.size = self.scalars + 5
@@ -144,6 +189,10 @@ class ParamLayout:
         if c.delta_bias is not None:
             out[self.bias_at[DELTA] : self.bias_at[DELTA] + sizes[DELTA]] += c.delta_bias
         restrike_bias(c.pitches_at_last_onset, out[self.onset : self.onset + sizes[PITCH]])
+        out[self.meter : self.far + sizes[DELTA]] = 0.0
+        if c.meter_bias is not None:
+            out[self.meter : self.meter + sizes[DELTA]] = c.meter_bias
+            out[self.far : self.far + sizes[DELTA]] = meter_far(c, sizes[DELTA]).numpy()
         if c.onset_pitch_bias is not None:
             out[self.onset : self.onset + sizes[PITCH]] += c.onset_pitch_bias
         out[self.temps : self.temps + 4] = [controls.temperature * t for t in controls.head_temperature]
@@ -172,7 +221,11 @@ class DeviceSampler:
     def choose(self, k: int, logits: torch.Tensor, chosen: list[torch.Tensor]) -> torch.Tensor:
         P, L, size = self.params, self.layout, self.layout.vocab_sizes[k]
         x = (logits[0] if self.guidance is None else mix_lanes(logits, self.guidance)).double()
-        x = x + P[L.bias_at[k] : L.bias_at[k] + size]
+        bias = P[L.bias_at[k] : L.bias_at[k] + size]
+        if k == DELTA:  # no meter prior: `far` is all 0 and the term 0
+            far = P[L.far : L.far + size] > 0
+            bias = bias + meter_term(x + bias, P[L.meter : L.meter + size], far, P[L.temps + k])
+        x = x + bias
         if k == PITCH:
             x = without_restrikes(x, P[L.onset : L.onset + size], chosen[DELTA] == 0)
         return sample_index(x, self.modes[k], P[L.temps + k], self.top_k, self.top_p, self.min_p,

@@ -128,6 +128,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     _k("pitch_high", PIANO_LOW, PIANO_HIGH, PIANO_HIGH, "int", "controls", "pitch_high", 1, "highest pitch played"),
     _k("density", -3.0, 3.0, 0.0, "float", "controls", "density", 0.25,
        "bias on the onset gaps: > 0 denser, < 0 sparser"),
+    _k("legato", -1.0, 1.0, 0.0, "float", "controls", "legato", 0.05,
+       "note lengths: > 0 longer (legato), < 0 shorter (staccato)"),
     _k("reply_ratio", 0.25, 4.0, 1.0, "float", "engine", "reply_ratio", 0.25, "reply length / phrase length"),
     _k("silence", 0.1, 3.0, 0.5, "float", "engine", "silence_threshold_s", 0.05,
        "silence (s) after the human's last release before a reply"),

@@ -85,7 +85,8 @@ class ControlSurface:
         return {"temperature": clamp("temperature", c.temperature),
                 "harmony": clamp("harmony", c.harmony_weight), "style_mix": mix,
                 "guidance": clamp("guidance", c.guidance), "pitch_low": c.pitch_low, "pitch_high": c.pitch_high,
-                "density": c.density, "reply_ratio": clamp("reply_ratio", config.reply_ratio),
+                "density": c.density, "legato": clamp("legato", c.legato),
+                "reply_ratio": clamp("reply_ratio", config.reply_ratio),
                 "silence": clamp("silence", config.silence_threshold_s), "mode": config.mode,
                 "mute": bool(getattr(engine_snapshot(self.engine), "muted", False))}
 
@@ -156,7 +157,8 @@ class ControlSurface:
         style = {a: 1.0 - mix, b: mix} if 0 < mix < 1 else {b if mix >= 1 else a: 1.0}
         low, high = self.register()
         return replace(self.engine.controls, temperature=v["temperature"], harmony_weight=v["harmony"],
-                       style=style, guidance=v["guidance"], density=v["density"], pitch_low=low, pitch_high=high)
+                       style=style, guidance=v["guidance"], density=v["density"], legato=v["legato"],
+                       pitch_low=low, pitch_high=high)
 
     def _apply_controls(self) -> None:
         self.engine.set_controls(self.controls_now())

@@ -81,7 +81,8 @@ def _session(gen: ChunkedGenerator, controls: Controls) -> list[Note]:
     Controls(style={"Art Tatum": 1.0}, seed=6, top_p=0.95, window_s=3.0, meter_weight=1.5,
              beat_grid=BeatGrid(132, 0.07), density=0.5),
     Controls(style={"Art Tatum": 1.0}, seed=7, window_s=3.0, repeat_penalty=2.0, harmony_weight=0.5),
-], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance", "meter_density", "repeat_penalty"])
+    Controls(style={"Art Tatum": 1.0}, seed=8, window_s=3.0, top_p=0.95, legato=0.8),
+], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance", "meter_density", "repeat_penalty", "legato"])
 def test_static_path_plays_the_notes_of_the_dynamic_path(controls):
     dynamic, static = _generators(tiny_model(), "dynamic", "static")
     want, got = _session(dynamic, controls), _session(static, controls)

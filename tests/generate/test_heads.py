@@ -38,7 +38,9 @@ def test_host_and_device_samplers_pick_the_same_notes(controls):
     for trial in range(40):
         c = StepConstraints(min_delta=trial % 3, pitch_low=20, pitch_high=70, max_duration_bin=40,
                             pitches_at_last_onset=frozenset(int(p) for p in data.integers(20, 70, 3)),
-                            pitch_bias=data.normal(0, 1, 88) if trial % 2 else None)
+                            pitch_bias=data.normal(0, 1, 88) if trial % 2 else None,
+                            meter_bias=data.normal(0, 2, infer.cfg.vocab_sizes[0]) if trial % 3 else None,
+                            meter_from=4)
         biases = constraint_biases(c, infer.cfg.vocab_sizes)
         h = torch.randn(lanes, infer.cfg.d_model, generator=torch.Generator().manual_seed(trial)) * 3
         want = sample_note(infer, h, HostSampler(controls, host_rng, biases, c))
@@ -65,3 +67,30 @@ def test_mix_lanes_is_classifier_free_guidance():
     logits = torch.tensor([[3.0, 1.0], [1.0, 1.0]])  # conditional, unconditional
     assert mix_lanes(logits, 2.0).tolist() == [5.0, 1.0]
     assert mix_lanes(logits[:1], 2.0).tolist() == [3.0, 1.0]
+
+
+def test_legato_tilts_the_duration_head_and_lengthens_the_notes():
+    from tatumflow.generate.heads import LEGATO_REFERENCE_S, legato_tilt
+    from tatumflow.model.tokenizer import Tokenizer
+
+    values = Tokenizer().duration_values_s
+    tilt = legato_tilt(0.5, values)
+    ref = int(np.argmin(abs(np.log(values / LEGATO_REFERENCE_S))))
+    assert abs(float(tilt[ref])) < 0.04 and float(tilt[-1]) > 0 > float(tilt[0])
+    # each doubling of a duration multiplies its odds by 2 ** legato
+    assert float(tilt[20] - tilt[14]) == pytest.approx(0.5 * np.log(values[20] / values[14]))
+    c = StepConstraints(max_duration_bin=40, legato=0.5)
+    assert constraint_biases(c, (400, 88, 32, 64), values)[3][41:].isinf().all()  # the mask stays a mask
+    with pytest.raises(ValueError, match="legato"):
+        constraint_biases(c, (400, 88, 32, 64))
+
+    infer = InferenceModel(tiny_model())
+    h = torch.randn(200, 1, infer.cfg.d_model, generator=torch.Generator().manual_seed(0))
+
+    def mean_duration(legato: float) -> float:
+        c = StepConstraints(legato=legato)
+        biases = constraint_biases(c, infer.cfg.vocab_sizes, values)
+        rng = torch.Generator().manual_seed(1)
+        return float(np.mean([values[sample_note(infer, x, HostSampler(Controls(), rng, biases, c))[3]] for x in h]))
+
+    assert mean_duration(-1.0) < mean_duration(0.0) < mean_duration(1.0)

@@ -1,4 +1,5 @@
-"""The meter prior: on-grid deltas untouched, off-grid ones lowered by at most weight * log(floor), chords free."""
+"""The meter prior: on-grid deltas untouched, off-grid ones lowered by at most weight * log(floor), chords and their
+spread free, and the odds of a chord note against the next onset kept per note (heads.meter_term)."""
 
 import math
 
@@ -17,12 +18,12 @@ def test_no_grid_or_no_weight_is_no_bias():
 def test_grid_positions_are_favoured_and_nothing_is_excluded():
     grid = BeatGrid(120, 0.0)  # beat 0.5 s: 16ths every 125 ms, triplets every ~167 ms
     bias = meter_bias(grid, 0.0, 400, 0.01, 1.0)
-    assert bias.shape == (400,) and bias[0] == 0.0  # a chord note
+    assert bias.shape == (400,) and (bias[:4] == 0.0).all()  # a chord note, and a chord's spread (< 40 ms)
     on = bias[[25, 50, 100]]  # 250 ms (8th), 500 ms (beat), 1 s
     assert on == pytest.approx(np.full(3, bias.max()))
     assert bias[6] < bias.max() - 1.0  # 60 ms: between 0 and the 16th at 125 ms
-    assert np.isfinite(bias).all() and bias.max() - bias[1:].min() <= math.log((1 + FLOOR) / FLOOR) + 1e-9
-    assert np.log(np.mean(np.exp(bias[1:51]))) == pytest.approx(0.0, abs=1e-9)  # centred over the next beat
+    assert np.isfinite(bias).all() and bias.max() - bias[4:].min() <= math.log((1 + FLOOR) / FLOOR) + 1e-9
+    assert np.log(np.mean(np.exp(bias[4:51]))) == pytest.approx(0.0, abs=1e-9)  # centred over the next beat
 
 
 def test_the_tolerance_is_a_share_of_the_beat_at_fast_tempos():
@@ -174,3 +175,34 @@ def test_a_note_is_never_put_on_the_grid_before_its_window(generator):
             assert min(n.onset_s for n in notes) >= start, (seed, notes[:2])
             firsts.append(notes[0].onset_s)
     assert any(abs(t - start) < 1e-9 for t in firsts), firsts  # the case arises: a first note at the window's start
+
+
+def test_the_sampler_keeps_the_models_odds_of_a_chord_note_against_the_next_onset():
+    """Centred on a uniform distribution, the prior raised or lowered the chance of delta 0 by how much of the
+    model's own mass sat on the grid: v2's chords grew from 2.02 to 2.24 notes per onset (Tatum 2.05)."""
+    import torch
+
+    from tatumflow.generate.controls import Controls
+    from tatumflow.generate.generator import StepConstraints
+    from tatumflow.generate.heads import HostSampler, meter_far, meter_term
+    from tatumflow.generate.meter import first_meter_delta
+
+    grid = BeatGrid(120, 0.0)
+    bias = meter_bias(grid, 0.0, 400, 0.01, 2.0)
+    c = StepConstraints(meter_bias=bias, meter_from=first_meter_delta(0.01))
+    assert c.meter_from == 4
+    logits = torch.full((400,), -30.0)
+    logits[0], logits[2] = 1.0, 0.0  # a chord note, or a note 20 ms later
+    logits[6:14] = 0.5  # a model whose next onset is mostly off the grid (60-130 ms; the 16th is at 125 ms)
+    far = meter_far(c, 400)
+    for t in (1.0, 0.7):
+        term = meter_term(logits.double(), torch.from_numpy(bias), far, t)
+        before = torch.softmax(logits.double() / t, 0)
+        after = torch.softmax((logits.double() + term) / t, 0)
+        assert float(after[:4].sum()) == pytest.approx(float(before[:4].sum()), abs=1e-12)
+        assert float(after[12:14].sum()) > 2 * float(before[12:14].sum())  # the next onset moved toward the 16th
+
+    sampler = HostSampler(Controls(), torch.Generator().manual_seed(0), [torch.zeros(400)] * 4, c)
+    draws = [sampler.choose(0, logits[None], []) for _ in range(4000)]
+    p_chord = float(torch.softmax(logits.double(), 0)[0])
+    assert np.mean(np.array(draws) == 0) == pytest.approx(p_chord, abs=0.03)

@@ -15,8 +15,8 @@ from tatumflow.realtime.surface import ControlSurface, Split
 
 from .conftest import SimSession, assert_balanced, phrase
 
-REQUIRED = ("temperature", "harmony", "style_mix", "guidance", "pitch_low", "pitch_high", "density", "reply_ratio",
-            "silence", "mode", "mute")
+REQUIRED = ("temperature", "harmony", "style_mix", "guidance", "pitch_low", "pitch_high", "density", "legato",
+            "reply_ratio", "silence", "mode", "mute")
 
 
 def test_registry_has_every_required_control():
@@ -29,7 +29,8 @@ def test_registry_has_every_required_control():
 @pytest.mark.parametrize("name,cc,expected", [("temperature", 0, 0.1), ("temperature", 127, 2.0),
                                               ("pitch_high", 127, 108), ("pitch_high", 0, 21), ("mute", 64, True),
                                               ("mute", 63, False), ("mode", 0, "call-response"),
-                                              ("mode", 127, "continue"), ("density", 127, 3.0)])
+                                              ("mode", 127, "continue"), ("density", 127, 3.0),
+                                              ("legato", 0, -1.0), ("legato", 127, 1.0)])
 def test_cc_values_map_linearly_onto_the_range(name, cc, expected):
     assert KNOBS[name].from_cc(cc) == pytest.approx(expected) if not isinstance(expected, str) else expected
 
