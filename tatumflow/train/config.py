@@ -92,6 +92,10 @@ CONFIGS: dict[str, TrainConfig] = {
     # Model v2's long run: warm-up, then the stable rate for as long as sessions allow (stop it with SIGTERM or
     # Ctrl-C: it saves `last`); resumed runs continue the same stable rate.
     "v2": TrainConfig(**_V2, lr=1e-3, warmup=200, max_steps=1_000_000, schedule="wsd"),
+    # Model v2's stable phase with the corpus replayed more (Art Tatum x2, not x6), from a v2 run's `last` (--init,
+    # optimizer state restored, no second warm-up): after ~115 M notes the Tatum validation loss rose while the
+    # corpus's held (benchmarks/training/v2/STATUS.md, stretch 6).
+    "v2-replay": TrainConfig(**{**_V2, "focus_weight": 2.0}, lr=1e-3, warmup=0, max_steps=1_000_000, schedule="wsd"),
     # Model v2's export: the decay alone, from a v2 run's `last` (--init RUN/last, optimizer state restored).
     "v2-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05),
     # The large checkpoint for GPU users (one GPU's minutes, `benchmarks/training/gpu/`): the `gpu` size with v2's
