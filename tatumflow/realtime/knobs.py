@@ -119,7 +119,7 @@ def _k(name, lo, hi, default, kind, target, field, step, text, choices=()) -> Kn
 
 KNOBS: dict[str, Knob] = {k.name: k for k in (
     _k("temperature", 0.1, 2.0, 1.0, "float", "controls", "temperature", 0.05, "sampling temperature, all heads"),
-    _k("harmony", 0.0, 2.0, 0.5, "float", "controls", "harmony_weight", 0.1,
+    _k("harmony", 0.0, 2.0, 0.1, "float", "controls", "harmony_weight", 0.1,
        "weight of the harmony prior (what was heard); 0 = the network alone"),
     _k("style_mix", 0.0, 1.0, 0.0, "float", "controls", "style", 0.1,
        "crossfade: 0 = the first style (Art Tatum), 1 = the second"),

@@ -1,4 +1,4 @@
-"""The ship check of issue 15 over the committed report-split eval of the shipped default."""
+"""The ship check of issue 15 over the committed report-split eval of the 2.3 M default of 2026-12-01 (shared seeds)."""
 
 import copy
 import importlib.util
