@@ -98,11 +98,11 @@ class StaticSteps:
 
         return feed
 
-    def _sample_fn(self, cache: KVCache, modes: tuple[str, ...]) -> Step:
+    def _sample_fn(self, cache: KVCache, modes: tuple[str, ...], metered: bool) -> Step:
         infer, params, layout, lanes = self.infer, self._params, self.layout, cache.lanes
 
         def sample() -> torch.Tensor:
-            sampler = DeviceSampler(params, layout, modes, lanes)
+            sampler = DeviceSampler(params, layout, modes, lanes, metered)
             h = cache.hidden.index_select(1, sampler.position())[:, 0]  # [lanes, D]
             return torch.cat(sample_note(infer, h, sampler))
 
@@ -130,8 +130,9 @@ class StaticSteps:
         """The next note from the hidden state at cache.length - 1 (the cache holds at least the start step)."""
         modes = self.layout.pack(self._params_np, controls, biases, c, rng, cache.length - 1)
         self._params.copy_(self._params_host)
-        out = self._run(self._samples, ("sample", *cache.storage_key(), modes),
-                        lambda: self._sample_fn(cache, modes), cache)
+        metered = c.meter_bias is not None  # a graph of its own: no meter work on the notes without it
+        out = self._run(self._samples, ("sample", *cache.storage_key(), modes, metered),
+                        lambda: self._sample_fn(cache, modes, metered), cache)
         assert out is not None
         d, p, v, dur = out.tolist()
         return d, p, v, dur

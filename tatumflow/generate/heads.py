@@ -139,13 +139,12 @@ class HostSampler:
 
     def choose(self, k: int, logits: torch.Tensor, chosen: list[int]) -> int:
         c = self.controls
+        x = mix_lanes(logits, c.guidance).cpu()
         bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
         if k == DELTA and self.meter is not None:  # as DeviceSampler: float64, the same order of sums
             bias = bias.double()
-            base = mix_lanes(logits, c.guidance).cpu().double() + bias
-            bias = bias + meter_term(base, *self.meter, c.temperature * c.head_temperature[k])
-        return sample_field(mix_lanes(logits, c.guidance).cpu(), c.temperature * c.head_temperature[k], self.rng,
-                            c.top_k, c.top_p, c.min_p, bias=bias)
+            bias = bias + meter_term(x.double() + bias, *self.meter, c.temperature * c.head_temperature[k])
+        return sample_field(x, c.temperature * c.head_temperature[k], self.rng, c.top_k, c.top_p, c.min_p, bias=bias)
 
     def _pitch_bias(self, delta: int) -> torch.Tensor:
         bias = self.biases[PITCH]
@@ -208,9 +207,11 @@ class ParamLayout:
 class DeviceSampler:
     """Fields sampled on the device in torch from the buffer `params` that `ParamLayout.pack` filled."""
 
-    def __init__(self, params: torch.Tensor, layout: ParamLayout, modes: tuple[str, ...], lanes: int) -> None:
+    def __init__(self, params: torch.Tensor, layout: ParamLayout, modes: tuple[str, ...], lanes: int,
+                 metered: bool = False) -> None:
+        """`metered`: the buffer holds a meter prior (`ParamLayout.pack` of constraints with one)."""
         P, L = params, layout
-        self.params, self.layout, self.modes = P, L, modes
+        self.params, self.layout, self.modes, self.metered = P, L, modes, metered
         self.top_k, self.top_p, self.min_p = P[L.scalars].long(), P[L.scalars + 1], P[L.scalars + 2]
         self.guidance = P[L.scalars + 3].float() if lanes == 2 else None
 
@@ -222,7 +223,7 @@ class DeviceSampler:
         P, L, size = self.params, self.layout, self.layout.vocab_sizes[k]
         x = (logits[0] if self.guidance is None else mix_lanes(logits, self.guidance)).double()
         bias = P[L.bias_at[k] : L.bias_at[k] + size]
-        if k == DELTA:  # no meter prior: `far` is all 0 and the term 0
+        if k == DELTA and self.metered:
             far = P[L.far : L.far + size] > 0
             bias = bias + meter_term(x + bias, P[L.meter : L.meter + size], far, P[L.temps + k])
         x = x + bias

@@ -35,20 +35,16 @@ def first_meter_delta(delta_grid_s: float) -> int:
 
 def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_grid_s: float, weight: float,
                sigma_s: float = SIGMA_S) -> np.ndarray | None:
-    """Additive bias over the `n_delta` deltas (float64), 0 below `first_meter_delta` and centred (log-mean-exp 0)
-    over the rest of the next beat's deltas; or None when there is no grid or weight."""
+    """Additive bias over the `n_delta` deltas (float64), 0 below `first_meter_delta`; or None when there is no grid
+    or weight. Its level does not matter: the sampler re-centres it per note (`heads.meter_term`)."""
     if grid is None or weight <= 0:
         return None
     onsets = prev_onset_s + np.arange(n_delta) * delta_grid_s
     dist = grid.subdivision_distance_s(onsets)
     sigma = min(sigma_s, SIGMA_BEATS * grid.period_s)
     closeness = np.exp(-0.5 * (dist / sigma) ** 2)
-    bias = weight * np.log(FLOOR + closeness)
-    first = min(first_meter_delta(delta_grid_s), n_delta - 1)
-    beat = slice(first, max(first + 1, min(n_delta, int(round(grid.period_s / delta_grid_s)) + 1)))
-    top = bias[beat].max()
-    bias -= top + math.log(float(np.mean(np.exp(bias[beat] - top))))
-    bias[:first] = 0.0  # a chord's notes and its spread
+    bias: np.ndarray = weight * np.log(FLOOR + closeness)
+    bias[: first_meter_delta(delta_grid_s)] = 0.0  # a chord's notes and its spread
     return bias
 
 

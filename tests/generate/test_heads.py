@@ -47,7 +47,7 @@ def test_host_and_device_samplers_pick_the_same_notes(controls):
         params = np.zeros(layout.size)
         modes = layout.pack(params, controls, biases, c, device_rng, position=0)
         cache_hidden = h[:, None]  # the hidden state at position 0
-        sampler = DeviceSampler(torch.from_numpy(params), layout, modes, lanes)
+        sampler = DeviceSampler(torch.from_numpy(params), layout, modes, lanes, c.meter_bias is not None)
         got = sample_note(infer, cache_hidden.index_select(1, sampler.position())[:, 0], sampler)
         assert [int(x) for x in got] == want, trial
         assert 20 <= want[1] <= 70 and want[0] >= c.min_delta and want[3] <= 40
