@@ -7,7 +7,8 @@ errors, and the real-vs-generated discriminator AUC (cross-validated by recordin
 
     OMP_NUM_THREADS=1 python benchmarks/eval/tune_texture.py --data /work/runs/tune \
         --out benchmarks/eval/tuning/x.json \
-        --variant base --variant 'rep2:repeat_penalty=2' --variant 'vel:head_temperature=1,1,1.2,1;top_p=1'
+        --variant base --variant 'rep2:repeat_penalty=2' --variant 'vel:head_temperature=1,1,1.2,1;top_p=1' \
+        --variant 'mix:style=Art Tatum@0.8+none@0.2'
 """
 
 from __future__ import annotations
@@ -33,11 +34,15 @@ from tatumflow.presets import controls_from
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
-    """'name:key=value;key=v1,v2' -> (name, overrides); values are floats, tuples of floats, or ints for top_k."""
+    """'name:key=value;key=v1,v2' -> (name, overrides); values are floats, tuples of floats, or ints for top_k;
+    a style mix as 'style=Art Tatum@0.8+none@0.2'."""
     name, _, rest = text.partition(":")
     out: dict = {}
     for item in filter(None, rest.split(";")):
         key, _, value = item.partition("=")
+        if key == "style":
+            out[key] = {s: float(w) for s, _, w in (part.rpartition("@") for part in value.split("+"))}
+            continue
         parts = [float(v) for v in value.split(",")]
         out[key] = tuple(parts) if len(parts) > 1 else (int(parts[0]) if key in ("top_k", "seed") else parts[0])
     return name, out
