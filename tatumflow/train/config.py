@@ -42,6 +42,8 @@ class TrainConfig:
     focus_style: str = "Art Tatum"
     focus_weight: float = 2.0  # sampling weight of the focus style's pieces relative to the rest
     focus_only: bool = False  # train on the focus style's pieces alone (the collapse-prone recipe, for comparison)
+    tempo_stretch: float = 0.05  # augmentation: each crop's tempo scaled by 1 +- up to this
+    articulation_bins: int = 0  # augmentation: each crop's durations moved by up to this many bins (batches.Augment)
     val_every: int = 250
     val_batches: int = 8
     ckpt_every: int = 250
@@ -61,6 +63,9 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0 <= self.decay_steps <= self.max_steps or self.ckpt_minutes <= 0:
             raise ValueError("need 0 <= decay_steps <= max_steps and ckpt_minutes > 0")
+        if not 0 <= self.tempo_stretch < 1 or self.articulation_bins < 0:
+            raise ValueError(f"need 0 <= tempo_stretch < 1 and articulation_bins >= 0, got {self.tempo_stretch}, "
+                             f"{self.articulation_bins}")
 
 
 _CPU: dict[str, Any] = {"context_steps": 512, "seq_len": 511, "batch_size": 8}
@@ -96,6 +101,13 @@ CONFIGS: dict[str, TrainConfig] = {
     # optimizer state restored, no second warm-up): after ~115 M notes the Tatum validation loss rose while the
     # corpus's held (benchmarks/training/v2/STATUS.md, stretch 6).
     "v2-replay": TrainConfig(**{**_V2, "focus_weight": 2.0}, lr=1e-3, warmup=0, max_steps=1_000_000, schedule="wsd"),
+    # Model v2 taught to read a piece's touch from its context: v2-replay with every crop's note lengths moved by
+    # up to 2 duration bins (~ +-25 %) and its tempo by up to 10 %, from `stable/` (--init, AdamW afresh): free-running,
+    # v2 played ballads too short and a fast piece too long (benchmarks/eval/README.md, seventh session).
+    "v2-touch": TrainConfig(**{**_V2, "focus_weight": 2.0}, lr=1e-3, warmup=200, max_steps=1_000_000, schedule="wsd",
+                            tempo_stretch=0.1, articulation_bins=2),
+    "v2-touch-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05,
+                                  tempo_stretch=0.1, articulation_bins=2),
     # Model v2's export: the decay alone, from a v2 run's `last` (--init RUN/last, optimizer state restored).
     "v2-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05),
     # The large checkpoint for GPU users (one GPU's minutes, `benchmarks/training/gpu/`): the `gpu` size with v2's

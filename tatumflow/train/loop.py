@@ -238,7 +238,9 @@ def train(
     run = _start_run(dirs, run_dir, cfg, env, init, cache_dir)
     ddp = torch.nn.parallel.DistributedDataParallel(run.model) if env.world > 1 else run.model
     rng = np.random.default_rng(cfg.seed * 1000 + env.rank + run.step)
-    dataset, augment = _datasets(run), Augment()
+    augment = Augment(stretch_min=1 - cfg.tempo_stretch, stretch_max=1 + cfg.tempo_stretch,
+                      articulation_bins=cfg.articulation_bins)
+    dataset = _datasets(run)
     t_last, notes = time.perf_counter(), 0
     deadline = math.inf if max_minutes is None else time.monotonic() + 60 * max_minutes
     out_of_time = False

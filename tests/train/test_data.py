@@ -14,6 +14,7 @@ from tatumflow.model.tokenizer import DELTA, DURATION, PITCH, VELOCITY, Tokenize
 from tatumflow.notes import Note, read_midi, write_midi
 from tatumflow.train import batches, data
 from tatumflow.train.batches import Augment, StepDataset, iter_windows, sample_batch
+from tatumflow.train.config import TrainConfig
 from tatumflow.train.data import (
     build_cache,
     load_cache,
@@ -177,6 +178,24 @@ def test_augment_keeps_ranges_and_padding():
     assert (np.abs(steps[..., DURATION] - before[..., DURATION]) <= 1).all()
     with pytest.raises(ValueError):
         Augment(transpose_min=2)
+
+
+def test_articulation_moves_a_crops_durations_together_and_leaves_its_gaps():
+    config = TokenizerConfig()
+    rng = np.random.default_rng(1)
+    B, T = 200, 40
+    steps = np.stack([rng.integers(0, n, size=(B, T)) for n in config.vocab_sizes], axis=-1)
+    steps[..., DURATION] = rng.integers(5, config.n_duration - 5, size=(B, T))  # away from the ends: no clipping
+    before = steps.copy()
+    Augment(stretch_min=1.0, stretch_max=1.0, articulation_bins=2).apply(steps, np.ones((B, T), bool), rng, config)
+    moved = steps[..., DURATION] - before[..., DURATION]
+    assert (moved == moved[:, :1]).all()  # one shift per crop
+    assert set(moved[:, 0]) == {-2, -1, 0, 1, 2}
+    np.testing.assert_array_equal(steps[..., DELTA], before[..., DELTA])  # the timing is the crop's own
+    with pytest.raises(ValueError, match="articulation_bins"):
+        Augment(articulation_bins=-1)
+    with pytest.raises(ValueError, match="tempo_stretch"):
+        TrainConfig(tempo_stretch=1.0)
 
 
 def test_batches(index):
