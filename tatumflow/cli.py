@@ -128,8 +128,8 @@ def presets() -> None:
 
 
 TrainConfigOpt = Annotated[str, typer.Option(
-    "--config", help="Training config: tiny, cpu, cpu-continue, v2, v2-replay, v2-decay, large, large-decay, default, "
-    "gpu, specialize, focus-only.")]
+    "--config", help="Training config: tiny, cpu, cpu-continue, cpu-more, v2, v2-replay, v2-decay, v2-touch, "
+    "v2-touch-decay, v2-self, v2-self-decay, large, large-decay, default, gpu, specialize, focus-only.")]
 PrecisionOpt = Annotated[str | None, typer.Option(
     "--precision", help="auto (bf16 where the CPU or GPU has bf16 instructions), fp32 or bf16 (default: the config's, "
     "auto).", show_default=False)]

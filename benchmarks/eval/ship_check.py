@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench", type=Path, help="`tatumflow bench --json` of the candidate (window p99)")
     ap.add_argument("--against", type=Path, help="`tatumflow eval --json` of the shipped default, same split")
     ap.add_argument("--interval", action="store_true",
-                    help=f"a {LEVEL:.0%} interval per check, resampling recordings (from the per-prompt results)")
+                    help=f"a {LEVEL * 100:.0f}%% interval per check, resampling recordings (from the per-prompt "
+                    "results)")
     args = ap.parse_args(argv)
     load = lambda p: json.loads(p.read_text()) if p else None  # noqa: E731
     result = load(args.eval_json)

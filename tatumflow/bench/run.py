@@ -58,7 +58,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
                          f"with a context of >= {MIN_CONTEXT} notes; this checkpoint's is {bm.model.cfg.context_steps}")
     controls = replace(load_preset(cfg.preset).controls, style={bm.style: 1.0})
     result: dict = {"environment": environment(device, cfg.threads), "model": bm.describe(),
-                    "controls": {"preset": cfg.preset, "temperature": controls.temperature, "top_p": controls.top_p},
+                    "controls": {"preset": cfg.preset, "temperature": controls.temperature,
+                                 "top_p": [controls.nucleus(k) for k in range(4)]},
                     "config": asdict(cfg)}
     gen = bm.generator(str(device))
     result["model"]["weights"] = transformer_backend(gen).weights

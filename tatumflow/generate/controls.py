@@ -19,8 +19,11 @@ class Controls:
 
     `style` maps style names (pianists, or "none") to weights; the conditioning is their weighted sum.
     `temperature` applies to all four heads, multiplied per head by `head_temperature` (delta, pitch, velocity,
-    duration). `guidance` > 1 turns on classifier-free guidance against the "no style" vector. `harmony_weight` > 0
-    adds the context's pitch-class transitions to the pitch head (harmony.py; 0 = the network alone).
+    duration). `top_p` is the nucleus of every head, narrowed per head by `head_top_p` (head k keeps
+    min(top_p, head_top_p[k]) of its mass): truncating the touch heads cuts the long notes and the loud and soft ones
+    from their tails, which is why the presets truncate only the delta and pitch heads. `guidance` > 1 turns on
+    classifier-free guidance against the "no style" vector. `harmony_weight` > 0 adds the context's pitch-class
+    transitions to the pitch head (harmony.py; 0 = the network alone).
     `meter_weight` > 0 with a `beat_grid` leans the delta head toward the grid's 16th and triplet positions
     (meter.py); `density` > 0 favours shorter onset gaps, < 0 longer ones (a bias, not a cap). `repeat_penalty`
     lowers the logit of the previous onset's top pitch for the notes of a new onset (a top line that re-strikes
@@ -34,6 +37,7 @@ class Controls:
     head_temperature: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     top_k: int = 0
     top_p: float = 1.0
+    head_top_p: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     min_p: float = 0.0
     guidance: float = 1.0
     harmony_weight: float = 0.0
@@ -62,6 +66,10 @@ class Controls:
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
         _check_range("top_p", self.top_p, 1e-6, 1.0)
+        if len(self.head_top_p) != 4:
+            raise ValueError("head_top_p needs 4 values (delta, pitch, velocity, duration)")
+        for p in self.head_top_p:
+            _check_range("head_top_p", p, 1e-6, 1.0)
         _check_range("min_p", self.min_p, 0.0, 1.0)
         _check_range("guidance", self.guidance, 0.0, 10.0)
         _check_range("harmony_weight", self.harmony_weight, 0.0, 4.0)
@@ -82,6 +90,10 @@ class Controls:
     @property
     def greedy(self) -> bool:
         return self.top_k == 1
+
+    def nucleus(self, head: int) -> float:
+        """The top-p mass head `head` (delta, pitch, velocity, duration) samples from."""
+        return min(self.top_p, self.head_top_p[head])
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -144,7 +144,8 @@ class HostSampler:
         if k == DELTA and self.meter is not None:  # as DeviceSampler: float64, the same order of sums
             bias = bias.double()
             bias = bias + meter_term(x.double() + bias, *self.meter, c.temperature * c.head_temperature[k])
-        return sample_field(x, c.temperature * c.head_temperature[k], self.rng, c.top_k, c.top_p, c.min_p, bias=bias)
+        return sample_field(x, c.temperature * c.head_temperature[k], self.rng, c.top_k, c.nucleus(k), c.min_p,
+                            bias=bias)
 
     def _pitch_bias(self, delta: int) -> torch.Tensor:
         bias = self.biases[PITCH]
@@ -173,8 +174,9 @@ class ParamLayout:
         self.far = self.meter + vocab_sizes[DELTA]  # 1 where it applies
         self.temps = self.far + vocab_sizes[DELTA]
         self.uniforms = self.temps + 4
-        self.scalars = self.uniforms + 4  # top_k, top_p, min_p, guidance, position
-        self.size = self.scalars + 5
+        self.nuclei = self.uniforms + 4  # each head's top-p
+        self.scalars = self.nuclei + 4  # top_k, min_p, guidance, position
+        self.size = self.scalars + 4
 
     def pack(self, out: np.ndarray, controls: Controls, biases: Sequence[torch.Tensor], c: StepConstraints,
              rng: torch.Generator, position: int) -> tuple[str, ...]:
@@ -195,12 +197,13 @@ class ParamLayout:
         if c.onset_pitch_bias is not None:
             out[self.onset : self.onset + sizes[PITCH]] += c.onset_pitch_bias
         out[self.temps : self.temps + 4] = [controls.temperature * t for t in controls.head_temperature]
-        modes = tuple(sampling_mode(controls.top_k, controls.top_p, v) for v in sizes)
+        nuclei = [controls.nucleus(k) for k in range(4)]
+        modes = tuple(sampling_mode(controls.top_k, p, v) for p, v in zip(nuclei, sizes))
         for k in range(4):
             draw = modes[k] != GREEDY
             out[self.uniforms + k] = float(torch.rand((), dtype=torch.float64, generator=rng)) if draw else 0.0
-        out[self.scalars : self.scalars + 5] = [controls.top_k, controls.top_p, controls.min_p, controls.guidance,
-                                                position]
+        out[self.nuclei : self.nuclei + 4] = nuclei
+        out[self.scalars : self.scalars + 4] = [controls.top_k, controls.min_p, controls.guidance, position]
         return modes
 
 
@@ -212,12 +215,12 @@ class DeviceSampler:
         """`metered`: the buffer holds a meter prior (`ParamLayout.pack` of constraints with one)."""
         P, L = params, layout
         self.params, self.layout, self.modes, self.metered = P, L, modes, metered
-        self.top_k, self.top_p, self.min_p = P[L.scalars].long(), P[L.scalars + 1], P[L.scalars + 2]
-        self.guidance = P[L.scalars + 3].float() if lanes == 2 else None
+        self.top_k, self.min_p = P[L.scalars].long(), P[L.scalars + 1]
+        self.guidance = P[L.scalars + 2].float() if lanes == 2 else None
 
     def position(self) -> torch.Tensor:
         """The position of the hidden state to read, a 1-element long tensor."""
-        return self.params[self.layout.scalars + 4 : self.layout.scalars + 5].long()
+        return self.params[self.layout.scalars + 3 : self.layout.scalars + 4].long()
 
     def choose(self, k: int, logits: torch.Tensor, chosen: list[torch.Tensor]) -> torch.Tensor:
         P, L, size = self.params, self.layout, self.layout.vocab_sizes[k]
@@ -229,7 +232,7 @@ class DeviceSampler:
         x = x + bias
         if k == PITCH:
             x = without_restrikes(x, P[L.onset : L.onset + size], chosen[DELTA] == 0)
-        return sample_index(x, self.modes[k], P[L.temps + k], self.top_k, self.top_p, self.min_p,
+        return sample_index(x, self.modes[k], P[L.temps + k], self.top_k, P[L.nuclei + k], self.min_p,
                             P[L.uniforms + k])
 
     @staticmethod

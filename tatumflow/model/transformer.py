@@ -185,17 +185,23 @@ class NoteTransformer(nn.Module):
         return x
 
     # -- training --------------------------------------------------------------------------------------------------
-    def forward(self, steps: torch.Tensor, style: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, steps: torch.Tensor, style: torch.Tensor, inputs: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
         """Teacher-forced logits for every field of every step. steps [B, T, 4], style ids [B].
 
         Position 0 is the start step; the hidden state at position t predicts step t (fields of step t embedded
-        into the later heads from the ground truth). Returns 4 tensors [B, T, V_k].
+        into the later heads from the ground truth). `inputs` [B, T, 4], when given, is the context the trunk
+        reads in place of `steps` (the model's own notes mixed in: `train.loop.self_feed`); the targets stay
+        `steps`. Returns 4 tensors [B, T, V_k].
         """
-        B, T, _ = steps.shape
+        h = self.hidden(steps if inputs is None else inputs, style)
+        return self.heads_teacher_forced(h, steps)
+
+    def hidden(self, steps: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The trunk's output [B, T, D] over the start step and steps[:, :-1]: position t predicts step t."""
         style_vec = self.style_emb(style)  # [B, D]
         x = torch.cat([(self.start + style_vec)[:, None, :], self.embed(steps[:, :-1], style_vec)], dim=1)
-        h = self.trunk(x)  # [B, T, D]
-        return self.heads_teacher_forced(h, steps)
+        return self.trunk(x)
 
     def heads_teacher_forced(self, h: torch.Tensor, steps: torch.Tensor) -> list[torch.Tensor]:
         """The four heads' logits with the ground-truth fields of `steps` [B, T, 4] as the fields chosen."""

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from ..model.tokenizer import FIELDS
+
 SCHEDULES = ("cosine", "wsd", "decay")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -44,6 +46,10 @@ class TrainConfig:
     focus_only: bool = False  # train on the focus style's pieces alone (the collapse-prone recipe, for comparison)
     tempo_stretch: float = 0.05  # augmentation: each crop's tempo scaled by 1 +- up to this
     articulation_bins: int = 0  # augmentation: each crop's durations moved by up to this many bins (batches.Augment)
+    # Self-feeding (loop.self_feed): this share of the crops reads, from a random note on, the model's own samples
+    # of the fields named in `self_feed_fields` in place of the real ones; the targets stay the real notes.
+    self_feed: float = 0.0
+    self_feed_fields: str = "delta,velocity,duration"
     val_every: int = 250
     val_batches: int = 8
     ckpt_every: int = 250
@@ -66,6 +72,12 @@ class TrainConfig:
         if not 0 <= self.tempo_stretch < 1 or self.articulation_bins < 0:
             raise ValueError(f"need 0 <= tempo_stretch < 1 and articulation_bins >= 0, got {self.tempo_stretch}, "
                              f"{self.articulation_bins}")
+        if not 0 <= self.self_feed <= 1:
+            raise ValueError(f"self_feed must be in [0, 1], got {self.self_feed}")
+        fields = self.self_feed_fields.split(",")
+        if not fields or any(f not in FIELDS for f in fields) or len(set(fields)) != len(fields):
+            raise ValueError(f"self_feed_fields must name distinct fields of {', '.join(FIELDS)} separated by "
+                             f"commas, got {self.self_feed_fields!r}")
 
 
 _CPU: dict[str, Any] = {"context_steps": 512, "seq_len": 511, "batch_size": 8}
@@ -108,6 +120,15 @@ CONFIGS: dict[str, TrainConfig] = {
                             tempo_stretch=0.1, articulation_bins=2),
     "v2-touch-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05,
                                   tempo_stretch=0.1, articulation_bins=2),
+    # Model v2 fed its own notes: v2-replay where half the crops read, from a random note on, the model's own
+    # one-step samples of each note's timing and touch (delta, velocity, duration; pitch stays real) while the
+    # targets stay the real notes, from `stable/` (--init, AdamW afresh). Free-running, v2's notes shortened window
+    # by window (exposure: it reads its own notes), and every way of lengthening them at sampling time thickened
+    # its chords (benchmarks/eval/README.md, seventh session).
+    "v2-self": TrainConfig(**{**_V2, "focus_weight": 2.0}, lr=1e-3, warmup=200, max_steps=1_000_000, schedule="wsd",
+                           self_feed=0.5),
+    "v2-self-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05,
+                                 self_feed=0.5),
     # Model v2's export: the decay alone, from a v2 run's `last` (--init RUN/last, optimizer state restored).
     "v2-decay": TrainConfig(**_V2, lr=1e-3, warmup=0, max_steps=600, schedule="decay", min_lr_ratio=0.05),
     # The large checkpoint for GPU users (one GPU's minutes, `benchmarks/training/gpu/`): the `gpu` size with v2's

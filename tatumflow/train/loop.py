@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from ..model.checkpoint import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
-from ..model.tokenizer import Tokenizer
-from ..model.transformer import ModelConfig, NoteTransformer
+from ..model.tokenizer import FIELDS, Tokenizer
+from ..model.transformer import ModelConfig, NoteTransformer, factorised_heads
 from . import data
 from .batches import Augment, StepDataset
 from .config import TrainConfig, autocast, lr_at, resolve_precision
@@ -34,10 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def step_loss(
-    model: torch.nn.Module, steps: torch.Tensor, style: torch.Tensor, mask: torch.Tensor
+    model: torch.nn.Module, steps: torch.Tensor, style: torch.Tensor, mask: torch.Tensor,
+    inputs: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy per field over unpadded steps; returns (total, per-field [4])."""
-    logits = model(steps, style)
+    """Mean cross-entropy per field over unpadded steps, the context read from `inputs` when given (else `steps`);
+    returns (total, per-field [4])."""
+    logits = model(steps, style) if inputs is None else model(steps, style, inputs=inputs)
     per_field = []
     m = mask.reshape(-1).float()
     denom = m.sum().clamp(min=1)
@@ -46,6 +48,40 @@ def step_loss(
         per_field.append((ce * m).sum() / denom)
     per = torch.stack(per_field)
     return per.sum(), per.detach()
+
+
+@torch.no_grad()
+def self_feed(model: NoteTransformer, steps: torch.Tensor, style: torch.Tensor, mask: torch.Tensor, share: float,
+              fields: Sequence[int], generator: torch.Generator) -> torch.Tensor | None:
+    """The context a batch is trained on when the model reads its own notes (parallel scheduled sampling).
+
+    Free-running, the model's context fills with its own notes, whose small errors it then follows (its notes
+    shortened window by window). Here `share` of the crops (chosen at random) read, from a random note on, the
+    model's one-step samples of `fields` (each drawn at temperature 1 from its teacher-forced heads, given the
+    real notes before it and the real fields before it in the step) in place of the real values; the loss still
+    asks for the real notes, so the model learns to keep to the piece when its own notes drift. Returns the
+    inputs [B, T, 4], or None when no crop was chosen.
+    """
+    B, T, _ = steps.shape
+    dev = steps.device
+    chosen = torch.rand(B, generator=generator, device=dev) < share
+    if not bool(chosen.any()):
+        return None
+    rows = steps[chosen]
+    h = model.hidden(rows, style[chosen])
+
+    def draw(k: int, logits: torch.Tensor, before: list[torch.Tensor]) -> torch.Tensor:
+        if k not in fields:
+            return rows[..., k]
+        probs = torch.softmax(logits.float(), dim=-1).reshape(-1, logits.shape[-1])
+        return torch.multinomial(probs, 1, generator=generator).reshape(rows.shape[:2])
+
+    own = torch.stack(factorised_heads(h, model.head_logits, model.cond_embed, draw), dim=-1)
+    cut = (torch.rand(int(chosen.sum()), generator=generator, device=dev) * T).long()  # each crop's first note fed
+    fed = (torch.arange(T, device=dev)[None, :] >= cut[:, None]) & mask[chosen]
+    inputs = steps.clone()
+    inputs[chosen] = torch.where(fed[..., None], own, rows)
+    return inputs
 
 
 @dataclass
@@ -155,6 +191,7 @@ class _Run:
     best: float = math.inf
     notes_seen: int = 0  # over this model's whole life (its --init's count included)
     saved_at: float = 0.0
+    generator: torch.Generator | None = None  # self-feeding's draws (on the run's device)
 
     def save(self, name: str, extra: dict | None = None) -> None:
         meta = {**self.meta, "step": self.step, "notes_seen": self.notes_seen, **(extra or {})}
@@ -277,7 +314,13 @@ def _train_step(run: _Run, ddp: torch.nn.Module, dataset: StepDataset, rng: np.r
         group["lr"] = lr
     steps, style, mask = _batch(dataset, cfg, rng, augment, cfg.style_dropout, run.device)
     with autocast(run.device, run.precision):
-        loss, per = step_loss(ddp, steps, style, mask)
+        inputs = None
+        if cfg.self_feed:
+            fields = [FIELDS.index(f) for f in cfg.self_feed_fields.split(",")]
+            if run.generator is None:
+                run.generator = torch.Generator(device=run.device).manual_seed(cfg.seed * 1000 + run.step)
+            inputs = self_feed(run.model, steps, style, mask, cfg.self_feed, fields, run.generator)
+        loss, per = step_loss(ddp, steps, style, mask, inputs)
     if not torch.isfinite(loss):
         raise ValueError(f"training loss is {float(loss)} at step {run.step + 1}: the run diverged (try a lower lr)")
     run.opt.zero_grad(set_to_none=True)

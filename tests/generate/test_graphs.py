@@ -82,7 +82,9 @@ def _session(gen: ChunkedGenerator, controls: Controls) -> list[Note]:
              beat_grid=BeatGrid(132, 0.07), density=0.5),
     Controls(style={"Art Tatum": 1.0}, seed=7, window_s=3.0, repeat_penalty=2.0, harmony_weight=0.5),
     Controls(style={"Art Tatum": 1.0}, seed=8, window_s=3.0, top_p=0.95, legato=0.8),
-], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance", "meter_density", "repeat_penalty", "legato"])
+    Controls(style={"Art Tatum": 1.0}, seed=9, window_s=3.0, head_top_p=(0.9, 0.95, 1.0, 1.0)),
+], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance", "meter_density", "repeat_penalty", "legato",
+        "head_top_p"])
 def test_static_path_plays_the_notes_of_the_dynamic_path(controls):
     dynamic, static = _generators(tiny_model(), "dynamic", "static")
     want, got = _session(dynamic, controls), _session(static, controls)

@@ -25,10 +25,11 @@ CONTROLS = [
     Controls(seed=1, top_p=0.9),
     Controls(seed=2, temperature=1.4, min_p=0.02, guidance=2.0),
     Controls(seed=3, top_k=12, head_temperature=(0.5, 1.5, 1.0, 2.0), guidance=0.5),
+    Controls(seed=4, top_p=0.95, head_top_p=(0.8, 0.9, 1.0, 0.7), min_p=0.01),
 ]
 
 
-@pytest.mark.parametrize("controls", CONTROLS, ids=["greedy", "top_p", "min_p_guidance", "top_k_heads"])
+@pytest.mark.parametrize("controls", CONTROLS, ids=["greedy", "top_p", "min_p_guidance", "top_k_heads", "head_top_p"])
 def test_host_and_device_samplers_pick_the_same_notes(controls):
     infer = InferenceModel(tiny_model())
     lanes = 2 if controls.guidance != 1.0 else 1
@@ -94,3 +95,28 @@ def test_legato_tilts_the_duration_head_and_lengthens_the_notes():
         return float(np.mean([values[sample_note(infer, x, HostSampler(Controls(), rng, biases, c))[3]] for x in h]))
 
     assert mean_duration(-1.0) < mean_duration(0.0) < mean_duration(1.0)
+
+
+def test_head_top_p_truncates_only_the_heads_it_names():
+    """The nucleus of each head is min(top_p, head_top_p[k]): a tail the pitch head loses, the duration head keeps."""
+    from tatumflow.model.tokenizer import DURATION, PITCH
+
+    controls = Controls(head_top_p=(1.0, 0.9, 1.0, 1.0))
+    assert [controls.nucleus(k) for k in range(4)] == [1.0, 0.9, 1.0, 1.0]
+    assert Controls(top_p=0.8, head_top_p=(1.0, 0.9, 1.0, 1.0)).nucleus(PITCH) == 0.8
+    logits = torch.full((1, 64), -30.0)
+    logits[0, :4] = 0.0  # 4 values with ~92 % of the mass ...
+    logits[0, 40:] = float(np.log(0.35 / 24))  # ... and a long tail of 24 with ~8 %
+    c = StepConstraints(min_delta=0, pitch_low=0, pitch_high=87, max_duration_bin=63)
+    rng = torch.Generator().manual_seed(0)
+    sampler = HostSampler(controls, rng, [torch.zeros(64)] * 4, c)
+    pitches = [sampler.choose(PITCH, logits, [1, 0, 0, 0]) for _ in range(400)]
+    durations = [sampler.choose(DURATION, logits, [1, 0, 0, 0]) for _ in range(400)]
+    assert max(pitches) < 4  # the tail is outside the pitch head's 90 % nucleus
+    assert 10 < sum(d >= 40 for d in durations) < 70  # the duration head samples its tail (~8 % of 400)
+
+
+@pytest.mark.parametrize("bad", [(1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 1.0, 1.5)])
+def test_head_top_p_rejects_nonsense(bad):
+    with pytest.raises(ValueError, match="head_top_p"):
+        Controls(head_top_p=bad)

@@ -139,3 +139,48 @@ def test_a_redirected_run_logs_plain_lines_a_minute_apart_and_at_each_validation
     with training_progress(10, stream=out) as callback:  # a StringIO is no terminal: plain lines, no bar
         callback({"step": 1, "loss": 1.0})
     assert out.getvalue().splitlines()[-1].endswith("step 1/10 loss 1.000")
+
+
+def test_self_feed_replaces_the_named_fields_from_a_cut_on_and_keeps_the_targets():
+    torch = pytest.importorskip("torch")
+    from tatumflow.model.tokenizer import DELTA, DURATION, PITCH, VELOCITY, TokenizerConfig
+    from tatumflow.model.transformer import ModelConfig, NoteTransformer
+    from tatumflow.train.loop import self_feed, step_loss
+
+    config = TokenizerConfig()
+    model = NoteTransformer(ModelConfig(vocab_sizes=config.vocab_sizes, d_model=32, n_layers=1, n_heads=2,
+                                        context_steps=64))
+    g = torch.Generator().manual_seed(0)
+    B, T = 64, 40
+    steps = torch.stack([torch.randint(0, n, (B, T), generator=g) for n in config.vocab_sizes], dim=-1)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[:, 30:] = False  # padding is never fed back
+    style = torch.zeros(B, dtype=torch.long)
+    before = steps.clone()
+    inputs = self_feed(model, steps, style, mask, 0.5, [DELTA, VELOCITY, DURATION], g)
+    assert inputs is not None and torch.equal(steps, before)  # the targets are left alone
+    assert torch.equal(inputs[..., PITCH], steps[..., PITCH])  # a field not named stays real
+    changed = (inputs != steps).any(dim=-1)  # [B, T]
+    fed_rows = changed.any(dim=1)
+    assert 16 < int(fed_rows.sum()) < 48  # about half the crops
+    assert not changed[:, 30:].any()
+    for row in changed[fed_rows]:  # from the first changed note on, most notes are the model's own
+        first = int(row.nonzero()[0])
+        assert row[first:30].float().mean() > 0.9
+    assert self_feed(model, steps, style, mask, 0.0, [DURATION], g) is None
+    with torch.no_grad():
+        loss_fed, _ = step_loss(model, steps, style, mask, inputs)
+        loss_real, _ = step_loss(model, steps, style, mask)
+    assert torch.isfinite(loss_fed) and float(loss_fed) != float(loss_real)
+    with pytest.raises(ValueError, match="self_feed_fields"):
+        TrainConfig(self_feed=0.5, self_feed_fields="delta,tempo")
+    with pytest.raises(ValueError, match="self_feed must be"):
+        TrainConfig(self_feed=1.5)
+
+
+def test_a_self_fed_training_run_learns(corpus, tmp_path):
+    seen = []
+    cfg = replace(CONFIGS["tiny"], self_feed=0.5)
+    train([corpus], tmp_path / "r", cfg, device="cpu", max_steps=10, on_step=seen.append)
+    assert len(seen) == 10 and seen[-1]["loss"] < seen[0]["loss"]
+    assert load_checkpoint(tmp_path / "r" / "checkpoint").meta["train_config"]["self_feed"] == 0.5
