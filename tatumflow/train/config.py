@@ -75,9 +75,14 @@ class TrainConfig:
         if not 0 <= self.self_feed <= 1:
             raise ValueError(f"self_feed must be in [0, 1], got {self.self_feed}")
         fields = self.self_feed_fields.split(",")
-        if not fields or any(f not in FIELDS for f in fields) or len(set(fields)) != len(fields):
+        if any(f not in FIELDS for f in fields) or len(set(fields)) != len(fields):
             raise ValueError(f"self_feed_fields must name distinct fields of {', '.join(FIELDS)} separated by "
                              f"commas, got {self.self_feed_fields!r}")
+
+    @property
+    def self_feed_heads(self) -> list[int]:
+        """The field indices `self_feed_fields` names."""
+        return [FIELDS.index(f) for f in self.self_feed_fields.split(",")]
 
 
 _CPU: dict[str, Any] = {"context_steps": 512, "seq_len": 511, "batch_size": 8}

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model.checkpoint import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
-from ..model.tokenizer import FIELDS, Tokenizer
+from ..model.tokenizer import Tokenizer
 from ..model.transformer import ModelConfig, NoteTransformer, factorised_heads
 from . import data
 from .batches import Augment, StepDataset
@@ -316,10 +316,9 @@ def _train_step(run: _Run, ddp: torch.nn.Module, dataset: StepDataset, rng: np.r
     with autocast(run.device, run.precision):
         inputs = None
         if cfg.self_feed:
-            fields = [FIELDS.index(f) for f in cfg.self_feed_fields.split(",")]
             if run.generator is None:
                 run.generator = torch.Generator(device=run.device).manual_seed(cfg.seed * 1000 + run.step)
-            inputs = self_feed(run.model, steps, style, mask, cfg.self_feed, fields, run.generator)
+            inputs = self_feed(run.model, steps, style, mask, cfg.self_feed, cfg.self_feed_heads, run.generator)
         loss, per = step_loss(ddp, steps, style, mask, inputs)
     if not torch.isfinite(loss):
         raise ValueError(f"training loss is {float(loss)} at step {run.step + 1}: the run diverged (try a lower lr)")

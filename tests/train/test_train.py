@@ -172,6 +172,7 @@ def test_self_feed_replaces_the_named_fields_from_a_cut_on_and_keeps_the_targets
         loss_fed, _ = step_loss(model, steps, style, mask, inputs)
         loss_real, _ = step_loss(model, steps, style, mask)
     assert torch.isfinite(loss_fed) and float(loss_fed) != float(loss_real)
+    assert TrainConfig(self_feed_fields="velocity,duration").self_feed_heads == [VELOCITY, DURATION]
     with pytest.raises(ValueError, match="self_feed_fields"):
         TrainConfig(self_feed=0.5, self_feed_fields="delta,tempo")
     with pytest.raises(ValueError, match="self_feed must be"):
