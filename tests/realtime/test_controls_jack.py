@@ -18,8 +18,8 @@ from tatumflow.notes import Note
 from tatumflow.realtime.live import LiveOptions
 from tatumflow.realtime.session import JamOptions, run_jam
 
-from .conftest import assert_balanced, phrase
-from .jack import JackClient, jack_dummy_server, wait_for_port
+from .conftest import phrase
+from .jack import JackClient, RawListener, assert_silent, jack_dummy_server, wait_for_port
 
 pytestmark = pytest.mark.jack
 SILENCE_S = 0.5
@@ -71,6 +71,7 @@ def test_pitch_high_cc_mid_session_and_the_panic_cc(jack):
     knobs = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output(
         wait_for_port("output", "TatumFlow In"))  # a second port: one rtmidi port is not for two threads
     player = threading.Thread(target=client.play, args=(_melody(0.0, 48, low=62),), daemon=True)
+    raw = RawListener.start()
     try:
         time.sleep(0.3)
         player.start()
@@ -96,7 +97,9 @@ def test_pitch_high_cc_mid_session_and_the_panic_cc(jack):
         time.sleep(0.1)
         client.close()
         knobs.close()
-    assert_balanced(client.messages())
+        if raw is not None:
+            raw.close()
+    assert_silent(client, raw)
     assert result["stuck_notes"] == 0
 
 
@@ -166,8 +169,10 @@ def test_split_duet_keeps_every_note_below_and_sigint_leaves_none_sounding(jack,
     proc = subprocess.Popen(_cli("jam", "--mode", "duet", "--split", "60", "--no-tui", "--report", str(report)),
                             env=dict(os.environ), start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
+    raw = None
     try:
         client = JackClient()
+        raw = RawListener.start()
         time.sleep(0.3)
         client.play(_melody(0.0, 24, low=60))  # the human above the split, 6 s
         proc.send_signal(signal.SIGINT)  # mid-duet: notes are sounding
@@ -175,11 +180,13 @@ def test_split_duet_keeps_every_note_below_and_sigint_leaves_none_sounding(jack,
     finally:
         if proc.poll() is None:
             proc.kill()
-    time.sleep(0.2)
+        time.sleep(0.2)
+        if raw is not None:
+            raw.close()
     client.close()
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
     notes = [p for _, p in _model_ons(client)]
     assert len(notes) > 5, "TatumFlow did not play along"
     assert max(notes) < 60, f"TatumFlow crossed the split: {sorted(set(notes))}"
-    assert_balanced(client.messages())
+    assert_silent(client, raw)
     assert json.loads(report.read_text())["stuck_notes"] == 0

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -26,17 +27,13 @@ pytestmark = pytest.mark.jack
 
 
 def _jackd(name: str) -> subprocess.Popen:
-    jack.reclaim_dead_server_slots()  # these tests kill jackd with SIGKILL: its slot must not stay taken
-    proc = subprocess.Popen([shutil.which("jackd") or "jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r",
-                             "48000", "-p", "128"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=jack.die_with_parent)
-    deadline = time.monotonic() + jack.START_TIMEOUT_S
-    while time.monotonic() < deadline and not jack._client_ok():
-        time.sleep(0.1)
-    if not jack._client_ok():
-        proc.kill()
-        pytest.skip("jackd -d dummy would not start")
-    return proc
+    """A server these tests may kill with SIGKILL (start_jackd frees a killed one's slot first); realtime where
+    allowed, as `jack_dummy_server`."""
+    try:
+        with tempfile.TemporaryFile() as log:
+            return jack.start_jackd(shutil.which("jackd") or "jackd", name, log)
+    except jack.JackUnavailable as err:
+        pytest.skip(str(err))
 
 
 @pytest.fixture
