@@ -71,8 +71,9 @@ def test_pitch_high_cc_mid_session_and_the_panic_cc(jack):
     knobs = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output(
         wait_for_port("output", "TatumFlow In"))  # a second port: one rtmidi port is not for two threads
     player = threading.Thread(target=client.play, args=(_melody(0.0, 48, low=62),), daemon=True)
-    raw = RawListener.start()
+    raw = None
     try:
+        raw = RawListener.start()
         time.sleep(0.3)
         player.start()
         time.sleep(1.5)
@@ -91,7 +92,8 @@ def test_pitch_high_cc_mid_session_and_the_panic_cc(jack):
                 offs.setdefault(m.note, t)
         assert all(p in offs and offs[p] - t_panic < 0.02 for p in sounding), (sounding, offs)
     finally:
-        player.join()  # never close a port another thread still plays into
+        if player.is_alive():
+            player.join()  # never close a port another thread still plays into
         stop.set()
         runner.join(timeout=10)
         time.sleep(0.1)
