@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..generate.constraints import StepConstraints
 from ..generate.controls import Controls
-from ..generate.generator import ChunkedGenerator, StepConstraints
+from ..generate.generator import ChunkedGenerator
 from ..generate.heads import HostSampler, sample_note
 from ..notes import Note
 from .common import REPO, BenchModel, sync, transformer_backend
@@ -78,7 +79,7 @@ class NoCacheDecoder(TimedDecoder):
         w = backend.style_weights(controls.style)[None].to(device)
         self.style_vec = self.model.style_vector(w)
         self.constraints = StepConstraints()
-        self.biases = backend.constraint_biases(self.constraints)
+        self.biases = backend.constraint_biases(self.constraints.spec)
         self.rng = torch.Generator().manual_seed(controls.seed)
 
     def reset(self) -> None:

@@ -8,12 +8,15 @@ kernels' fixed cost loses to fp32 (the measurements behind the threshold: benchm
 keeps the module's numbers up to float rounding. A choice by size, not by a timing at load, keeps a seed's notes
 the same from run to run on one machine.
 
-`step_path` picks how one note is decoded once the cache holds a context: "dynamic" (shapes follow the context;
-sampling in numpy on the host: the fastest on a CPU), "static" (graphs.py's fixed-shape functions, sampling on the
-device, run eagerly), "graphs" (those captured as CUDA graphs and replayed), "compiled" (those compiled by
-`torch.compile`, then captured on CUDA; compiling takes a while at the first notes of a process, so not the
-default), "auto" (graphs on CUDA, else dynamic). Every path samples through `heads.sample_note`. Call `refresh()`
-after changing the module's weights in place.
+`step_path` picks how one note is decoded once the cache holds a context: "native" (the step and the heads in C,
+native/decode_step.c, built once per machine; sampling in numpy on the host: the fastest on a CPU), "dynamic"
+(the same in torch, shapes following the context: the CPU path where no C compiler is found), "static" (graphs.py's
+fixed-shape functions, sampling on the device, run eagerly), "graphs" (those captured as CUDA graphs and replayed),
+"compiled" (those compiled by `torch.compile`, then captured on CUDA; compiling takes a while at the first notes of
+a process, so not the default), "auto" (graphs on CUDA, native on a CPU where it builds, else dynamic). With the
+native step, "auto" weights are fp32. Every path samples the same way: `heads.HostSampler` on the host (native,
+dynamic), `heads.DeviceSampler` on the device (the same arithmetic); the biases come from the constraints' frozen
+`MaskSpec`, built once per spec. Call `refresh()` after changing the module's weights in place.
 """
 
 from __future__ import annotations
@@ -24,14 +27,17 @@ import torch
 from ..model.kvcache import KVCache
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import NoteTransformer
+from . import native
+from .constraints import MaskSpec, StepConstraints
 from .controls import Controls
-from .generator import StepConstraints
 from .graphs import StaticSteps
 from .heads import HostSampler, constraint_biases, sample_note
 from .inference import InferenceModel, fp16_weights_available
+from .native.step import NativeStep
 
 FP16_MIN_PARAMETERS = 4_000_000
-STEP_PATHS = ("auto", "dynamic", "static", "graphs", "compiled")
+NATIVE_AUTO_WEIGHTS = "fp32"  # what the native step streams by default (benchmarks/decode/README.md)
+STEP_PATHS = ("auto", "native", "dynamic", "static", "graphs", "compiled")
 BIAS_CACHE_SIZE = 256  # constraint sets whose masks are kept (they rarely change within a session)
 
 
@@ -52,35 +58,53 @@ class TransformerBackend:
         self.device = torch.device(device)
         self.context_steps = model.cfg.context_steps
         self._style_cache: tuple[tuple[object, ...], torch.Tensor] | None = None
-        self._bias_cache: dict[tuple[float | None, ...], list[torch.Tensor]] = {}
+        self._bias_cache: dict[MaskSpec, list[np.ndarray]] = {}
         self.fast = fast
+        self.step_path = self._pick_step_path(step_path, weights)
         self.weights = self._pick_weights(weights)
-        self.step_path = self._pick_step_path(step_path)
         self.refresh()
 
-    def _pick_weights(self, weights: str) -> str:
-        if weights != "auto":
-            return weights
-        big = self.model.num_parameters() >= FP16_MIN_PARAMETERS
-        return "fp16" if self.device.type == "cpu" and big and fp16_weights_available() else "fp32"
-
-    def _pick_step_path(self, step_path: str) -> str:
+    def _pick_step_path(self, step_path: str, weights: str) -> str:
         if step_path not in STEP_PATHS:
             raise ValueError(f"step_path must be one of {STEP_PATHS}, got {step_path!r}")
         if step_path == "auto":
-            step_path = "graphs" if self.device.type == "cuda" and self.fast else "dynamic"
+            if self.device.type == "cuda" and self.fast:
+                step_path = "graphs"
+            elif self.device.type == "cpu" and self.fast and native.library():
+                step_path = "native"
+            else:
+                step_path = "dynamic"
         if step_path != "dynamic" and not self.fast:
             raise ValueError(f"step_path {step_path!r} runs on the prepared weights: it needs fast=True")
         if step_path == "graphs" and self.device.type != "cuda":
             raise ValueError("step_path 'graphs' needs a CUDA device")
+        if step_path == "native":
+            if self.device.type != "cpu":
+                raise ValueError("step_path 'native' runs on the CPU")
+            if native.library() is None:
+                raise ValueError(f"the native decode step is unavailable: {native.unavailable_reason()}")
         return step_path
+
+    def _pick_weights(self, weights: str) -> str:
+        if weights != "auto":
+            return weights
+        if self.step_path == "native":
+            return NATIVE_AUTO_WEIGHTS
+        big = self.model.num_parameters() >= FP16_MIN_PARAMETERS
+        return "fp16" if self.device.type == "cpu" and big and fp16_weights_available() else "fp32"
 
     def refresh(self) -> None:
         """Rebuild the prepared inference weights from the module (after its weights changed)."""
-        self.infer: InferenceModel | None = InferenceModel(self.model, self.weights) if self.fast else None
+        prepared = "fp32" if self.step_path == "native" else self.weights  # the native step makes its own fp16 copy
+        self.infer: InferenceModel | None = InferenceModel(self.model, prepared) if self.fast else None
         self.net: InferenceModel | NoteTransformer = self.infer if self.infer is not None else self.model
         self.static: StaticSteps | None = None
-        if self.infer is not None and self.step_path != "dynamic":
+        self.native: NativeStep | None = None
+        if self.infer is not None and self.step_path == "native":
+            lib = native.library()
+            assert lib is not None
+            self.native = NativeStep(self.infer, lib, half=self.weights == "fp16")
+        elif self.infer is not None and self.step_path != "dynamic":
             graphed = self.step_path == "graphs" or (self.device.type == "cuda" and self.step_path == "compiled")
             self.static = StaticSteps(self.infer, graphs=graphed, compile=self.step_path == "compiled")
         self._style_cache = None
@@ -106,15 +130,15 @@ class TransformerBackend:
             self._style_cache = (key, self.net.style_vector(w.to(self.device)))
         return self._style_cache[1]
 
-    def constraint_biases(self, c: StepConstraints) -> list[torch.Tensor]:
-        """Additive masks (0 / -inf) and the legato tilt per head for these constraints (cached)."""
-        key = (c.min_delta, c.max_delta, c.pitch_low, c.pitch_high, c.max_duration_bin, c.legato)
-        biases = self._bias_cache.get(key)
+    def constraint_biases(self, spec: MaskSpec) -> list[np.ndarray]:
+        """The float64 biases per head for `spec` (masks, density and legato tilts), cached: `spec` is the key."""
+        biases = self._bias_cache.get(spec)
         if biases is None:
             if len(self._bias_cache) > BIAS_CACHE_SIZE:
                 self._bias_cache.clear()
-            biases = self._bias_cache[key] = constraint_biases(c, self.tokenizer.config.vocab_sizes,
-                                                               self.tokenizer.duration_values_s)
+            cfg = self.tokenizer.config
+            biases = self._bias_cache[spec] = constraint_biases(spec, cfg.vocab_sizes, self.tokenizer.duration_values_s,
+                                                                cfg.grid_s)
         return biases
 
     # -- StepBackend ---------------------------------------------------------------------------------------------
@@ -132,7 +156,11 @@ class TransformerBackend:
 
     def feed(self, cache: KVCache, steps: np.ndarray, controls: Controls) -> None:
         style = self.style_vectors(controls, cache.lanes)
-        if self.static is not None and len(steps) == 1 and 0 < cache.length < self.context_steps:
+        one_step = len(steps) == 1 and 0 < cache.length < self.context_steps
+        if self.native is not None and one_step:
+            self.native.feed(cache, steps[0], style)
+            return
+        if self.static is not None and one_step:
             self.static.feed(cache, steps[0], style)
             return
         x = torch.as_tensor(steps, dtype=torch.long, device=self.device)[None].expand(cache.lanes, -1, -1)
@@ -143,9 +171,12 @@ class TransformerBackend:
                rng: torch.Generator) -> tuple[int, int, int, int]:
         if cache.length == 0:
             self.net.prefill(cache, None, self.style_vectors(controls, cache.lanes))
-        biases = self.constraint_biases(c)
+        biases = self.constraint_biases(c.spec)
         if self.static is not None:
             return self.static.sample(cache, controls, biases, c, rng)
+        sampler = HostSampler(controls, rng, biases, c)
+        if self.native is not None:
+            return self.native.sample_note(cache, sampler)
         h = cache.hidden[:, cache.length - 1]  # [lanes, D]
-        delta, pitch, velocity, duration = sample_note(self.net, h, HostSampler(controls, rng, biases, c))
+        delta, pitch, velocity, duration = sample_note(self.net, h, sampler)
         return delta, pitch, velocity, duration

@@ -19,9 +19,11 @@ import torch
 
 from ..model.tokenizer import DELTA, PITCH, Tokenizer
 from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
+from .constraints import StepConstraints
 from .controls import Controls
-from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
-from .meter import density_bias, first_meter_delta, grid_nudge_s, meter_bias
+from .harmony import HARMONY_WINDOW, log_prior_table
+from .meter import grid_nudge_s
+from .priors import WindowPriors
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +32,6 @@ log = logging.getLogger(__name__)
 # without the cap a sampler that keeps choosing delta 0 (min-p did, on v2) piled 40 notes onto one onset, and the
 # no-re-strike rule, which looks this far back, let pitches be struck twice there.
 MAX_ONSET_NOTES = 12
-
-
-@dataclass
-class StepConstraints:
-    """Masks for the next step: onset no earlier than `min_delta` grid steps, and pitches already struck at the
-    previous onset are excluded when delta is 0; `pitch_bias` and `delta_bias` shift the pitch and delta logits;
-    `meter_bias` too, from delta `meter_from` on, re-centred per note by the sampler (heads.meter_term)."""
-
-    min_delta: int = 0
-    max_delta: int | None = None
-    pitch_low: int = 0
-    pitch_high: int = 87
-    max_duration_bin: int | None = None
-    pitches_at_last_onset: frozenset[int] = frozenset()
-    pitch_bias: np.ndarray | None = None  # additive, over the 88 keys (the harmony prior); None = none
-    delta_bias: np.ndarray | None = None  # additive, over the deltas (density); None = none
-    meter_bias: np.ndarray | None = None  # the meter prior over the deltas (0 below meter_from); None = none
-    meter_from: int = 1
-    onset_pitch_bias: np.ndarray | None = None  # additive over the 88 keys, only for a note at delta 0
-    legato: float = 0.0  # the duration head's tilt toward longer notes (Controls.legato)
 
 
 class StepBackend(Protocol):
@@ -133,9 +115,10 @@ class ChunkedGenerator:
         if end <= start:
             raise ValueError(f"window end {end} must be after its start {start}")
         rng = torch.Generator().manual_seed(controls.seed + state.window_index)
+        priors = WindowPriors(self.tokenizer, controls, state.harmony_table, end)
         out: list[Note] = []
         while len(out) < controls.max_notes_per_window:
-            note = self._sample_note(state, controls, start, rng)
+            note = self._sample_note(state, priors, start, rng)
             if note.onset_s >= end:
                 break  # past the window: this step is never fed
             self._append(state, [note], controls)
@@ -207,32 +190,24 @@ class ChunkedGenerator:
         del state.context[:drop]
         state.dropped_notes += drop
 
-    def _constraints(self, state: GeneratorState, controls: Controls, start_s: float) -> StepConstraints:
+    def _constraints(self, state: GeneratorState, priors: WindowPriors, start_s: float) -> StepConstraints:
         tok = self.tokenizer
         grid = tok.config.grid_s
-        c = StepConstraints(
-            pitch_low=controls.pitch_low - PIANO_LOW,
-            pitch_high=controls.pitch_high - PIANO_LOW,
-            max_duration_bin=tok.duration_bin(controls.max_duration_s),
-            legato=controls.legato,
-        )
-        if state.context:
-            last = state.context[-1]
-            c.min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
-            c.min_delta = min(c.min_delta, tok.config.n_delta - 1)
-            last_q = round(last.onset_s / grid)
-            at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:]
-                       if round(n.onset_s / grid) == last_q]
-            c.pitches_at_last_onset = frozenset(at_last)
-            if len(at_last) >= MAX_ONSET_NOTES:  # a full chord: the next note starts a new onset
-                c.min_delta = max(c.min_delta, 1)
-            c.pitch_bias = harmony_bias(state.harmony_table, last.pitch, controls.harmony_weight)
-            if controls.repeat_penalty > 0:
-                self._repeat_biases(c, state.context, controls.repeat_penalty)
-            c.delta_bias = density_bias(tok.config.n_delta, grid, controls.density)
-            c.meter_bias = meter_bias(controls.beat_grid, last_q * grid, tok.config.n_delta, grid,
-                                      controls.meter_weight)
-            c.meter_from = first_meter_delta(grid)
+        if not state.context:
+            return StepConstraints(spec=priors.spec(0))
+        last = state.context[-1]
+        min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
+        min_delta = min(min_delta, tok.config.n_delta - 1)
+        last_q = round(last.onset_s / grid)
+        at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:] if round(n.onset_s / grid) == last_q]
+        if len(at_last) >= MAX_ONSET_NOTES:  # a full chord: the next note starts a new onset
+            min_delta = max(min_delta, 1)
+        c = StepConstraints(spec=priors.spec(min_delta), pitches_at_last_onset=frozenset(at_last),
+                            pitch_bias=priors.pitch_bias(last.pitch), meter_bias=priors.meter(last_q),
+                            meter_from=priors.meter_from)
+        penalty = priors.controls.repeat_penalty
+        if penalty > 0:
+            self._repeat_biases(c, state.context, penalty)
         return c
 
     def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float) -> None:
@@ -260,8 +235,10 @@ class ChunkedGenerator:
             c.onset_pitch_bias = np.zeros(n_pitch)
             c.onset_pitch_bias[tops[1]] -= penalty
 
-    def _sample_note(self, state: GeneratorState, controls: Controls, start_s: float, rng: torch.Generator) -> Note:
-        constraints = self._constraints(state, controls, start_s)
+    def _sample_note(self, state: GeneratorState, priors: WindowPriors, start_s: float,
+                     rng: torch.Generator) -> Note:
+        controls = priors.controls
+        constraints = self._constraints(state, priors, start_s)
         step = self.backend.sample(state.cache, controls, constraints, rng)
         assert 0 <= step[PITCH] < self.tokenizer.config.n_pitch
         if not state.context:

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from ..model.kvcache import KVCache
+from .constraints import StepConstraints
 from .controls import Controls
-from .generator import StepConstraints
 from .heads import DeviceSampler, ParamLayout, sample_note
 from .inference import InferenceModel
 
@@ -125,7 +125,7 @@ class StaticSteps:
         cache.advance(1)
 
     @torch.inference_mode()
-    def sample(self, cache: KVCache, controls: Controls, biases: list[torch.Tensor], c: StepConstraints,
+    def sample(self, cache: KVCache, controls: Controls, biases: list[np.ndarray], c: StepConstraints,
                rng: torch.Generator) -> tuple[int, int, int, int]:
         """The next note from the hidden state at cache.length - 1 (the cache holds at least the start step)."""
         modes = self.layout.pack(self._params_np, controls, biases, c, rng, cache.length - 1)

@@ -23,9 +23,10 @@ import torch
 
 from ..model.tokenizer import DELTA, DURATION, PITCH
 from ..model.transformer import factorised_heads
+from .constraints import MaskSpec, StepConstraints
 from .controls import Controls
-from .generator import StepConstraints
-from .sampling import GREEDY, mask_bias, sample_field, sample_index, sampling_mode
+from .meter import density_bias
+from .sampling import GREEDY, mask_bias, sample_index, sample_row, sampling_mode
 
 Field = TypeVar("Field")  # a chosen field: an int on the host, a 1-element long tensor on the device
 
@@ -82,23 +83,29 @@ def legato_tilt(legato: float, duration_values_s: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(legato * np.log(np.asarray(duration_values_s, dtype=np.float64) / LEGATO_REFERENCE_S))
 
 
-def constraint_biases(c: StepConstraints, vocab_sizes: Sequence[int],
-                      duration_values_s: np.ndarray | None = None) -> list[torch.Tensor]:
-    """Additive biases per head: 0 / -inf for the masks of `c`, plus the legato tilt on the duration head (which
-    needs the tokenizer's `duration_values_s`). The harmony bias and re-strikes are per note, not here."""
-    masks = [torch.ones(v, dtype=torch.bool) for v in vocab_sizes]
-    masks[DELTA][: c.min_delta] = False
-    if c.max_delta is not None:
-        masks[DELTA][c.max_delta + 1 :] = False
-    masks[PITCH][: c.pitch_low] = False
-    masks[PITCH][c.pitch_high + 1 :] = False
-    if c.max_duration_bin is not None:
-        masks[DURATION][c.max_duration_bin + 1 :] = False
-    biases = [mask_bias(m) for m in masks]
-    if c.legato:
+def constraint_biases(spec: MaskSpec, vocab_sizes: Sequence[int], duration_values_s: np.ndarray | None = None,
+                      delta_grid_s: float | None = None) -> list[np.ndarray]:
+    """Additive float64 biases per head for `spec`: 0 / -inf for its masks, plus the density tilt on the delta head
+    (which needs the tokenizer's `delta_grid_s`) and the legato tilt on the duration head (its `duration_values_s`).
+    The harmony bias, the meter prior and re-strikes are per note, not here. Built once per spec (the backend
+    caches them)."""
+    masks = [np.ones(v, dtype=bool) for v in vocab_sizes]
+    masks[DELTA][: spec.min_delta] = False
+    if spec.max_delta is not None:
+        masks[DELTA][spec.max_delta + 1 :] = False
+    masks[PITCH][: spec.pitch_low] = False
+    masks[PITCH][spec.pitch_high + 1 :] = False
+    if spec.max_duration_bin is not None:
+        masks[DURATION][spec.max_duration_bin + 1 :] = False
+    biases = [mask_bias(torch.from_numpy(m)).double().numpy() for m in masks]
+    if spec.density:
+        if delta_grid_s is None:
+            raise ValueError("a density tilt needs the tokenizer's delta grid")
+        biases[DELTA] += density_bias(vocab_sizes[DELTA], delta_grid_s, spec.density)
+    if spec.legato:
         if duration_values_s is None:
             raise ValueError("a legato tilt needs the tokenizer's duration values")
-        biases[DURATION] = biases[DURATION] + legato_tilt(c.legato, duration_values_s).to(biases[DURATION].dtype)
+        biases[DURATION] += legato_tilt(spec.legato, duration_values_s).numpy()
     return biases
 
 
@@ -121,46 +128,73 @@ def meter_far(c: StepConstraints, n_delta: int) -> torch.Tensor:
     return torch.arange(n_delta) >= c.meter_from
 
 
+def meter_term_np(base: np.ndarray, meter: np.ndarray, temperature: float) -> np.ndarray:
+    """`meter_term` on the host, for the deltas it leans only (numpy float64: `base` and `meter` are their
+    slices from `meter_from` on): `meter` shifted so that their total probability at `temperature` stays."""
+    before = _logsumexp(base / temperature)
+    after = _logsumexp((base + meter) / temperature)
+    shift = (before - after) * temperature if np.isfinite(before) and np.isfinite(after) else 0.0
+    return meter + shift
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    top = float(x.max())
+    if not np.isfinite(top):
+        return top
+    return top + float(np.log(np.exp(x - top).sum()))
+
+
 class HostSampler:
-    """Fields sampled on the host in numpy, one uniform from `rng` per sampled field, drawn as it goes."""
+    """Fields sampled on the host in numpy float64 (`sampling.sample_row`), one uniform from `rng` per sampled
+    field, drawn as it goes."""
 
-    def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[torch.Tensor],
+    def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[np.ndarray],
                  constraints: StepConstraints) -> None:
-        self.controls, self.rng, self.biases = controls, rng, biases
-        self.restrikes, self.pitch_bias = constraints.pitches_at_last_onset, constraints.pitch_bias
-        self.onset_pitch_bias = constraints.onset_pitch_bias
-        if constraints.delta_bias is not None:
-            self.biases = list(biases)
-            self.biases[DELTA] = biases[DELTA] + torch.from_numpy(constraints.delta_bias)
-        self.meter: tuple[torch.Tensor, torch.Tensor] | None = None
-        if constraints.meter_bias is not None:
-            n_delta = constraints.meter_bias.shape[0]
-            self.meter = (torch.from_numpy(constraints.meter_bias), meter_far(constraints, n_delta))
+        self.controls, self.rng, self.biases, self.c = controls, rng, biases, constraints
+        self.temps = [controls.temperature * t for t in controls.head_temperature]
 
-    def choose(self, k: int, logits: torch.Tensor, chosen: list[int]) -> int:
-        c = self.controls
-        x = mix_lanes(logits, c.guidance).cpu()
-        bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
-        if k == DELTA and self.meter is not None:  # as DeviceSampler: float64, the same order of sums
-            bias = bias.double()
-            bias = bias + meter_term(x.double() + bias, *self.meter, c.temperature * c.head_temperature[k])
-        return sample_field(x, c.temperature * c.head_temperature[k], self.rng, c.top_k, c.nucleus(k), c.min_p,
-                            bias=bias)
+    def choose(self, k: int, logits: torch.Tensor | np.ndarray, chosen: list[int]) -> int:
+        """Field k from head k's logits [lanes, V] (lane 1, if any, unconditional)."""
+        c, controls = self.c, self.controls
+        x = _host_logits(logits, controls.guidance)
+        x += self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
+        if k == DELTA and c.meter_bias is not None:
+            f = c.meter_from
+            x[f:] += meter_term_np(x[f:], c.meter_bias[f:], self.temps[k])
+        if controls.greedy:
+            return int(np.argmax(x))
+        u = float(torch.rand((), dtype=torch.float64, generator=self.rng))
+        return sample_row(x, self.temps[k], controls.top_k, controls.nucleus(k), controls.min_p, u)
 
-    def _pitch_bias(self, delta: int) -> torch.Tensor:
+    def _pitch_bias(self, delta: int) -> np.ndarray:
+        c = self.c
         bias = self.biases[PITCH]
-        if delta == 0 and (self.restrikes or self.onset_pitch_bias is not None):
-            onset = restrike_bias(self.restrikes, np.empty(bias.shape[0]))
-            if self.onset_pitch_bias is not None:
-                onset += self.onset_pitch_bias
-            bias = without_restrikes(bias, torch.from_numpy(onset), True)
-        if self.pitch_bias is not None:
-            bias = bias + torch.from_numpy(self.pitch_bias)
+        if delta == 0 and (c.pitches_at_last_onset or c.onset_pitch_bias is not None):
+            onset = restrike_bias(c.pitches_at_last_onset, np.empty(bias.shape[0]))
+            if c.onset_pitch_bias is not None:
+                onset += c.onset_pitch_bias
+            without = bias + onset
+            if np.isfinite(without).any():
+                bias = without
+        if c.pitch_bias is not None:
+            bias = bias + c.pitch_bias
         return bias
 
     @staticmethod
     def embed(table: torch.Tensor, field: int) -> torch.Tensor:
         return table[field]
+
+
+def _host_logits(logits: torch.Tensor | np.ndarray, guidance: float) -> np.ndarray:
+    """Lane 0's logits [V] as a new float64 array; with two lanes, guided: uncond + g * (cond - uncond)."""
+    a: np.ndarray = logits.detach().cpu().numpy() if isinstance(logits, torch.Tensor) else logits
+    x: np.ndarray = a[0].astype(np.float64)
+    if a.shape[0] == 2:  # x = uncond + g * (cond - uncond), in place
+        uncond = a[1].astype(np.float64)
+        x -= uncond
+        x *= guidance
+        x += uncond
+    return x
 
 
 class ParamLayout:
@@ -178,17 +212,15 @@ class ParamLayout:
         self.scalars = self.nuclei + 4  # top_k, min_p, guidance, position
         self.size = self.scalars + 4
 
-    def pack(self, out: np.ndarray, controls: Controls, biases: Sequence[torch.Tensor], c: StepConstraints,
+    def pack(self, out: np.ndarray, controls: Controls, biases: Sequence[np.ndarray], c: StepConstraints,
              rng: torch.Generator, position: int) -> tuple[str, ...]:
         """Fill `out` [size] for a note read from the hidden state at `position`; return the heads' sampling modes.
         The uniforms are drawn here, in head order, as `HostSampler` draws them."""
         sizes = self.vocab_sizes
         for k in range(4):
-            out[self.bias_at[k] : self.bias_at[k] + sizes[k]] = biases[k].numpy()
+            out[self.bias_at[k] : self.bias_at[k] + sizes[k]] = biases[k]
         if c.pitch_bias is not None:
             out[self.bias_at[PITCH] : self.bias_at[PITCH] + sizes[PITCH]] += c.pitch_bias
-        if c.delta_bias is not None:
-            out[self.bias_at[DELTA] : self.bias_at[DELTA] + sizes[DELTA]] += c.delta_bias
         restrike_bias(c.pitches_at_last_onset, out[self.onset : self.onset + sizes[PITCH]])
         out[self.meter : self.far + sizes[DELTA]] = 0.0
         if c.meter_bias is not None:

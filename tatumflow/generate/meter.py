@@ -39,12 +39,17 @@ def meter_bias(grid: BeatGrid | None, prev_onset_s: float, n_delta: int, delta_g
     or weight. Its level does not matter: the sampler re-centres it per note (`heads.meter_term`)."""
     if grid is None or weight <= 0:
         return None
-    onsets = prev_onset_s + np.arange(n_delta) * delta_grid_s
-    dist = grid.subdivision_distance_s(onsets)
+    bias = onset_bias(grid, prev_onset_s + np.arange(n_delta) * delta_grid_s, weight, sigma_s)
+    bias[: first_meter_delta(delta_grid_s)] = 0.0  # a chord's notes and its spread
+    return bias
+
+
+def onset_bias(grid: BeatGrid, onsets_s: np.ndarray, weight: float, sigma_s: float = SIGMA_S) -> np.ndarray:
+    """`weight * log(FLOOR + closeness)` of each onset time to the grid's nearest 16th / 8th-triplet position."""
+    dist = grid.subdivision_distance_s(onsets_s)
     sigma = min(sigma_s, SIGMA_BEATS * grid.period_s)
     closeness = np.exp(-0.5 * (dist / sigma) ** 2)
     bias: np.ndarray = weight * np.log(FLOOR + closeness)
-    bias[: first_meter_delta(delta_grid_s)] = 0.0  # a chord's notes and its spread
     return bias
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from ..model.tokenizer import Tokenizer
+from .constraints import StepConstraints
 from .controls import Controls
-from .generator import ChunkedGenerator, StepConstraints
+from .generator import ChunkedGenerator
 
 
 @dataclass
@@ -46,13 +47,13 @@ class MockBackend:
     def sample(self, cache: MockCache, controls: Controls, c: StepConstraints,
                rng: torch.Generator) -> tuple[int, int, int, int]:
         r = torch.randint(0, 1 << 30, (3,), generator=rng).tolist()
-        delta = max(c.min_delta, 12 + r[0] % 14)
+        delta = max(c.spec.min_delta, 12 + r[0] % 14)
         delta = min(delta, self.tokenizer.config.n_delta - 1)
         last_pitch = cache.steps[-1][1]
-        pitch = min(max(last_pitch + (r[1] % 9) - 4, c.pitch_low), c.pitch_high)
+        pitch = min(max(last_pitch + (r[1] % 9) - 4, c.spec.pitch_low), c.spec.pitch_high)
         duration = self.tokenizer.duration_bin(0.2)
-        if c.max_duration_bin is not None:
-            duration = min(duration, c.max_duration_bin)
+        if c.spec.max_duration_bin is not None:
+            duration = min(duration, c.spec.max_duration_bin)
         return delta, pitch, 12 + r[2] % 8, duration
 
 

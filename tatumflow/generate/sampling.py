@@ -57,9 +57,18 @@ def sample_field(
         x += bias.numpy()
     if top_k == 1:
         return int(np.argmax(x))
+    u = float(torch.rand((), dtype=torch.float64, generator=generator))
+    return sample_row(x, temperature, top_k, top_p, min_p, u)
+
+
+def sample_row(x: np.ndarray, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int:
+    """The index `sample_field` draws from float64 logits x [V] (biases added; overwritten) and its uniform u in
+    [0, 1): greedy when top_k == 1, else inverse-CDF sampling within top-k, top-p and min-p."""
+    if top_k == 1:
+        return int(np.argmax(x))
     x /= temperature
     x -= x.max()
-    p = np.exp(x)  # unnormalised probabilities: the cumulative sums below are scaled by their total
+    p = np.exp(x, out=x)  # unnormalised probabilities: the cumulative sums below are scaled by their total
     order = None
     if 0 < top_k < p.shape[-1]:
         order = np.argsort(-p, kind="stable")[:top_k]  # largest first
@@ -73,8 +82,7 @@ def sample_field(
     n = len(cum)
     if top_p < 1.0:  # keep a value while the mass before it is below top_p (always the best one)
         n = min(1 + int(np.searchsorted(cum, top_p * cum[-1], side="left")), n)
-    u = float(torch.rand((), dtype=torch.float64, generator=generator)) * cum[n - 1]
-    i = min(int(np.searchsorted(cum[:n], u, side="right")), n - 1)
+    i = min(int(np.searchsorted(cum[:n], u * cum[n - 1], side="right")), n - 1)
     return int(order[i]) if order is not None else i
 
 

@@ -143,8 +143,9 @@ class ChordPiler(MockBackend):
     pitch first: what min-p made v2 do once, 40 notes on one onset."""
 
     def sample(self, cache, controls, c, rng):
-        free = [p for p in range(c.pitch_low, c.pitch_high + 1) if p not in c.pitches_at_last_onset]
-        return c.min_delta, (free or [c.pitch_low])[0], 16, self.tokenizer.duration_bin(0.2)
+        m = c.spec
+        free = [p for p in range(m.pitch_low, m.pitch_high + 1) if p not in c.pitches_at_last_onset]
+        return m.min_delta, (free or [m.pitch_low])[0], 16, self.tokenizer.duration_bin(0.2)
 
 
 def test_an_onset_holds_at_most_a_full_chord_and_no_pitch_twice():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tatumflow.generate import graphs
+from tatumflow.generate import graphs, native
 from tatumflow.generate.backend import FP16_MIN_PARAMETERS, TransformerBackend
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
@@ -186,7 +186,8 @@ def test_step_path_is_checked():
         TransformerBackend(model, Tokenizer(), STYLES, "cpu", step_path="graphs")
     with pytest.raises(ValueError, match="needs fast=True"):
         TransformerBackend(model, Tokenizer(), STYLES, fast=False, step_path="static")
-    assert TransformerBackend(model, Tokenizer(), STYLES).step_path == "dynamic"  # auto, on a CPU
+    want = "native" if native.library() is not None else "dynamic"  # auto, on a CPU: the C step where it builds
+    assert TransformerBackend(model, Tokenizer(), STYLES).step_path == want
 
 
 def test_auto_weights_pick_fp16_only_for_big_models():
@@ -196,7 +197,8 @@ def test_auto_weights_pick_fp16_only_for_big_models():
     big = NoteTransformer(cfg).eval()
     assert big.num_parameters() >= FP16_MIN_PARAMETERS
     want = "fp16" if fp16_weights_available() else "fp32"
-    assert TransformerBackend(big, Tokenizer(), STYLES, "cpu").weights == want
+    assert TransformerBackend(big, Tokenizer(), STYLES, "cpu", step_path="dynamic").weights == want
+    assert TransformerBackend(big, Tokenizer(), STYLES, "cpu", step_path="static").weights == want
 
 
 @pytest.mark.gpu

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from tatumflow.generate.constraints import MaskSpec, StepConstraints
 from tatumflow.generate.controls import Controls
-from tatumflow.generate.generator import StepConstraints
 from tatumflow.generate.heads import (
     DeviceSampler,
     HostSampler,
@@ -37,12 +37,12 @@ def test_host_and_device_samplers_pick_the_same_notes(controls):
     host_rng, device_rng = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
     data = np.random.default_rng(0)
     for trial in range(40):
-        c = StepConstraints(min_delta=trial % 3, pitch_low=20, pitch_high=70, max_duration_bin=40,
+        c = StepConstraints(MaskSpec(min_delta=trial % 3, pitch_low=20, pitch_high=70, max_duration_bin=40),
                             pitches_at_last_onset=frozenset(int(p) for p in data.integers(20, 70, 3)),
                             pitch_bias=data.normal(0, 1, 88) if trial % 2 else None,
                             meter_bias=data.normal(0, 2, infer.cfg.vocab_sizes[0]) if trial % 3 else None,
                             meter_from=4)
-        biases = constraint_biases(c, infer.cfg.vocab_sizes)
+        biases = constraint_biases(c.spec, infer.cfg.vocab_sizes)
         h = torch.randn(lanes, infer.cfg.d_model, generator=torch.Generator().manual_seed(trial)) * 3
         want = sample_note(infer, h, HostSampler(controls, host_rng, biases, c))
         params = np.zeros(layout.size)
@@ -51,7 +51,7 @@ def test_host_and_device_samplers_pick_the_same_notes(controls):
         sampler = DeviceSampler(torch.from_numpy(params), layout, modes, lanes, c.meter_bias is not None)
         got = sample_note(infer, cache_hidden.index_select(1, sampler.position())[:, 0], sampler)
         assert [int(x) for x in got] == want, trial
-        assert 20 <= want[1] <= 70 and want[0] >= c.min_delta and want[3] <= 40
+        assert 20 <= want[1] <= 70 and want[0] >= c.spec.min_delta and want[3] <= 40
 
 
 def test_no_restrike_at_delta_zero_unless_every_pitch_is_excluded():
@@ -80,17 +80,17 @@ def test_legato_tilts_the_duration_head_and_lengthens_the_notes():
     assert abs(float(tilt[ref])) < 0.04 and float(tilt[-1]) > 0 > float(tilt[0])
     # each doubling of a duration multiplies its odds by 2 ** legato
     assert float(tilt[20] - tilt[14]) == pytest.approx(0.5 * np.log(values[20] / values[14]))
-    c = StepConstraints(max_duration_bin=40, legato=0.5)
-    assert constraint_biases(c, (400, 88, 32, 64), values)[3][41:].isinf().all()  # the mask stays a mask
+    spec = MaskSpec(max_duration_bin=40, legato=0.5)
+    assert np.isinf(constraint_biases(spec, (400, 88, 32, 64), values)[3][41:]).all()  # the mask stays a mask
     with pytest.raises(ValueError, match="legato"):
-        constraint_biases(c, (400, 88, 32, 64))
+        constraint_biases(spec, (400, 88, 32, 64))
 
     infer = InferenceModel(tiny_model())
     h = torch.randn(200, 1, infer.cfg.d_model, generator=torch.Generator().manual_seed(0))
 
     def mean_duration(legato: float) -> float:
-        c = StepConstraints(legato=legato)
-        biases = constraint_biases(c, infer.cfg.vocab_sizes, values)
+        c = StepConstraints(MaskSpec(legato=legato))
+        biases = constraint_biases(c.spec, infer.cfg.vocab_sizes, values)
         rng = torch.Generator().manual_seed(1)
         return float(np.mean([values[sample_note(infer, x, HostSampler(Controls(), rng, biases, c))[3]] for x in h]))
 
@@ -107,9 +107,9 @@ def test_head_top_p_truncates_only_the_heads_it_names():
     logits = torch.full((1, 64), -30.0)
     logits[0, :4] = 0.0  # 4 values with ~92 % of the mass ...
     logits[0, 40:] = float(np.log(0.35 / 24))  # ... and a long tail of 24 with ~8 %
-    c = StepConstraints(min_delta=0, pitch_low=0, pitch_high=87, max_duration_bin=63)
+    c = StepConstraints(MaskSpec(min_delta=0, pitch_low=0, pitch_high=87, max_duration_bin=63))
     rng = torch.Generator().manual_seed(0)
-    sampler = HostSampler(controls, rng, [torch.zeros(64)] * 4, c)
+    sampler = HostSampler(controls, rng, [np.zeros(64)] * 4, c)
     pitches = [sampler.choose(PITCH, logits, [1, 0, 0, 0]) for _ in range(400)]
     durations = [sampler.choose(DURATION, logits, [1, 0, 0, 0]) for _ in range(400)]
     assert max(pitches) < 4  # the tail is outside the pitch head's 90 % nucleus

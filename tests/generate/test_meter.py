@@ -181,8 +181,8 @@ def test_the_sampler_keeps_the_models_odds_of_a_chord_note_against_the_next_onse
     model's own mass sat on the grid: v2's chords grew from 2.02 to 2.24 notes per onset (Tatum 2.05)."""
     import torch
 
+    from tatumflow.generate.constraints import StepConstraints
     from tatumflow.generate.controls import Controls
-    from tatumflow.generate.generator import StepConstraints
     from tatumflow.generate.heads import HostSampler, meter_far, meter_term
     from tatumflow.generate.meter import first_meter_delta
 
@@ -201,7 +201,7 @@ def test_the_sampler_keeps_the_models_odds_of_a_chord_note_against_the_next_onse
         assert float(after[:4].sum()) == pytest.approx(float(before[:4].sum()), abs=1e-12)
         assert float(after[12:14].sum()) > 2 * float(before[12:14].sum())  # the next onset moved toward the 16th
 
-    sampler = HostSampler(Controls(), torch.Generator().manual_seed(0), [torch.zeros(400)] * 4, c)
+    sampler = HostSampler(Controls(), torch.Generator().manual_seed(0), [np.zeros(400)] * 4, c)
     draws = [sampler.choose(0, logits[None], []) for _ in range(4000)]
     p_chord = float(torch.softmax(logits.double(), 0)[0])
     assert np.mean(np.array(draws) == 0) == pytest.approx(p_chord, abs=0.03)

@@ -1,0 +1,89 @@
+"""The decode step as it was before the native step (commit `BEFORE_COMMIT`), loaded beside today's.
+
+`ratio_vs_before` must compare today's decode step with the one it replaced, in the same run on the same machine,
+and the test of "the same notes" must play the old step's notes. Keeping the old code in the package would mean two
+copies of the generator; instead its package is taken from git (`git archive`), unpacked once into the cache as a
+package of another name (`tatumflow_<commit>`: its imports are relative, so it never reaches today's), and run on
+today's checkpoint. Where there is no git checkout with that commit (an installed package, a shallow clone) it is
+unavailable, with the reason, and the bench skips that lane.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..generate.controls import Controls
+from ..generate.native import cache_dir
+from .common import REPO
+
+BEFORE_COMMIT = "fdcd752"  # the last commit before the native decode step (issue 25)
+
+
+class LegacyUnavailable(RuntimeError):
+    pass
+
+
+@functools.lru_cache(maxsize=4)
+def legacy_package(commit: str = BEFORE_COMMIT) -> ModuleType:
+    """The `tatumflow` package as it was at `commit`, importable as `tatumflow_<commit>`."""
+    name = f"tatumflow_{commit}"
+    root = cache_dir().parent / "legacy" / commit
+    if not (root / name / "__init__.py").is_file():
+        _unpack(commit, root, name)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(name)
+
+
+def _unpack(commit: str, root: Path, name: str) -> None:
+    try:
+        tar = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit, "tatumflow"],
+                             capture_output=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise LegacyUnavailable(f"no git checkout with commit {commit} at {REPO}") from err
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            archive.extractall(tmp, filter="data")
+        if (root / name).exists():  # another process got there first
+            return
+        os.replace(tmp / "tatumflow", root / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def legacy_generator(checkpoint: str | Path, commit: str = BEFORE_COMMIT) -> Any:
+    """The old package's generator on `checkpoint` (a folder), on the CPU, as it built it by default."""
+    pkg = legacy_package(commit)
+    load = importlib.import_module(f"{pkg.__name__}.generate.load")
+    return load.load_generator(str(checkpoint), "cpu")
+
+
+def legacy_controls(controls: Controls, commit: str = BEFORE_COMMIT) -> Any:
+    """`controls` as the old package's Controls (the fields both have)."""
+    old = importlib.import_module(f"{legacy_package(commit).__name__}.generate.controls").Controls
+    known = {f.name for f in fields(old)}
+    values = {f.name: getattr(controls, f.name) for f in fields(controls) if f.name in known}
+    if values.get("beat_grid") is not None:  # the old package's own BeatGrid type
+        grid_mod = importlib.import_module(f"{legacy_package(commit).__name__}.timing.grid")
+        g = values["beat_grid"]
+        values["beat_grid"] = grid_mod.BeatGrid(g.bpm, g.beat_s, g.source, g.confidence)
+    return old(**values)
+
+
+def legacy_constraints(commit: str = BEFORE_COMMIT) -> Any:
+    """The old package's empty StepConstraints (no masks, no priors: the side-by-side decode's)."""
+    return importlib.import_module(f"{legacy_package(commit).__name__}.generate.generator").StepConstraints()

@@ -1,0 +1,249 @@
+/* One decode step of TatumFlow's note transformer, and its output heads, on the CPU in plain C.
+ *
+ * Batch-1 decode is a few million multiply-adds a note over ~15 MB of weights: on a CPU its floor is the time to
+ * stream those weights from cache once. Through torch it costs several times that (about a hundred small ops a
+ * note, each with its dispatch, allocation and a BLAS call tuned for large matrices). Here the same arithmetic
+ * runs as one call: the matrices are read row by row with eight independent accumulators (which the compiler
+ * turns into SIMD fused multiply-adds, -O3 -march=native), every buffer is preallocated, nothing is allocated.
+ *
+ * It reads the weights that `InferenceModel` prepared (norm gains and sqrt(D) folded into the matrices), and
+ * reads and writes the same `KVCache` tensors as the torch paths, so the paths mix freely. Activations and sums
+ * are float32, as on the torch path; only the order of the sums differs (results within float rounding of it).
+ * The matrices are float32, or float16 (`half`): half the bytes to stream, each weight rounded to fp16.
+ *
+ * Layouts (row-major, contiguous):
+ *   matrices [out][in]; k, v [L][B][H][T][hd]; hidden [B][T][D]; rope tables [T][hd/2].
+ */
+#include <math.h>
+#include <stddef.h>
+
+typedef struct {
+    int n_layers, d_model, n_heads, head_dim, d_ff, context, lanes;
+    float eps_sum;                /* D * eps: rsqrt(sum(x^2) + D eps) is the unit RMS with sqrt(D) folded out */
+    int half;                     /* the matrices below are fp16 (converted to fp32 as they are read), else fp32 */
+    const void *const *qkv;       /* per layer [3D][D] */
+    const void *const *proj;      /* per layer [D][D] */
+    const void *const *fc;        /* per layer [F][D] */
+    const void *const *out;       /* per layer [D][F] */
+    const float *final_gain;      /* [D] */
+    const float *rope_cos;        /* [T][hd/2] */
+    const float *rope_sin;        /* [T][hd/2] */
+    const float *field_table;     /* [sum of vocab sizes][D]: the four field embeddings */
+    const long *field_offsets;    /* [4] */
+    float *k, *v;                 /* the cache's keys and values */
+    float *hidden;                /* the cache's final hidden states */
+    float *work;                  /* scratch, tf_work_floats() floats */
+} tf_model;
+
+long tf_work_floats(int lanes, int d_model, int d_ff, int context) {
+    return (long)lanes * (6L * d_model + d_ff) + context;
+}
+
+/* Eight floats as one value (GCC/Clang vector extensions: SIMD on x86 and ARM alike, no intrinsics) */
+typedef float v8f __attribute__((vector_size(32)));
+
+static inline v8f load8(const float *p) {
+    v8f v;
+    __builtin_memcpy(&v, p, sizeof v);  /* unaligned load */
+    return v;
+}
+
+typedef _Float16 v8h __attribute__((vector_size(16)));
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+static inline v8f load8h(const _Float16 *p) {  /* eight fp16 weights as fp32: one vcvtph2ps */
+    __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    v8f out;
+    __builtin_memcpy(&out, &v, sizeof out);
+    return out;
+}
+#else
+static inline v8f load8h(const _Float16 *p) {
+    v8h h;
+    __builtin_memcpy(&h, p, sizeof h);
+    return __builtin_convertvector(h, v8f);
+}
+#endif
+
+static inline float total8(v8f v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* sum a[i] b[i] */
+static float dot(const float *restrict a, const float *restrict b, int n) {
+    v8f s0 = {0}, s1 = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 += load8(a + i) * load8(b + i);
+        s1 += load8(a + i + 8) * load8(b + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) s0 += load8(a + i) * load8(b + i);
+    float s = total8(s0 + s1);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* out[j] = W[j] . x for four rows at once (each x load serves four rows); n a multiple of 8. LOAD reads eight
+ * weights as fp32 (load8 or load8h). */
+#define DOT4(NAME, T, LOAD)                                                                  \
+    static void NAME(const T *restrict w, int n, const float *restrict x, float *out) {    \
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                         \
+        const T *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;                                    \
+        for (int i = 0; i < n; i += 8) {                                                    \
+            v8f xv = load8(x + i);                                                          \
+            a0 += LOAD(w + i) * xv;                                                         \
+            a1 += LOAD(w1 + i) * xv;                                                        \
+            a2 += LOAD(w2 + i) * xv;                                                        \
+            a3 += LOAD(w3 + i) * xv;                                                        \
+        }                                                                                   \
+        out[0] = total8(a0);                                                                \
+        out[1] = total8(a1);                                                                \
+        out[2] = total8(a2);                                                                \
+        out[3] = total8(a3);                                                                \
+    }
+DOT4(dot4_f32, float, load8)
+DOT4(dot4_f16, _Float16, load8h)
+
+/* one row of either kind against x, n a multiple of 8 or not */
+static float dot_row(const void *w, int half, const float *x, int n) {
+    if (!half) return dot((const float *)w, x, n);
+    const _Float16 *h = (const _Float16 *)w;
+    v8f s = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) s += load8h(h + i) * load8(x + i);
+    float r = total8(s);
+    for (; i < n; i++) r += (float)h[i] * x[i];
+    return r;
+}
+
+/* y[b][o] = W[o] . x[b] (+ bias[o]) (+ y[b][o] when accumulate: a residual add in place); W fp32 or fp16 */
+static void matvec(const void *W, int half, int n_out, int n_in, const float *x, float *y, int lanes,
+                   const float *bias, int accumulate) {
+    size_t row_bytes = (size_t)n_in * (half ? sizeof(_Float16) : sizeof(float));
+    const char *base = (const char *)W;
+    int o = 0;
+    if (n_in % 8 == 0)
+        for (; o + 4 <= n_out; o += 4)
+            for (int b = 0; b < lanes; b++) {
+                float s[4];
+                const void *rows = base + (size_t)o * row_bytes;
+                if (half)
+                    dot4_f16((const _Float16 *)rows, n_in, x + (size_t)b * n_in, s);
+                else
+                    dot4_f32((const float *)rows, n_in, x + (size_t)b * n_in, s);
+                float *dst = y + (size_t)b * n_out + o;
+                for (int j = 0; j < 4; j++) {
+                    float r = s[j] + (bias ? bias[o + j] : 0.0f);
+                    dst[j] = accumulate ? dst[j] + r : r;
+                }
+            }
+    for (; o < n_out; o++)
+        for (int b = 0; b < lanes; b++) {
+            float s = dot_row(base + (size_t)o * row_bytes, half, x + (size_t)b * n_in, n_in);
+            if (bias) s += bias[o];
+            float *dst = y + (size_t)b * n_out + o;
+            *dst = accumulate ? *dst + s : s;
+        }
+}
+
+/* n = x / sqrt(sum(x^2) + eps_sum) per lane (the unit RMS; sqrt(D) lives in the next matrix) */
+static void unit_rms(const float *x, float *n, int lanes, int d, float eps_sum) {
+    for (int b = 0; b < lanes; b++) {
+        const float *xb = x + (size_t)b * d;
+        float r = 1.0f / sqrtf(dot(xb, xb, d) + eps_sum);
+        for (int i = 0; i < d; i++) n[(size_t)b * d + i] = xb[i] * r;
+    }
+}
+
+static void gelu(float *x, long n) {  /* exact (erf) GELU, in place */
+    for (long i = 0; i < n; i++) x[i] = (erff(x[i] * 0.70710678118654752f) + 1.0f) * x[i] * 0.5f;
+}
+
+/* rotate pairs (j, j + hd/2) of each head's vector by the angles of position pos */
+static void rope(float *x, int n_heads, int hd, const float *cos_row, const float *sin_row) {
+    int half = hd / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (int j = 0; j < half; j++) {
+            float a = v[j], b = v[j + half];
+            v[j] = a * cos_row[j] - b * sin_row[j];
+            v[j + half] = b * cos_row[j] + a * sin_row[j];
+        }
+    }
+}
+
+/* softmax(q . k_t / sqrt(hd)) over t = 0..pos, times v_t: one head of one lane */
+static void attend(const float *q, const float *keys, const float *values, int pos, int hd, float *scores,
+                   float *y) {
+    float scale = 1.0f / sqrtf((float)hd), top = -INFINITY, total = 0.0f;
+    for (int t = 0; t <= pos; t++) {
+        scores[t] = dot(q, keys + (size_t)t * hd, hd) * scale;
+        if (scores[t] > top) top = scores[t];
+    }
+    for (int t = 0; t <= pos; t++) {
+        scores[t] = expf(scores[t] - top);
+        total += scores[t];
+    }
+    for (int d = 0; d < hd; d++) y[d] = 0.0f;
+    for (int t = 0; t <= pos; t++) {
+        const float *vt = values + (size_t)t * hd;
+        float p = scores[t] / total;
+        for (int d = 0; d < hd; d++) y[d] += p * vt[d];
+    }
+}
+
+/* The step of fields[4] at position pos: input = the fields' embeddings + style[b]; keys and values written to
+ * the cache at pos; the final hidden state written to hidden[b][pos]. The caller advances the cache's length. */
+void tf_step(const tf_model *m, const long *fields, const float *style, int pos) {
+    const int B = m->lanes, D = m->d_model, H = m->n_heads, hd = m->head_dim, F = m->d_ff, T = m->context;
+    float *x = m->work, *n = x + (size_t)B * D, *qkv = n + (size_t)B * D, *att = qkv + (size_t)B * 3 * D;
+    float *ff = att + (size_t)B * D, *scores = ff + (size_t)B * F;
+    for (int b = 0; b < B; b++) {
+        float *xb = x + (size_t)b * D;
+        for (int i = 0; i < D; i++) {
+            float s = 0.0f;
+            for (int f = 0; f < 4; f++) s += m->field_table[(size_t)(fields[f] + m->field_offsets[f]) * D + i];
+            xb[i] = s + style[(size_t)b * D + i];
+        }
+    }
+    const float *cos_row = m->rope_cos + (size_t)pos * (hd / 2), *sin_row = m->rope_sin + (size_t)pos * (hd / 2);
+    for (int l = 0; l < m->n_layers; l++) {
+        unit_rms(x, n, B, D, m->eps_sum);
+        matvec(m->qkv[l], m->half, 3 * D, D, n, qkv, B, NULL, 0);
+        for (int b = 0; b < B; b++) {
+            float *q = qkv + (size_t)b * 3 * D, *k = q + D, *v = k + D;
+            rope(q, H, hd, cos_row, sin_row);
+            rope(k, H, hd, cos_row, sin_row);
+            for (int h = 0; h < H; h++) {
+                size_t base = ((((size_t)l * B + b) * H + h) * T) * hd;
+                float *kc = m->k + base, *vc = m->v + base;
+                for (int d = 0; d < hd; d++) {
+                    kc[(size_t)pos * hd + d] = k[h * hd + d];
+                    vc[(size_t)pos * hd + d] = v[h * hd + d];
+                }
+                attend(q + h * hd, kc, vc, pos, hd, scores, att + (size_t)b * D + h * hd);
+            }
+        }
+        matvec(m->proj[l], m->half, D, D, att, x, B, NULL, 1);
+        unit_rms(x, n, B, D, m->eps_sum);
+        matvec(m->fc[l], m->half, F, D, n, ff, B, NULL, 0);
+        gelu(ff, (long)B * F);
+        matvec(m->out[l], m->half, D, F, ff, x, B, NULL, 1);
+    }
+    unit_rms(x, n, B, D, m->eps_sum);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++)
+            m->hidden[((size_t)b * T + pos) * D + i] = n[(size_t)b * D + i] * m->final_gain[i];
+}
+
+/* One output head on h [B][D]: logits [B][V] = out(gelu(fc(unit_rms(h)) + fc_b)) + out_b */
+void tf_head(const tf_model *m, const void *fc_w, const float *fc_b, const void *out_w, const float *out_b,
+             int vocab, const float *h, float *logits) {
+    const int B = m->lanes, D = m->d_model;
+    float *n = m->work, *t = n + (size_t)B * D;
+    unit_rms(h, n, B, D, m->eps_sum);
+    matvec(fc_w, m->half, D, D, n, t, B, fc_b, 0);
+    gelu(t, (long)B * D);
+    matvec(out_w, m->half, vocab, D, t, logits, B, out_b, 0);
+}

@@ -1,0 +1,152 @@
+"""`NativeStep`: the C decode step and heads (decode_step.c) over an `InferenceModel`'s prepared fp32 weights.
+
+It holds the ctypes mirror of the C `tf_model` struct and the tensors it points into (kept alive here), and swaps
+in a cache's tensors when a call names another cache. `feed` writes one step into a `KVCache` exactly where the
+torch trunk would (keys, values, hidden state at the cache's length) and advances it; `head_logits` writes head
+k's logits for hidden states h [lanes, D] into a float32 numpy buffer. Both release the GIL (ctypes does).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...model.kvcache import KVCache
+from ..heads import HostSampler
+from ..inference import InferenceModel, _Dense
+
+_F: Any = ctypes.POINTER(ctypes.c_float)  # ctypes pointer types (not types mypy can check)
+_FF: Any = ctypes.POINTER(_F)
+
+
+class _Model(ctypes.Structure):
+    _fields_ = [
+        ("n_layers", ctypes.c_int), ("d_model", ctypes.c_int), ("n_heads", ctypes.c_int),
+        ("head_dim", ctypes.c_int), ("d_ff", ctypes.c_int), ("context", ctypes.c_int), ("lanes", ctypes.c_int),
+        ("eps_sum", ctypes.c_float), ("half", ctypes.c_int),
+        ("qkv", _FF), ("proj", _FF), ("fc", _FF), ("out", _FF),
+        ("final_gain", _F), ("rope_cos", _F), ("rope_sin", _F), ("field_table", _F),
+        ("field_offsets", ctypes.POINTER(ctypes.c_long)),
+        ("k", _F), ("v", _F), ("hidden", _F), ("work", _F),
+    ]
+
+
+def _ptr(t: torch.Tensor | np.ndarray | None) -> Any:
+    """A float pointer to the data of t (a NULL pointer for None)."""
+    if t is None:
+        return _F()  # NULL
+    address = t.data_ptr() if isinstance(t, torch.Tensor) else t.ctypes.data
+    return ctypes.cast(ctypes.c_void_p(address), _F)
+
+
+def _rows(dense: object, half: bool) -> torch.Tensor:
+    """A prepared fp32 matrix as [out, in] row-major (the C code reads it row by row), in fp16 when `half`."""
+    if not isinstance(dense, _Dense):
+        raise ValueError("the native step is built from the prepared fp32 weights (InferenceModel weights='fp32')")
+    rows = dense.w_t.t().contiguous()
+    return rows.half() if half else rows
+
+
+class NativeStep:
+    """The C step and heads for one `InferenceModel` (built with fp32 weights, CPU). `half`: the C code streams
+    the matrices in fp16 (each weight rounded to fp16; activations and sums stay fp32)."""
+
+    def __init__(self, infer: InferenceModel, lib: ctypes.CDLL, half: bool = False) -> None:
+        cfg = infer.cfg
+        if infer.device.type != "cpu":
+            raise ValueError("the native step runs on the CPU")
+        self.lib, self.cfg = lib, cfg
+        layers = infer.layers
+        self._mats = {name: [_rows(getattr(w, name), half) for w in layers] for name in ("qkv", "proj", "fc", "out")}
+        self._heads = [(_rows(h.fc, half), h.fc.b, _rows(h.out, half), h.out.b)  # type: ignore[union-attr]
+                       for h in infer.heads]
+        rot = cfg.head_dim // 2
+        self._tables = {
+            "final_gain": infer.final_gain.contiguous(),
+            "rope_cos": infer.rope_c[:, 0, 0, :rot].contiguous(),  # [T, hd/2]: rope_c is [cos, cos]
+            "rope_sin": infer.rope_s[:, 0, 0, rot:].contiguous(),  # rope_s is [-sin, sin]
+            "field_table": infer.field_table.contiguous(),
+        }
+        self._offsets = np.ascontiguousarray(infer.field_offsets.cpu().numpy(), dtype=np.int64)
+        self._arrays = {name: (_F * len(ts))(*[_ptr(t) for t in ts]) for name, ts in self._mats.items()}
+        self._m = _Model(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, head_dim=cfg.head_dim,
+                         d_ff=cfg.mlp_ratio * cfg.d_model, context=cfg.context_steps,
+                         eps_sum=float(infer._eps_sum), half=int(half))
+        for name, arr in self._arrays.items():
+            setattr(self._m, name, ctypes.cast(arr, _FF))
+        for name, t in self._tables.items():
+            setattr(self._m, name, _ptr(t))
+        self._m.field_offsets = self._offsets.ctypes.data_as(ctypes.POINTER(ctypes.c_long))
+        self._cond = [t.numpy() for t in infer.cond_emb]  # [V_k, D] each: a chosen field's conditioning
+        self._fields = np.zeros(4, dtype=np.int64)
+        self._fields_ptr = self._fields.ctypes.data_as(ctypes.POINTER(ctypes.c_long))
+        self._head_args = [tuple(_ptr(t) for t in head) for head in self._heads]  # fc_w, fc_b, out_w, out_b
+        self._model_ref = ctypes.byref(self._m)
+        self._cache: KVCache | None = None  # the cache the struct points into
+        self._style: tuple[torch.Tensor, Any] | None = None
+        self._work = np.zeros(0, dtype=np.float32)
+
+    def _bind(self, cache: KVCache) -> None:
+        """Point the struct at `cache`'s tensors (and size the scratch and buffers for its lanes)."""
+        if cache is self._cache:
+            return
+        if cache.k.dtype != torch.float32 or not (cache.k.is_contiguous() and cache.hidden.is_contiguous()):
+            raise ValueError("the native step needs a contiguous float32 cache")
+        lanes = cache.lanes
+        size = self.lib.tf_work_floats(lanes, self.cfg.d_model, self.cfg.mlp_ratio * self.cfg.d_model,
+                                       self.cfg.context_steps)
+        if self._work.size < size:
+            self._work = np.zeros(size, dtype=np.float32)
+        m = self._m
+        m.lanes, m.k, m.v, m.hidden, m.work = lanes, _ptr(cache.k), _ptr(cache.v), _ptr(cache.hidden), \
+            _ptr(self._work)
+        self._hidden = cache.hidden.numpy()  # [lanes, T, D], shares the cache's memory
+        self._h = np.zeros((lanes, self.cfg.d_model), dtype=np.float32)
+        self._h_ptr = _ptr(self._h)
+        self._logits = [np.zeros((lanes, v), dtype=np.float32) for v in self.cfg.vocab_sizes]
+        self._logits_ptr = [_ptr(x) for x in self._logits]
+        self._cache = cache
+
+    def feed(self, cache: KVCache, fields: np.ndarray, style: torch.Tensor) -> None:
+        """One step (fields [4]) into the cache at its length, conditioned on style [lanes, D] (contiguous float32:
+        the backend's style vectors); advances the cache."""
+        self._bind(cache)
+        pos = cache.length
+        if pos >= cache.capacity:
+            raise ValueError(f"cache overflow: {pos} + 1 > context_steps {cache.capacity}")
+        if self._style is None or self._style[0] is not style:
+            if not (style.is_contiguous() and style.dtype == torch.float32 and style.shape[0] == cache.lanes):
+                raise ValueError("style vectors must be contiguous float32 [lanes, D]")
+            self._style = (style, _ptr(style))  # the tensor kept alive with its pointer
+        self._fields[:] = fields
+        self.lib.tf_step(self._model_ref, self._fields_ptr, self._style[1], pos)
+        cache.advance(1)
+
+    def sample_note(self, cache: KVCache, sampler: HostSampler) -> tuple[int, int, int, int]:
+        """The next note's four fields from the hidden state at cache.length - 1 (as `heads.sample_note`: head k
+        reads the hidden state plus the conditioning of the fields chosen before it)."""
+        self._bind(cache)
+        h = self._h
+        h[:] = self._hidden[:, cache.length - 1]
+        chosen: list[int] = []
+        for k in range(4):
+            field = sampler.choose(k, self._head(k), chosen)
+            chosen.append(field)
+            if k < 3:
+                h += self._cond[k][field]
+        return chosen[0], chosen[1], chosen[2], chosen[3]
+
+    def _head(self, k: int) -> np.ndarray:
+        """Head k on the bound buffer h -> its logits buffer [lanes, V_k]."""
+        out = self._logits[k]
+        self.lib.tf_head(self._model_ref, *self._head_args[k], out.shape[1], self._h_ptr, self._logits_ptr[k])
+        return out
+
+    def head_logits(self, cache: KVCache, k: int, h: np.ndarray) -> np.ndarray:
+        """Head k on h [lanes, D] -> logits [lanes, V_k] (float32; a buffer reused by the next call)."""
+        self._bind(cache)
+        self._h[:] = h
+        return self._head(k)
