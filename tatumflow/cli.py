@@ -335,13 +335,15 @@ def bench(
         "--markdown", help="Write the markdown table here.", show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Run only these parts (repeatable): prefill, decode, windows, reply, guidance, quality, jitter, "
-        "engine, jack.", show_default=False)] = None,
+        "engine, jack, quota.", show_default=False)] = None,
+    quota_slowdown: Annotated[float, typer.Option(
+        "--quota-slowdown", help="The quota lane's duet runs this many times slower (a CPU quota; root).")] = 3.0,
     no_notochord: Annotated[bool, typer.Option("--no-notochord", help="Skip the Notochord comparison.")] = False,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Tiny counts: a smoke run (numbers are not meaningful).")] = False,
 ) -> None:
-    """Latency benchmarks: prefill, decode vs no-KV-cache and Notochord, 22-note windows, reply, guidance, \
-engine jitter, JACK."""
+    """Latency benchmarks: prefill, decode vs the step it replaced, no KV cache and Notochord, 22-note windows, reply, \
+guidance, engine jitter, JACK, a duet under a CPU quota."""
     import json
 
     from rich.console import Console
@@ -352,7 +354,7 @@ engine jitter, JACK."""
 
     try:
         config = BenchConfig(device=device, threads=threads, checkpoint=checkpoint, notochord=not no_notochord,
-                             parts=tuple(only) if only else PARTS, quick=quick)
+                             parts=tuple(only) if only else PARTS, quick=quick, quota_slowdown=quota_slowdown)
         console = Console(stderr=True)
         with console.status("benchmarking") as status:
             result = run_bench(config, progress=lambda part: status.update(f"benchmarking: {part}"))

@@ -16,11 +16,11 @@ import torch
 
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
-from ..generate.inference import InferenceModel, fp16_weights_available
 from ..model.kvcache import KVCache
 from ..notes import Note
 from .common import BenchModel, dense_prompt, percentiles, timed_call, timed_ms, transformer_backend
-from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, TimedDecoder, load_notochord
+from .legacy import BEFORE_COMMIT, LegacyUnavailable, legacy_controls, legacy_generator_for
+from .peers import CachedDecoder, NoCacheDecoder, NotochordDecoder, TimedDecoder, legacy_decoder, load_notochord
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +51,27 @@ def side_by_side(bm: BenchModel, device: torch.device, controls: Controls, round
     prompt = dense_prompt(prompt_notes)
     dev = str(device)
     decoders: dict[str, TimedDecoder] = {"ours": CachedDecoder(bm.generator(dev), prompt, controls, device)}
-    if device.type == "cpu":  # both weight formats, whichever "ours" picked (the pair gives the fp16/fp32 ratio)
-        formats = ("fp32", "fp16") if fp16_weights_available() else ("fp32",)
-        for w in formats:
+    if device.type == "cpu":  # both weight formats, whichever "ours" picked; and the torch step (no C compiler)
+        for w in ("fp32", "fp16"):
             decoders[f"ours_{w}"] = CachedDecoder(bm.generator(dev, weights=w), prompt, controls, device)
+        decoders["ours_torch"] = CachedDecoder(bm.generator(dev, step_path="dynamic", weights="fp32"), prompt,
+                                               controls, device)
     else:  # the graphed steps compiled first (fused kernels); and no graphs: eager launches, sampling on the host
         decoders["ours_compiled"] = CachedDecoder(bm.generator(dev, step_path="compiled"), prompt, controls, device)
         decoders["ours_no_graphs"] = CachedDecoder(bm.generator(dev, step_path="dynamic"), prompt, controls, device)
-    decoders["before"] = CachedDecoder(bm.generator(dev, fast=False), prompt, controls, device)
+    before = legacy_decoder(bm, prompt, controls, device)
+    if isinstance(before, TimedDecoder):
+        decoders["before"] = before
     decoders["no_cache"] = NoCacheDecoder(bm, bm.generator(dev), prompt, controls, device)
     skipped: str | None = "Notochord comparison switched off (--no-notochord)"
     if notochord:
         skipped = _add_notochord(decoders, prompt, device)
     counts = {name: notes_per_round for name in decoders}
     counts.update(no_cache=max(notes_per_round // 8, 2), notochord=max(notes_per_round // 2, 4))
-    out: dict = {"prompt_notes": prompt_notes, "rounds": rounds, "notochord_skipped": skipped}
+    out: dict = {"prompt_notes": prompt_notes, "rounds": rounds, "notochord_skipped": skipped,
+                 "before": {"skipped": before} if isinstance(before, str) else {"commit": BEFORE_COMMIT}}
     for name, ms in interleaved(decoders, counts, rounds).items():
-        out[name] = {"notes": len(ms), "notes_per_second": round(1e3 * len(ms) / sum(ms), 1),
+        out[name] = {**out.get(name, {}),"notes": len(ms), "notes_per_second": round(1e3 * len(ms) / sum(ms), 1),
                      **percentiles(ms, "ms_per_note", (50, 99)), "ms_per_note": [round(x, 3) for x in ms]}
     noto = decoders.get("notochord")
     if isinstance(noto, NotochordDecoder):
@@ -106,10 +110,18 @@ def interleaved(decoders: dict[str, TimedDecoder], counts: dict[str, int], round
 
 
 def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows: int, prompt_notes: int = 256,
-            lanes_guidance: float = 1.0) -> dict:
-    """Fixed 22-note windows through `generate_chunk`, one after another from a dense prompt (context grows)."""
-    gen = bm.generator(str(device))
-    c = replace(controls, guidance=lanes_guidance, max_notes_per_window=WINDOW_NOTES, window_s=60.0)
+            lanes_guidance: float = 1.0, before: bool = False) -> dict:
+    """Fixed 22-note windows through `generate_chunk`, one after another from a dense prompt (context grows).
+    `before`: on the decode step this one replaced (bench/legacy.py), or why it is unavailable."""
+    c: Any = replace(controls, guidance=lanes_guidance, max_notes_per_window=WINDOW_NOTES, window_s=60.0)
+    if before:
+        try:
+            gen: Any = legacy_generator_for(bm.model, bm.tokenizer, bm.styles, str(device))
+        except LegacyUnavailable as err:
+            return {"skipped": str(err)}
+        c = legacy_controls(c)
+    else:
+        gen = bm.generator(str(device))
     state = gen.init_state(dense_prompt(prompt_notes), c)
     room = bm.model.cfg.context_steps - 1 - prompt_notes
     n_windows = min(n_windows, max(room // WINDOW_NOTES - 1, 1))
@@ -121,7 +133,8 @@ def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows:
             notes.append(len(out))
     per_note = [t / max(n, 1) for t, n in zip(times, notes)]
     res: dict[str, Any] = {"windows": len(times), "notes_per_window_mean": round(float(np.mean(notes)), 2),
-           **percentiles(times, "window_ms"), **percentiles(per_note, "ms_per_note", (50, 99))}
+                           "step_path": getattr(gen.backend, "step_path", None),
+                           **percentiles(times, "window_ms"), **percentiles(per_note, "ms_per_note", (50, 99))}
     # Music seconds per compute second, as the engine's report (> 1: faster than real time).
     res["real_time_factor_p50"] = round(WINDOW_S * 1e3 / res["window_ms_p50"], 2)
     res["real_time_factor_p99"] = round(WINDOW_S * 1e3 / res["window_ms_p99"], 2)
@@ -168,40 +181,47 @@ def guidance_lanes(bm: BenchModel, device: torch.device, controls: Controls, rou
     return out
 
 
-def _prepared(gen: ChunkedGenerator) -> InferenceModel:
-    """The prepared inference model of `gen`'s backend (built with fast=True, `BenchModel.generator`'s default)."""
-    infer = transformer_backend(gen).infer
-    if infer is None:
-        raise ValueError("fp16_quality needs the prepared inference path (fast=True)")
-    return infer
-
-
 @torch.inference_mode()
 def fp16_quality(bm: BenchModel, device: torch.device, controls: Controls, notes: int = 200) -> dict:
-    """How far the fp16-weight path is from fp32: logits over a dense context, and greedy agreement."""
+    """How far fp16 weights move the model from fp32: the same steps fed one by one through both decode steps
+    (the CPU default's: native, else torch), each head's largest logit difference and KL at every step, and how
+    long greedy decoding from the same context stays note for note the same."""
     if device.type != "cpu":
         return {"skipped": "fp16 weights are a CPU path"}
     gens = {w: bm.generator("cpu", weights=w) for w in ("fp32", "fp16")}
-    if transformer_backend(gens["fp16"]).weights != "fp16":
-        return {"skipped": "this CPU/torch has no fbgemm fp16 kernels"}
-    steps = torch.as_tensor(bm.tokenizer.steps_after(None, dense_prompt(notes, seed=2)))[None]
-    style = transformer_backend(gens["fp32"]).style_vectors(Controls(style={bm.style: 1.0}), 1)
-    diffs, kls = [], []
-    caches = {}
-    infers = {w: _prepared(gen) for w, gen in gens.items()}
-    for w, infer in infers.items():
-        caches[w] = KVCache(bm.model.cfg, 1)
-        infer.prefill(caches[w], steps, style)
-    h32, h16 = caches["fp32"].hidden[:, : notes + 1], caches["fp16"].hidden[:, : notes + 1]
-    for k in range(4):
-        a = infers["fp32"].head_logits(k, h32.reshape(-1, h32.shape[-1]))
-        b = infers["fp16"].head_logits(k, h16.reshape(-1, h16.shape[-1]))
-        diffs.append(float((a - b).abs().max()))
-        pa, pb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
-        kls.append(float((pa.exp() * (pa - pb)).sum(-1).max()))
+    backends = {w: transformer_backend(g) for w, g in gens.items()}
+    if backends["fp16"].weights != "fp16":
+        return {"skipped": "this CPU/torch has no fp16 decode path"}
+    plain = Controls(style={bm.style: 1.0})
+    states = {w: g.init_state(dense_prompt(64, seed=2), plain) for w, g in gens.items()}
+    steps = bm.tokenizer.steps_after(states["fp32"].context[-1].onset_s, dense_prompt(notes, start_s=60.0, seed=2))
+    diffs, kls = [0.0] * 4, [0.0] * 4
+    for step in steps:
+        logits = {}
+        for w, backend in backends.items():
+            backend.feed(states[w].cache, step[None], plain)
+            logits[w] = _head_logits(backend, states[w].cache)
+        for k in range(4):
+            a, b = logits["fp32"][k], logits["fp16"][k]
+            diffs[k] = max(diffs[k], float((a - b).abs().max()))
+            pa, pb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
+            kls[k] = max(kls[k], float((pa.exp() * (pa - pb)).sum(-1).max()))
     greedy = replace(controls, top_k=1, max_notes_per_window=64, window_s=60.0)
     outs = [g.generate_chunk(g.init_state(dense_prompt(64, seed=3), greedy), [], greedy)[0] for g in gens.values()]
     n = min(map(len, outs))
     same = next((i for i, (a, b) in enumerate(zip(*outs)) if a != b), n)  # identical prefix
-    return {"max_abs_logit_diff": round(max(diffs), 6), "max_kl_nats": float(f"{max(kls):.3g}"),
-            "greedy_notes_identical": f"{same}/{n}"}
+    return {"step_path": backends["fp16"].step_path, "steps": len(steps),
+            "max_abs_logit_diff": round(max(diffs), 6), "max_kl_nats": float(f"{max(kls):.3g}"),
+            "max_kl_nats_per_head": [float(f"{x:.3g}") for x in kls], "greedy_notes_identical": f"{same}/{n}"}
+
+
+def _head_logits(backend: Any, cache: KVCache) -> list[torch.Tensor]:
+    """The four heads' logits (float64) on the last hidden state, the later heads conditioned on field 0."""
+    h = cache.hidden[:, cache.length - 1].contiguous()
+    out = []
+    for k in range(4):
+        if backend.native is not None:
+            out.append(torch.from_numpy(backend.native.head_logits(cache, k, h.numpy()).copy()).double())
+        else:
+            out.append(backend.net.head_logits(k, h).double())
+    return out

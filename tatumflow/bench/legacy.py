@@ -26,6 +26,8 @@ from typing import Any
 
 from ..generate.controls import Controls
 from ..generate.native import cache_dir
+from ..model.tokenizer import Tokenizer
+from ..model.transformer import NoteTransformer
 from .common import REPO
 
 BEFORE_COMMIT = "fdcd752"  # the last commit before the native decode step (issue 25)
@@ -65,11 +67,20 @@ def _unpack(commit: str, root: Path, name: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def legacy_generator(checkpoint: str | Path, commit: str = BEFORE_COMMIT) -> Any:
-    """The old package's generator on `checkpoint` (a folder), on the CPU, as it built it by default."""
-    pkg = legacy_package(commit)
-    load = importlib.import_module(f"{pkg.__name__}.generate.load")
-    return load.load_generator(str(checkpoint), "cpu")
+def legacy_generator(checkpoint: str | Path, device: str = "cpu", commit: str = BEFORE_COMMIT) -> Any:
+    """The old package's generator on `checkpoint` (a folder), as it built it by default."""
+    load = importlib.import_module(f"{legacy_package(commit).__name__}.generate.load")
+    return load.load_generator(str(checkpoint), device)
+
+
+def legacy_generator_for(model: NoteTransformer, tokenizer: Tokenizer, styles: list[str], device: str = "cpu",
+                         commit: str = BEFORE_COMMIT) -> Any:
+    """The old package's generator over today's `model` object (the same weights; its module is unchanged)."""
+    name = legacy_package(commit).__name__
+    old_tok = importlib.import_module(f"{name}.model.tokenizer")
+    backend = importlib.import_module(f"{name}.generate.backend").TransformerBackend(
+        model, old_tok.Tokenizer(old_tok.TokenizerConfig(**tokenizer.config.to_dict())), styles, device)
+    return importlib.import_module(f"{name}.generate.generator").ChunkedGenerator(backend)
 
 
 def legacy_controls(controls: Controls, commit: str = BEFORE_COMMIT) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from ..generate.generator import ChunkedGenerator
 from ..generate.heads import HostSampler, sample_note
 from ..notes import Note
 from .common import REPO, BenchModel, sync, transformer_backend
+from .legacy import LegacyUnavailable, legacy_constraints, legacy_controls, legacy_generator_for
 
 NOTOCHORD_DIR = REPO / ".notochord"
 INSTALL_HINT = "scripts/install_notochord.sh (pip install --no-deps --target .notochord notochord + light deps)"
@@ -64,6 +66,27 @@ class CachedDecoder(TimedDecoder):
     def _note(self) -> None:
         fields = self.backend.sample(self.state.cache, self.controls, StepConstraints(), self.rng)
         self.backend.feed(self.state.cache, np.asarray([fields], dtype=np.int64), self.controls)
+
+
+class LegacyDecoder(CachedDecoder):
+    """`CachedDecoder` on the decode step this one replaced (bench/legacy.py: its own controls and constraints)."""
+
+    def __init__(self, gen: Any, prompt: list[Note], controls: Controls, device: torch.device) -> None:
+        super().__init__(gen, prompt, legacy_controls(controls), device)
+        self.constraints = legacy_constraints()
+
+    def _note(self) -> None:
+        fields = self.backend.sample(self.state.cache, self.controls, self.constraints, self.rng)
+        self.backend.feed(self.state.cache, np.asarray([fields], dtype=np.int64), self.controls)
+
+
+def legacy_decoder(bm: BenchModel, prompt: list[Note], controls: Controls, device: torch.device) -> TimedDecoder | str:
+    """The decoder of commit `legacy.BEFORE_COMMIT` on `bm`'s model, or why it is unavailable."""
+    try:
+        gen = legacy_generator_for(bm.model, bm.tokenizer, bm.styles, str(device))
+    except LegacyUnavailable as err:
+        return str(err)
+    return LegacyDecoder(gen, prompt, controls, device)
 
 
 class NoCacheDecoder(TimedDecoder):

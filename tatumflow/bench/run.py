@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
@@ -10,13 +11,13 @@ import torch
 
 from ..model.checkpoint import resolve_device
 from ..presets import load_preset
-from . import decode, engine
+from . import decode, engine, quota
 from .common import bench_model, environment, transformer_backend
 
 log = logging.getLogger(__name__)
 
 MIN_CONTEXT = 512
-PARTS = ("prefill", "decode", "windows", "reply", "guidance", "quality", "jitter", "engine", "jack")
+PARTS = ("prefill", "decode", "windows", "reply", "guidance", "quality", "jitter", "engine", "jack", "quota")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class BenchConfig:
     windows: int = 20
     reply_trials: int = 20
     notochord: bool = True
+    quota_seconds: float = 60.0  # the duet under a CPU quota (quota.py), per lane
+    quota_slowdown: float = 3.0  # the quota makes this machine this many times slower
     parts: tuple[str, ...] = PARTS
     quick: bool = False  # tiny counts, for tests and smoke runs
 
@@ -39,6 +42,10 @@ class BenchConfig:
         unknown = set(self.parts) - set(PARTS)
         if unknown:
             raise ValueError(f"unknown bench parts {sorted(unknown)}; valid: {', '.join(PARTS)}")
+        if not (math.isfinite(self.quota_slowdown) and 1.0 <= self.quota_slowdown <= 20.0):
+            raise ValueError(f"quota_slowdown must be in [1, 20], got {self.quota_slowdown!r}")
+        if not (math.isfinite(self.quota_seconds) and 1.0 <= self.quota_seconds <= 600.0):
+            raise ValueError(f"quota_seconds must be in [1, 600], got {self.quota_seconds!r}")
         if min(self.rounds, self.notes_per_round, self.windows, self.reply_trials) < 1:
             raise ValueError("rounds, notes_per_round, windows and reply_trials must be >= 1")
 
@@ -70,13 +77,16 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
                                               notochord=cfg.notochord),
         "windows": lambda: {"guidance_off": decode.windows(bm, device, controls, cfg.windows),
                             "guidance_on": decode.windows(bm, device, controls, max(cfg.windows // 2, 1),
-                                                          lanes_guidance=2.0)},
+                                                          lanes_guidance=2.0),
+                            "before": decode.windows(bm, device, controls, cfg.windows, before=True)},
         "reply": lambda: decode.reply(bm, device, controls, cfg.reply_trials),
         "guidance": lambda: decode.guidance_lanes(bm, device, controls, cfg.rounds, cfg.notes_per_round),
         "quality": lambda: decode.fp16_quality(bm, device, controls, 40 if quick else 200),
         "jitter": lambda: engine.scheduler_jitter(bm, str(device), controls, 1.0 if quick else 12.0),
         "engine": lambda: engine.engine_session(bm, str(device), 1 if quick else 4, cfg.preset),
         "jack": lambda: engine.jack_end_to_end(bm, str(device), 1 if quick else 4, cfg.preset),
+        "quota": lambda: quota.quota_lanes(cfg.checkpoint, 5.0 if quick else cfg.quota_seconds, cfg.quota_slowdown)
+        if device.type == "cpu" else {"skipped": "the CPU quota lane runs on the CPU"},
     }
     for part in PARTS:
         if part in cfg.parts:
@@ -112,6 +122,11 @@ def summary(r: dict) -> dict:
         "window_ms_p50": _get(r, "windows", "guidance_off", "window_ms_p50"),
         "window_ms_p99": _get(r, "windows", "guidance_off", "window_ms_p99"),
         "window_ms_p99_guidance_on": _get(r, "windows", "guidance_on", "window_ms_p99"),
+        "window_ms_p99_before": _get(r, "windows", "before", "window_ms_p99"),
+        "quota_skipped_windows": _get(r, "quota", "ours", "skipped_windows"),
+        "quota_late_notes": _get(r, "quota", "ours", "late_notes"),
+        "quota_skipped_windows_before": _get(r, "quota", "before", "skipped_windows"),
+        "quota_late_notes_before": _get(r, "quota", "before", "late_notes"),
         "real_time_factor_p50": _get(r, "windows", "guidance_off", "real_time_factor_p50"),
         "reply_ms_p50": _get(r, "reply", "reply_ms_p50"),
         "reply_ms_p99": _get(r, "reply", "reply_ms_p99"),

@@ -1,13 +1,15 @@
 """`tatumflow bench` on a tiny checkpoint: fast, no timing assertions; the JSON holds the fields it promises."""
 
 import json
+import os
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from tatumflow.bench import decode, peers
+from tatumflow.bench import decode, peers, quota
 from tatumflow.bench.common import bench_model
+from tatumflow.bench.legacy import BEFORE_COMMIT
 from tatumflow.bench.report import markdown, write_results
 from tatumflow.bench.run import BenchConfig, run_bench, summary
 from tatumflow.cli import app
@@ -51,6 +53,34 @@ def test_result_has_the_promised_fields(result):
         assert dec[name]["notes"] > 0 and dec[name]["ms_per_note_p99"] >= dec[name]["ms_per_note_p50"] > 0
     assert set(result["prefill"]) == {"256", "1024"} and result["prefill"]["1024"]["notes"] == 511
     assert result["windows"]["guidance_off"]["notes_per_window_mean"] > 0
+
+
+def test_the_before_lane_is_the_decode_step_it_replaced(result):
+    """`before` is the step of commit `BEFORE_COMMIT`, from git (skipped with the reason where there is none)."""
+    dec, windows = result["decode"], result["windows"]
+    if "skipped" in dec["before"]:
+        pytest.skip(dec["before"]["skipped"])
+    assert dec["before"]["commit"] == BEFORE_COMMIT and dec["before"]["notes"] > 0
+    assert windows["before"]["step_path"] == "dynamic" and windows["before"]["notes_per_window_mean"] > 0
+    assert result["summary"]["ratio_vs_before"] > 0 and result["summary"]["window_ms_p99_before"] > 0
+    assert dec["ours_torch"]["notes"] > 0
+
+
+def test_a_duet_under_a_cpu_quota(tiny_ckpt):
+    if os.geteuid() != 0:
+        pytest.skip("the CPU quota needs root")
+    out = quota.quota_lanes(tiny_ckpt, seconds=3.0, slowdown=3.0)
+    if "skipped" in out:
+        pytest.skip(out["skipped"])
+    for lane in ("ours", "before"):
+        assert out[lane]["windows"] > 0 and out[lane]["stuck_notes"] == 0, out[lane]
+    assert not any(p.name.startswith(f"tatumflow-bench-{os.getpid()}") for p in quota.V1_ROOT.glob("*"))
+    assert "Duet of 3 s under a CPU quota" in markdown({**_EMPTY, "quota": out, "summary": summary({"quota": out})})
+
+
+_EMPTY = {"environment": {"device": "cpu", "gpu": None, "cpu": "x", "threads": 1, "git_commit": "c", "torch": "t",
+                          "load_average": None},
+          "model": {"source": "s", "parameters": 1e6, "n_layers": 1, "d_model": 8}}
 
 
 def test_notochord_missing_is_skipped_with_a_reason(tiny_ckpt, tmp_path, monkeypatch):
