@@ -21,6 +21,9 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# The native decode step (C, for this CPU): built once here so that the first session does not wait for it; where
+# it cannot be built the engine decodes on the torch path and says why.
+.venv/bin/python -m tatumflow.generate.native || true
 # The benchmark's peer (Notochord, random weights) lives apart from our packages; optional, so never fatal.
 [ -d .notochord/notochord ] || bash scripts/install_notochord.sh || echo "warning: Notochord not installed (tatumflow bench will skip that comparison)"
 echo "TatumFlow is set up in .venv"

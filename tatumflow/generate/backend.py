@@ -174,9 +174,9 @@ class TransformerBackend:
         biases = self.constraint_biases(c.spec)
         if self.static is not None:
             return self.static.sample(cache, controls, biases, c, rng)
-        sampler = HostSampler(controls, rng, biases, c)
         if self.native is not None:
-            return self.native.sample_note(cache, sampler)
+            return self.native.sample_note(cache, HostSampler(controls, rng, biases, c, self.native.sample_field))
+        sampler = HostSampler(controls, rng, biases, c)
         h = cache.hidden[:, cache.length - 1]  # [lanes, D]
         delta, pitch, velocity, duration = sample_note(self.net, h, sampler)
         return delta, pitch, velocity, duration

@@ -144,23 +144,36 @@ def _logsumexp(x: np.ndarray) -> float:
     return top + float(np.log(np.exp(x - top).sum()))
 
 
+class FieldKernel(Protocol):
+    """`HostSampler.choose`'s arithmetic done elsewhere (native.step.NativeStep.sample_field, in C)."""
+
+    def __call__(self, logits: np.ndarray, guidance: float, bias: np.ndarray, meter: np.ndarray | None,
+                 meter_from: int, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int: ...
+
+
 class HostSampler:
-    """Fields sampled on the host in numpy float64 (`sampling.sample_row`), one uniform from `rng` per sampled
-    field, drawn as it goes."""
+    """Fields sampled on the host in float64, one uniform from `rng` per sampled field, drawn as it goes: in numpy
+    (`sampling.sample_row`), or by `kernel` (the same arithmetic in C) for logits it can read (a numpy buffer)."""
 
     def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[np.ndarray],
-                 constraints: StepConstraints) -> None:
-        self.controls, self.rng, self.biases, self.c = controls, rng, biases, constraints
+                 constraints: StepConstraints, kernel: FieldKernel | None = None) -> None:
+        self.controls, self.rng, self.biases, self.c, self.kernel = controls, rng, biases, constraints, kernel
         self.temps = [controls.temperature * t for t in controls.head_temperature]
 
     def choose(self, k: int, logits: torch.Tensor | np.ndarray, chosen: list[int]) -> int:
         """Field k from head k's logits [lanes, V] (lane 1, if any, unconditional)."""
         c, controls = self.c, self.controls
+        bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
+        meter = c.meter_bias if k == DELTA else None
+        if self.kernel is not None and isinstance(logits, np.ndarray):
+            u = 0.0 if controls.greedy else float(torch.rand((), dtype=torch.float64, generator=self.rng))
+            return self.kernel(logits, controls.guidance, bias, meter, c.meter_from, self.temps[k], controls.top_k,
+                               controls.nucleus(k), controls.min_p, u)
         x = _host_logits(logits, controls.guidance)
-        x += self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
-        if k == DELTA and c.meter_bias is not None:
+        x += bias
+        if meter is not None:
             f = c.meter_from
-            x[f:] += meter_term_np(x[f:], c.meter_bias[f:], self.temps[k])
+            x[f:] += meter_term_np(x[f:], meter[f:], self.temps[k])
         if controls.greedy:
             return int(np.argmax(x))
         u = float(torch.rand((), dtype=torch.float64, generator=self.rng))

@@ -179,3 +179,32 @@ def _dense(n: int, seed: int = 0) -> list[Note]:
         t += float(rng.choice([0.0, 0.08, 0.12, 0.25]))
         out.append(Note(t, float(rng.uniform(0.05, 0.6)), int(rng.integers(36, 96)), int(rng.integers(40, 110))))
     return out
+
+
+@needs_native
+@pytest.mark.parametrize("setting", [dict(), dict(top_p=0.9), dict(top_k=5), dict(top_k=1), dict(min_p=0.05),
+                                     dict(top_p=0.98, min_p=0.02, guidance=2.0), dict(meter=True),
+                                     dict(meter=True, top_p=0.95, guidance=1.5)])
+def test_the_c_sampler_draws_what_the_numpy_sampler_draws(setting):
+    """`NativeStep.sample_field` against `HostSampler`'s numpy arithmetic, on the same logits, biases and draws."""
+    from tatumflow.generate.constraints import MaskSpec, StepConstraints
+    from tatumflow.generate.heads import HostSampler, constraint_biases
+
+    backend = TransformerBackend(tiny_model(), Tokenizer(), STYLES, "cpu", step_path="dynamic")
+    assert backend.infer is not None
+    step = NativeStep(backend.infer, native.library())
+    data = np.random.default_rng(5)
+    controls = Controls(top_p=setting.get("top_p", 1.0), top_k=setting.get("top_k", 0),
+                        min_p=setting.get("min_p", 0.0), guidance=setting.get("guidance", 1.0), temperature=0.9)
+    lanes = 2 if controls.guidance != 1.0 else 1
+    for trial in range(60):
+        spec = MaskSpec(min_delta=trial % 4, pitch_low=10, pitch_high=70, max_duration_bin=50)
+        meter = data.normal(0, 2, 400) if setting.get("meter") else None
+        c = StepConstraints(spec, pitch_bias=data.normal(0, 1, 88), meter_bias=meter, meter_from=4)
+        biases = constraint_biases(spec, (400, 88, 32, 64))
+        logits = [data.normal(0, 3, (lanes, v)).astype(np.float32) for v in (400, 88, 32, 64)]
+        draws = []
+        for kernel in (None, step.sample_field):
+            sampler = HostSampler(controls, torch.Generator().manual_seed(trial), biases, c, kernel)
+            draws.append([sampler.choose(k, logits[k], [trial % 3, 0, 0]) for k in range(4)])
+        assert draws[0] == draws[1], trial

@@ -106,6 +106,9 @@ def library() -> ctypes.CDLL | None:
     lib.tf_work_floats.argtypes = [ctypes.c_int] * 4
     lib.tf_step.restype = None
     lib.tf_head.restype = None
+    ptr, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+    lib.tf_sample.restype = ctypes.c_int
+    lib.tf_sample.argtypes = [ptr, i, i, d, ptr, ptr, i, d, i, d, d, d, ptr, ptr]
     return lib
 
 

@@ -247,3 +247,88 @@ void tf_head(const tf_model *m, const void *fc_w, const float *fc_b, const void 
     gelu(t, (long)B * D);
     matvec(out_w, m->half, vocab, D, t, logits, B, out_b, 0);
 }
+
+/* -- sampling one field: heads.HostSampler's arithmetic (sampling.sample_row), in float64 ------------------------ */
+
+static double log_sum_exp(const double *x, int n, double scale_div, const double *add) {
+    double top = -INFINITY, s = 0.0;
+    for (int i = 0; i < n; i++) {
+        double v = (add ? x[i] + add[i] : x[i]) / scale_div;
+        if (v > top) top = v;
+    }
+    if (!isfinite(top)) return top;
+    for (int i = 0; i < n; i++) s += exp((add ? x[i] + add[i] : x[i]) / scale_div - top);
+    return top + log(s);
+}
+
+/* stable sort of idx[0..n) by p descending (ties keep index order), merge sort with scratch tmp */
+static void sort_desc(int *idx, int *tmp, int n, const double *p) {
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) tmp[k++] = p[idx[j]] > p[idx[i]] ? idx[j++] : idx[i++];
+            while (i < mid) tmp[k++] = idx[i++];
+            while (j < hi) tmp[k++] = idx[j++];
+        }
+        for (int i = 0; i < n; i++) idx[i] = tmp[i];
+    }
+}
+
+/* The index drawn from head logits [lanes][V] (lane 1, if any, unconditional: guided), plus `bias` [V], plus the
+ * meter prior re-centred over deltas >= meter_from (`meter` [V] or NULL; heads.meter_term), at `temperature`,
+ * within top_k (0: off), top_p and min_p, by the uniform u in [0, 1). work: 2V doubles; iwork: 2V ints. */
+int tf_sample(const float *logits, int lanes, int V, double guidance, const double *bias, const double *meter,
+              int meter_from, double temperature, int top_k, double top_p, double min_p, double u, double *work,
+              int *iwork) {
+    double *x = work, *p = work + V;
+    for (int i = 0; i < V; i++) {
+        double v = logits[i];
+        if (lanes == 2) {
+            double uncond = logits[V + i];
+            v = (v - uncond) * guidance + uncond;
+        }
+        x[i] = v + bias[i];
+    }
+    if (meter && meter_from < V) {
+        int n = V - meter_from;
+        double before = log_sum_exp(x + meter_from, n, temperature, NULL);
+        double after = log_sum_exp(x + meter_from, n, temperature, meter + meter_from);
+        double shift = isfinite(before) && isfinite(after) ? (before - after) * temperature : 0.0;
+        for (int i = meter_from; i < V; i++) x[i] += meter[i] + shift;
+    }
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (x[i] > x[best]) best = i;
+    if (top_k == 1) return best;
+    double top = x[best] / temperature;
+    for (int i = 0; i < V; i++) p[i] = exp(x[i] / temperature - top);
+    int *order = NULL, n = V;
+    if ((top_k > 0 && top_k < V) || top_p < 1.0) {
+        order = iwork;
+        for (int i = 0; i < V; i++) order[i] = i;
+        sort_desc(order, iwork + V, V, p);
+        if (top_k > 0 && top_k < V) n = top_k;
+        for (int i = 0; i < n; i++) x[i] = p[order[i]];  /* x: the kept probabilities, largest first */
+    } else {
+        for (int i = 0; i < V; i++) x[i] = p[i];
+    }
+    if (min_p > 0.0) {
+        double floor = min_p * (order ? x[0] : p[best]);
+        for (int i = 0; i < n; i++)
+            if (x[i] < floor) x[i] = 0.0;
+    }
+    for (int i = 1; i < n; i++) x[i] += x[i - 1];  /* cumulative */
+    int kept = n;
+    if (top_p < 1.0) {  /* keep a value while the mass before it is below top_p (always the best one) */
+        double target = top_p * x[n - 1];
+        int first = 0;
+        while (first < n && x[first] < target) first++;
+        kept = first + 1 < n ? first + 1 : n;
+    }
+    double target = u * x[kept - 1];
+    int i = 0;
+    while (i < kept && x[i] <= target) i++;
+    if (i > kept - 1) i = kept - 1;
+    return order ? order[i] : i;
+}

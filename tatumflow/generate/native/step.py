@@ -88,6 +88,10 @@ class NativeStep:
         self._cache: KVCache | None = None  # the cache the struct points into
         self._style: tuple[torch.Tensor, Any] | None = None
         self._work = np.zeros(0, dtype=np.float32)
+        most = max(cfg.vocab_sizes)
+        self._sample_work = np.zeros(2 * most, dtype=np.float64)
+        self._sample_iwork = np.zeros(2 * most, dtype=np.int32)
+        self._sample_ptrs = (self._sample_work.ctypes.data, self._sample_iwork.ctypes.data)
 
     def _bind(self, cache: KVCache) -> None:
         """Point the struct at `cache`'s tensors (and size the scratch and buffers for its lanes)."""
@@ -138,6 +142,16 @@ class NativeStep:
             if k < 3:
                 h += self._cond[k][field]
         return chosen[0], chosen[1], chosen[2], chosen[3]
+
+    def sample_field(self, logits: np.ndarray, guidance: float, bias: np.ndarray, meter: np.ndarray | None,
+                     meter_from: int, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int:
+        """`HostSampler.choose`'s arithmetic in C: the field drawn from logits [lanes, V] (float32, contiguous; lane
+        1 unconditional), `bias` and `meter` [V] (float64, contiguous), with the uniform u."""
+        lanes, vocab = logits.shape
+        meter_ptr = None if meter is None else meter.ctypes.data
+        index: int = self.lib.tf_sample(logits.ctypes.data, lanes, vocab, guidance, bias.ctypes.data, meter_ptr,
+                                        meter_from, temperature, top_k, top_p, min_p, u, *self._sample_ptrs)
+        return index
 
     def _head(self, k: int) -> np.ndarray:
         """Head k on the bound buffer h -> its logits buffer [lanes, V_k]."""
