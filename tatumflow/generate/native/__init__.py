@@ -4,7 +4,7 @@
 compiler or the build fails: the torch paths then carry on (backend.py picks). The build is cached under
 `$XDG_CACHE_HOME/tatumflow/native` (default `~/.cache/...`), keyed by the source, the compiler, its flags and this
 CPU, so a machine never loads a library built for another CPU; `scripts/setup.sh` builds it once at install
-(`python -m tatumflow.generate.native`). Nothing here runs at import.
+(`python -m tatumflow.generate.native`, native/__main__.py). Nothing here runs at import.
 """
 
 from __future__ import annotations
@@ -115,8 +115,3 @@ def library() -> ctypes.CDLL | None:
 def unavailable_reason() -> str | None:
     return _REASON[-1] if _REASON else None
 
-
-if __name__ == "__main__":  # scripts/setup.sh: build once at install
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    lib = library()
-    print(f"native decode step: {'built' if lib is not None else 'unavailable: ' + str(unavailable_reason())}")
