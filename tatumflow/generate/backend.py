@@ -166,17 +166,18 @@ class TransformerBackend:
         x = torch.as_tensor(steps, dtype=torch.long, device=self.device)[None].expand(cache.lanes, -1, -1)
         self.net.prefill(cache, x, style)
 
-    @torch.inference_mode()
     def sample(self, cache: KVCache, controls: Controls, c: StepConstraints,
                rng: torch.Generator) -> tuple[int, int, int, int]:
-        if cache.length == 0:
-            self.net.prefill(cache, None, self.style_vectors(controls, cache.lanes))
         biases = self.constraint_biases(c.spec)
-        if self.static is not None:
-            return self.static.sample(cache, controls, biases, c, rng)
-        if self.native is not None:
+        if self.native is not None and cache.length > 0:  # no torch on this path: no inference mode to enter
             return self.native.sample_note(cache, HostSampler(controls, rng, biases, c, self.native.sample_field))
-        sampler = HostSampler(controls, rng, biases, c)
-        h = cache.hidden[:, cache.length - 1]  # [lanes, D]
-        delta, pitch, velocity, duration = sample_note(self.net, h, sampler)
+        with torch.inference_mode():
+            if cache.length == 0:
+                self.net.prefill(cache, None, self.style_vectors(controls, cache.lanes))
+            if self.static is not None:
+                return self.static.sample(cache, controls, biases, c, rng)
+            if self.native is not None:
+                return self.native.sample_note(cache, HostSampler(controls, rng, biases, c, self.native.sample_field))
+            h = cache.hidden[:, cache.length - 1]  # [lanes, D]
+            delta, pitch, velocity, duration = sample_note(self.net, h, HostSampler(controls, rng, biases, c))
         return delta, pitch, velocity, duration

@@ -1,15 +1,17 @@
 """One note from a hidden state: the factorised heads (`factorised_heads`), each field chosen by a sampler.
 
-`sample_note(heads, h, sampler)` is the one head-and-sample function of every decode path. The sampler says where
-the arithmetic runs:
+`sample_note(heads, h, sampler)` is the one head-and-sample function of the torch decode paths (the native step,
+native/step.py, runs the same loop over its C heads). The sampler says where the arithmetic runs:
 
-- `HostSampler`: each field sampled on the host in numpy (`sample_field`), drawing its uniform from the torch
-  generator as it goes: the CPU dynamic path, and the bench's peers.
+- `HostSampler`: each field sampled on the host in float64 (`sampling.sample_row` in numpy, or the same arithmetic
+  in C through a `FieldKernel`: the native path), its uniforms drawn from the torch generator in field order: the
+  CPU paths, and the bench's peers.
 - `DeviceSampler`: each field sampled on the device in torch (`sample_index`), every per-note input read from one
   float64 buffer that `ParamLayout.pack` fills on the host, the uniforms drawn in advance from the same generator in
   the same order: the static / CUDA-graph path (graphs.py). No host reads, static shapes.
 
-Both apply the constraint masks, the harmony bias, the no-re-strike rule (`without_restrikes`) and classifier-free
+Both apply the biases of the note's `MaskSpec` (`constraint_biases`: masks, density and legato tilts), the harmony
+and repeat biases, the meter prior (`meter_term`), the no-re-strike rule (`without_restrikes`) and classifier-free
 guidance (`mix_lanes`) in the same order with the same float arithmetic, so a seed plays the same notes.
 """
 
@@ -152,13 +154,23 @@ class FieldKernel(Protocol):
 
 
 class HostSampler:
-    """Fields sampled on the host in float64, one uniform from `rng` per sampled field, drawn as it goes: in numpy
-    (`sampling.sample_row`), or by `kernel` (the same arithmetic in C) for logits it can read (a numpy buffer)."""
+    """Fields sampled on the host in float64, one uniform from `rng` per sampled field: in numpy
+    (`sampling.sample_row`), or by `kernel` (the same arithmetic in C) for logits it can read (a numpy buffer).
+    The uniforms are drawn four at a time (a note's worth: one torch call, not four), used in order: the same
+    numbers as drawing them one by one."""
 
     def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[np.ndarray],
                  constraints: StepConstraints, kernel: FieldKernel | None = None) -> None:
         self.controls, self.rng, self.biases, self.c, self.kernel = controls, rng, biases, constraints, kernel
         self.temps = [controls.temperature * t for t in controls.head_temperature]
+        self._uniforms: list[float] = []
+
+    def _uniform(self) -> float:
+        if self.controls.greedy:  # greedy draws nothing (sampling_mode)
+            return 0.0
+        if not self._uniforms:
+            self._uniforms = torch.rand(4, dtype=torch.float64, generator=self.rng).tolist()[::-1]
+        return self._uniforms.pop()
 
     def choose(self, k: int, logits: torch.Tensor | np.ndarray, chosen: list[int]) -> int:
         """Field k from head k's logits [lanes, V] (lane 1, if any, unconditional)."""
@@ -166,9 +178,8 @@ class HostSampler:
         bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
         meter = c.meter_bias if k == DELTA else None
         if self.kernel is not None and isinstance(logits, np.ndarray):
-            u = 0.0 if controls.greedy else float(torch.rand((), dtype=torch.float64, generator=self.rng))
             return self.kernel(logits, controls.guidance, bias, meter, c.meter_from, self.temps[k], controls.top_k,
-                               controls.nucleus(k), controls.min_p, u)
+                               controls.nucleus(k), controls.min_p, self._uniform())
         x = _host_logits(logits, controls.guidance)
         x += bias
         if meter is not None:
@@ -176,8 +187,7 @@ class HostSampler:
             x[f:] += meter_term_np(x[f:], meter[f:], self.temps[k])
         if controls.greedy:
             return int(np.argmax(x))
-        u = float(torch.rand((), dtype=torch.float64, generator=self.rng))
-        return sample_row(x, self.temps[k], controls.top_k, controls.nucleus(k), controls.min_p, u)
+        return sample_row(x, self.temps[k], controls.top_k, controls.nucleus(k), controls.min_p, self._uniform())
 
     def _pitch_bias(self, delta: int) -> np.ndarray:
         c = self.c
