@@ -108,6 +108,27 @@ def test_midi_clock_is_followed_and_never_reaches_the_model():
     assert s.engine.context_notes()[0].pitch in {n.pitch for n in on_grid_phrase(grid, 4)}
 
 
+@pytest.mark.parametrize("before,after", [(100.0, 140.0), (140.0, 90.0)])
+def test_a_tempo_change_mid_transport_reaches_the_replies_the_screen_and_the_report(before, after):
+    """Issue 27 item 1, live path: the DAW goes from `before` to `after` bpm on beat 8 with no Stop. The reply to a
+    phrase played after the change starts on the new grid (within 0.03 beats), the screen's tempo (the engine's
+    snapshot) and the report's last tempo are the new one (they stayed near the old: 132 -> 90 showed 135)."""
+    change = 8 * 60.0 / before
+    s = TimedSession(tempo=TempoConfig(sync="clock"), silence_threshold_s=0.3)
+    s.add_clock(before, 0.0, change - 1e-6, start_at=-0.001)
+    s.add_clock(after, change, 14.0)
+    new = BeatGrid(after, change)
+    s.play(on_grid_phrase(new, 4))
+    s.run_until(12.0)
+    snap = s.engine.snapshot()
+    report = s.engine.stop()
+    phrase_end = max(n.end_s for n in on_grid_phrase(new, 4))
+    first = s.model_onsets(after=phrase_end)[0]
+    assert abs(new.offset_to_beat_s(first)) / new.period_s < 0.03, (first, new.offset_to_beat_s(first))
+    assert abs(snap.tempo_bpm - after) < 0.5 and abs(report["tempo_bpm_last"] - after) < 0.5, (snap, report)
+    assert report["stuck_notes"] == 0
+
+
 def test_transport_stop_silences_at_once_and_start_resumes_a_duet():
     s = TimedSession(mode="duet", tempo=TempoConfig(sync="clock"), clock_bpm=120.0, start_at=0.5)
     s.run_until(3.0)  # the DAW's Start starts the duet: no human note needed
