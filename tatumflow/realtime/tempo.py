@@ -12,7 +12,8 @@
 - `off`: no grid (the engine as it was: replies at the silence threshold, no meter prior).
 
 `--sync clock` with no clock arriving: after `clock_wait_s` one warning line says so; the engine plays on without a
-tempo (replies at the threshold) and follows the clock as soon as it arrives.
+tempo (replies at the threshold) and follows the clock as soon as it arrives. A clock that stops after the DAW's
+Stop is not missing: nothing is said; one that stops while the transport runs gets one line.
 
 `TimeKeeper` is what the engine holds: the source, the grid as of the last worker pass (`grid`, read by the modes,
 the outbox and the report from any thread), the tempo log for the report, and the tempo map of the recording
@@ -131,7 +132,8 @@ class TimeKeeper:
         self._aligner = BeatAligner()
         self._tempo_sinks = [s for s in tempo_sinks if hasattr(s, "tempo_change")]
         self._started_s: float | None = None
-        self._warned = False
+        self._warned = False  # "no clock arriving" said
+        self._lost_warned = False  # "the clock stopped without a Stop" said, for this stop
         self._logged_s = float("-inf")
 
     @property
@@ -175,13 +177,24 @@ class TimeKeeper:
                 sink.tempo_change(t_s, bpm, grid.next_beat(t_s))
 
     def _check_clock(self, now_s: float) -> None:
+        """`--sync clock`: one warning when no clock has come `clock_wait_s` into the session, one each time a running
+        clock stops arriving without a Stop; none after a Stop (the DAW stopped its clock: nothing is missing)."""
         if self._started_s is None:
             self._started_s = now_s
-        if (self.sync == "clock" and not self._warned and not self.source.clock_alive(now_s)
-                and now_s - self._started_s >= self.source.config.clock_wait_s):
-            self._warned = True
-            log.warning("--sync clock: no MIDI clock arriving after %.0f s; playing without a tempo until it does",
-                        self.source.config.clock_wait_s)
+        if self.sync != "clock":
+            return
+        follower = self.source.follower
+        if self.source.clock_alive(now_s):
+            self._lost_warned = False
+        elif follower.last_clock_s is None:
+            if not self._warned and now_s - self._started_s >= self.source.config.clock_wait_s:
+                self._warned = True
+                log.warning("--sync clock: no MIDI clock arriving after %.0f s; playing without a tempo until it "
+                            "does", self.source.config.clock_wait_s)
+        elif follower.running and not self._lost_warned:
+            self._lost_warned = True
+            log.warning("--sync clock: the MIDI clock stopped without a Stop; playing without a tempo until it "
+                        "returns")
 
     def source_name(self) -> str:
         """"auto (clock, human)", "clock", "off", ...: the option and the sources actually followed."""

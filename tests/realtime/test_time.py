@@ -3,6 +3,8 @@ report's time fields, the recording's tempo map."""
 
 from __future__ import annotations
 
+import logging
+
 import mido
 import pytest
 
@@ -127,6 +129,34 @@ def test_a_tempo_change_mid_transport_reaches_the_replies_the_screen_and_the_rep
     assert abs(new.offset_to_beat_s(first)) / new.period_s < 0.03, (first, new.offset_to_beat_s(first))
     assert abs(snap.tempo_bpm - after) < 0.5 and abs(report["tempo_bpm_last"] - after) < 0.5, (snap, report)
     assert report["stuck_notes"] == 0
+
+
+def _clock_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "clock" in r.getMessage()]
+
+
+def test_a_stop_is_not_reported_as_a_missing_clock(caplog):
+    """Issue 27 item 3: about 1 s after a DAW's Stop (its clock stops with the transport) the session warned `no MIDI
+    clock arriving after 5 s`. After Stop nothing is missing: no warning."""
+    s = TimedSession(tempo=TempoConfig(sync="clock"))
+    s.add_clock(120.0, 0.0, 6.0, start_at=-0.001)
+    s.send(6.0, mido.Message("stop"))
+    with caplog.at_level(logging.WARNING):
+        s.run_until(10.0)
+    assert _clock_warnings(caplog) == []
+    s.engine.stop()
+
+
+def test_a_clock_that_never_comes_or_stops_while_running_is_said_once(caplog):
+    s = TimedSession(tempo=TempoConfig(sync="clock"))
+    with caplog.at_level(logging.WARNING):
+        s.run_until(7.0)
+        assert [w.split(";")[0] for w in _clock_warnings(caplog)] == ["--sync clock: no MIDI clock arriving after 5 s"]
+        caplog.clear()
+        s.add_clock(120.0, 7.0, 9.0, start_at=7.0)  # comes, then stops with no Stop (a cable, a crashed DAW)
+        s.run_until(12.0)
+    assert len(_clock_warnings(caplog)) == 1 and "stopped without a Stop" in _clock_warnings(caplog)[0]
+    s.engine.stop()
 
 
 def test_transport_stop_silences_at_once_and_start_resumes_a_duet():
