@@ -17,7 +17,9 @@ Stop is not missing: nothing is said; one that stops while the transport runs ge
 
 `TimeKeeper` is what the engine holds: the source, the grid as of the last worker pass (`grid`, read by the modes,
 the outbox and the report from any thread), the tempo log for the report, and the tempo map of the recording
-(`timing.tempomap.BeatAligner` -> `tempo_change(t_s, bpm, beat_s)` on every sink that has one).
+(`timing.tempomap.BeatAligner`, one per sink that has `tempo_change(t_s, bpm, beat_s)`): a sink that can open its
+map (`open_tempo(bpm, lead_s)`, the recorder) gets the first reliable tempo (a whole window of clock, the tracker's
+estimate, `--bpm`) from its start, with the clock's bars on its bars; changes after that, as before.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ class TempoSource:
             self._tracked_at = now_s
         return self._tracked
 
+    def steady(self, grid: BeatGrid) -> bool:
+        """Whether `grid` is an estimate to write down: a clock's from a whole window of ticks; others as they come
+        (the tracker gives none below its confidence; a fixed tempo is exact)."""
+        return grid.source != "clock" or self.follower.steady
+
     def bar_s(self, now_s: float) -> float | None:
         """A bar's first beat when the source knows bars (a running clock), else None."""
         return self.follower.bar_s() if self.follower.alive(now_s) else None
@@ -129,8 +136,7 @@ class TimeKeeper:
         self.stats.tempo_source = source.config.sync
         self.grid: BeatGrid | None = None
         self.used: set[str] = set()
-        self._aligner = BeatAligner()
-        self._tempo_sinks = [s for s in tempo_sinks if hasattr(s, "tempo_change")]
+        self._aligners = [(s, BeatAligner()) for s in tempo_sinks if hasattr(s, "tempo_change")]
         self._started_s: float | None = None
         self._warned = False  # "no clock arriving" said
         self._lost_warned = False  # "the clock stopped without a Stop" said, for this stop
@@ -170,10 +176,19 @@ class TimeKeeper:
         return grid
 
     def _write_tempo(self, now_s: float, grid: BeatGrid) -> None:
-        if not self._tempo_sinks:
+        if not self._aligners:
             return
-        for t_s, bpm in self._aligner.update(now_s, grid, self.source.bar_s(now_s)):
-            for sink in self._tempo_sinks:
+        bar = self.source.bar_s(now_s)
+        for i, (sink, aligner) in enumerate(self._aligners):
+            if aligner.grid_bpm is None and hasattr(sink, "open_tempo"):
+                if not self.source.steady(grid):
+                    continue  # the file waits for a tempo worth writing from its start
+                lead = aligner.open(grid, *((bar, 4) if bar is not None else (grid.beat_s, 1)))
+                if sink.open_tempo(grid.bpm, lead):
+                    continue
+                aligner = BeatAligner()  # its map had opened at 120 bpm: corrections from there
+                self._aligners[i] = (sink, aligner)
+            for t_s, bpm in aligner.update(now_s, grid, bar):
                 sink.tempo_change(t_s, bpm, grid.next_beat(t_s))
 
     def _check_clock(self, now_s: float) -> None:

@@ -9,10 +9,11 @@ import mido
 import pytest
 
 from tatumflow.generate.mock import mock_generator
-from tatumflow.notes import Note, note_messages
+from tatumflow.notes import Note, note_messages, read_midi_tracks
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import build_engine
+from tatumflow.realtime.recording import MAX_PENDING, IncrementalMidi
 from tatumflow.realtime.sinks import MODEL, MemorySink, RecorderSink
 from tatumflow.realtime.tempo import TempoConfig
 from tatumflow.timing.grid import BeatGrid
@@ -254,6 +255,65 @@ def test_the_recording_carries_the_tempo_and_its_beats(tmp_path):
             ons.append(tick)
     eighth = midi.ticks_per_beat / 2
     assert ons and all(abs(t / eighth - round(t / eighth)) * eighth <= 2 for t in ons), ons
+
+
+@pytest.mark.parametrize("bpm", [104.0, 138.0])
+def test_the_recorded_tempo_map_is_the_clock_s_from_the_first_bar(tmp_path, bpm):
+    """Issue 27 item 2: under a DAW's clock at 104 bpm the recording's tempo events read 120, 113, 104 (138: 120, 162,
+    138), a ramp that never happened. The file opens at the clock's tempo once a whole window of clock is in, and
+    nothing else is written; the DAW's bars are the file's (the human's phrase from a downbeat starts on a bar
+    line), and the notes played before the tempo was known sit on the file's beats too."""
+    path = tmp_path / "s.mid"
+    rec = RecorderSink(path)
+    start = 0.7  # the DAW's Start, its downbeat: the session's time 0 is on no beat of it
+    s = TimedSession(tempo=TempoConfig(sync="clock"), sinks=[rec], silence_threshold_s=0.3)
+    s.add_clock(bpm, start, 14.0, start_at=start - 0.001)
+    grid = BeatGrid(bpm, start)
+    early = on_grid_phrase(grid, 1, n=2)  # before the tempo is known (two beats of clock)
+    s.play(early + on_grid_phrase(grid, 8, n=8))  # bar 3's downbeat
+    s.run_until(12.0)
+    s.engine.stop()
+    rec.close()
+    midi = mido.MidiFile(str(path))
+    tempos = [mido.tempo2bpm(m.tempo) for m in midi.tracks[0] if m.type == "set_tempo"]
+    assert tempos == [pytest.approx(bpm, abs=0.01)], tempos
+    _, ons = _recorded_onsets(midi)
+    eighth, bar = midi.ticks_per_beat / 2, 4 * midi.ticks_per_beat
+    assert len(ons) == 10 and all(abs(t / eighth - round(t / eighth)) * eighth <= 2 for t in ons), ons
+    assert abs(ons[2] / bar - round(ons[2] / bar)) * bar <= 2, (ons[2], bar)
+
+
+def test_the_file_waits_in_seconds_for_its_first_tempo(tmp_path):
+    """Before its first tempo a recording keeps its events in seconds (a snapshot reads them at 120 bpm); the tempo
+    opens the file with its lead, every event keeping its time; with no tempo for `MAX_PENDING` events it opens at
+    120 bpm and later tempi are changes."""
+    midi = IncrementalMidi(("human",))
+    midi.note("human", 0.3, 0, 60, 90)
+    midi.note("human", 0.8, 0, 60, 0)
+    path = tmp_path / "a.mid"
+    path.write_bytes(midi.to_bytes(1.0))
+    assert [(n.onset_s, n.duration_s) for n in read_midi_tracks(path)["human"]] == [
+        pytest.approx((0.3, 0.5), abs=1e-3)]
+    assert midi.open_tempo(90.0, 0.2) and not midi.open_tempo(100.0, 0.0)
+    midi.note("human", 2.0, 0, 62, 90)
+    path.write_bytes(midi.to_bytes(3.0))
+    tempos = [m.tempo for m in mido.MidiFile(str(path)).tracks[0] if m.type == "set_tempo"]
+    assert [mido.tempo2bpm(t) for t in tempos] == [pytest.approx(90.0)]
+    assert [n.onset_s for n in read_midi_tracks(path)["human"]] == pytest.approx([0.5, 2.2], abs=1e-3)
+    busy = IncrementalMidi(("human",))
+    for i in range(MAX_PENDING):
+        busy.control("human", i * 0.01, 0, 64, 127 * (i % 2))
+    assert busy.opened and not busy.open_tempo(90.0, 0.0)
+
+
+def _recorded_onsets(midi):
+    human = next(tr for tr in midi.tracks if any(getattr(m, "name", "") == "human" for m in tr))
+    tick, ons = 0, []
+    for m in human:
+        tick += m.time
+        if m.type == "note_on" and m.velocity > 0:
+            ons.append(tick)
+    return human, ons
 
 
 def test_bad_tempo_options_are_one_line_errors():
