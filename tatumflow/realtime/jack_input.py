@@ -8,7 +8,9 @@ jackd2) copies each cycle's events into a lock-free ring inside the cycle and pr
 cycle waits for Python: when this side falls behind, the pipe fills, its ring fills, and it says so on stderr for
 every message it skips. It writes that line from inside JACK's cycle, so its stderr goes to `grep -c` (C, never
 behind) rather than to a Python thread that could let the pipe fill and stall the cycle; the count comes when the
-port closes (`DumpPort.lost`, `on_lost`). So every input message is either delivered or counted.
+port closes (`DumpPort.lost`, `on_lost`). So every input message is either delivered or counted. A line that is not
+a whole, known MIDI message (a truncated Song Position Pointer `f2 00`, a stray data byte, an undefined status) is
+dropped and counted (`DumpPort.errors`; one warning line at the first and the total at close), never raised.
 
 The port is `CLIENT:input` (the client named after our input port, e.g. `TatumFlow In:input`); a named source is
 connected to it through libjack (watchdog.libjack). `available()` says whether the tool is installed.
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from typing import IO
 
 import mido
+from mido.messages.specs import SPEC_BY_STATUS
 
 from .jack import die_with_parent
 from .watchdog import JackQuery, libjack
@@ -57,6 +60,53 @@ def parse_line(line: bytes) -> bytes | None:
     return bytes(data) if data and data[0] >= 0x80 else None
 
 
+def _is_event_line(line: bytes) -> bool:
+    """Whether a line is one of the tool's event lines (`  123: 3c 50`) whatever its bytes."""
+    head, sep, rest = line.partition(b":")
+    return bool(sep) and head.strip().isdigit() and bool(rest.split())
+
+
+def decode(data: bytes) -> mido.Message | None:
+    """The message in `data`, or None when it is not exactly one known message (never raises): the status must be
+    one mido knows and the length its message's (a sysex runs from f0 to its f7)."""
+    if not data:
+        return None
+    spec = SPEC_BY_STATUS.get(data[0])
+    if spec is None or (spec["type"] != "sysex" and len(data) != spec["length"]):
+        return None
+    try:
+        return mido.Message.from_bytes(data)
+    except (ValueError, KeyError, IndexError, TypeError):  # a data byte >= 0x80, a sysex without its end
+        return None
+
+
+class DumpReader:
+    """The lines of `jack_midi_dump`, parsed: each whole message goes to `callback`, anything else is counted."""
+
+    def __init__(self, callback: Callable[[mido.Message], None]) -> None:
+        self.callback = callback
+        self.lines = 0  # lines read from the tool
+        self.errors = 0  # message lines that were not one whole, known MIDI message (dropped)
+
+    def feed(self, line: bytes) -> None:
+        self.lines += 1
+        data = parse_line(line)
+        if data is None and not _is_event_line(line):
+            return  # not an event: something else the tool printed
+        msg = None if data is None else decode(data)
+        if msg is None:
+            self.errors += 1
+            if self.errors == 1:
+                log.warning("JACK input: dropped a malformed MIDI message (%s); such messages are counted, not played",
+                            line[:40].decode("ascii", "replace").strip())
+            return
+        self.callback(msg)
+
+    def run(self, pipe: IO[bytes]) -> None:
+        for line in pipe:
+            self.feed(line)
+
+
 class DumpPort:
     """One JACK MIDI input read by a `jack_midi_dump` process; `callback(msg)` runs on a reader thread here."""
 
@@ -67,8 +117,7 @@ class DumpPort:
             raise OSError(f"{TOOL} and libjack are needed for this input (apt-get install jackd2)")
         self.client_name, self.callback, self.source, self.on_lost = client_name, callback, source, on_lost
         self.lost = 0  # messages jack_midi_dump skipped (its ring was full)
-        self.errors = 0  # lines that were not a MIDI message
-        self.lines = 0  # lines read from the tool
+        self.reader = DumpReader(callback)
         before = self._ports()
         # both die with us (a kill -9 of the session must not leave its port behind, taking our name)
         self._counter = subprocess.Popen(["grep", "-c", SKIPPED], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -78,7 +127,8 @@ class DumpPort:
         assert self._counter.stdin is not None
         self._counter.stdin.close()  # the tool holds the only writing end: its exit is grep's end of input
         self._counter.stdin = None
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), name="jack-in-read", daemon=True)
+        self._reader = threading.Thread(target=self.reader.run, args=(self.proc.stdout,), name="jack-in-read",
+                                        daemon=True)
         self._reader.start()
         try:
             self.port_name = self._wait_for_port(before)
@@ -88,18 +138,14 @@ class DumpPort:
             self.close()
             raise
 
-    def _read(self, pipe: IO[bytes]) -> None:
-        for line in pipe:
-            self.lines += 1
-            data = parse_line(line)
-            if data is None:
-                continue
-            try:
-                msg = mido.Message.from_bytes(data)
-            except (ValueError, KeyError):
-                self.errors += 1
-                continue
-            self.callback(msg)
+    @property
+    def lines(self) -> int:
+        return self.reader.lines
+
+    @property
+    def errors(self) -> int:
+        """Malformed messages dropped so far."""
+        return self.reader.errors
 
     def _ports(self) -> set[str]:
         """The MIDI input ports of the server now whose client carries our name."""
@@ -167,3 +213,5 @@ class DumpPort:
         if self._reader is not threading.current_thread():
             self._reader.join(timeout=2)
         self._count_lost()
+        if self.errors:
+            log.warning("JACK input: %d malformed MIDI messages dropped", self.errors)

@@ -156,6 +156,12 @@ class RecorderSink(Sink):
         self._flusher = threading.Thread(target=self._flush_loop, name="recorder-flush", daemon=True)
         self._flusher.start()
 
+    def open_tempo(self, bpm: float, lead_s: float) -> bool:
+        """The file's first tempo, from its start `lead_s` before the session's (recording.py); False when its map had
+        opened already."""
+        with self._lock:
+            return self.midi.open_tempo(bpm, lead_s)
+
     def tempo_change(self, t_s: float, bpm: float, beat_s: float | None = None) -> None:
         """The session's tempo is `bpm` from `t_s` on (a set_tempo in the file). `beat_s`: a beat's time (kept for
         the caller's alignment; the file's beats follow the tempo map from time 0)."""

@@ -12,11 +12,14 @@
 - `off`: no grid (the engine as it was: replies at the silence threshold, no meter prior).
 
 `--sync clock` with no clock arriving: after `clock_wait_s` one warning line says so; the engine plays on without a
-tempo (replies at the threshold) and follows the clock as soon as it arrives.
+tempo (replies at the threshold) and follows the clock as soon as it arrives. A clock that stops after the DAW's
+Stop is not missing: nothing is said; one that stops while the transport runs gets one line.
 
 `TimeKeeper` is what the engine holds: the source, the grid as of the last worker pass (`grid`, read by the modes,
 the outbox and the report from any thread), the tempo log for the report, and the tempo map of the recording
-(`timing.tempomap.BeatAligner` -> `tempo_change(t_s, bpm, beat_s)` on every sink that has one).
+(`timing.tempomap.BeatAligner`, one per sink that has `tempo_change(t_s, bpm, beat_s)`): a sink that can open its
+map (`open_tempo(bpm, lead_s)`, the recorder) gets the first reliable tempo (a whole window of clock, the tracker's
+estimate, `--bpm`) from its start, with the clock's bars on its bars; changes after that, as before.
 """
 
 from __future__ import annotations
@@ -114,6 +117,11 @@ class TempoSource:
             self._tracked_at = now_s
         return self._tracked
 
+    def steady(self, grid: BeatGrid) -> bool:
+        """Whether `grid` is an estimate to write down: a clock's from a whole window of ticks; others as they come
+        (the tracker gives none below its confidence; a fixed tempo is exact)."""
+        return grid.source != "clock" or self.follower.steady
+
     def bar_s(self, now_s: float) -> float | None:
         """A bar's first beat when the source knows bars (a running clock), else None."""
         return self.follower.bar_s() if self.follower.alive(now_s) else None
@@ -128,10 +136,10 @@ class TimeKeeper:
         self.stats.tempo_source = source.config.sync
         self.grid: BeatGrid | None = None
         self.used: set[str] = set()
-        self._aligner = BeatAligner()
-        self._tempo_sinks = [s for s in tempo_sinks if hasattr(s, "tempo_change")]
+        self._aligners = [(s, BeatAligner()) for s in tempo_sinks if hasattr(s, "tempo_change")]
         self._started_s: float | None = None
-        self._warned = False
+        self._warned = False  # "no clock arriving" said
+        self._lost_warned = False  # "the clock stopped without a Stop" said, for this stop
         self._logged_s = float("-inf")
 
     @property
@@ -168,20 +176,40 @@ class TimeKeeper:
         return grid
 
     def _write_tempo(self, now_s: float, grid: BeatGrid) -> None:
-        if not self._tempo_sinks:
+        if not self._aligners:
             return
-        for t_s, bpm in self._aligner.update(now_s, grid, self.source.bar_s(now_s)):
-            for sink in self._tempo_sinks:
+        bar = self.source.bar_s(now_s)
+        for i, (sink, aligner) in enumerate(self._aligners):
+            if aligner.grid_bpm is None and hasattr(sink, "open_tempo"):
+                if not self.source.steady(grid):
+                    continue  # the file waits for a tempo worth writing from its start
+                lead = aligner.open(grid, *((bar, 4) if bar is not None else (grid.beat_s, 1)))
+                if sink.open_tempo(grid.bpm, lead):
+                    continue
+                aligner = BeatAligner()  # its map had opened at 120 bpm: corrections from there
+                self._aligners[i] = (sink, aligner)
+            for t_s, bpm in aligner.update(now_s, grid, bar):
                 sink.tempo_change(t_s, bpm, grid.next_beat(t_s))
 
     def _check_clock(self, now_s: float) -> None:
+        """`--sync clock`: one warning when no clock has come `clock_wait_s` into the session, one each time a running
+        clock stops arriving without a Stop; none after a Stop (the DAW stopped its clock: nothing is missing)."""
         if self._started_s is None:
             self._started_s = now_s
-        if (self.sync == "clock" and not self._warned and not self.source.clock_alive(now_s)
-                and now_s - self._started_s >= self.source.config.clock_wait_s):
-            self._warned = True
-            log.warning("--sync clock: no MIDI clock arriving after %.0f s; playing without a tempo until it does",
-                        self.source.config.clock_wait_s)
+        if self.sync != "clock":
+            return
+        follower = self.source.follower
+        if self.source.clock_alive(now_s):
+            self._lost_warned = False
+        elif follower.last_clock_s is None:
+            if not self._warned and now_s - self._started_s >= self.source.config.clock_wait_s:
+                self._warned = True
+                log.warning("--sync clock: no MIDI clock arriving after %.0f s; playing without a tempo until it "
+                            "does", self.source.config.clock_wait_s)
+        elif follower.running and not self._lost_warned:
+            self._lost_warned = True
+            log.warning("--sync clock: the MIDI clock stopped without a Stop; playing without a tempo until it "
+                        "returns")
 
     def source_name(self) -> str:
         """"auto (clock, human)", "clock", "off", ...: the option and the sources actually followed."""

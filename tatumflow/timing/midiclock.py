@@ -4,7 +4,9 @@
 `songpos`) with their arrival stamps and keeps a `BeatGrid`: the tempo from a least-squares line through the
 last `window_clocks` clock stamps (MIDI clock jitters by a millisecond or more per tick; a line through two beats'
 worth of ticks averages it out), the beat phase from the clock count since Start (or the Song Position
-Pointer: 1 MIDI beat = 6 clocks = a 16th note). It knows nothing of ports: the engine feeds it.
+Pointer: 1 MIDI beat = 6 clocks = a 16th note). A tempo change while the transport runs (a step or a DAW's tempo
+automation) is followed within two beats, the song position counting on. It knows nothing of ports: the engine
+feeds it.
 
 `ClockSender` makes the messages a DAW follows: `start`, then a `clock` every 1/24 beat at the grid's tempo,
 `stop` at the end.
@@ -23,6 +25,10 @@ from .grid import MAX_BPM, MIN_BPM, BeatGrid
 PPQN = 24  # MIDI clocks per quarter note
 CLOCKS_PER_SONGPOS = 6  # a Song Position Pointer unit (a "MIDI beat") is a 16th note
 TRANSPORT = ("start", "stop", "continue", "songpos", "clock")
+CHANGE_CLOCKS = 12  # the latest clocks checked for a tempo change (half a beat)
+STRAIGHT = 0.3  # of a tick: the farthest a clock on one steady tempo lies from its line
+CHANGE_TOLERANCE = 0.04  # a steady run of clocks this far off the fitted tempo is a new tempo
+MISNUMBERED = 4.0  # consecutive ticks fit the latest clocks this many times better than their numbers: renumber
 
 
 @dataclass
@@ -32,7 +38,18 @@ class TransportEvent:
 
 
 class ClockFollower:
-    """Follows an incoming MIDI clock; `grid` is None until a tempo can be read (two beats of clock by default)."""
+    """Follows an incoming MIDI clock; `grid` is None until a tempo can be read (half a beat of clock).
+
+    Each clock gets a tick number: counted until a tempo is known, then read off the last fit's line, so that a clock
+    lost on the way (a busy receiver misses a JACK cycle) or a late one (it may share its number with the next) does
+    not shift the song position. A tempo change would be misread that way (slower ticks look like lost clocks, faster
+    ones like a burst, and the line, fitted to those numbers, keeps the old tempo), so every clock the last
+    `CHANGE_CLOCKS` arrivals are also fitted as consecutive ticks: when they make one straight line (no lost or late
+    clock among them) at a tempo more than `CHANGE_TOLERANCE` off the fit's, or straighter than the numbering does,
+    the tempo changed: the clocks that lie on that line are numbered again, one tick each, and the fit starts from
+    them (what came before is the old tempo). A step between 60 and 200 bpm is read within half a beat of the new
+    tempo, a ramp with the lag of half the window.
+    """
 
     def __init__(self, window_clocks: int = 48, on_transport: Callable[[TransportEvent], None] | None = None,
                  timeout_s: float = 1.0) -> None:
@@ -42,14 +59,15 @@ class ClockFollower:
         self.on_transport = on_transport
         self.timeout_s = timeout_s
         self._stamps: deque[tuple[int, float]] = deque(maxlen=window_clocks)  # (tick, arrival s)
+        self._short = min(CHANGE_CLOCKS, window_clocks)  # the clocks checked for a tempo change; the fewest to fit
         self.count = 0  # song position in clocks: since Start, or where the Song Position Pointer set it
-        self._ticks = 0  # every clock received
-        self._beat_tick: int | None = None  # the tick at the latest song position on a beat (24k)
-        self._beat_count = 0  # the song position (clocks) at that tick
+        self._ticks = 0  # the latest clock's tick number
+        self._anchor: tuple[float, int, int] | None = None  # running: (arrival, tick, song position) of one clock
         self._line: tuple[float, float, int] | None = None  # the last fit: (s per clock, time at tick, tick)
         self._fresh = True  # the next clock is the song position `count` itself (after Start / Continue / SPP)
         self.running = False
         self.last_clock_s: float | None = None
+        self.changes = 0  # tempo changes read (the clocks numbered again)
         self.grid: BeatGrid | None = None
 
     def feed(self, kind: str, t_s: float, songpos: int | None = None) -> None:
@@ -57,31 +75,42 @@ class ClockFollower:
         if kind == "clock":
             self._clock(t_s)
         elif kind == "start":
-            self.count, self.running, self._beat_tick, self._fresh = 0, True, None, True
+            self.count, self.running, self._anchor, self._fresh = 0, True, None, True
             self._notify("start", t_s)
         elif kind == "continue":
-            self.running, self._fresh = True, True
+            self.running, self._anchor, self._fresh = True, None, True
             self._notify("continue", t_s)
         elif kind == "stop":
             self.running = False
             self._notify("stop", t_s)
         elif kind == "songpos" and songpos is not None:
-            self.count, self._fresh = songpos * CLOCKS_PER_SONGPOS, True
+            self.count, self._anchor, self._fresh = songpos * CLOCKS_PER_SONGPOS, None, True
 
     def alive(self, now_s: float) -> bool:
         """Whether clock is arriving (a tick within `timeout_s`)."""
         return self.last_clock_s is not None and now_s - self.last_clock_s <= self.timeout_s
 
+    @property
+    def steady(self) -> bool:
+        """Whether the tempo comes from a whole window of clock at one tempo (the estimate to write down)."""
+        return self.grid is not None and len(self._stamps) >= self.window_clocks
+
     def bar_s(self, beats_per_bar: int = 4) -> float | None:
         """The time of a bar's first beat (song position a multiple of `beats_per_bar` beats), when running."""
-        if self.grid is None or not self.running or self._beat_tick is None:
+        if self.grid is None or not self.running or self._anchor is None:
             return None
-        beat = self._beat_count // PPQN
+        beat = self._position(self._ticks) // PPQN
         return self.grid.beat_s - (beat % beats_per_bar) * self.grid.period_s
 
     def _notify(self, kind: str, t_s: float) -> None:
         if self.on_transport is not None:
             self.on_transport(TransportEvent(kind, t_s))
+
+    def _position(self, tick: int) -> int:
+        """The song position (clocks) of tick number `tick`, running."""
+        assert self._anchor is not None
+        _, anchor_tick, anchor_count = self._anchor
+        return anchor_count + tick - anchor_tick
 
     def _clock(self, t_s: float) -> None:
         # Clock keeps coming while the transport is stopped: it always gives the tempo; only a running transport
@@ -89,28 +118,71 @@ class ClockFollower:
         if self.last_clock_s is not None and t_s - self.last_clock_s > self.timeout_s:
             self._stamps.clear()  # clock stopped and came back: the gap is not a tempo
             self._line = None
-        idx = self._index(t_s)
-        steps, self._ticks = idx - self._ticks, idx
-        if self.running:
-            n = 1 if self._fresh else steps  # 0: a late clock of a burst; 2+: clocks were lost on the way
-            self._fresh = False
-            for k in range(n):
-                if (self.count + k) % PPQN == 0:
-                    self._beat_tick, self._beat_count = idx - (n - 1 - k), self.count + k
-            self.count += n
+        self._ticks = self._index(t_s)
+        if self.running and self._fresh:
+            self._anchor, self._fresh = (t_s, self._ticks, self.count), False
         self._stamps.append((self._ticks, t_s))
         self.last_clock_s = t_s
-        if len(self._stamps) >= min(self.window_clocks, 2 * PPQN) // 2:
+        if len(self._stamps) > self._short:
+            self._check_change()
+        if self.running and self._anchor is not None:
+            self.count = self._position(self._ticks) + 1
+        if len(self._stamps) >= self._short:
             self.grid = self._fit()
 
     def _index(self, t_s: float) -> int:
-        """The clock's tick number: counted until a tempo is known, then read off the last fit's line, so that a
-        clock lost on the way (a busy receiver misses a JACK cycle) does not shift the song position, and a late one
-        does not either (it may share its number with the next)."""
+        """The clock's tick number: the next until a tempo is known, then read off the last fit's line."""
         if self._line is None:
             return self._ticks + 1
         slope, t_ref, tick_ref = self._line
         return max(self._ticks, tick_ref + round((t_s - t_ref) / slope))
+
+    def _check_change(self) -> None:
+        """The last `_short` clocks as consecutive ticks: a new tempo when they are straight and either off the
+        fit's tempo or straighter than their numbers (module docstring)."""
+        if self._line is None:
+            return
+        recent = list(self._stamps)[-self._short:]
+        times = np.array([t for _, t in recent])
+        k = np.arange(1 - self._short, 1, dtype=float)
+        slope, last_t = np.polyfit(k, times, 1)
+        resid = times - (last_t + slope * k)
+        if slope <= 0 or np.abs(resid).max() > STRAIGHT * slope:
+            return  # not one steady tempo: a lost or late clock among them, or the change itself
+        numbered = np.array([c for c, _ in recent], dtype=float)
+        if np.ptp(numbered) > 0:
+            fit = np.polyfit(numbered, times, 1)
+            ss_numbered = float(np.sum((times - np.polyval(fit, numbered)) ** 2))
+        else:
+            ss_numbered = float("inf")
+        ss_consecutive = float(np.sum(resid ** 2))
+        if ss_numbered < ss_consecutive:
+            return  # the numbers (with a gap or a shared one) fit better: lost or late clocks, not a new tempo
+        renumber = ss_numbered > max(MISNUMBERED * ss_consecutive, (0.1 * slope) ** 2)  # (not float noise)
+        if not renumber and abs(slope / self._line[0] - 1) <= CHANGE_TOLERANCE:
+            return
+        self._renumber(float(slope), float(last_t))
+
+    def _renumber(self, slope: float, last_t: float) -> None:
+        """The clocks on the new tempo's line (the last ones, and before them as many as lie on it) get consecutive
+        numbers after the clock before them; the older ones are the old tempo and leave the fit."""
+        stamps = list(self._stamps)
+        n = len(stamps)
+        j = n - self._short
+        while j > 0 and abs(stamps[j - 1][1] - (last_t - (n - j) * slope)) <= STRAIGHT * slope:
+            j -= 1
+        first = stamps[j - 1][0] + 1 if j > 0 else stamps[0][0]
+        renumbered = [(first + m - j, t) for m, (_, t) in enumerate(stamps) if m >= j]
+        if self._anchor is not None:  # the running song position hangs on one clock: it keeps its place
+            t_a, tick_a, count_a = self._anchor
+            new = next((c for c, t in renumbered if t == t_a), None)
+            if new is not None:  # (else it is older than the renumbered clocks: its number stands)
+                self._anchor = (t_a, new, count_a)
+        self._stamps.clear()
+        self._stamps.extend(renumbered)
+        self._ticks = renumbered[-1][0]
+        self._line = (slope, last_t, self._ticks)
+        self.changes += 1
 
     def _fit(self) -> BeatGrid | None:
         ticks = np.array([c for c, _ in self._stamps], dtype=float)
@@ -123,7 +195,9 @@ class ClockFollower:
         if not MIN_BPM <= bpm <= MAX_BPM:
             return self.grid
         # Running: beats are the ticks at song positions 24k. Stopped: the tempo holds, the phase is the latest tick.
-        anchor = self._beat_tick if self.running and self._beat_tick is not None else ticks[-1]
+        anchor = ticks[-1]
+        if self.running and self._anchor is not None:
+            anchor -= self._position(self._ticks) % PPQN
         return BeatGrid(bpm, float(intercept + slope * (anchor - ticks[-1])), "clock", 1.0)
 
 

@@ -1,8 +1,11 @@
 """A recording's tempo map that keeps the file's beats on the followed grid.
 
-A file written as the session goes starts at 120 bpm from time 0 (the recorder's default). When a grid becomes
-known, and again whenever it moves (the tempo by more than `bpm_tolerance`, or the beats by more than
-`phase_tolerance_ms` from the file's), `BeatAligner.update` returns two set_tempo changes: from now, a short
+A file that can wait for it (recording.py) opens at the session's first reliable tempo: `BeatAligner.open` gives the
+lead (how long before the session the file starts) that puts the grid's beats, and its bars when known, on the
+file's from the first bar, with no other tempo before it. A file that could not wait starts at 120 bpm from time 0
+(the recorder's default). When a grid becomes known for it, and again whenever it moves (the tempo by more than
+`bpm_tolerance`, or the beats by more than `phase_tolerance_ms` from the file's), `BeatAligner.update` returns two
+set_tempo changes: from now, a short
 *correction* segment whose tempo makes an upcoming grid beat B land on a whole file beat (the first beat of a bar
 when the bar is known: a DAW's bar lines up with the DAW's bar), then the grid's own tempo from B on. Between
 changes the file's beats are the grid's, so notes played on the grid sit on the file's bar grid. Times are seconds.
@@ -26,6 +29,14 @@ class BeatAligner:
         self.bpm_tolerance, self.phase_tolerance_s = bpm_tolerance, phase_tolerance_ms / 1e3
         self.beats_per_bar = beats_per_bar
         self.grid_bpm: float | None = None  # the followed tempo last written
+
+    def open(self, grid: BeatGrid, beat_s: float, beats_per_bar: int = 1) -> float:
+        """The file starts at the grid's tempo with `beat_s` on its first beat of a bar (of `beats_per_bar` beats):
+        returns the lead, in [0, a bar), the file's start before the session's (its time 0)."""
+        lead = (-beat_s) % (beats_per_bar * grid.period_s)
+        self._t, self._beats, self._spb = 0.0, lead / grid.period_s, grid.period_s
+        self.grid_bpm = grid.bpm
+        return lead
 
     def file_beats(self, t_s: float) -> float:
         """The file's beat position at `t_s` (>= the current segment's start)."""

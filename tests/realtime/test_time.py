@@ -3,14 +3,17 @@ report's time fields, the recording's tempo map."""
 
 from __future__ import annotations
 
+import logging
+
 import mido
 import pytest
 
 from tatumflow.generate.mock import mock_generator
-from tatumflow.notes import Note, note_messages
+from tatumflow.notes import Note, note_messages, read_midi_tracks
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import build_engine
+from tatumflow.realtime.recording import MAX_PENDING, IncrementalMidi
 from tatumflow.realtime.sinks import MODEL, MemorySink, RecorderSink
 from tatumflow.realtime.tempo import TempoConfig
 from tatumflow.timing.grid import BeatGrid
@@ -108,6 +111,55 @@ def test_midi_clock_is_followed_and_never_reaches_the_model():
     assert s.engine.context_notes()[0].pitch in {n.pitch for n in on_grid_phrase(grid, 4)}
 
 
+@pytest.mark.parametrize("before,after", [(100.0, 140.0), (140.0, 90.0)])
+def test_a_tempo_change_mid_transport_reaches_the_replies_the_screen_and_the_report(before, after):
+    """Issue 27 item 1, live path: the DAW goes from `before` to `after` bpm on beat 8 with no Stop. The reply to a
+    phrase played after the change starts on the new grid (within 0.03 beats), the screen's tempo (the engine's
+    snapshot) and the report's last tempo are the new one (they stayed near the old: 132 -> 90 showed 135)."""
+    change = 8 * 60.0 / before
+    s = TimedSession(tempo=TempoConfig(sync="clock"), silence_threshold_s=0.3)
+    s.add_clock(before, 0.0, change - 1e-6, start_at=-0.001)
+    s.add_clock(after, change, 14.0)
+    new = BeatGrid(after, change)
+    s.play(on_grid_phrase(new, 4))
+    s.run_until(12.0)
+    snap = s.engine.snapshot()
+    report = s.engine.stop()
+    phrase_end = max(n.end_s for n in on_grid_phrase(new, 4))
+    first = s.model_onsets(after=phrase_end)[0]
+    assert abs(new.offset_to_beat_s(first)) / new.period_s < 0.03, (first, new.offset_to_beat_s(first))
+    assert abs(snap.tempo_bpm - after) < 0.5 and abs(report["tempo_bpm_last"] - after) < 0.5, (snap, report)
+    assert report["stuck_notes"] == 0
+
+
+def _clock_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "clock" in r.getMessage()]
+
+
+def test_a_stop_is_not_reported_as_a_missing_clock(caplog):
+    """Issue 27 item 3: about 1 s after a DAW's Stop (its clock stops with the transport) the session warned `no MIDI
+    clock arriving after 5 s`. After Stop nothing is missing: no warning."""
+    s = TimedSession(tempo=TempoConfig(sync="clock"))
+    s.add_clock(120.0, 0.0, 6.0, start_at=-0.001)
+    s.send(6.0, mido.Message("stop"))
+    with caplog.at_level(logging.WARNING):
+        s.run_until(10.0)
+    assert _clock_warnings(caplog) == []
+    s.engine.stop()
+
+
+def test_a_clock_that_never_comes_or_stops_while_running_is_said_once(caplog):
+    s = TimedSession(tempo=TempoConfig(sync="clock"))
+    with caplog.at_level(logging.WARNING):
+        s.run_until(7.0)
+        assert [w.split(";")[0] for w in _clock_warnings(caplog)] == ["--sync clock: no MIDI clock arriving after 5 s"]
+        caplog.clear()
+        s.add_clock(120.0, 7.0, 9.0, start_at=7.0)  # comes, then stops with no Stop (a cable, a crashed DAW)
+        s.run_until(12.0)
+    assert len(_clock_warnings(caplog)) == 1 and "stopped without a Stop" in _clock_warnings(caplog)[0]
+    s.engine.stop()
+
+
 def test_transport_stop_silences_at_once_and_start_resumes_a_duet():
     s = TimedSession(mode="duet", tempo=TempoConfig(sync="clock"), clock_bpm=120.0, start_at=0.5)
     s.run_until(3.0)  # the DAW's Start starts the duet: no human note needed
@@ -203,6 +255,65 @@ def test_the_recording_carries_the_tempo_and_its_beats(tmp_path):
             ons.append(tick)
     eighth = midi.ticks_per_beat / 2
     assert ons and all(abs(t / eighth - round(t / eighth)) * eighth <= 2 for t in ons), ons
+
+
+@pytest.mark.parametrize("bpm", [104.0, 138.0])
+def test_the_recorded_tempo_map_is_the_clock_s_from_the_first_bar(tmp_path, bpm):
+    """Issue 27 item 2: under a DAW's clock at 104 bpm the recording's tempo events read 120, 113, 104 (138: 120, 162,
+    138), a ramp that never happened. The file opens at the clock's tempo once a whole window of clock is in, and
+    nothing else is written; the DAW's bars are the file's (the human's phrase from a downbeat starts on a bar
+    line), and the notes played before the tempo was known sit on the file's beats too."""
+    path = tmp_path / "s.mid"
+    rec = RecorderSink(path)
+    start = 0.7  # the DAW's Start, its downbeat: the session's time 0 is on no beat of it
+    s = TimedSession(tempo=TempoConfig(sync="clock"), sinks=[rec], silence_threshold_s=0.3)
+    s.add_clock(bpm, start, 14.0, start_at=start - 0.001)
+    grid = BeatGrid(bpm, start)
+    early = on_grid_phrase(grid, 1, n=2)  # before the tempo is known (two beats of clock)
+    s.play(early + on_grid_phrase(grid, 8, n=8))  # bar 3's downbeat
+    s.run_until(12.0)
+    s.engine.stop()
+    rec.close()
+    midi = mido.MidiFile(str(path))
+    tempos = [mido.tempo2bpm(m.tempo) for m in midi.tracks[0] if m.type == "set_tempo"]
+    assert tempos == [pytest.approx(bpm, abs=0.01)], tempos
+    _, ons = _recorded_onsets(midi)
+    eighth, bar = midi.ticks_per_beat / 2, 4 * midi.ticks_per_beat
+    assert len(ons) == 10 and all(abs(t / eighth - round(t / eighth)) * eighth <= 2 for t in ons), ons
+    assert abs(ons[2] / bar - round(ons[2] / bar)) * bar <= 2, (ons[2], bar)
+
+
+def test_the_file_waits_in_seconds_for_its_first_tempo(tmp_path):
+    """Before its first tempo a recording keeps its events in seconds (a snapshot reads them at 120 bpm); the tempo
+    opens the file with its lead, every event keeping its time; with no tempo for `MAX_PENDING` events it opens at
+    120 bpm and later tempi are changes."""
+    midi = IncrementalMidi(("human",))
+    midi.note("human", 0.3, 0, 60, 90)
+    midi.note("human", 0.8, 0, 60, 0)
+    path = tmp_path / "a.mid"
+    path.write_bytes(midi.to_bytes(1.0))
+    assert [(n.onset_s, n.duration_s) for n in read_midi_tracks(path)["human"]] == [
+        pytest.approx((0.3, 0.5), abs=1e-3)]
+    assert midi.open_tempo(90.0, 0.2) and not midi.open_tempo(100.0, 0.0)
+    midi.note("human", 2.0, 0, 62, 90)
+    path.write_bytes(midi.to_bytes(3.0))
+    tempos = [m.tempo for m in mido.MidiFile(str(path)).tracks[0] if m.type == "set_tempo"]
+    assert [mido.tempo2bpm(t) for t in tempos] == [pytest.approx(90.0)]
+    assert [n.onset_s for n in read_midi_tracks(path)["human"]] == pytest.approx([0.5, 2.2], abs=1e-3)
+    busy = IncrementalMidi(("human",))
+    for i in range(MAX_PENDING):
+        busy.control("human", i * 0.01, 0, 64, 127 * (i % 2))
+    assert busy.opened and not busy.open_tempo(90.0, 0.0)
+
+
+def _recorded_onsets(midi):
+    human = next(tr for tr in midi.tracks if any(getattr(m, "name", "") == "human" for m in tr))
+    tick, ons = 0, []
+    for m in human:
+        tick += m.time
+        if m.type == "note_on" and m.velocity > 0:
+            ons.append(tick)
+    return human, ons
 
 
 def test_bad_tempo_options_are_one_line_errors():

@@ -98,3 +98,74 @@ def test_lost_and_late_clocks_do_not_shift_the_song_position():
     assert abs(f.grid.bpm - 96) < 0.1
     assert abs(f.grid.offset_to_beat_s(0.0)) < 0.002  # beat 0 still at time 0
     assert abs(f.bar_s() % (4 * 60.0 / 96)) < 0.002 or abs(f.bar_s() % (4 * 60.0 / 96) - 2.5) < 0.002
+
+
+def tempo_track(segments, jitter_s=0.001, seed=0):
+    """Clock ticks of a DAW's tempo track: `segments` of (bpm at start, bpm at end, beats), a step where one segment
+    ends at another tempo than the next begins. Returns the stamps (jittered), the exact tick times and the tempo
+    in force at each tick."""
+    t, exact, bpms = 0.0, [], []
+    for b0, b1, beats in segments:
+        n = int(beats * PPQN)
+        for i in range(n):
+            bpm = b0 + (b1 - b0) * i / n
+            exact.append(t)
+            bpms.append(bpm)
+            t += 60.0 / bpm / PPQN
+    rng = np.random.default_rng(seed)
+    exact_a = np.array(exact)
+    return exact_a + rng.normal(0, jitter_s, len(exact)), exact_a, np.array(bpms)
+
+
+def follow(stamps):
+    f = ClockFollower()
+    f.feed("start", -0.001)
+    read = []
+    for t in stamps:
+        f.feed("clock", float(t))
+        read.append(f.grid.bpm if f.grid is not None else float("nan"))
+    return f, np.array(read)
+
+
+@pytest.mark.parametrize("before,after", [(60, 200), (200, 60), (100, 140), (140, 90), (120, 100), (100, 120),
+                                          (120, 60), (60, 120), (90, 132), (100, 105)])
+def test_a_tempo_step_while_the_transport_runs_is_followed_within_two_beats(before, after):
+    """Issue 27 item 1: 6 s after a step the follower still read 100 -> 120 as 99.9, 120 -> 60 as 120.0, 90 -> 132 as
+    88.0 (the ticks were numbered by the old tempo). From two beats (of the new tempo) after the step it reads the new
+    tempo within 1 %, the song position has counted every clock, and the beats are the DAW's within 3 ms."""
+    stamps, exact, _ = tempo_track([(before, before, 8), (after, after, 12)], seed=before + after)
+    f, read = follow(stamps)
+    step = 8 * PPQN
+    late = read[step + 2 * PPQN:]
+    assert np.all(np.abs(late / after - 1) < 0.01), (before, after, late[np.abs(late / after - 1) >= 0.01][:5])
+    assert f.count == len(stamps)
+    assert max(abs(f.grid.offset_to_beat_s(t)) for t in exact[::PPQN][-3:]) < 0.003
+    assert f.bar_s() is not None and abs(f.grid.offset_to_beat_s(f.bar_s())) < 1e-9
+
+
+@pytest.mark.parametrize("before,after,beats", [(100, 140, 8), (140, 90, 8), (60, 200, 16), (200, 60, 16),
+                                                (100, 140, 2)])
+def test_a_tempo_ramp_is_followed_with_at_most_two_beats_of_lag(before, after, beats):
+    """A tempo automation: at every clock from two beats into the ramp the tempo read is one the DAW played in the
+    last two beats (within 1 %); at the end the new tempo and the DAW's beats."""
+    stamps, exact, bpms = tempo_track([(before, before, 8), (before, after, beats), (after, after, 8)])
+    f, read = follow(stamps)
+    for i in range(8 * PPQN + 2 * PPQN, len(stamps)):
+        recent = bpms[i - 2 * PPQN:i + 1]
+        assert recent.min() * 0.99 <= read[i] <= recent.max() * 1.01, (i, read[i], recent.min(), recent.max())
+    assert abs(f.grid.bpm / after - 1) < 0.005 and f.count == len(stamps)
+    assert max(abs(f.grid.offset_to_beat_s(t)) for t in exact[::PPQN][-3:]) < 0.003
+
+
+def test_a_tempo_change_while_stopped_and_a_start_on_it():
+    """The DAW keeps sending clock while stopped, changes tempo, then starts: the new tempo, and Start's first clock
+    is beat 0 however the ticks around it were numbered at first."""
+    stamps, exact, _ = tempo_track([(90, 90, 4), (150, 150, 6)], jitter_s=0.0005)
+    f = ClockFollower()
+    start = 4 * PPQN + 5  # Start lands 5 clocks after the change, before the change can be read
+    for i, t in enumerate(stamps):
+        if i == start:
+            f.feed("start", float(t) - 0.001)
+        f.feed("clock", float(t))
+    assert abs(f.grid.bpm - 150) < 0.5 and f.count == len(stamps) - start
+    assert abs(f.grid.offset_to_beat_s(exact[start])) < 0.003
