@@ -223,7 +223,8 @@ def render(
     wav: Annotated[str, typer.Argument(help="Output WAV file.", show_default=False)],
     soundfont: SoundfontOpt = None,
 ) -> None:
-    """Render a MIDI file to WAV with FluidSynth (offline, each track on its own channel)."""
+    """Render a MIDI file to WAV with FluidSynth (offline, each track on its own channel). Gaps of more than 30 s
+    between events are cut to 30 s; a WAV of more than 2 hours is refused."""
     from tatumflow.realtime.synth import render_midi
 
     try:
