@@ -15,9 +15,9 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from ..files import atomic_path
 from ..midistream import NOTE_OFF, NOTE_ON, MappedMidi
 from ..notes import PEDAL_CCS, Note
-from ..files import atomic_path
 from ..paths import check_input_file, check_output_file
 from .sinks import HUMAN, MODEL, Sink
 
