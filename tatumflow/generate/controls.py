@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 from ..notes import PIANO_HIGH, PIANO_LOW
 from ..timing.grid import BeatGrid
+
+MAX_STYLE_WEIGHT = 100.0
+MAX_SEED = 2**32 - 1  # window i samples with seed + i: far from torch's 2**64 for any session
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -56,8 +60,10 @@ class Controls:
     def __post_init__(self) -> None:
         if not isinstance(self.style, dict) or not self.style:
             raise ValueError(f"style must be a non-empty mapping of style name to weight, got {self.style!r}")
-        if any(w < 0 for w in self.style.values()) or sum(self.style.values()) <= 0:
-            raise ValueError(f"style weights must be >= 0 with a positive sum, got {self.style!r}")
+        weights = list(self.style.values())
+        if not all(math.isfinite(w) and 0 <= w <= MAX_STYLE_WEIGHT for w in weights) or not sum(weights) > 0:
+            raise ValueError(f"style weights must be in [0, {MAX_STYLE_WEIGHT}] with a positive sum, got "
+                             f"{str(self.style)[:200]}")
         _check_range("temperature", self.temperature, 1e-3, 10.0)
         if len(self.head_temperature) != 4:
             raise ValueError("head_temperature needs 4 values (delta, pitch, velocity, duration)")
@@ -84,8 +90,8 @@ class Controls:
         _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)
         _check_range("window_s", self.window_s, 0.05, 60.0)
         _check_range("max_notes_per_window", self.max_notes_per_window, 1, 10_000)
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     @property
     def greedy(self) -> bool:
