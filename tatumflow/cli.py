@@ -187,6 +187,8 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
                                 Path(cache) if cache else None, max_steps, on_step, max_minutes)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
+    except OSError as err:  # the metrics log on a full disk (checkpoints and state: WriteError, a ValueError)
+        fail(f"--out {out}: cannot write ({err.strerror or err}); the last whole checkpoint is kept")
     if (path / "model.safetensors").is_file():
         typer.echo(f"best checkpoint: {path}")
     else:
@@ -223,8 +225,7 @@ def render(
     wav: Annotated[str, typer.Argument(help="Output WAV file.", show_default=False)],
     soundfont: SoundfontOpt = None,
 ) -> None:
-    """Render a MIDI file to WAV with FluidSynth (offline, each track on its own channel). Gaps of more than 30 s
-    between events are cut to 30 s; a WAV of more than 2 hours is refused."""
+    """Render a MIDI file to WAV with FluidSynth (a channel per track; gaps over 30 s cut to 30 s; 2 hours at most)."""
     from tatumflow.realtime.synth import render_midi
 
     try:
@@ -292,6 +293,7 @@ def eval_command(
 
     from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls
     from tatumflow.eval.table import summary_table
+    from tatumflow.files import write_atomic
     from tatumflow.generate.load import load_generator
     from tatumflow.paths import check_output_file
     from tatumflow.presets import controls_from
@@ -314,10 +316,17 @@ def eval_command(
     if json_out:
         payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
                    "harmony_weight": controls.harmony_weight, **report.to_dict()}
-        Path(json_out).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        try:
+            write_atomic(json_out, json.dumps(payload, indent=2))
+        except ValueError as err:  # a full disk after the whole evaluation: the results go to stdout, not lost
+            typer.echo(json.dumps(payload))
+            fail(f"{err}; the per-prompt results are printed above as one line of JSON")
         typer.echo(f"wrote {json_out}")
     if plot:
-        plot_pianorolls(report, plot)
+        try:
+            plot_pianorolls(report, plot)
+        except ValueError as err:
+            fail(str(err))
         typer.echo(f"wrote {plot}")
     n_files = len({f.path for f in report.files})
     typer.echo(f"{n_files} files evaluated ({len(report.files)} prompts); skipped "

@@ -233,8 +233,11 @@ class MappedMidi:
         size = check_midi_path(self.path)
         if size == 0:
             raise ValueError(f"{self.path}: not a readable MIDI file (the file is empty (0 bytes))")
-        with open(self.path, "rb") as f:
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            with open(self.path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as err:  # permissions, a file that went away or cannot be mapped
+            raise ValueError(f"{self.path}: cannot read it ({err.strerror or err})") from None
         try:
             self.layout = layout(self._map)
         except ValueError as err:
