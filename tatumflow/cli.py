@@ -272,9 +272,8 @@ def eval_command(
     continue_seconds: Annotated[float, typer.Option("--continue-seconds", help="Continuation length compared.")] = 15.0,
     seeds: Annotated[int, typer.Option("--seeds", help="Continuations per prompt and system (seeds 0..N-1).")] = 3,
     max_files: Annotated[int | None, typer.Option("--max-files", help="Use at most this many files.")] = None,
-    prompts_every: Annotated[float | None, typer.Option(
-        "--prompts-every", help="A prompt every this many seconds through each file (default: its opening only).",
-        show_default=False)] = None,
+    prompts_every: Annotated[float | None, typer.Option("--prompts-every", show_default=False, help=(
+        "A prompt every this many seconds (at least 1) through each file (default: its opening only)."))] = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
     json_out: Annotated[str | None, typer.Option("--json", help="Write per-prompt values and means here.")] = None,
@@ -310,24 +309,20 @@ def eval_command(
             report = evaluate(gen, [Path(d) for d in data], cfg, controls,
                               lambda done, total, name: progress.update(task, completed=done, total=total,
                                                                         description=name[:40]))
+        Console().print(summary_table(report))
+        if json_out:
+            payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
+                       "harmony_weight": controls.harmony_weight, **report.to_dict()}
+            try:
+                typer.echo(f"wrote {write_atomic(json_out, json.dumps(payload, indent=2))}")
+            except ValueError as err:  # a full disk after the whole evaluation: the results go to stdout, not lost
+                typer.echo(json.dumps(payload))
+                raise ValueError(f"{err}; the per-prompt results are printed above as one line of JSON") from err
+        if plot:
+            plot_pianorolls(report, plot)
+            typer.echo(f"wrote {plot}")
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
-    Console().print(summary_table(report))
-    if json_out:
-        payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
-                   "harmony_weight": controls.harmony_weight, **report.to_dict()}
-        try:
-            write_atomic(json_out, json.dumps(payload, indent=2))
-        except ValueError as err:  # a full disk after the whole evaluation: the results go to stdout, not lost
-            typer.echo(json.dumps(payload))
-            fail(f"{err}; the per-prompt results are printed above as one line of JSON")
-        typer.echo(f"wrote {json_out}")
-    if plot:
-        try:
-            plot_pianorolls(report, plot)
-        except ValueError as err:
-            fail(str(err))
-        typer.echo(f"wrote {plot}")
     n_files = len({f.path for f in report.files})
     typer.echo(f"{n_files} files evaluated ({len(report.files)} prompts); skipped "
                f"{report.skipped['unreadable']} unreadable, {report.skipped['too_short']} too short")
