@@ -58,6 +58,14 @@ def read_text_bounded(path: str | os.PathLike, limit: int, what: str) -> str:
         raise ValueError(f"{what} {path} is not UTF-8 text (byte {err.start})") from None
 
 
+def temp_beside(path: Path, tmp: Path | None = None) -> Path:
+    """A new empty temp file in `path`'s folder, of mode 0666 less the umask as `open` makes files (tempfile.mkstemp
+    makes them 0600: outputs meant to be shared, like recordings, came out private). OSError as `os.open`."""
+    tmp = tmp or path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temp path beside `path` (created empty, mode 0666 less the umask, as `open` would) to write the output
@@ -66,7 +74,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        temp_beside(final, tmp)
         yield tmp
         os.replace(tmp, final)
     except OSError as err:
