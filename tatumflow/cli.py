@@ -49,8 +49,8 @@ def inspect(
         typer.echo(json.dumps(stats.to_dict()))
         return
     table = Table(title=Path(file).name, show_header=False)
-    for key, value in stats.to_dict().items():
-        table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+    for label, value in stats.rows():
+        table.add_row(label, value)
     Console().print(table)
 
 
@@ -122,9 +122,10 @@ def presets() -> None:
     for name in preset_names():
         p = load_preset(name)
         style = ", ".join(f"{k} {v:g}" for k, v in p.controls.style.items())
+        engine = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in p.engine.items())
         typer.echo(f"{name:<8} {p.description}\n         style: {style}; temperature {p.controls.temperature:g}; "
-                   f"harmony {p.controls.harmony_weight:g}; "
-                   f"window {p.controls.window_s:g} s; engine {p.engine}")
+                   f"harmony {p.controls.harmony_weight:g}; window {p.controls.window_s:g} s\n"
+                   f"         engine: {engine or 'defaults'}")
 
 
 TrainConfigOpt = Annotated[str, typer.Option(
