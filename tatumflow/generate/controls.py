@@ -69,8 +69,8 @@ class Controls:
             raise ValueError("head_temperature needs 4 values (delta, pitch, velocity, duration)")
         for t in self.head_temperature:
             _check_range("head_temperature", t, 1e-3, 10.0)
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 <= self.top_k <= 10_000:
+            raise ValueError(f"top_k must be in [0, 10000] (0 = off), got {self.top_k}")
         _check_range("top_p", self.top_p, 1e-6, 1.0)
         if len(self.head_top_p) != 4:
             raise ValueError("head_top_p needs 4 values (delta, pitch, velocity, duration)")

@@ -81,6 +81,7 @@ def test_controls_with_an_unreadable_map_is_one_line(tmp_path, target):
     ({"style": {"Art Tatum": 1.0, "x": math.nan}}, "style"),
     ({"seed": 2**64}, "seed"),
     ({"seed": -1}, "seed"),
+    ({"top_k": 10**20}, "top_k"),
     ({"temperature": math.nan}, "temperature"),
 ])
 def test_controls_refuse_non_finite_values(changes, setting):
