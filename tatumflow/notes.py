@@ -47,6 +47,7 @@ DEFAULT_TEMPO_BPM = 120.0
 # A solo performance is thousands of notes (PiJAMA's largest file, a 1976 Jarrett concert, holds 22,334); a file of
 # more is refused: reading holds ~200 bytes a note (~40 MB), `inspect`'s round trip of 200,000 notes ~300 MB.
 MAX_NOTES = 200_000
+MAX_EVENTS = 2_000_000  # notes, pedals and other controls together: a file of controls alone is read in ~10 s at most
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -173,11 +174,16 @@ def notes_from_messages(
 def _fold(events: Iterable[tuple[float, int, int, int, int, int]], by_track: bool, name: str,
           counted: list[int]) -> tuple[dict[tuple[int, int], PedalFolder], float]:
     """Streamed events folded into one `PedalFolder` per channel (per track and channel with `by_track`); the
-    time of the last event. Refuses a file of more than `MAX_NOTES` notes as soon as it gets there."""
+    time of the last event. Refuses a file of more than `MAX_NOTES` notes or `MAX_EVENTS` events as soon as it gets
+    there; `counted` is [notes, events] so far."""
     folders: dict[tuple[int, int], PedalFolder] = {}
     last_t = 0.0
     for t, kind, track, channel, a, b in events:
         last_t = t
+        counted[1] += 1
+        if counted[1] > MAX_EVENTS:
+            raise ValueError(f"{name}: more than {MAX_EVENTS:,} MIDI events (a performance holds tens of thousands): "
+                             "refused")
         key = (track if by_track else 0, channel)
         folder = folders.get(key) or folders.setdefault(key, PedalFolder())
         if kind == NOTE_ON:
@@ -199,7 +205,7 @@ def _read(data, name: str, by_track: bool) -> dict[int, list[Note]]:
     except ValueError as err:
         raise ValueError(f"{name}: not a readable MIDI file ({err})") from None
     out: dict[int, list[Note]] = {}
-    counted = [0]
+    counted = [0, 0]
     for events, ends in songs(data, midi):
         folders, last_t = _fold(named_errors(events, name), by_track, name, counted)
         end_s = max([last_t, *ends])

@@ -13,7 +13,7 @@ import mido
 import pytest
 
 from tatumflow.eval.roundtrip import corpus_files, default_pijama_root
-from tatumflow.notes import MAX_MIDI_BYTES, MAX_NOTES, notes_from_messages, read_midi, read_midi_tracks
+from tatumflow.notes import MAX_EVENTS, MAX_MIDI_BYTES, MAX_NOTES, notes_from_messages, read_midi, read_midi_tracks
 
 PIJAMA = default_pijama_root()
 _MEASURED = ("import atexit, resource, runpy, sys; "
@@ -111,3 +111,12 @@ def test_tracks_keep_their_names_and_the_conductors_tempo(tmp_path):
     tracks = read_midi_tracks(tmp_path / "t.mid")
     assert list(tracks) == ["human", "tatumflow"]
     assert [(n.onset_s, n.duration_s, n.pitch) for n in tracks["tatumflow"]] == [(0.25, 0.25, 64)]
+
+
+def test_a_file_of_controls_alone_is_refused_at_the_event_limit(tmp_path):
+    """64 MiB of control changes hold no note but 22 million events: read in full it cost two minutes of CPU."""
+    body = b"\x00\xb0\x07\x40" + b"\x00\x07\x40" * (MAX_EVENTS + 10) + b"\x00\xff\x2f\x00"
+    path = tmp_path / "cc.mid"
+    path.write_bytes(_header(1, 0) + _chunk(body))
+    with pytest.raises(ValueError, match=f"cc.mid: more than {MAX_EVENTS:,} MIDI events"):
+        read_midi(path)
