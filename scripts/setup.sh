@@ -18,9 +18,18 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+# pip runs only when pyproject.toml (the dependencies) changed since the last install here, or the package is gone:
+# a second run of this script only checks.
+STAMP=.venv/.tatumflow-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $(pwd)"
+if [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && .venv/bin/python -c "import tatumflow" 2>/dev/null; then
+  echo "the tatumflow package is current (pyproject.toml unchanged since its install)"
+else
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "$want" > "$STAMP"
+fi
 # The native decode step (C, for this CPU): built once here so that the first session does not wait for it; where
 # it cannot be built the engine decodes on the torch path and says why.
 .venv/bin/python -m tatumflow.generate.native || true

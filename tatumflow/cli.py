@@ -49,8 +49,8 @@ def inspect(
         typer.echo(json.dumps(stats.to_dict()))
         return
     table = Table(title=Path(file).name, show_header=False)
-    for key, value in stats.to_dict().items():
-        table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+    for label, value in stats.rows():
+        table.add_row(label, value)
     Console().print(table)
 
 
@@ -122,9 +122,10 @@ def presets() -> None:
     for name in preset_names():
         p = load_preset(name)
         style = ", ".join(f"{k} {v:g}" for k, v in p.controls.style.items())
+        engine = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in p.engine.items())
         typer.echo(f"{name:<8} {p.description}\n         style: {style}; temperature {p.controls.temperature:g}; "
-                   f"harmony {p.controls.harmony_weight:g}; "
-                   f"window {p.controls.window_s:g} s; engine {p.engine}")
+                   f"harmony {p.controls.harmony_weight:g}; window {p.controls.window_s:g} s\n"
+                   f"         engine: {engine or 'defaults'}")
 
 
 TrainConfigOpt = Annotated[str, typer.Option(
@@ -187,6 +188,8 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
                                 Path(cache) if cache else None, max_steps, on_step, max_minutes)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
+    except OSError as err:  # the metrics log on a full disk (checkpoints and state: WriteError, a ValueError)
+        fail(f"--out {out}: cannot write ({err.strerror or err}); the last whole checkpoint is kept")
     if (path / "model.safetensors").is_file():
         typer.echo(f"best checkpoint: {path}")
     else:
@@ -223,7 +226,7 @@ def render(
     wav: Annotated[str, typer.Argument(help="Output WAV file.", show_default=False)],
     soundfont: SoundfontOpt = None,
 ) -> None:
-    """Render a MIDI file to WAV with FluidSynth (offline, each track on its own channel)."""
+    """Render a MIDI file to WAV with FluidSynth (a channel per track; gaps over 30 s cut to 30 s; 2 hours at most)."""
     from tatumflow.realtime.synth import render_midi
 
     try:
@@ -270,9 +273,8 @@ def eval_command(
     continue_seconds: Annotated[float, typer.Option("--continue-seconds", help="Continuation length compared.")] = 15.0,
     seeds: Annotated[int, typer.Option("--seeds", help="Continuations per prompt and system (seeds 0..N-1).")] = 3,
     max_files: Annotated[int | None, typer.Option("--max-files", help="Use at most this many files.")] = None,
-    prompts_every: Annotated[float | None, typer.Option(
-        "--prompts-every", help="A prompt every this many seconds through each file (default: its opening only).",
-        show_default=False)] = None,
+    prompts_every: Annotated[float | None, typer.Option("--prompts-every", show_default=False, help=(
+        "A prompt every this many seconds (at least 1) through each file (default: its opening only)."))] = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
     json_out: Annotated[str | None, typer.Option("--json", help="Write per-prompt values and means here.")] = None,
@@ -291,6 +293,7 @@ def eval_command(
 
     from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls
     from tatumflow.eval.table import summary_table
+    from tatumflow.files import write_atomic
     from tatumflow.generate.load import load_generator
     from tatumflow.paths import check_output_file
     from tatumflow.presets import controls_from
@@ -307,17 +310,20 @@ def eval_command(
             report = evaluate(gen, [Path(d) for d in data], cfg, controls,
                               lambda done, total, name: progress.update(task, completed=done, total=total,
                                                                         description=name[:40]))
+        Console().print(summary_table(report))
+        if json_out:
+            payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
+                       "harmony_weight": controls.harmony_weight, **report.to_dict()}
+            try:
+                typer.echo(f"wrote {write_atomic(json_out, json.dumps(payload, indent=2))}")
+            except ValueError as err:  # a full disk after the whole evaluation: the results go to stdout, not lost
+                typer.echo(json.dumps(payload))
+                raise ValueError(f"{err}; the per-prompt results are printed above as one line of JSON") from err
+        if plot:
+            plot_pianorolls(report, plot)
+            typer.echo(f"wrote {plot}")
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
-    Console().print(summary_table(report))
-    if json_out:
-        payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
-                   "harmony_weight": controls.harmony_weight, **report.to_dict()}
-        Path(json_out).write_text(json.dumps(payload, indent=2), encoding="utf-8")
-        typer.echo(f"wrote {json_out}")
-    if plot:
-        plot_pianorolls(report, plot)
-        typer.echo(f"wrote {plot}")
     n_files = len({f.path for f in report.files})
     typer.echo(f"{n_files} files evaluated ({len(report.files)} prompts); skipped "
                f"{report.skipped['unreadable']} unreadable, {report.skipped['too_short']} too short")

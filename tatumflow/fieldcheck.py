@@ -4,10 +4,15 @@ that names the key, the expected type and what was given, never a Python interna
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any
+
+from .files import clip, quote, read_text_bounded
 
 _NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table",
           tuple: "a list", list: "a list"}
@@ -16,7 +21,7 @@ _NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a s
 def _describe(value: Any) -> str:
     kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a table",
             list: "a list"}.get(type(value), type(value).__name__)
-    return f"{value!r} ({kind})"
+    return f"{quote(value)} ({kind})"
 
 
 def _accepts(tp: Any, value: Any) -> bool:
@@ -31,8 +36,8 @@ def _accepts(tp: Any, value: Any) -> bool:
         return isinstance(value, bool)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is float:  # nan and inf pass no range check written as `x < 0`: refused here, for every file
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if tp is str:
         return isinstance(value, str)
     if origin is dict or tp is dict:
@@ -47,6 +52,15 @@ def _accepts(tp: Any, value: Any) -> bool:
             return all(_accepts(args[0], v) for v in value)
         return not args or (len(args) == len(value) and all(_accepts(a, v) for a, v in zip(args, value, strict=True)))
     return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def _non_finite(value: Any) -> bool:
+    """A nan or an infinity in `value` (a number, or a table or list of them)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return isinstance(value, list | tuple) and any(_non_finite(v) for v in value)
 
 
 def _plural(expected: str) -> str:
@@ -69,6 +83,22 @@ def _expected(tp: Any) -> str:
     return _NAMES.get(origin or tp, getattr(tp, "__name__", str(tp)))
 
 
+MAX_TOML_BYTES = 64 * 1024  # a preset or a CC map is a few hundred bytes
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """A small TOML file (presets, CC maps) parsed: at most MAX_TOML_BYTES, nesting as deep as tomllib's stack
+    allows; every failure (unreadable, too large, not UTF-8, invalid, nested too deeply) a one-line ValueError whose
+    quote of the file is bounded."""
+    text = read_text_bounded(path, MAX_TOML_BYTES, what)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{what} {path}: invalid TOML ({clip(str(err))})") from None
+    except RecursionError:
+        raise ValueError(f"{what} {path}: invalid TOML (nested too deeply)") from None
+
+
 def check_fields(cls: type, raw: Any, where: str) -> dict[str, Any]:
     """`raw` (a mapping from a user file) checked against dataclass `cls`: known keys, values of the annotated
     types (lists become tuples for tuple fields). Raises ValueError naming `where`, the key and the expected type."""
@@ -78,10 +108,13 @@ def check_fields(cls: type, raw: Any, where: str) -> dict[str, Any]:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(raw) - set(names))
     if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(names)}")
+        raise ValueError(f"{where}: unknown setting(s) {quote(', '.join(map(str, unknown)))}; allowed: "
+                         f"{', '.join(names)}")
     out: dict[str, Any] = {}
     for key, value in raw.items():
         tp = hints[key]
+        if _non_finite(value):
+            raise ValueError(f"{where}: {key} must be finite (no nan or inf), got {_describe(value)}")
         if not _accepts(tp, value):
             raise ValueError(f"{where}: {key} must be {_expected(tp)}, got {_describe(value)}")
         is_tuple = typing.get_origin(tp) is tuple or tp is tuple

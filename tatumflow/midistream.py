@@ -1,10 +1,11 @@
 """A Standard MIDI File read as a stream: events come one at a time from the file's bytes (memory-mapped), never a
 message object per event, so a file of millions of notes is read in constant memory.
 
-`notes.read_midi` builds `Note`s for the model (and folds the pedal); this module is for what must not hold the
-whole file: `render` feeding FluidSynth. Its events follow the same rules as `notes`: note-on with velocity 0 is a
-note-off, the drum channel is ignored, data bytes are clipped to 7 bits, type-1 tracks take their tempo from the
-first (conductor) track and their own, type-2 tracks are each alone, and tracks are merged in time order.
+Every reader of MIDI files goes through here: `notes.read_midi` folds the events into `Note`s for the model (inspect,
+generate and jam prompts, eval, train), `render` feeds them to FluidSynth. The rules: note-on with velocity 0 is a
+note-off, the drum channel is ignored, data bytes are clipped to 7 bits, type-0/1 tracks are merged in time order
+under one tempo map (tempo changes from any track, as mido and sequencers play them), type-2 tracks are each alone
+(one after the other). The header's counts are unsigned (a file may declare up to 65,535 tracks).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .notes import DEFAULT_TEMPO, DRUM_CHANNEL, check_midi_path, midi_structure_problem
-
+DRUM_CHANNEL = 9
+DEFAULT_TEMPO = 500_000  # microseconds per beat until the first set_tempo (MIDI default: 120 bpm)
+MAX_MIDI_BYTES = 64 * 2**20  # a performance is kilobytes; 64 MiB holds millions of notes
 NOTE_OFF, NOTE_ON, CONTROL, TEMPO, END = 0, 1, 2, 3, 4  # event kinds; at equal times offs and controls before ons
 _DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 
@@ -29,6 +31,50 @@ class MidiLayout:
     format: int
     ticks_per_beat: int
     tracks: tuple[tuple[int, int], ...]  # (first byte, end) of each MTrk chunk's events
+
+
+def _shown(head: bytes) -> str:
+    """The first bytes of a file as a user reads them: text when printable, else hex."""
+    if all(32 <= b < 127 for b in head):
+        return repr(head.decode("ascii"))
+    return "bytes " + head.hex(" ")
+
+
+def midi_structure_problem(data) -> str | None:
+    """What is wrong with the chunk structure of a Standard MIDI File (bytes or mmap), or None when it looks
+    whole."""
+    if not len(data):
+        return "the file is empty (0 bytes)"
+    if data[:4] != b"MThd":
+        return f"no MThd header: it starts with {_shown(bytes(data[:4]))}"
+    if len(data) < 14:
+        return f"truncated header ({len(data)} bytes, need 14)"
+    pos, tracks = 8 + int.from_bytes(data[4:8], "big"), 0
+    declared = int.from_bytes(data[10:12], "big")
+    while pos + 8 <= len(data) and tracks < declared:
+        length = int.from_bytes(data[pos + 4:pos + 8], "big")
+        if pos + 8 + length > len(data):
+            return (f"chunk {tracks + 1} ({_shown(bytes(data[pos:pos + 4]))}) declares {length:,} bytes but only "
+                    f"{len(data) - pos - 8:,} remain: truncated or corrupt")
+        pos, tracks = pos + 8 + length, tracks + (data[pos:pos + 4] == b"MTrk")
+    if tracks < declared:
+        return f"the header declares {declared} tracks but the file holds {tracks}: truncated"
+    return None
+
+
+def check_midi_path(path: str | os.PathLike) -> int:
+    """The size of a MIDI file; a missing path, a folder, a device and a huge file each get their own error."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a MIDI file")
+    if not path.exists():
+        raise FileNotFoundError(f"MIDI file not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a device or a pipe?), not a MIDI file")
+    size = path.stat().st_size
+    if size > MAX_MIDI_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes is too large for a MIDI file (limit {MAX_MIDI_BYTES:,})")
+    return size
 
 
 def _vlq(data, pos: int, end: int) -> tuple[int, int]:
@@ -107,26 +153,24 @@ def track_events(data, start: int, end: int) -> Iterator[tuple[int, int, int, in
     yield tick, END, 0, 0, 0
 
 
-def _tempo_only(data, span: tuple[int, int]) -> Iterator[tuple[int, int, int, int, int]]:
-    return (e for e in track_events(data, *span) if e[1] == TEMPO)
+def _tagged(data, span: tuple[int, int], i: int) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """Track `i`'s events as `(tick, kind, track, channel, a, b)`."""
+    for tick, kind, channel, a, b in track_events(data, *span):
+        yield tick, kind, i, channel, a, b
 
 
-def _timed(data, midi: MidiLayout, i: int, offset_s: float = 0.0,
-           end: list[float] | None = None) -> Iterator[tuple[float, int, int, int, int, int]]:
-    """Track `i`'s events in seconds from `offset_s`, `(t_s, kind, track, channel, a, b)` (tempo changes applied,
-    not yielded); the track's end time is appended to `end`."""
-    events = track_events(data, *midi.tracks[i])
-    if i and midi.format == 1:  # the conductor's tempo changes come first within a tick
-        events = heapq.merge(_tempo_only(data, midi.tracks[0]), events, key=lambda e: e[0])
+def _timed(events: Iterator[tuple[int, int, int, int, int, int]], ticks_per_beat: int, offset_s: float,
+           ends: list[float]) -> Iterator[tuple[float, int, int, int, int, int]]:
+    """Tick-ordered events in seconds from `offset_s`, `(t_s, kind, track, channel, a, b)`: tempo changes applied
+    (not yielded), drums dropped; each track's end time is appended to `ends`."""
     seconds, prev, tempo = offset_s, 0, DEFAULT_TEMPO
-    for tick, kind, channel, a, b in events:
-        seconds += (tick - prev) * tempo * 1e-6 / midi.ticks_per_beat
+    for tick, kind, i, channel, a, b in events:
+        seconds += (tick - prev) * tempo * 1e-6 / ticks_per_beat
         prev = tick
         if kind == TEMPO:
             tempo = a or tempo
         elif kind == END:
-            if end is not None:
-                end.append(seconds)
+            ends.append(seconds)
         elif channel != DRUM_CHANNEL:
             yield seconds, kind, i, channel, a, b
 
@@ -134,13 +178,50 @@ def _timed(data, midi: MidiLayout, i: int, offset_s: float = 0.0,
 def stream_events(data, midi: MidiLayout) -> Iterator[tuple[float, int, int, int, int, int]]:
     """Every track's `(t_s, kind, track, channel, a, b)` merged in time order (offs and controls first at a time;
     type 2: the tracks are songs, played one after the other)."""
+    for events, _ in songs(data, midi):
+        yield from events
+
+
+def songs(data, midi: MidiLayout) -> Iterator[tuple[Iterator[tuple[float, int, int, int, int, int]], list[float]]]:
+    """The file's independent sequences, each as (its merged events, a list that holds its tracks' end times once
+    the events are consumed): one for types 0 and 1, one per track for type 2, each starting where the last
+    ended (consume each before asking for the next). Types 0 and 1 merge the tracks by tick (track order, then
+    offs and controls before ons within a tick) with one tempo map from all of them, as mido plays a file."""
     if midi.format == 2:
-        ends = [0.0]
-        for i in range(len(midi.tracks)):
-            yield from _timed(data, midi, i, ends[-1], ends)
+        offset = 0.0
+        for i, span in enumerate(midi.tracks):
+            ends: list[float] = []
+            yield _timed(_tagged(data, span, i), midi.ticks_per_beat, offset, ends), ends
+            offset = max(ends, default=offset)
         return
-    yield from heapq.merge(*(_timed(data, midi, i) for i in range(len(midi.tracks))),
-                           key=lambda e: (e[0], e[1] == NOTE_ON))
+    ends = []
+    merged = heapq.merge(*(_tagged(data, span, i) for i, span in enumerate(midi.tracks)),
+                         key=lambda e: (e[0], e[1] == NOTE_ON))
+    yield _timed(merged, midi.ticks_per_beat, 0.0, ends), ends
+
+
+def track_name(data, span: tuple[int, int]) -> str | None:
+    """The name of a track: its first track-name meta event before any channel event (as mido's `track.name`,
+    decoded as Latin-1), else None."""
+    pos, end = span
+    while pos < end:
+        _, pos = _vlq(data, pos, end)
+        if pos + 1 >= end or data[pos] != 0xFF:
+            return None  # a channel or sysex event: names come first
+        kind = data[pos + 1]
+        length, pos = _vlq(data, pos + 2, end)
+        if kind == 0x03:
+            return bytes(data[pos:min(pos + length, end)]).decode("latin-1")
+        pos += length
+    return None
+
+
+def named_errors(events: Iterator, name: str) -> Iterator:
+    """`events` with any failure on the file's data raised as one ValueError naming the file."""
+    try:
+        yield from events
+    except (ValueError, IndexError, KeyError) as err:
+        raise ValueError(f"{name}: corrupt MIDI data ({err})") from err
 
 
 class MappedMidi:
@@ -152,8 +233,11 @@ class MappedMidi:
         size = check_midi_path(self.path)
         if size == 0:
             raise ValueError(f"{self.path}: not a readable MIDI file (the file is empty (0 bytes))")
-        with open(self.path, "rb") as f:
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            with open(self.path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as err:  # permissions, a file that went away or cannot be mapped
+            raise ValueError(f"{self.path}: cannot read it ({err.strerror or err})") from None
         try:
             self.layout = layout(self._map)
         except ValueError as err:
@@ -161,10 +245,11 @@ class MappedMidi:
             raise ValueError(f"{self.path}: not a readable MIDI file ({err})") from None
 
     def events(self) -> Iterator[tuple[float, int, int, int, int, int]]:
-        try:
-            yield from stream_events(self._map, self.layout)
-        except (ValueError, IndexError, KeyError) as err:
-            raise ValueError(f"{self.path}: corrupt MIDI data ({err})") from err
+        yield from named_errors(stream_events(self._map, self.layout), str(self.path))
+
+    @property
+    def data(self) -> mmap.mmap:
+        return self._map
 
     def tracks_with_notes(self) -> list[int]:
         """The tracks holding at least one (non-drum) note-on: one pass over the file."""

@@ -8,7 +8,6 @@ notes always gives valid MIDI: every note-on has its note-off, and a re-struck p
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,24 @@ from pathlib import Path
 
 import mido
 
-DRUM_CHANNEL = 9
+from .files import atomic_path
+from .midistream import (
+    CONTROL,
+    DEFAULT_TEMPO,
+    DRUM_CHANNEL,
+    MAX_MIDI_BYTES,
+    NOTE_OFF,
+    NOTE_ON,
+    MappedMidi,
+    check_midi_path,
+    layout,
+    midi_structure_problem,
+    named_errors,
+    songs,
+    track_name,
+)
+
+__all__ = ["DEFAULT_TEMPO", "DRUM_CHANNEL", "MAX_MIDI_BYTES", "check_midi_path", "midi_structure_problem"]
 SUSTAIN_CC = 64
 PEDAL_CCS = (SUSTAIN_CC, 66, 67)  # sustain, sostenuto, soft
 MIDI_SUFFIXES = (".mid", ".midi")  # matched case-insensitively
@@ -28,11 +44,13 @@ MIN_DURATION_S = 0.005
 # written onsets are exact and the round trip adds no error beyond quantisation to the grid.
 DEFAULT_TICKS_PER_BEAT = 1000
 DEFAULT_TEMPO_BPM = 120.0
-DEFAULT_TEMPO = 500_000  # microseconds per beat until the first set_tempo (MIDI default: 120 bpm)
-MAX_MIDI_BYTES = 64 * 2**20  # a performance is kilobytes; 64 MiB holds millions of notes
+# A solo performance is thousands of notes (PiJAMA's largest file, a 1976 Jarrett concert, holds 22,334); a file of
+# more is refused: reading holds ~200 bytes a note (~40 MB), `inspect`'s round trip of 200,000 notes ~300 MB.
+MAX_NOTES = 200_000
+MAX_EVENTS = 2_000_000  # notes, pedals and other controls together: a file of controls alone is read in ~10 s at most
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Note:
     """One sounding note. Sorting is by onset, then pitch."""
 
@@ -153,114 +171,61 @@ def notes_from_messages(
     return sort_notes(n for f in folders.values() for n in f.take())
 
 
-def midi_structure_problem(data: bytes) -> str | None:
-    """What is wrong with the chunk structure of a Standard MIDI File, or None when it looks whole."""
-    if not data:
-        return "the file is empty (0 bytes)"
-    if data[:4] != b"MThd":
-        return f"no MThd header (it starts with {data[:4]!r})"
-    if len(data) < 14:
-        return f"truncated header ({len(data)} bytes, need 14)"
-    pos, tracks = 8 + int.from_bytes(data[4:8], "big"), 0
-    declared = int.from_bytes(data[10:12], "big")
-    while pos + 8 <= len(data) and tracks < declared:
-        length = int.from_bytes(data[pos + 4:pos + 8], "big")
-        if pos + 8 + length > len(data):
-            return (f"chunk {tracks + 1} ({data[pos:pos + 4]!r}) declares {length:,} bytes but only "
-                    f"{len(data) - pos - 8:,} remain: truncated or corrupt")
-        pos, tracks = pos + 8 + length, tracks + (data[pos:pos + 4] == b"MTrk")
-    if tracks < declared:
-        return f"the header declares {declared} tracks but the file holds {tracks}: truncated"
-    return None
+def _fold(events: Iterable[tuple[float, int, int, int, int, int]], by_track: bool, name: str,
+          counted: list[int]) -> tuple[dict[tuple[int, int], PedalFolder], float]:
+    """Streamed events folded into one `PedalFolder` per channel (per track and channel with `by_track`); the
+    time of the last event. Refuses a file of more than `MAX_NOTES` notes or `MAX_EVENTS` events as soon as it gets
+    there; `counted` is [notes, events] so far."""
+    folders: dict[tuple[int, int], PedalFolder] = {}
+    last_t = 0.0
+    for t, kind, track, channel, a, b in events:
+        last_t = t
+        counted[1] += 1
+        if counted[1] > MAX_EVENTS:
+            raise ValueError(f"{name}: more than {MAX_EVENTS:,} MIDI events (a performance holds tens of thousands): "
+                             "refused")
+        key = (track if by_track else 0, channel)
+        folder = folders.get(key) or folders.setdefault(key, PedalFolder())
+        if kind == NOTE_ON:
+            counted[0] += 1
+            if counted[0] > MAX_NOTES:
+                raise ValueError(f"{name}: more than {MAX_NOTES:,} notes (a performance holds thousands): refused")
+            folder.note_on(t, a, b)
+        elif kind == NOTE_OFF:
+            folder.note_off(t, a)
+        elif kind == CONTROL and a == SUSTAIN_CC:
+            folder.pedal(t, b >= 64)
+    return folders, last_t
 
 
-def _load_midi(data: bytes, name: str) -> mido.MidiFile:
-    problem = midi_structure_problem(data)
-    if problem is not None:
-        raise ValueError(f"{name}: not a readable MIDI file ({problem})")
+def _read(data, name: str, by_track: bool) -> dict[int, list[Note]]:
+    """Notes per track (`by_track`) or all under key 0, from a whole MIDI file's bytes (or mmap)."""
     try:
-        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception as err:  # mido raises many types (EOFError, OSError, KeySignatureError, ...)
-        reason = str(err) or ("truncated data" if isinstance(err, EOFError) else type(err).__name__)
-        raise ValueError(f"{name}: not a readable MIDI file ({reason})") from err
-    if midi.ticks_per_beat <= 0:
-        raise ValueError(
-            f"{name}: time division {midi.ticks_per_beat} is not supported (need ticks per beat > 0, not SMPTE)"
-        )
-    return midi
-
-
-def _timed_messages(
-    tracks: Sequence[mido.MidiTrack], ticks_per_beat: int, name: str
-) -> tuple[list[tuple[float, mido.Message]], float]:
-    """Channel messages of `tracks` merged in time order, with absolute times in seconds, and the end time.
-
-    As mido's own playback order (tracks merged by tick, track order kept within a tick, tempo changes from any
-    track), without copying every message twice.
-    """
-    try:
-        events = [(tick, msg) for track in tracks for tick, msg in zip(_absolute_ticks(track), track)]
-        events.sort(key=lambda e: e[0])  # stable: within a tick, track order then message order
-        timed, seconds, prev_tick, tempo = [], 0.0, 0, DEFAULT_TEMPO
-        for tick, msg in events:
-            seconds += (tick - prev_tick) * tempo * 1e-6 / ticks_per_beat
-            prev_tick = tick
-            if msg.is_meta:
-                tempo = msg.tempo if msg.type == "set_tempo" else tempo
-            else:
-                timed.append((seconds, msg))
-    except Exception as err:  # as in _load_midi: any failure on file data is the file's fault
-        raise ValueError(f"{name}: corrupt MIDI data ({err or type(err).__name__})") from err
-    return timed, seconds
-
-
-def _absolute_ticks(track: mido.MidiTrack) -> list[int]:
-    ticks, tick = [], 0
-    for msg in track:
-        tick += msg.time
-        ticks.append(tick)
-    return ticks
-
-
-def _midi_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a MIDI file (checked by `check_midi_path`)."""
-    check_midi_path(path)
-    return Path(path).read_bytes()
-
-
-def check_midi_path(path: str | os.PathLike) -> int:
-    """The size of a MIDI file; a missing path, a folder, a device and a huge file each get their own error."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a MIDI file")
-    if not path.exists():
-        raise FileNotFoundError(f"MIDI file not found: {path}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file (a device or a pipe?), not a MIDI file")
-    size = path.stat().st_size
-    if size > MAX_MIDI_BYTES:
-        raise ValueError(f"{path}: {size:,} bytes is too large for a MIDI file (limit {MAX_MIDI_BYTES:,})")
-    return size
+        midi = layout(data)
+    except ValueError as err:
+        raise ValueError(f"{name}: not a readable MIDI file ({err})") from None
+    out: dict[int, list[Note]] = {}
+    counted = [0, 0]
+    for events, ends in songs(data, midi):
+        folders, last_t = _fold(named_errors(events, name), by_track, name, counted)
+        end_s = max([last_t, *ends])
+        for (track, _), folder in folders.items():
+            folder.end_all(end_s)
+            out.setdefault(track, []).extend(folder.take())
+    return {track: sort_notes(notes) for track, notes in out.items()}
 
 
 def read_midi(path: str | os.PathLike) -> list[Note]:
-    """Read a MIDI file into notes. Raises FileNotFoundError or ValueError (naming the file)."""
-    return read_midi_bytes(_midi_bytes(path), str(path))
+    """Read a MIDI file into notes (streamed: at most `MAX_NOTES`). Raises FileNotFoundError or ValueError
+    (naming the file)."""
+    with MappedMidi(path) as midi:
+        return _read(midi.data, str(path), by_track=False).get(0, [])
 
 
 def read_midi_bytes(data: bytes, name: str = "<bytes>") -> list[Note]:
     """Notes from the bytes of a MIDI file. Raises ValueError naming `name` for anything that is not readable MIDI.
     Type 2 (independent sequences): the sequences one after another."""
-    midi = _load_midi(data, name)
-    if midi.type != 2:
-        timed, end_s = _timed_messages(midi.tracks, midi.ticks_per_beat, name)
-        return notes_from_messages(timed, end_s)
-    notes, offset = [], 0.0
-    for track in midi.tracks:
-        timed, end_s = _timed_messages([track], midi.ticks_per_beat, name)
-        notes += [n.shifted(offset) for n in notes_from_messages(timed, end_s)]
-        offset += end_s
-    return notes
+    return _read(data, name, by_track=False).get(0, [])
 
 
 def _note_events(notes: Sequence[Note], ticks_per_s: float) -> list[tuple[int, int, int, int]]:
@@ -307,7 +272,8 @@ def write_midi(
     if not isinstance(tracks, dict):
         tracks = {"notes": tracks}
     midi = midi_file_from_tracks(tracks, ticks_per_beat, tempo_bpm)
-    midi.save(str(path))
+    with atomic_path(path) as tmp:  # whole or not at all (a full disk leaves nothing behind)
+        midi.save(str(tmp))
 
 
 def midi_file_from_tracks(
@@ -331,16 +297,16 @@ def midi_file_from_tracks(
 
 
 def read_midi_tracks(path: str | os.PathLike) -> dict[str, list[Note]]:
-    """Notes per named track (for files this package wrote: `prompt`, `tatumflow`, `human`, ...)."""
-    midi = _load_midi(_midi_bytes(path), str(path))
-    out: dict[str, list[Note]] = {}
-    for i, track in enumerate(midi.tracks):
-        name = track.name or f"track{i}"
-        # Each track with the first (the conductor track of type-1 files) for the tempo map; type 2: each alone.
-        with_tempo = [midi.tracks[0], track] if i and midi.type != 2 else [track]
-        notes = notes_from_messages(*_timed_messages(with_tempo, midi.ticks_per_beat, str(path)))
-        if notes or i:
-            out[name] = notes
+    """Notes per named track (for files this package wrote: `prompt`, `tatumflow`, `human`, ...); type 1: each
+    track with the conductor's tempo map. A track without notes is kept, but for the first (the conductor)."""
+    with MappedMidi(path) as midi:
+        per_track = _read(midi.data, str(path), by_track=True)
+        out: dict[str, list[Note]] = {}
+        for i, span in enumerate(midi.layout.tracks):
+            name = track_name(midi.data, span) or f"track{i}"
+            notes = per_track.get(i, [])
+            if notes or i:
+                out[name] = notes
     return out
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .files import atomic_path
 from .notes import Note
 
 COLORS = {"human": "#1f77b4", "tatumflow": "#ff7f0e"}
@@ -35,7 +36,22 @@ def draw_notes(ax: Any, notes: Sequence[Note], color: str, alpha: float | None =
 
 
 def plot_piano_roll(tracks: Mapping[str, Sequence[Note]], path: str | os.PathLike, title: str = "TatumFlow") -> Path:
-    """A session as one panel, a colour per track (human blue, TatumFlow orange), alpha by velocity."""
+    """A session as one panel, a colour per track (human blue, TatumFlow orange), alpha by velocity; written as a
+    PNG, whole or not at all."""
+    fig = piano_roll_figure(tracks, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        pyplot().close(fig)
+    return path
+
+
+def piano_roll_figure(tracks: Mapping[str, Sequence[Note]], title: str = "TatumFlow") -> Any:
+    """The figure of `plot_piano_roll`; the legend sits outside the axes, right of them (it hid the highest
+    notes)."""
     plt = pyplot()
     from matplotlib.patches import Patch
 
@@ -50,11 +66,8 @@ def plot_piano_roll(tracks: Mapping[str, Sequence[Note]], path: str | os.PathLik
     ax.set_xlabel("time (s)")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title)
-    ax.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="upper right")
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="upper left",
+              bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0, frameon=False)
     ax.grid(alpha=0.2)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig

@@ -3,6 +3,7 @@ bounded memory."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import subprocess
@@ -15,11 +16,36 @@ import pytest
 
 from tatumflow.eval.roundtrip import corpus_files, default_pijama_root
 from tatumflow.midistream import CONTROL, NOTE_OFF, NOTE_ON, MappedMidi
-from tatumflow.notes import DRUM_CHANNEL, _load_midi, _timed_messages, read_midi
+from tatumflow.notes import DRUM_CHANNEL, read_midi
 
 from .hostile_midi import dense_midi
 
 PIJAMA = default_pijama_root()
+
+
+def _load_midi(data: bytes, name: str) -> mido.MidiFile:
+    return mido.MidiFile(file=io.BytesIO(data), clip=True)
+
+
+def _timed_messages(tracks, ticks_per_beat: int, name: str) -> tuple[list[tuple[float, mido.Message]], float]:
+    """mido's own playback order (tracks merged by tick, track order kept within a tick, tempo changes from any
+    track): the reference the streamed reader is held to (notes.py read files this way until 2026-12)."""
+    events = []
+    for track in tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            events.append((tick, msg))
+    events.sort(key=lambda e: e[0])
+    timed, seconds, prev_tick, tempo = [], 0.0, 0, 500_000
+    for tick, msg in events:
+        seconds += (tick - prev_tick) * tempo * 1e-6 / ticks_per_beat
+        prev_tick = tick
+        if msg.is_meta:
+            tempo = msg.tempo if msg.type == "set_tempo" else tempo
+        else:
+            timed.append((seconds, msg))
+    return timed, seconds
 
 
 def _reference(path) -> list[tuple[float, int, int, int, int]]:

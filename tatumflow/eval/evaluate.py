@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import atomic_path
 from ..generate.continuation import continue_notes
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
@@ -63,8 +64,11 @@ class EvalConfig:
             raise ValueError(f"seeds must be in 1..100, got {self.seeds}")
         if self.max_files is not None and self.max_files < 1:
             raise ValueError(f"max_files must be >= 1, got {self.max_files}")
-        if self.prompts_every_s is not None and not 0 < self.prompts_every_s <= 3600:
-            raise ValueError(f"prompts_every_s must be in (0, 3600], got {self.prompts_every_s}")
+        if self.prompts_every_s is not None and not MIN_PROMPTS_EVERY_S <= self.prompts_every_s <= 3600:
+            raise ValueError(f"prompts_every_s must be in [{MIN_PROMPTS_EVERY_S:g}, 3600], got {self.prompts_every_s}")
+
+
+MIN_PROMPTS_EVERY_S = 1.0  # a prompt a second at most; and at most prompts.MAX_PROMPTS_PER_FILE of them
 
 
 @dataclass
@@ -285,5 +289,8 @@ def plot_pianorolls(report: EvalReport, path: str | Path) -> None:
             ax.set_ylabel("pitch")
     fig.suptitle("grey: prompt, blue: real continuation, red: generated (seed 0)")
     fig.tight_layout()
-    fig.savefig(str(path), dpi=90)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(str(tmp), dpi=90, format=Path(path).suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)

@@ -46,6 +46,9 @@ def split_prompt(
     return (prompt, real, c0) if real else None
 
 
+MAX_PROMPTS_PER_FILE = 1_000  # a prompt every 20 s through a 5-hour file; eval holds each pair's notes
+
+
 def prompt_splits(
     notes: Sequence[Note], prompt_seconds: float, continue_seconds: float, grid_s: float, every_s: float | None = None
 ) -> list[Split]:
@@ -61,7 +64,7 @@ def prompt_splits(
     end = max(n.end_s for n in notes)
     out: list[Split] = []
     k = 0
-    while (p0 := t0 + k * every_s) + prompt_seconds + continue_seconds <= end:
+    while (p0 := t0 + k * every_s) + prompt_seconds + continue_seconds <= end and len(out) < MAX_PROMPTS_PER_FILE:
         split = split_prompt(notes, prompt_seconds, continue_seconds, grid_s, prompt_start_s=p0)
         if split and split[2] + continue_seconds <= end:
             out.append(Split(*split, p0))

@@ -56,6 +56,15 @@ class RoundTripStats:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) for a table: numbers to three significant digits (polyphony 3.8, not 3.7960), counts
+        and long spans with thousands separators."""
+        def text(value: float | int) -> str:
+            if isinstance(value, int) or abs(value) >= 100:
+                return f"{value:,.0f}" if isinstance(value, int) else f"{value:,.1f}"
+            return f"{value:#.3g}"
+        return [(key.replace("_", " "), text(value)) for key, value in self.to_dict().items()]
+
 
 def mean_polyphony(notes: Sequence[Note]) -> float:
     """Mean, over note onsets, of how many notes sound at that onset (the new note included)."""

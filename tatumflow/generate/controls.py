@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 from ..notes import PIANO_HIGH, PIANO_LOW
 from ..timing.grid import BeatGrid
+
+MAX_STYLE_WEIGHT = 100.0
+MAX_SEED = 2**62  # window i samples with seed + i: never past torch's 2**64 - 1 (eval's paired seeds reach ~2**40)
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -56,15 +60,17 @@ class Controls:
     def __post_init__(self) -> None:
         if not isinstance(self.style, dict) or not self.style:
             raise ValueError(f"style must be a non-empty mapping of style name to weight, got {self.style!r}")
-        if any(w < 0 for w in self.style.values()) or sum(self.style.values()) <= 0:
-            raise ValueError(f"style weights must be >= 0 with a positive sum, got {self.style!r}")
+        weights = list(self.style.values())
+        if not all(math.isfinite(w) and 0 <= w <= MAX_STYLE_WEIGHT for w in weights) or not sum(weights) > 0:
+            raise ValueError(f"style weights must be in [0, {MAX_STYLE_WEIGHT}] with a positive sum, got "
+                             f"{str(self.style)[:200]}")
         _check_range("temperature", self.temperature, 1e-3, 10.0)
         if len(self.head_temperature) != 4:
             raise ValueError("head_temperature needs 4 values (delta, pitch, velocity, duration)")
         for t in self.head_temperature:
             _check_range("head_temperature", t, 1e-3, 10.0)
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 <= self.top_k <= 10_000:
+            raise ValueError(f"top_k must be in [0, 10000] (0 = off), got {self.top_k}")
         _check_range("top_p", self.top_p, 1e-6, 1.0)
         if len(self.head_top_p) != 4:
             raise ValueError("head_top_p needs 4 values (delta, pitch, velocity, duration)")
@@ -84,8 +90,8 @@ class Controls:
         _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)
         _check_range("window_s", self.window_s, 0.05, 60.0)
         _check_range("max_notes_per_window", self.max_notes_per_window, 1, 10_000)
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     @property
     def greedy(self) -> bool:

@@ -41,8 +41,10 @@ class TokenizerConfig:
             raise ValueError(f"n_pitch must be {PIANO_HIGH - PIANO_LOW + 1} (88 keys), got {self.n_pitch}")
         if not 2 <= self.n_velocity <= 127 or self.n_duration < 2:
             raise ValueError("n_velocity must be in 2..127 and n_duration >= 2")
-        if not 0 < self.min_duration_s < self.max_duration_s:
-            raise ValueError("need 0 < min_duration_s < max_duration_s")
+        if not 0 < self.min_duration_s < self.max_duration_s <= 3600:  # also refuses nan
+            raise ValueError("need 0 < min_duration_s < max_duration_s <= 3600")
+        if not self.grid_ms <= 1000 or not self.n_delta <= 100_000 or not self.n_duration <= 4096:
+            raise ValueError("need grid_ms <= 1000, n_delta <= 100,000 and n_duration <= 4,096")
 
     @property
     def grid_s(self) -> float:

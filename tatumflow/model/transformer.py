@@ -22,6 +22,14 @@ from .tokenizer import TokenizerConfig
 Field = TypeVar("Field")  # one chosen field: an int on the host, a 1-element tensor on the device, ids in training
 
 
+# Far beyond any model of this project (v2: d_model 256, 4 layers, a 1,024-step context) and small enough that no
+# config from a file can make the constructor allocate more than a few GB before its weights are checked.
+MODEL_LIMITS = {"n_styles": (1, 100_000), "d_model": (8, 8192), "n_layers": (1, 256), "n_heads": (1, 256),
+                "mlp_ratio": (1, 16), "context_steps": (8, 65_536), "dropout": (0.0, 0.99),
+                "rope_base": (2.0, 1e9)}
+MAX_VOCAB = 100_000
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_sizes: tuple[int, int, int, int] = TokenizerConfig().vocab_sizes
@@ -35,6 +43,11 @@ class ModelConfig:
     rope_base: float = 10000.0
 
     def __post_init__(self) -> None:
+        for name, (low, high) in MODEL_LIMITS.items():
+            if not low <= getattr(self, name) <= high:  # also refuses nan
+                raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {getattr(self, name)!r}")
+        if any(not 2 <= v <= MAX_VOCAB for v in self.vocab_sizes):
+            raise ValueError(f"vocab_sizes must be in [2, {MAX_VOCAB}], got {self.vocab_sizes}")
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model {self.d_model} must split into n_heads {self.n_heads} of even size")
         if len(self.vocab_sizes) != 4 or min(self.vocab_sizes) < 2:

@@ -7,13 +7,13 @@ validates. `load_preset("name")` raises a `ValueError` listing the valid names f
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..fieldcheck import check_fields
+from ..fieldcheck import check_fields, read_toml
+from ..files import clip, quote
 from ..generate.controls import Controls
 
 DEFAULT_PRESET = "tatum"
@@ -41,14 +41,15 @@ def preset_names() -> list[str]:
 def _parse(name: str, data: dict[str, Any]) -> Preset:
     unknown = set(data) - {"description", "controls", "engine"}
     if unknown:
-        raise ValueError(f"preset {name!r}: unknown tables {sorted(unknown)}; allowed: description, controls, engine")
+        raise ValueError(f"preset {name!r}: unknown tables {quote(sorted(unknown))}; allowed: description, "
+                         "controls, engine")
     if not isinstance(data.get("description", ""), str):
         raise ValueError(f"preset {name!r}: description must be a string")
     raw = check_fields(Controls, data.get("controls", {}), f"preset {name!r} [controls]")
     try:
         controls = Controls(**raw)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"preset {name!r} [controls]: {err}") from err
+        raise ValueError(f"preset {name!r} [controls]: {clip(str(err), 300)}") from err
     engine = _engine_table(name, data.get("engine", {}))
     return Preset(name, str(data.get("description", "")), controls, engine)
 
@@ -61,7 +62,7 @@ def _engine_table(name: str, raw: Any) -> dict[str, Any]:
     try:
         EngineConfig(**engine)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"preset {name!r} [engine]: {err}") from err
+        raise ValueError(f"preset {name!r} [engine]: {clip(str(err), 300)}") from err
     return engine
 
 
@@ -71,16 +72,10 @@ def load_preset(name_or_path: str = DEFAULT_PRESET) -> Preset:
     if path.suffix != ".toml":
         path = _preset_dir() / f"{name_or_path}.toml"
         if not path.is_file() or name_or_path in NOT_PRESETS:
-            raise ValueError(f"unknown preset {name_or_path!r}; valid presets: {', '.join(preset_names())}")
+            raise ValueError(f"unknown preset {quote(name_or_path)}; valid presets: {', '.join(preset_names())}")
     elif not path.is_file():
         raise ValueError(f"preset file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"preset {path}: invalid TOML ({err})") from err
-    except OSError as err:
-        raise ValueError(f"preset {path}: cannot read it ({err.strerror or err})") from err
-    return _parse(path.stem, data)
+    return _parse(path.stem, read_toml(path, "preset"))
 
 
 def controls_from(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> Controls:

@@ -9,12 +9,12 @@ sustain pedal (CC 64) is playing and can be no control, and one CC turns one con
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..fieldcheck import check_fields
+from ..fieldcheck import check_fields, read_toml
+from ..files import clip, quote, write_atomic
 from ..notes import SUSTAIN_CC
 from .knobs import KNOBS
 
@@ -43,7 +43,7 @@ class CcMap:
         seen: dict[int, str] = {}
         for name, cc in self.controls.items():
             if name not in TARGETS:
-                raise ValueError(f"unknown control {name!r} in the CC map; controls: {', '.join(TARGETS)}")
+                raise ValueError(f"unknown control {quote(name)} in the CC map; controls: {', '.join(TARGETS)}")
             if not 0 <= cc <= 127:
                 raise ValueError(f"CC map: {name} = {cc}: a CC number is 0..127")
             if cc == SUSTAIN_CC:
@@ -79,12 +79,9 @@ def default_map_path() -> Path:
 def load_map(path: str | Path | None = None) -> CcMap:
     """A CC map from TOML (None: the default map); one-line ValueErrors for anything wrong."""
     path = Path(path) if path is not None else default_map_path()
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"controls file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"controls file {path}: invalid TOML ({err})") from err
+    data = read_toml(path, "controls file")
     raw = check_fields(CcMapFile, data, f"controls file {path}")
     parsed = CcMapFile(**raw)
     if not 0 <= parsed.channel <= 16:
@@ -92,7 +89,7 @@ def load_map(path: str | Path | None = None) -> CcMap:
     try:
         return CcMap(dict(parsed.cc), parsed.channel - 1 if parsed.channel else None, parsed.description)
     except ValueError as err:
-        raise ValueError(f"controls file {path}: {err}") from err
+        raise ValueError(f"controls file {path}: {clip(str(err), 300)}") from err
 
 
 def map_toml(ccmap: CcMap) -> str:
@@ -108,5 +105,4 @@ def map_toml(ccmap: CcMap) -> str:
 def write_map(ccmap: CcMap, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(map_toml(ccmap), encoding="utf-8")
-    return path
+    return write_atomic(path, map_toml(ccmap))

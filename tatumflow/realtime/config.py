@@ -8,6 +8,13 @@ from typing import Any
 MODES = ("call-response", "duet", "continue")
 
 
+# The largest sane value of each number (a minute of silence, ten seconds of budget, a second between polls).
+_HIGHEST = {"silence_threshold_s": 60.0, "latency_budget_ms": 10_000.0, "safety_margin_ms": 1_000.0,
+            "drop_tolerance_ms": 10_000.0, "late_threshold_ms": 10_000.0, "min_reply_s": 600.0, "max_reply_s": 600.0,
+            "reply_ratio": 100.0, "first_notes": 1_000, "hold_grace_s": 600.0, "echo_window_ms": 10_000.0,
+            "poll_ms": 1_000.0, "torch_threads": 1_024}
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """How the engine listens, answers and keeps time.
@@ -54,6 +61,9 @@ class EngineConfig:
             raise ValueError(f"max_reply_s ({self.max_reply_s}) must be >= min_reply_s ({self.min_reply_s})")
         if self.drop_tolerance_ms < self.late_threshold_ms:
             raise ValueError("drop_tolerance_ms must be >= late_threshold_ms")
+        for name, high in _HIGHEST.items():  # also refuses nan, which passes `x < 0`
+            if not getattr(self, name) <= high:
+                raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
         for name in ("channel", "human_channel"):
             if not 0 <= getattr(self, name) <= 15:
                 raise ValueError(f"{name} must be a MIDI channel 0..15, got {getattr(self, name)!r}")

@@ -20,10 +20,10 @@ import bisect
 import contextlib
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import temp_beside
 from ..notes import DEFAULT_TEMPO, DEFAULT_TICKS_PER_BEAT
 
 
@@ -188,9 +188,9 @@ class IncrementalMidi:
 def write_atomic(path: str | os.PathLike, data: bytes, sync: bool = True) -> None:
     """`data` to `path` through a temp file in the same folder and a rename: readers see the old file or the new."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_beside(path)  # 0644 under the usual umask, as every other output (mkstemp made recordings 0600)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
             if sync:
                 f.flush()

@@ -103,7 +103,7 @@ def format_report(report: dict) -> str:
     return "\n".join([
         f"TatumFlow session: {report['mode']}, {report['duration_s']:.1f} s, model {report['model']}",
         f"  windows {report['windows']}  generation p50 {ms('generation_ms_p50')}  p99 {ms('generation_ms_p99')}"
-        f"  real-time factor {report['realtime_factor'] or '-'}x",
+        f"  real-time factor {str(report['realtime_factor']) + 'x' if report['realtime_factor'] else '-'}",
         f"  replies {report['replies']}  reply latency p50 {ms('reply_ms_p50')}  p99 {ms('reply_ms_p99')}",
         f"  send jitter p50 {ms('send_jitter_ms_p50')}  p99 {ms('send_jitter_ms_p99')}",
         f"  notes sent {report['notes_sent']}  late {report['late_notes']}  dropped {report['dropped_notes']}"

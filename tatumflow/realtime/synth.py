@@ -15,6 +15,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from ..files import atomic_path
 from ..midistream import NOTE_OFF, NOTE_ON, MappedMidi
 from ..notes import PEDAL_CCS, Note
 from ..paths import check_input_file, check_output_file
@@ -35,6 +36,8 @@ SOUNDFONT_DIRS = (
 PREFERRED = ("default-GM.sf2", "FluidR3_GM.sf2", "TimGM6mb.sf2", "GeneralUser GS.sf2", "default.sf2")
 SAMPLE_RATE = 44100
 GAIN = 0.6
+MAX_GAP_S = 30.0  # render cuts a longer gap between a file's events to this (a piano note has died away long before)
+MAX_RENDER_S = 2 * 3600.0  # the longest WAV render writes: 2 hours, 1.2 GiB (longer is refused before writing)
 
 
 def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
@@ -188,58 +191,95 @@ class _WavOut:
             self.done += n
 
 
+def _check_length(seconds: float, what: str) -> None:
+    if seconds > MAX_RENDER_S:
+        raise ValueError(f"{what}: {seconds / 3600:.1f} hours of audio; render writes at most "
+                         f"{MAX_RENDER_S / 3600:g} hours ({MAX_RENDER_S * SAMPLE_RATE * 4 / 2**30:.1f} GiB): refused")
+
+
 def render_tracks(tracks: Mapping[str, Sequence[Note]], wav_path: str | os.PathLike,
                   soundfont: str | os.PathLike | None = None, sample_rate: int = SAMPLE_RATE,
                   tail_s: float = 1.5) -> Path:
     """Render notes (one channel per track) to a 16-bit stereo WAV, offline and faster than real time; the audio
-    is written as it is made (memory does not grow with the length)."""
+    is written as it is made (memory does not grow with the length), whole or not at all."""
     path = Path(wav_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     events = _note_events(tracks, sample_rate)
-    with _fluidsynth_messages(path.name), wave.open(str(path), "wb") as wav:
+    _check_length((int(events[-1, 0]) if len(events) else 0) / sample_rate + tail_s, str(path))
+    with _fluidsynth_messages(path.name):
         synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=range(len(tracks)))
-        out = _WavOut(wav, synth, sample_rate)
-        for frame, is_on, ch, pitch, vel in events.tolist():
-            out.until(frame)
-            if is_on:
-                synth.noteon(ch, pitch, vel)
-            else:
-                synth.noteoff(ch, pitch)
-        out.until(out.done + int(tail_s * sample_rate))
-        synth.delete()
+        try:
+            with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as wav:
+                out = _WavOut(wav, synth, sample_rate)
+                for frame, is_on, ch, pitch, vel in events.tolist():
+                    out.until(frame)
+                    if is_on:
+                        synth.noteon(ch, pitch, vel)
+                    else:
+                        synth.noteoff(ch, pitch)
+                out.until(out.done + int(tail_s * sample_rate))
+        finally:
+            synth.delete()
     return path
+
+
+def _plan(midi: MappedMidi) -> tuple[list[int], float, int]:
+    """One pass over the file before anything is written: the tracks with notes, the length rendered (gaps
+    longer than MAX_GAP_S cut to it) and how many gaps were cut."""
+    found: set[int] = set()
+    prev = length = 0.0
+    cut = 0
+    for t_s, kind, track, *_ in midi.events():
+        cut += t_s - prev > MAX_GAP_S
+        length, prev = length + min(t_s - prev, MAX_GAP_S), t_s
+        if kind == NOTE_ON:
+            found.add(track)
+    return sorted(found), length, cut
 
 
 def render_midi(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
                 soundfont: str | os.PathLike | None = None, sample_rate: int = SAMPLE_RATE,
                 tail_s: float = 1.5) -> Path:
     """Render a MIDI file (each track with notes on its own channel, all piano; the pedals as played) to WAV.
-    Both paths are checked first. The file is streamed (midistream.py): memory stays flat for any number of notes."""
+    The paths, the soundfont and the length are checked before the WAV is opened: a gap of more than MAX_GAP_S
+    between events is cut to it (said in a warning), and a render longer than MAX_RENDER_S is refused. The file is
+    streamed (midistream.py): memory stays flat for any number of notes; the WAV appears whole or not at all."""
     check_input_file(midi_path, "MIDI file")
     check_output_file(wav_path, "output WAV")
     path = Path(wav_path)
+    font = find_soundfont(soundfont)
     with MappedMidi(midi_path) as midi:
-        with_notes = midi.tracks_with_notes()
+        with_notes, length, cut = _plan(midi)
         if not with_notes:
             raise ValueError(f"{midi_path}: no notes to render")
+        _check_length(length + tail_s, str(midi_path))
+        if cut:
+            log.warning("%s: %d silence(s) longer than %g s cut to %g s", midi_path, cut, MAX_GAP_S, MAX_GAP_S)
         channel = {track: i % 16 for i, track in enumerate(with_notes)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _fluidsynth_messages(path.name), wave.open(str(path), "wb") as wav:
-            synth = _new_synth(find_soundfont(soundfont), sample_rate, channels=sorted(set(channel.values())))
-            out = _WavOut(wav, synth, sample_rate)
+        with _fluidsynth_messages(path.name):
+            synth = _new_synth(font, sample_rate, channels=sorted(set(channel.values())))
             try:
-                for t_s, kind, track, _, a, b in midi.events():
-                    ch = channel.get(track)
-                    if ch is None:
-                        continue
-                    out.until(round(t_s * sample_rate))
-                    if kind == NOTE_ON:
-                        synth.noteon(ch, a, b)
-                    elif kind == NOTE_OFF:
-                        synth.noteoff(ch, a)
-                    elif a in PEDAL_CCS:
-                        synth.cc(ch, a, b)
-                out.until(out.done + int(tail_s * sample_rate))
+                with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as wav:
+                    out = _WavOut(wav, synth, sample_rate)
+                    _stream_to(out, midi, channel)
+                    out.until(out.done + int(tail_s * sample_rate))
             finally:
                 synth.delete()
     return path
+
+
+def _stream_to(out: _WavOut, midi: MappedMidi, channel: Mapping[int, int]) -> None:
+    """The file's events played into `out`'s synth at their times, gaps longer than MAX_GAP_S cut to it."""
+    synth, prev, at = out.synth, 0.0, 0.0
+    for t_s, kind, track, _, a, b in midi.events():
+        at, prev = at + min(t_s - prev, MAX_GAP_S), t_s
+        ch = channel.get(track)
+        if ch is None:
+            continue
+        out.until(round(at * out.rate))
+        if kind == NOTE_ON:
+            synth.noteon(ch, a, b)
+        elif kind == NOTE_OFF:
+            synth.noteoff(ch, a)
+        elif a in PEDAL_CCS:
+            synth.cc(ch, a, b)

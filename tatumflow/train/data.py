@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_open, write_atomic
 from ..model.tokenizer import Tokenizer, TokenizerConfig
 from ..notes import TRANSCRIPTIONS, read_midi
 from ..notes import find_midi_files as scan_midi  # the one scanner; the name kept for callers
@@ -241,11 +241,10 @@ def _write_cache(cache_dir: Path, entries: list, results: list, config: dict, fi
              "pieces": [p.__dict__ for p in pieces]}
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Write both to temporary names, then rename: a half-written cache never looks valid.
-    with open(cache_dir / (STEPS_FILE + ".tmp"), "wb") as f:
+    (cache_dir / INDEX_FILE).unlink(missing_ok=True)  # the index last: steps without an index are no cache
+    with atomic_open(cache_dir / STEPS_FILE) as f:
         np.save(f, steps, allow_pickle=False)
-    (cache_dir / (INDEX_FILE + ".tmp")).write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
-    os.replace(cache_dir / (STEPS_FILE + ".tmp"), cache_dir / STEPS_FILE)
-    os.replace(cache_dir / (INDEX_FILE + ".tmp"), cache_dir / INDEX_FILE)
+    write_atomic(cache_dir / INDEX_FILE, json.dumps(index, ensure_ascii=False))
     logger.info("token cache %s: %d pieces, %d steps, %d broken, %.1f s", cache_dir, len(pieces), offset,
                 len(broken), seconds)
 

@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
+from ..files import atomic_path, write_atomic
+
 
 class DistEnv:
     """Rank/world from torchrun's environment; a single process otherwise."""
@@ -61,12 +63,11 @@ def save_train_state(folder: Path, opt: torch.optim.Optimizer, step: int, best: 
                 tensors[f"{pid}.{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars[f"{pid}.{name}"] = value
-    save_file(tensors, str(folder / "optimizer.safetensors.tmp"))
-    os.replace(folder / "optimizer.safetensors.tmp", folder / "optimizer.safetensors")
+    with atomic_path(folder / "optimizer.safetensors") as tmp:  # a full disk: WriteError, nothing half-written
+        save_file(tensors, str(tmp))
     meta = {"step": step, "best_val": best if best != float("inf") else None, "notes_seen": notes_seen,
             "scalars": scalars}
-    (folder / "train_state.json.tmp").write_text(json.dumps(meta, allow_nan=False))
-    os.replace(folder / "train_state.json.tmp", folder / "train_state.json")
+    write_atomic(folder / "train_state.json", json.dumps(meta, allow_nan=False))
 
 
 def load_train_state(folder: Path, opt: torch.optim.Optimizer) -> dict | None:

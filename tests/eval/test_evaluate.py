@@ -117,3 +117,26 @@ def test_prompts_every_through_both_transcriptions_with_a_discriminator(tmp_path
     assert sorted({round(p["prompt_start_s"]) for p in pairs}) == [0, 4] and all(p["real_notes"] for p in pairs)
     for system in ("model", "markov", "no_style", "prompt_replay"):
         assert 0.0 <= report[system]["discriminator_auc"] <= 1.0
+
+
+def test_eval_bounds_its_prompts_and_skips_unreadable_files(tmp_path, tiny_checkpoint):
+    """Issue 27 item 24: `--prompts-every 1e-9` grew memory until it died; an unreadable file was a traceback (train
+    skips it with a warning, and so does eval)."""
+    runner = CliRunner()
+    data = tmp_path / "data"
+    data.mkdir()
+    tiny = runner.invoke(app, ["eval", "--data", str(data), "--prompts-every", "1e-9"])
+    assert tiny.exit_code == 2 and "prompts_every_s must be in [1, 3600]" in tiny.output
+    write_midi(data / "a.mid", piece(6.0))
+    (data / "mem.mid").symlink_to("/proc/self/mem")  # a regular file whose bytes cannot be read
+    result = runner.invoke(app, ["eval", "--data", str(data), "--prompt-seconds", "3", "--continue-seconds", "2",
+                                 "--seeds", "1", "--checkpoint", str(tiny_checkpoint), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 unreadable" in result.output
+
+
+def test_prompts_per_file_are_bounded():
+    from tatumflow.eval.prompts import MAX_PROMPTS_PER_FILE, prompt_splits
+
+    notes = [Note(0.05 * i, 0.05, 60 + i % 12, 80) for i in range(100_000)]  # 5,000 s of notes
+    assert len(prompt_splits(notes, 3.0, 2.0, 0.01, every_s=1.0)) == MAX_PROMPTS_PER_FILE
