@@ -9,6 +9,7 @@ import typer
 
 from tatumflow.realtime import jam_cli
 from tatumflow.realtime.cli_options import ApiOpt, SoundfontOpt
+from tatumflow.realtime.knobs import option_help
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
 
@@ -61,8 +62,7 @@ CheckpointOpt = Annotated[str | None, typer.Option(
 
 HarmonyOpt = Annotated[
     float | None,
-    typer.Option("--harmony", help="Weight of the harmony prior (what was heard, 0 = the network alone; default: the "
-                 "preset's).", show_default=False),
+    typer.Option("--harmony", help=option_help("harmony", with_range=False), show_default=False),
 ]
 
 
@@ -81,7 +81,7 @@ def generate(
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
     harmony: HarmonyOpt = None,
     legato: Annotated[float | None, typer.Option(
-        "--legato", help="Note lengths: > 0 longer, < 0 shorter (-2..2; default: the preset's).",
+        "--legato", help=option_help("legato"),
         show_default=False)] = None,
     device: DeviceOpt = "auto",
 ) -> None:

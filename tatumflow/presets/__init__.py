@@ -31,7 +31,7 @@ def _preset_dir() -> Path:
     return Path(str(resources.files(__package__)))
 
 
-NOT_PRESETS = ("controls",)  # controls.toml is the default MIDI CC map (realtime/ccmap.py)
+NOT_PRESETS = ("controls",)  # the name of the CC-map files users write (`tatumflow controls --toml`)
 
 
 def preset_names() -> list[str]:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
+from .knobs import option_help
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 CheckpointOpt = Annotated[str | None, typer.Option(
@@ -56,7 +57,7 @@ ReportOpt = Annotated[str | None, typer.Option(
 DurationOpt = Annotated[float | None, typer.Option(
     "--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)]
 SilenceOpt = Annotated[float | None, typer.Option(
-    "--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)]
+    "--silence", help=option_help("silence", with_range=False), show_default=False)]
 ServerLossOpt = Annotated[str, typer.Option(
     "--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording "
     "are written either way).")]
@@ -134,6 +135,8 @@ def controls(
     controls_file: ControlsOpt = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="A JSON list of objects (name, cc, min, max, default, ...).")] = False,
+    as_toml: Annotated[bool, typer.Option(
+        "--toml", help="The CC map as a file to edit and pass to `jam --controls FILE`.")] = False,
 ) -> None:
     """The live controls: name, range, default and CC (a CC value 0..127 maps linearly onto min..max)."""
     import json
@@ -141,13 +144,16 @@ def controls(
     from rich.console import Console
     from rich.table import Table
 
-    from .ccmap import PANIC, load_map
+    from .ccmap import PANIC, load_map, map_toml
     from .knobs import KNOBS
 
     try:
         ccmap = load_map(controls_file)
     except ValueError as err:
         fail(str(err))
+    if as_toml:
+        typer.echo(map_toml(ccmap), nl=False)
+        return
     rows = [k.describe(ccmap.cc_of(name)) for name, k in KNOBS.items()]
     rows.append({"name": PANIC, "cc": ccmap.cc_of(PANIC), "min": 0, "max": 127, "default": 0, "kind": "trigger",
                  "applies_to": "engine.panic", "help": "all notes off now (any value > 0)"})

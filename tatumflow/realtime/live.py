@@ -33,7 +33,7 @@ def _channel(value: int | None, what: str) -> int | None:
 
 @dataclass(frozen=True)
 class LiveOptions:
-    controls_file: Path | None = None  # None: the default CC map (presets/controls.toml)
+    controls_file: Path | None = None  # None: the built-in CC map (the knob table's cc column)
     control_in: str | None = None  # a second port for the controller; None: the --in port
     split: int | None = None
     split_side: str = "below"  # where TatumFlow plays

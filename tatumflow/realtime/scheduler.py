@@ -130,6 +130,7 @@ class Scheduler:
                 if ev.is_on and not ev.cancelled and ev.t_s >= t_s:
                     ev.cancelled = True
                     self._offs.pop(ev.note_id).cancelled = True
+                    self._on_time.pop(ev.note_id, None)
                     dropped += 1
             waiting = {ev.note_id for ev in self._heap if ev.is_on and not ev.cancelled}
             for nid, off in list(self._offs.items()):
@@ -138,16 +139,6 @@ class Scheduler:
                     self._push(now, off.msg, nid, False, None)
             self._cond.notify()
         return dropped
-
-    @property
-    def planned_until(self) -> float:
-        with self._cond:
-            ons = [ev.t_s for ev in self._heap if ev.is_on and not ev.cancelled]
-        return max(ons, default=float("-inf"))
-
-    def pending_notes(self) -> int:
-        with self._cond:
-            return sum(1 for ev in self._heap if ev.is_on and not ev.cancelled)
 
     # -- sending ---------------------------------------------------------------------------------------------
     def _pop_due(self, now: float) -> list[_Event]:
@@ -163,6 +154,7 @@ class Scheduler:
         if ev.is_on and lateness > self.drop_tolerance_s:
             with self._cond:
                 off = self._offs.pop(ev.note_id, None)
+                self._on_time.pop(ev.note_id, None)
                 if off is not None:
                     off.cancelled = True
             self.stats.dropped_notes += 1

@@ -205,7 +205,3 @@ class TimeKeeper:
         if own_heard:
             self.hear(t_s, velocity)
 
-
-def make_time(sync: str = "off", bpm: float | None = None, stats: SessionStats | None = None,
-              tempo_sinks: Sequence = ()) -> TimeKeeper:
-    return TimeKeeper(TempoSource(TempoConfig.from_options(sync, bpm)), stats, tempo_sinks)
