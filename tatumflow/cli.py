@@ -8,16 +8,10 @@ from typing import Annotated
 import typer
 
 from tatumflow.realtime import jam_cli
-from tatumflow.realtime.cli_options import ApiOpt, SoundfontOpt
+from tatumflow.realtime.cli_options import ApiOpt, CheckpointOpt, DeviceOpt, SoundfontOpt, fail
 from tatumflow.realtime.knobs import option_help
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
-
-
-def fail(message: str) -> None:
-    """Print a user error and exit with status 2."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 @app.callback()
@@ -53,11 +47,6 @@ def inspect(
     for key, value in stats.to_dict().items():
         table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
-
-
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-CheckpointOpt = Annotated[str | None, typer.Option(
-    "--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)]
 
 
 HarmonyOpt = Annotated[

@@ -8,12 +8,22 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
+from .cli_options import (
+    ApiOpt,
+    BpmOpt,
+    CheckpointOpt,
+    ClockInOpt,
+    ClockOutOpt,
+    DeadmanOpt,
+    DeviceOpt,
+    JackInputOpt,
+    MeterOpt,
+    SoundfontOpt,
+    SyncOpt,
+    fail,
+)
 from .knobs import option_help
 
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-CheckpointOpt = Annotated[str | None, typer.Option(
-    "--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)]
 ControlsOpt = Annotated[str | None, typer.Option(
     "--controls", help="MIDI CC map (TOML; default: the built-in map, see `tatumflow controls`). With --learn: the "
     "file written.", show_default=False)]
@@ -63,11 +73,6 @@ ServerLossOpt = Annotated[str, typer.Option(
     "are written either way).")]
 
 
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
-
-
 def jam(
     inp: InOpt = "virtual",
     out: OutOpt = None,
@@ -90,13 +95,14 @@ def jam(
     osc: OscOpt = None, osc_host: OscHostOpt = "127.0.0.1", split: SplitOpt = None, above: SideOpt = False,
     in_channel: InChannelOpt = None, out_channel: OutChannelOpt = None, thru: ThruOpt = True,
     velocity_curve: VelocityOpt = "linear", style_b: StyleBOpt = None,
+    jack_input: JackInputOpt = None, deadman: DeadmanOpt = None,
 ) -> None:
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
 
     from .live import LiveOptions
     from .report import format_report
-    from .session import JamOptions, run_jam
+    from .session import JamOptions, configure, run_session
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -112,10 +118,11 @@ def jam(
                              report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
                              device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
                              sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
-                             on_server_loss=on_server_loss, live=live)
+                             on_server_loss=on_server_loss, live=live, jack_input=jack_input, deadman=deadman)
+        config = configure(options)  # every option checked, before the model loads or anything opens
         if not show_tui:
             typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
-        result = run_jam(options)
+        result = run_session(config)
     except (ValueError, FileNotFoundError, OSError) as err:
         fail(str(err))
     typer.echo(format_report(result))

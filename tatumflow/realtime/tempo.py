@@ -16,14 +16,14 @@ tempo (replies at the threshold) and follows the clock as soon as it arrives.
 
 `TimeKeeper` is what the engine holds: the source, the grid as of the last worker pass (`grid`, read by the modes,
 the outbox and the report from any thread), the tempo log for the report, and the tempo map of the recording
-(`timing.tempomap.BeatAligner` -> `tempo_change(t_s, bpm, beat_s)` on every sink that has one).
+(`timing.tempomap.BeatAligner` -> `Outputs.tempo_change(t_s, bpm, beat_s)`: the recorder writes it).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mido
@@ -122,14 +122,14 @@ class TempoSource:
 class TimeKeeper:
     """The engine's time: `update(now)` once a worker pass; `grid` is the grid of the last pass."""
 
-    def __init__(self, source: TempoSource, stats: SessionStats | None = None, tempo_sinks: Sequence = ()) -> None:
+    def __init__(self, source: TempoSource, stats: SessionStats | None = None, outputs=None) -> None:
         self.source = source
         self.stats = stats or SessionStats()
         self.stats.tempo_source = source.config.sync
         self.grid: BeatGrid | None = None
         self.used: set[str] = set()
         self._aligner = BeatAligner()
-        self._tempo_sinks = [s for s in tempo_sinks if hasattr(s, "tempo_change")]
+        self._outputs = outputs  # the session's `Outputs`: the recorder writes the tempo map
         self._started_s: float | None = None
         self._warned = False
         self._logged_s = float("-inf")
@@ -168,11 +168,10 @@ class TimeKeeper:
         return grid
 
     def _write_tempo(self, now_s: float, grid: BeatGrid) -> None:
-        if not self._tempo_sinks:
+        if self._outputs is None:
             return
         for t_s, bpm in self._aligner.update(now_s, grid, self.source.bar_s(now_s)):
-            for sink in self._tempo_sinks:
-                sink.tempo_change(t_s, bpm, grid.next_beat(t_s))
+            self._outputs.tempo_change(t_s, bpm, grid.next_beat(t_s))
 
     def _check_clock(self, now_s: float) -> None:
         if self._started_s is None:
