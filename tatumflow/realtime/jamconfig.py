@@ -23,7 +23,7 @@ from .ccmap import CcMap
 from .config import MODES, EngineConfig
 from .guard import ON_SERVER_LOSS
 from .live import LiveOptions
-from .midi_io import VIRTUAL, detect_api, jack_reader, list_ports, resolve_port
+from .midi_io import VIRTUAL, backend, detect_api, jack_reader, resolve_port
 from .tempo import TempoConfig
 
 SYNTH = "synth"
@@ -113,14 +113,19 @@ def _engine_config(options: JamOptions, preset_name: str, table: dict) -> Engine
 
 
 def _check_ports(options: JamOptions, api: str | None) -> None:
-    """Every port named by an option is there, and is one port (a substring may name it)."""
-    ins, outs = list_ports(api)
-    named_ins = [(options.inp, "--in"), (options.clock_in, "--clock-in"), (options.live.control_in, "--control-in")]
-    for name, option in named_ins:
-        if name is not None and name != VIRTUAL:
+    """Every port named by an option is there, and is one port (a substring may name it). Each list is read only
+    when a name needs it (on JACK a listing is a client opened and closed: ~0.25 s)."""
+    named_ins = [(n, o) for n, o in ((options.inp, "--in"), (options.clock_in, "--clock-in"),
+                                     (options.live.control_in, "--control-in")) if n is not None and n != VIRTUAL]
+    named_outs = [n for n in options.outs if n not in (VIRTUAL, SYNTH)]
+    backend_ = backend(api) if named_ins or named_outs else None
+    if backend_ is not None and named_ins:
+        ins = list(backend_.get_input_names())
+        for name, option in named_ins:
             _resolve(name, ins, "input", option)
-    for name in options.outs:
-        if name not in (VIRTUAL, SYNTH):
+    if backend_ is not None and named_outs:
+        outs = list(backend_.get_output_names())
+        for name in named_outs:
             _resolve(name, outs, "output", "--out")
     if options.clock_out and all(o == SYNTH for o in options.outs):
         raise ValueError("--clock-out needs a MIDI port output (--out virtual or a port name)")

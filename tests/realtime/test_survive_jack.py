@@ -271,3 +271,28 @@ def test_kill_9_mid_reply_a_named_output_is_silenced_too(server, tmp_path):
         close_input(synth)
     assert_balanced([(0.0, m) for m in heard])
     assert "all notes off sent to 1 output(s)" in out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--in", "No Such Keys"], "--in: no MIDI input port 'No Such Keys'"),
+    (["--out", "No Such Synth"], "--out: no MIDI output port 'No Such Synth'"),
+], ids=["in", "out"])
+def test_a_mistyped_port_is_refused_in_under_a_second_before_the_model_loads(server, tmp_path, args, message):
+    """The real model would take seconds to load: the port is checked first, by the process a user runs. Timed
+    beyond what starting Python and importing the session costs on this machine (measured alongside)."""
+    def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+        t0 = time.monotonic()
+        done = subprocess.run(cmd, capture_output=True, timeout=60)
+        return time.monotonic() - t0, done
+
+    startup_cmd = [sys.executable, "-c", "import tatumflow.cli, tatumflow.realtime.session"]
+    cmd = [sys.executable, "-m", "tatumflow.cli", "jam", "--api", "jack", "--no-tui", "--report",
+           str(tmp_path / "r.json"), *args]
+    startup = min(timed(startup_cmd)[0] for _ in range(3))  # the best of three: the machine is shared
+    took, done = min((timed(cmd) for _ in range(3)), key=lambda r: r[0])
+    err = done.stderr.decode(errors="replace")
+    print(f"{args[0]} refused after {took:.2f} s, {took - startup:.2f} s past starting Python and importing")
+    assert done.returncode == 2, err[-2000:]
+    assert message in err and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert not (tmp_path / "r.json").exists()
+    assert took - startup < 1.0, f"{took:.2f} s, of which {startup:.2f} s starting and importing"
