@@ -12,6 +12,7 @@ MAX_FUNCTION_LINES = 60
 # Who may import whom (by subpackage / top-level module). Anything not listed may import only what is listed for it.
 LAYERS = {
     "tatumflow": set(), "notes": set(), "stats": set(), "paths": set(), "fieldcheck": set(), "signals": set(),
+    "stamp": set(),
     "plots": {"notes"},
     "midistream": {"notes"}, "timing": {"notes"},
     "model": {"notes"},
@@ -21,7 +22,7 @@ LAYERS = {
     "presets": {"generate", "fieldcheck"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck", "signals"},
-    "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths"},
+    "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths", "stamp"},
     "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",
             "signals"},
 }
