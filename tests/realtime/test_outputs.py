@@ -82,5 +82,5 @@ def test_a_live_change_reaches_every_part_that_reads_the_configuration():
     engine = s.engine
     assert engine.config.silence_threshold_s == 1.25
     for part in (engine._mode, engine._context, engine._outbox):
-        settings = getattr(part, "_settings")
+        settings = part._settings
         assert settings.current is engine.config  # one configuration, no copy
