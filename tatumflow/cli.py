@@ -8,15 +8,10 @@ from typing import Annotated
 import typer
 
 from tatumflow.realtime import jam_cli
-from tatumflow.realtime.cli_options import ApiOpt, SoundfontOpt
+from tatumflow.realtime.cli_options import ApiOpt, CheckpointOpt, DeviceOpt, SoundfontOpt, fail
+from tatumflow.realtime.knobs import option_help
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
-
-
-def fail(message: str) -> None:
-    """Print a user error and exit with status 2."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 @app.callback()
@@ -54,15 +49,9 @@ def inspect(
     Console().print(table)
 
 
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-CheckpointOpt = Annotated[str | None, typer.Option(
-    "--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)]
-
-
 HarmonyOpt = Annotated[
     float | None,
-    typer.Option("--harmony", help="Weight of the harmony prior (what was heard, 0 = the network alone; default: the "
-                 "preset's).", show_default=False),
+    typer.Option("--harmony", help=option_help("harmony", with_range=False), show_default=False),
 ]
 
 
@@ -75,13 +64,14 @@ def generate(
         "--preset", help="Preset name (see `tatumflow presets`) or .toml path.")] = "tatum",
     checkpoint: CheckpointOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (window i uses seed + i).")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
+    temperature: Annotated[float | None, typer.Option(
+        "--temperature", help=option_help("temperature", with_range=False), show_default=False)] = None,
     top_k: Annotated[int | None, typer.Option(
         "--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
     harmony: HarmonyOpt = None,
     legato: Annotated[float | None, typer.Option(
-        "--legato", help="Note lengths: > 0 longer, < 0 shorter (-2..2; default: the preset's).",
+        "--legato", help=option_help("legato"),
         show_default=False)] = None,
     device: DeviceOpt = "auto",
 ) -> None:

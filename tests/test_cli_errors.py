@@ -41,3 +41,31 @@ def test_path_checks(places):
         check_output_file(places / "dir", "--record")
     with pytest.raises(FileNotFoundError):
         check_input_file(places / "none.mid", "MIDI file")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "swing"], "unknown preset 'swing'; valid presets: ballad, bebop, stride, tatum"),
+    (["--mode", "solo"], "unknown --mode 'solo'; valid modes: call-response, duet, continue"),
+    (["--sync", "wobble"], "unknown --sync 'wobble'"),
+    (["--jack-input", "fast"], "--jack-input must be one of dump, callback"),
+    (["--controls", "/no/such.toml"], "controls file not found"),
+    (["--checkpoint", "/no/such/checkpoint"], "--checkpoint folder not found: /no/such/checkpoint"),
+    (["--device", "tpu"], "--device must be auto, cpu or cuda, got 'tpu'"),
+])
+def test_jam_refuses_a_bad_option_before_the_model_loads(monkeypatch, args, message):
+    """The session's configuration is checked whole first (realtime/jamconfig.py): no model, no port, no process."""
+    import time
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr("tatumflow.generate.load.load_generator", no_model)
+    monkeypatch.setattr("tatumflow.realtime.deadman.DeadMan", no_model)
+    monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/UNIX_JACK")  # no probing; the options fail first
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    t0 = time.perf_counter()
+    result = CliRunner().invoke(app, ["jam", "--no-tui", *args])
+    took = time.perf_counter() - t0
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert took < 1.0, f"{took:.2f} s"

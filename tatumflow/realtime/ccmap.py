@@ -1,4 +1,5 @@
-"""The MIDI CC map: which CC turns which live control, read from TOML (the default: presets/controls.toml).
+"""The MIDI CC map: which CC turns which live control, read from TOML; the built-in map is the knob table's `cc`
+column (knobs.py) plus the panic (`default_map`; `tatumflow controls --toml` prints it as a file to edit).
 
 A map file has an optional `description`, a `channel` (0: any, 1..16: only that one) and a `[cc]` table of
 `control = CC number` (the control names of knobs.py, plus `panic`). Checked field by field (fieldcheck.py); the
@@ -10,16 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from ..fieldcheck import check_fields, read_toml
 from ..files import clip, quote, write_atomic
 from ..notes import SUSTAIN_CC
-from .knobs import KNOBS
+from .knobs import KNOBS, PANIC, PANIC_CC
 
-PANIC = "panic"
 TARGETS = (*KNOBS, PANIC)
+DEFAULT_DESCRIPTION = "the built-in map: 8 knobs on CC 70-77 (as on the Akai MPK mini, Arturia MiniLab and most " \
+    "class-compliant knob boxes), silence/mode/mute on CC 78-80, legato on CC 81, panic on CC 120"
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class CcMap:
     def __post_init__(self) -> None:
         seen: dict[int, str] = {}
         for name, cc in self.controls.items():
-            if name not in TARGETS:
-                raise ValueError(f"unknown control {quote(name)} in the CC map; controls: {', '.join(TARGETS)}")
+            if name not in KNOBS and name != PANIC:  # read at each check: a knob added to KNOBS is known here
+                raise ValueError(f"unknown control {quote(name)} in the CC map; controls: {', '.join(KNOBS)}, {PANIC}")
             if not 0 <= cc <= 127:
                 raise ValueError(f"CC map: {name} = {cc}: a CC number is 0..127")
             if cc == SUSTAIN_CC:
@@ -72,14 +73,18 @@ class CcMap:
         return CcMap(controls, self.channel, self.description)
 
 
-def default_map_path() -> Path:
-    return Path(str(resources.files("tatumflow.presets"))) / "controls.toml"
+def default_map() -> CcMap:
+    """The built-in map: each knob on the CC its row names, the panic on `PANIC_CC`; controls on any channel."""
+    controls = {name: k.cc for name, k in KNOBS.items() if k.cc is not None}
+    return CcMap({**controls, PANIC: PANIC_CC}, None, DEFAULT_DESCRIPTION)
 
 
 def load_map(path: str | Path | None = None) -> CcMap:
-    """A CC map from TOML (None: the default map); one-line ValueErrors for anything wrong."""
-    path = Path(path) if path is not None else default_map_path()
-    if not path.exists():
+    """A CC map from TOML (None: the built-in map); one-line ValueErrors for anything wrong."""
+    if path is None:
+        return default_map()
+    path = Path(path)
+    if not path.is_file():
         raise ValueError(f"controls file not found: {path}")
     data = read_toml(path, "controls file")
     raw = check_fields(CcMapFile, data, f"controls file {path}")
@@ -96,7 +101,7 @@ def map_toml(ccmap: CcMap) -> str:
     """The TOML text of a map (what `load_map` reads back)."""
     lines = [f"description = {json.dumps(ccmap.description or 'learned with tatumflow jam --learn')}",
              f"channel = {0 if ccmap.channel is None else ccmap.channel + 1}  # 0: any channel", "", "[cc]"]
-    order = {name: i for i, name in enumerate(TARGETS)}
+    order = {name: i for i, name in enumerate((*KNOBS, PANIC))}
     for name, cc in sorted(ccmap.controls.items(), key=lambda kv: order[kv[0]]):
         lines.append(f"{name} = {cc}")
     return "\n".join(lines) + "\n"

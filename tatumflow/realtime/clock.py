@@ -36,9 +36,6 @@ class MonotonicClock:
     def now(self) -> float:
         return (time.monotonic_ns() - self.origin_ns) * 1e-9
 
-    def to_session(self, monotonic_ns: int) -> float:
-        return (monotonic_ns - self.origin_ns) * 1e-9
-
     def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None:
         """Sleep, then spin the last `SPIN_S`, until session time `t_s` (returns early if `stop` is set)."""
         while True:

@@ -3,7 +3,8 @@
 `ClockOut` is a small thread of its own: once the session has a grid it sends Start on a beat, then a clock every
 1/24 beat at the current tempo (`timing.midiclock.ClockSender`: a new tempo takes effect from the next tick, ticks
 never jump), and Stop when the session ends. Waits use the session clock's `sleep_until` (sleep, then spin the last
-millisecond), as the scheduler's do. Only port outputs get clock (the synth and the recorder have no use for it).
+millisecond), as the scheduler's do. The session's `Outputs` sends it where clock goes (the ports; the synth and the
+recorder have no use for it).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
-
-import mido
 
 from ..timing.midiclock import ClockSender
 from .midi_io import MidiInput
-from .sinks import MODEL, PortSink, Sink
+from .outputs import Outputs
 from .tempo import TimeKeeper
 
 log = logging.getLogger(__name__)
@@ -26,17 +24,15 @@ IDLE_S = 0.05
 
 
 class ClockOut:
-    def __init__(self, time: TimeKeeper, sinks: Sequence[Sink], clock) -> None:
-        self.time, self.clock = time, clock
-        self.ports = [s for s in sinks if isinstance(s, PortSink)]
+    def __init__(self, time: TimeKeeper, outputs: Outputs, clock) -> None:
+        self.time, self.clock, self.outputs = time, clock, outputs
         self.sent = 0
         self.started = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _send(self, kind: str, t_s: float) -> None:
-        for port in self.ports:
-            port.send(mido.Message(kind), MODEL, t_s)
+        self.outputs.clock(kind, t_s)
 
     def _next(self, sender: ClockSender | None) -> ClockSender | None:
         """The sender for the current grid (None while there is no tempo)."""
@@ -87,13 +83,13 @@ class ClockOut:
         self.stop()
 
 
-def open_time_ports(engine, sinks: Sequence[Sink], api: str | None, clock_in: str | None, clock_out: bool,
-                    stack: contextlib.ExitStack) -> None:
+def open_time_ports(engine, api: str | None, clock_in: str | None, clock_out: bool,
+                    stack: contextlib.ExitStack, reader: str | None = None) -> None:
     """`--clock-in PORT`: a second input whose realtime messages go to the tempo source (nothing else from it);
-    `--clock-out`: `ClockOut` on the port outputs. Both close with `stack`."""
+    `--clock-out`: `ClockOut` on the engine's outputs. Both close with `stack`."""
     if clock_in is not None:
-        stack.enter_context(MidiInput(clock_in, engine.time.feed, engine.clock, api))
+        stack.enter_context(MidiInput(clock_in, engine.time.feed, engine.clock, api, reader=reader))
     if clock_out:
-        if not any(isinstance(s, PortSink) for s in sinks):
+        if not engine.outputs.carry_clock:
             raise ValueError("--clock-out needs a MIDI port output (--out virtual or a port name)")
-        stack.enter_context(ClockOut(engine.time, sinks, engine.clock))
+        stack.enter_context(ClockOut(engine.time, engine.outputs, engine.clock))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import threading
+from dataclasses import dataclass, replace
 from typing import Any
+
+from ..fieldcheck import check_fields
+from ..files import clip, quote
 
 MODES = ("call-response", "duet", "continue")
 
@@ -48,7 +52,7 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; valid modes: {', '.join(MODES)}")
+            raise ValueError(f"unknown mode {quote(self.mode)}; valid modes: {', '.join(MODES)}")
         positive = ("silence_threshold_s", "latency_budget_ms", "drop_tolerance_ms", "min_reply_s", "reply_ratio",
                     "first_notes", "poll_ms")
         for name in positive:
@@ -77,11 +81,39 @@ class EngineConfig:
         return self.latency_budget_ms / 1e3
 
     @classmethod
+    def from_table(cls, table: Any, where: str = "[engine]") -> EngineConfig:
+        """From a preset's `[engine]` table: names and types checked field by field, then the values."""
+        checked = check_fields(cls, table, where)
+        try:
+            return cls(**checked)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {clip(str(err), 300)}") from err
+
+    @classmethod
     def from_preset(cls, engine: dict[str, Any], **overrides: Any) -> EngineConfig:
-        """From a preset's `[engine]` table; `overrides` that are not None win."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(engine) - names
-        if unknown:
-            raise ValueError(f"unknown engine settings {sorted(unknown)}; allowed: {sorted(names)}")
-        config = cls(**engine)
+        """From a preset's `[engine]` table (checked: `from_table`); `overrides` that are not None win."""
+        config = cls.from_table(engine)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class Settings:
+    """The session's one `EngineConfig`, shared by every part that reads it (the engine, the mode, the context, the
+    outbox). `update` replaces it whole; a reader takes `current` when it needs a value and keeps no copy, so a live
+    change (a knob, a mode switch) reaches every part at its next read."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, config: EngineConfig | Settings) -> Settings:
+        return config if isinstance(config, Settings) else cls(config)
+
+    @property
+    def current(self) -> EngineConfig:
+        return self._config
+
+    def update(self, **changes: Any) -> EngineConfig:
+        with self._lock:
+            self._config = replace(self._config, **changes)
+            return self._config

@@ -39,7 +39,7 @@ from ..generate.controls import Controls
 from ..notes import Note
 from ..timing.grid import BeatGrid
 from .clock import Clock
-from .config import EngineConfig
+from .config import EngineConfig, Settings
 from .planner import CostEstimate, WindowPlan, plan_first_chunk, plan_window
 from .report import SessionStats
 
@@ -55,9 +55,9 @@ class LiveContext:
     """The generator, its state, the live controls and the cost estimates, for one session (worker thread only,
     except `controls`/`set_controls` and the read-only `notes`, which any thread may use)."""
 
-    def __init__(self, generator, controls: Controls, config: EngineConfig, clock: Clock, stats: SessionStats,
-                 prompt: Sequence[Note] = ()) -> None:
-        self._gen, self._config, self._clock, self._stats = generator, config, clock, stats
+    def __init__(self, generator, controls: Controls, config: EngineConfig | Settings, clock: Clock,
+                 stats: SessionStats, prompt: Sequence[Note] = ()) -> None:
+        self._gen, self._settings, self._clock, self._stats = generator, Settings.of(config), clock, stats
         self._controls = controls
         self.cost = CostEstimate()
         self._state = generator.init_state(self._place_prompt(prompt), controls, start_s=0.0)
@@ -68,6 +68,10 @@ class LiveContext:
             return []
         offset = self._clock.now() - PROMPT_END_S - max(n.onset_s for n in prompt)
         return [n.shifted(offset) for n in prompt]
+
+    @property
+    def _config(self) -> EngineConfig:
+        return self._settings.current
 
     # -- controls and views (any thread) ---------------------------------------------------------------------
     @property

@@ -32,30 +32,27 @@ from collections.abc import Sequence
 
 import mido
 
+from .environment import is_jack
 from .midi_io import OUT_PORT_NAME, VIRTUAL, backend, resolve_port
-from .sinks import ALL_NOTES_OFF_CC
+from .panic import MIDI_CHANNELS, every_key
+from .panic import panic_messages as panic_list
 from .watchdog import JackQuery
 
 log = logging.getLogger(__name__)
 
-ENV = "TATUMFLOW_DEADMAN"  # "off": no guard process
 BYE = b"bye\n"
 POLL_S = 0.5  # how often the guard asks JACK where the session's virtual port is connected
 SETTLE_S = 0.05  # after connecting its own port: JACK applies connections between cycles
 DRAIN_S = 0.2  # before it exits: JACK delivers from a buffer each cycle
 GUARD_CLIENT = "TatumFlow-deadman"
 GUARD_PORT = "panic"
-ALL_SOUND_OFF_CC, SUSTAIN_CC = 120, 64
 PACE_MESSAGES, PACE_S = 16, 0.006  # 16 messages, then more than a 128-frame cycle at 48 kHz (2.7 ms)
 
 
 def panic_messages(channels: Sequence[int]) -> list[mido.Message]:
-    """Every key off on `channels` (a synth that ignores the controllers still hears these), then sustain off,
+    """The session's panic (panic.py) when nobody knows what sounds: every key off on `channels`, then sustain off,
     all-sound-off and all-notes-off on all 16 channels."""
-    out = [mido.Message("note_off", channel=c, note=k) for c in sorted(set(channels)) for k in range(128)]
-    out += [mido.Message("control_change", channel=c, control=cc, value=0)
-            for c in range(16) for cc in (SUSTAIN_CC, ALL_SOUND_OFF_CC, ALL_NOTES_OFF_CC)]
-    return out
+    return panic_list(every_key(channels), MIDI_CHANNELS, sound_off=True)
 
 
 def send_paced(port, messages: Sequence[mido.Message]) -> None:
@@ -65,13 +62,6 @@ def send_paced(port, messages: Sequence[mido.Message]) -> None:
         for m in messages[i:i + PACE_MESSAGES]:
             port.send(m)
         time.sleep(PACE_S)
-
-
-def enabled() -> bool:
-    value = os.environ.get(ENV, "on").strip().lower()
-    if value not in ("on", "off"):
-        raise ValueError(f"{ENV}={value!r}: expected on or off")
-    return value == "on"
 
 
 class DeadMan:
@@ -86,7 +76,7 @@ class DeadMan:
             args += ["--out", out]
         # its own session (a Ctrl-C in the terminal is not for it); stdout/stderr to ours, for its one-line notice
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, start_new_session=True)
-        self._jack_virtual = api == "UNIX_JACK" and VIRTUAL in outputs
+        self._jack_virtual = is_jack(api) and VIRTUAL in outputs
         self._before = _out_ports() if self._jack_virtual else set()
 
     def outputs_opened(self) -> None:
@@ -147,7 +137,7 @@ class _Guard:
     def __init__(self, outputs: Sequence[str], api: str | None, channels: Sequence[int], parent: int) -> None:
         self.outputs, self.api, self.channels, self.parent = list(outputs), api, list(channels), parent
         self.backend = backend(api)
-        self.jack = api == "UNIX_JACK" and VIRTUAL in self.outputs
+        self.jack = is_jack(api) and VIRTUAL in self.outputs
         self.dests: set[str] = set()  # where the session's virtual port was connected, last time we asked
         self.session_port: str | None = None  # its full JACK name, from the session
         self.own_port: str | None = None

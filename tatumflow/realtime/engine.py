@@ -18,20 +18,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import mido
 
 from ..generate.controls import Controls
 from ..notes import Note
 from .clock import Clock, MonotonicClock, prepare_live_process
-from .config import EngineConfig
+from .config import EngineConfig, Settings
 from .context import LiveContext
 from .livein import EchoFilter, LiveInput
 from .modes import Mode, ModeParts, make_mode
 from .outbox import Outbox
+from .outputs import Outputs
 from .report import SessionStats, build_report
-from .sinks import HUMAN, Sink
+from .sinks import Sink
 from .tempo import TempoConfig, TempoSource, TimeKeeper
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,11 @@ class EngineSnapshot:
 class JamEngine:
     """Made by `build_engine`; the parts are passed in whole and stay private."""
 
-    def __init__(self, config: EngineConfig, clock: Clock, sinks: Sequence[Sink], live: LiveInput, echo: EchoFilter,
+    def __init__(self, settings: Settings, clock: Clock, outputs: Outputs, live: LiveInput, echo: EchoFilter,
                  context: LiveContext, mode: Mode, outbox: Outbox, stats: SessionStats,
                  time: TimeKeeper | None = None) -> None:
-        self.config, self.clock = config, clock
-        self._sinks, self._live, self._echo = list(sinks), live, echo
+        self._settings, self.clock = settings, clock
+        self.outputs, self._live, self._echo = outputs, live, echo
         self._context, self._mode, self._outbox, self._stats = context, mode, outbox, stats
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -78,6 +79,11 @@ class JamEngine:
         self.time = time or TimeKeeper(TempoSource(TempoConfig()), stats)  # the session's tempo (tempo.py)
 
     # -- any thread --------------------------------------------------------------------------------------------
+    @property
+    def config(self) -> EngineConfig:
+        """The session's engine configuration now (the one every part reads)."""
+        return self._settings.current
+
     @property
     def controls(self) -> Controls:
         return self._context.controls
@@ -110,9 +116,9 @@ class JamEngine:
 
     # -- live switches (any thread) ----------------------------------------------------------------------------
     def update_config(self, **changes) -> None:
-        """Engine settings changed live (e.g. silence_threshold_s, reply_ratio): read from the next step."""
-        self.config = replace(self.config, **changes)
-        self._mode.config = self.config
+        """Engine settings changed live (e.g. silence_threshold_s, reply_ratio): the one configuration is replaced;
+        every part reads it from its next step."""
+        self._settings.update(**changes)
 
     def switch(self, mode: str | None = None, muted: bool | None = None) -> None:
         """Another mode, or mute/unmute: what is planned stops now; a fresh mode policy from the next step."""
@@ -141,7 +147,7 @@ class JamEngine:
         self._outbox.cancel_from(at)  # a window committed while the switch was asked for
         self._context.forget_from(at)  # planned notes that never sounded
         paused = self._mode.paused
-        self._mode = make_mode(ModeParts(self.config, self._live, self._context, self._outbox, self._stats,
+        self._mode = make_mode(ModeParts(self._settings, self._live, self._context, self._outbox, self._stats,
                                          self.time))
         self._mode.paused = paused
         self.time.source.on_transport = self._mode.transport
@@ -162,8 +168,7 @@ class JamEngine:
         if self.time.feed(msg, t_s):
             return
         if msg.type in MONITORED:
-            for sink in self._sinks:
-                sink.send(msg.copy(channel=self.config.human_channel), HUMAN, t_s)
+            self.outputs.echo(msg.copy(channel=self.config.human_channel), t_s)
         kind = self._live.handle(msg, t_s)
         if kind == "on":
             self._stats.human_notes += 1
@@ -227,19 +232,17 @@ class JamEngine:
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout=5)
         self._outbox.stop()
-        for sink in self._sinks:
-            sink.all_notes_off(self.clock.now())
+        self.outputs.panic(self.clock.now())
         self._stats.duration_s = self.clock.now() - self._started_at
         return self.report()
 
     def report(self) -> dict:
         """The session report so far (see report.py)."""
         self._stats.echoes_suppressed = self._echo.suppressed
-        stuck = sum(s.sounding for s in self._sinks)
-        return build_report(self._stats, self._outbox.send_stats, stuck_notes=stuck)
+        return build_report(self._stats, self._outbox.send_stats, stuck_notes=self.outputs.sounding)
 
 
-def build_engine(generator, sinks: Sequence[Sink], *, config: EngineConfig | None = None,
+def build_engine(generator, sinks: Outputs | Sequence[Sink], *, config: EngineConfig | None = None,
                  controls: Controls | None = None, prompt: Sequence[Note] = (), clock: Clock | None = None,
                  model_name: str = "mock", tempo: TempoConfig | None = None) -> JamEngine:
     """The one way to make an engine: `generator` (a `ChunkedGenerator`, real or mock) answering on `sinks`.
@@ -248,15 +251,17 @@ def build_engine(generator, sinks: Sequence[Sink], *, config: EngineConfig | Non
     `MonotonicClock` (tests pass a `SimClock` and drive `tick`); `model_name` goes into the report; `tempo` is the
     session's tempo source (tempo.py; default off).
     """
-    config = config or EngineConfig()
+    outputs = Outputs.of(sinks)
+    settings = Settings(config or EngineConfig())
+    config = settings.current
     clock = clock or MonotonicClock()
     stats = SessionStats(mode=config.mode, model=model_name)
     echo = EchoFilter(config.echo_window_ms / 1e3)
-    time = TimeKeeper(TempoSource(tempo or TempoConfig()), stats, sinks)
-    outbox = Outbox(sinks, clock, config, stats, on_sent=lambda msg, t_s: echo.sent(bytes(msg.bytes()), t_s),
+    time = TimeKeeper(TempoSource(tempo or TempoConfig()), stats, outputs)
+    outbox = Outbox(outputs, clock, settings, stats, on_sent=lambda msg, t_s: echo.sent(bytes(msg.bytes()), t_s),
                     time=time)
-    context = LiveContext(generator, controls or Controls(), config, clock, stats, prompt)
+    context = LiveContext(generator, controls or Controls(), settings, clock, stats, prompt)
     live = LiveInput()
-    mode = make_mode(ModeParts(config, live, context, outbox, stats, time), has_prompt=bool(prompt))
+    mode = make_mode(ModeParts(settings, live, context, outbox, stats, time), has_prompt=bool(prompt))
     time.source.on_transport = mode.transport
-    return JamEngine(config, clock, sinks, live, echo, context, mode, outbox, stats, time)
+    return JamEngine(settings, clock, outputs, live, echo, context, mode, outbox, stats, time)

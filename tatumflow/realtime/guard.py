@@ -2,8 +2,11 @@
 
 `SessionGuard` is made by the session around a running engine:
 
-- SIGINT, SIGTERM and SIGHUP (the terminal closed, the SSH session dropped) all set the stop event: the session then
-  stops the usual way (note-offs, report, recording).
+- A stop signal (Ctrl-C, SIGTERM, SIGHUP when the terminal closes or the SSH session drops, SIGQUIT, SIGUSR1/2, ...:
+  `signals.STOP_SIGNALS`) sets the stop event: the session then stops the usual way (note-offs, report, recording).
+  `stop_on_signals` holds the handlers from before the model loads until the report and the recording are written:
+  a signal during the warm-up stops a session of no length, with its report; a second signal during the stop (an
+  impatient Ctrl-C, a supervisor's SIGTERM after SIGHUP) is said once and changes nothing (the files still come).
 - An exception in any thread (worker, scheduler, the MIDI input callback, the recorder) is kept in `error` and
   stops the session the same way; the session then fails with it.
 - The JACK server going away (watchdog.py notices within milliseconds) is said in one line; the outputs stop
@@ -20,17 +23,18 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
+from ..signals import STOP_SIGNALS, on_signals
+from .outputs import Outputs
 from .report import write_report
 from .watchdog import JackWatch, NullWatch
 
 log = logging.getLogger(__name__)
 
 ON_SERVER_LOSS = ("wait", "exit")
-STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 REPORT_EVERY_S = 1.0
 LOSS_NOTICE_S = 0.02  # libjack's shutdown notice comes this long after the death at most (measured ~15 ms)
 
@@ -39,12 +43,29 @@ class ServerLost(OSError):
     """The MIDI server went away and the session was asked to exit (`--on-server-loss exit`)."""
 
 
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """Every stop signal sets `stop` while the block runs; yields the signals received, in order (main thread only).
+    Keep the block around everything up to the last file written: a default handler back too early lets a second
+    signal kill the teardown."""
+    received: list[int] = []
+
+    def handler(signum: int) -> None:
+        received.append(signum)
+        if len(received) == 2:
+            log.warning("%s: already stopping; the note-offs, the report and the recording come first",
+                        signal.Signals(signum).name)
+        stop.set()
+
+    with on_signals(handler, STOP_SIGNALS):
+        yield received
+
+
 class SessionGuard:
-    def __init__(self, engine, sinks: Sequence, midi_in, stop: threading.Event, watch: JackWatch | NullWatch,
-                 on_server_loss: str = "wait", report_path: Path | None = None) -> None:
-        if on_server_loss not in ON_SERVER_LOSS:
-            raise ValueError(f"--on-server-loss must be one of {', '.join(ON_SERVER_LOSS)}, got {on_server_loss!r}")
-        self.engine, self.sinks, self.midi_in, self.stop = engine, list(sinks), midi_in, stop
+    def __init__(self, engine, outputs: Outputs | Sequence, midi_in, stop: threading.Event,
+                 watch: JackWatch | NullWatch, on_server_loss: str = "wait", report_path: Path | None = None) -> None:
+        assert on_server_loss in ON_SERVER_LOSS, on_server_loss  # checked with the session's options (jamconfig.py)
+        self.engine, self.outputs, self.midi_in, self.stop = engine, Outputs.of(outputs), midi_in, stop
         self.watch, self.on_server_loss, self.report_path = watch, on_server_loss, report_path
         self.error: BaseException | None = None
         self.server_lost = False
@@ -60,7 +81,7 @@ class SessionGuard:
 
     @contextlib.contextmanager
     def installed(self):
-        """Signals and the thread excepthook, for the session's duration (signals: main thread only)."""
+        """The thread excepthook, for the session's duration (the signals: `stop_on_signals`, held longer)."""
         previous_hook = threading.excepthook
 
         def hook(args: threading.ExceptHookArgs) -> None:
@@ -68,17 +89,10 @@ class SessionGuard:
             self.fail(cast(BaseException, args.exc_value))  # set for an exception in a thread
 
         threading.excepthook = hook
-        handlers = {}
-        if threading.current_thread() is threading.main_thread():
-            handlers = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-            for s in handlers:
-                signal.signal(s, lambda signum, frame: self.stop.set())
         try:
             yield self
         finally:
             threading.excepthook = previous_hook
-            for s, handler in handlers.items():
-                signal.signal(s, handler)
 
     def poll(self) -> None:
         """From the session's loop, every ~0.1 s: the server, the running report."""
@@ -97,9 +111,7 @@ class SessionGuard:
         lost_at = getattr(self.watch, "lost_at", None) or time.monotonic()
         died_s = self.engine.clock.now() - (time.monotonic() - lost_at) - LOSS_NOTICE_S
         self.engine.send_stats.unsend_after(died_s)
-        for sink in self.sinks:
-            if hasattr(sink, "server_lost"):
-                sink.server_lost()
+        self.outputs.server_lost()
         if self.midi_in is not None:
             self.midi_in.server_lost()
         what = "stopping" if self.on_server_loss == "exit" else "waiting for it to return (--on-server-loss exit stops)"
@@ -112,9 +124,7 @@ class SessionGuard:
         if not self.watch.rearm():
             return
         try:
-            for sink in self.sinks:
-                if hasattr(sink, "reopen"):
-                    sink.reopen()
+            self.outputs.reopen()
             if self.midi_in is not None:
                 self.midi_in.reopen()
         except Exception as err:  # the server came and went again: the next poll retries

@@ -8,11 +8,22 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import ApiOpt, BpmOpt, ClockInOpt, ClockOutOpt, MeterOpt, SoundfontOpt, SyncOpt
+from .cli_options import (
+    ApiOpt,
+    BpmOpt,
+    CheckpointOpt,
+    ClockInOpt,
+    ClockOutOpt,
+    DeadmanOpt,
+    DeviceOpt,
+    JackInputOpt,
+    MeterOpt,
+    SoundfontOpt,
+    SyncOpt,
+    fail,
+)
+from .knobs import option_help
 
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-CheckpointOpt = Annotated[str | None, typer.Option(
-    "--checkpoint", help="Checkpoint folder (default: the embedded model).", show_default=False)]
 ControlsOpt = Annotated[str | None, typer.Option(
     "--controls", help="MIDI CC map (TOML; default: the built-in map, see `tatumflow controls`). With --learn: the "
     "file written.", show_default=False)]
@@ -56,15 +67,10 @@ ReportOpt = Annotated[str | None, typer.Option(
 DurationOpt = Annotated[float | None, typer.Option(
     "--duration", help="Stop after this many seconds (default: Ctrl-C).", show_default=False)]
 SilenceOpt = Annotated[float | None, typer.Option(
-    "--silence", help="Silence threshold in seconds before a reply (default: the preset's).", show_default=False)]
+    "--silence", help=option_help("silence", with_range=False), show_default=False)]
 ServerLossOpt = Annotated[str, typer.Option(
     "--on-server-loss", help="The JACK server went away: 'wait' for it and carry on, or 'exit' (report and recording "
     "are written either way).")]
-
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def jam(
@@ -89,13 +95,14 @@ def jam(
     osc: OscOpt = None, osc_host: OscHostOpt = "127.0.0.1", split: SplitOpt = None, above: SideOpt = False,
     in_channel: InChannelOpt = None, out_channel: OutChannelOpt = None, thru: ThruOpt = True,
     velocity_curve: VelocityOpt = "linear", style_b: StyleBOpt = None,
+    jack_input: JackInputOpt = None, deadman: DeadmanOpt = None,
 ) -> None:
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
 
     from .live import LiveOptions
     from .report import format_report
-    from .session import JamOptions, run_jam
+    from .session import JamOptions, configure, run_session
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -111,10 +118,11 @@ def jam(
                              report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
                              device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
                              sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
-                             on_server_loss=on_server_loss, live=live)
+                             on_server_loss=on_server_loss, live=live, jack_input=jack_input, deadman=deadman)
+        config = configure(options)  # every option checked, before the model loads or anything opens
         if not show_tui:
             typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
-        result = run_jam(options)
+        result = run_session(config)
     except (ValueError, FileNotFoundError, OSError) as err:
         fail(str(err))
     typer.echo(format_report(result))
@@ -134,6 +142,8 @@ def controls(
     controls_file: ControlsOpt = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="A JSON list of objects (name, cc, min, max, default, ...).")] = False,
+    as_toml: Annotated[bool, typer.Option(
+        "--toml", help="The CC map as a file to edit and pass to `jam --controls FILE`.")] = False,
 ) -> None:
     """The live controls: name, range, default and CC (a CC value 0..127 maps linearly onto min..max)."""
     import json
@@ -141,13 +151,16 @@ def controls(
     from rich.console import Console
     from rich.table import Table
 
-    from .ccmap import PANIC, load_map
+    from .ccmap import PANIC, load_map, map_toml
     from .knobs import KNOBS
 
     try:
         ccmap = load_map(controls_file)
     except ValueError as err:
         fail(str(err))
+    if as_toml:
+        typer.echo(map_toml(ccmap), nl=False)
+        return
     rows = [k.describe(ccmap.cc_of(name)) for name, k in KNOBS.items()]
     rows.append({"name": PANIC, "cc": ccmap.cc_of(PANIC), "min": 0, "max": 127, "default": 0, "kind": "trigger",
                  "applies_to": "engine.panic", "help": "all notes off now (any value > 0)"})

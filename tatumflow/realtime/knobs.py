@@ -1,11 +1,17 @@
-"""The live controls: every knob a musician can turn, by name, with its range, default and target.
+"""The live controls: every knob a musician can turn, defined once, in `KNOBS`.
 
-Each `Knob` says what it changes and how: a field of the sampling `Controls` (through `dataclasses.replace`), an
-engine setting (`EngineConfig`, read at the next step), or an engine switch (mode, mute). Nothing is re-encoded:
-a change takes effect at the next window. A MIDI CC value 0..127 maps linearly onto `min..max` (`from_cc`); a
-choice knob (mode) splits 0..127 into equal zones, a toggle (mute) is on from 64. `KNOBS` is the registry, in the
-order the UI and `tatumflow controls` show them; `surface.ControlSurface.set(name, value)` is the one entry point
-every input (CC, keyboard, OSC) calls.
+A knob's row is its whole definition: name, kind, what it changes (a field of the sampling `Controls`, an
+`EngineConfig` setting read at the next step, or an engine switch: mode, mute), range, default, keyboard step, the
+CC it sits on in the built-in map, and its help. Everything else is derived from the table: the control surface
+reads and applies each knob through its `field` (surface.py), the CC map's names and the built-in map (ccmap.py),
+OSC addresses (osc.py), the terminal UI rows, `tatumflow controls` and the CLI help of the matching options
+(`option_help`). Nothing is re-encoded: a change takes effect at the next window. A MIDI CC value 0..127 maps
+linearly onto `min..max` (`from_cc`); a choice knob (mode) splits 0..127 into equal zones, a toggle (mute) is on
+from 64. `surface.ControlSurface.set(name, value)` is the one entry point every input (CC, keyboard, OSC) calls.
+
+A new sampling control touches two files: `generate/controls.py` (the `Controls` field, its check and its use by
+the sampler) and this table (one row). An engine control: `realtime/config.py` (the `EngineConfig` field) and this
+table. tests/realtime/test_controls.py (`test_a_new_knob_is_one_row`) keeps it so.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class Knob:
     step: float
     help: str
     choices: tuple[str, ...] = ()
+    cc: int | None = None  # where the built-in CC map puts it (None: on no CC until mapped)
 
     def parse(self, value: Any) -> Any:
         """A value from any input (a number, a string from OSC or the keyboard), checked against the range."""
@@ -103,6 +110,12 @@ class Knob:
             return f"{value} {note_name(int(value))}"
         return f"{value:.2f}" if self.kind == "float" else str(value)
 
+    def span(self) -> str:
+        """The range as the UI and the CLI help write it."""
+        if self.choices:
+            return "/".join(self.choices)
+        return "off/on" if self.kind == "toggle" else f"{self.min:g}..{self.max:g}"
+
     def describe(self, cc: int | None) -> dict[str, Any]:
         """The row of `tatumflow controls --json`."""
         row = {"name": self.name, "cc": cc, "min": self.min, "max": self.max, "default": self.default,
@@ -113,30 +126,42 @@ class Knob:
         return row
 
 
-def _k(name, lo, hi, default, kind, target, field, step, text, choices=()) -> Knob:
-    return Knob(name, lo, hi, default, kind, target, field, step, text, tuple(choices))
+def _k(name, lo, hi, default, kind, target, field, step, cc, text, choices=()) -> Knob:
+    return Knob(name, lo, hi, default, kind, target, field, step, text, tuple(choices), cc)
 
 
+# name, min, max, default, kind, target, field, keyboard step, CC in the built-in map, help (choices)
 KNOBS: dict[str, Knob] = {k.name: k for k in (
-    _k("temperature", 0.1, 2.0, 1.0, "float", "controls", "temperature", 0.05, "sampling temperature, all heads"),
-    _k("harmony", 0.0, 2.0, 0.1, "float", "controls", "harmony_weight", 0.1,
+    _k("temperature", 0.1, 2.0, 1.0, "float", "controls", "temperature", 0.05, 70, "sampling temperature, all heads"),
+    _k("harmony", 0.0, 2.0, 0.1, "float", "controls", "harmony_weight", 0.1, 71,
        "weight of the harmony prior (what was heard); 0 = the network alone"),
-    _k("style_mix", 0.0, 1.0, 0.0, "float", "controls", "style", 0.1,
+    _k("style_mix", 0.0, 1.0, 0.0, "float", "controls", "style", 0.1, 72,
        "crossfade: 0 = the first style (Art Tatum), 1 = the second"),
-    _k("guidance", 1.0, 3.0, 1.0, "float", "controls", "guidance", 0.1, "style guidance; 1 = off"),
-    _k("pitch_low", PIANO_LOW, PIANO_HIGH, PIANO_LOW, "int", "controls", "pitch_low", 1, "lowest pitch played"),
-    _k("pitch_high", PIANO_LOW, PIANO_HIGH, PIANO_HIGH, "int", "controls", "pitch_high", 1, "highest pitch played"),
-    _k("density", -3.0, 3.0, 0.0, "float", "controls", "density", 0.25,
+    _k("guidance", 1.0, 3.0, 1.0, "float", "controls", "guidance", 0.1, 73, "style guidance; 1 = off"),
+    _k("pitch_low", PIANO_LOW, PIANO_HIGH, PIANO_LOW, "int", "controls", "pitch_low", 1, 74, "lowest pitch played"),
+    _k("pitch_high", PIANO_LOW, PIANO_HIGH, PIANO_HIGH, "int", "controls", "pitch_high", 1, 75,
+       "highest pitch played"),
+    _k("density", -3.0, 3.0, 0.0, "float", "controls", "density", 0.25, 76,
        "bias on the onset gaps: > 0 denser, < 0 sparser"),
-    _k("legato", -1.0, 1.0, 0.0, "float", "controls", "legato", 0.05,
+    _k("legato", -2.0, 2.0, 0.0, "float", "controls", "legato", 0.05, 81,
        "note lengths: > 0 longer (legato), < 0 shorter (staccato)"),
-    _k("reply_ratio", 0.25, 4.0, 1.0, "float", "engine", "reply_ratio", 0.25, "reply length / phrase length"),
-    _k("silence", 0.1, 3.0, 0.5, "float", "engine", "silence_threshold_s", 0.05,
+    _k("reply_ratio", 0.25, 4.0, 1.0, "float", "engine", "reply_ratio", 0.25, 77, "reply length / phrase length"),
+    _k("silence", 0.1, 3.0, 0.5, "float", "engine", "silence_threshold_s", 0.05, 78,
        "silence (s) after the human's last release before a reply"),
-    _k("mode", 0, len(MODES) - 1, MODES[0], "choice", "switch", "mode", 1, "call-response, duet or continue",
+    _k("mode", 0, len(MODES) - 1, MODES[0], "choice", "switch", "mode", 1, 79, "call-response, duet or continue",
        MODES),
-    _k("mute", 0, 1, False, "toggle", "switch", "", 1, "TatumFlow silent (it still listens)"),
+    _k("mute", 0, 1, False, "toggle", "switch", "", 1, 80, "TatumFlow silent (it still listens)"),
 )}
+PANIC = "panic"  # not a knob: a trigger (all notes off now), on a CC of the map and in every UI
+PANIC_CC = 120  # MIDI's "all sound off"
+
+
+def option_help(name: str, default: str = "the preset's", with_range: bool = True) -> str:
+    """The CLI help of the option that sets knob `name` at start: its help (and range) from the table. `with_range`
+    False where the option takes more than the knob turns (the knob is a musician's span of a wider setting)."""
+    k = knob(name)
+    span = f"{k.span()}; " if with_range else ""
+    return f"{k.help[0].upper()}{k.help[1:]} ({span}default: {default})."
 
 
 def knob(name: str) -> Knob:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 
 import mido
 
+from . import environment
+
 log = logging.getLogger(__name__)
 
 VIRTUAL = "virtual"
@@ -114,8 +116,8 @@ def detect_api(requested: str | None = None) -> str | None:
             raise ValueError(f"MIDI API {requested!r} is not available; compiled in: {', '.join(sorted(names))} "
                              "(or auto)")
         return api
-    if os.environ.get("MIDO_BACKEND"):
-        return None
+    if environment.mido_backend():
+        return environment.mido_backend_api()
     if _detected.get(None) is None:  # only a working API is remembered: a JACK server may start later
         os.environ.setdefault("JACK_NO_START_SERVER", "1")  # probing must not spawn a JACK server
         found = [a for a in _PREFERENCE if a in names and _api_works(rtmidi, getattr(rtmidi, f"API_{a}"))]
@@ -131,8 +133,8 @@ def detect_api(requested: str | None = None) -> str | None:
 def backend(api: str | None) -> mido.Backend:
     """A mido backend for `api` (None: `MIDO_BACKEND`, else mido's default)."""
     if api is None:
-        return mido.Backend(os.environ.get("MIDO_BACKEND", "mido.backends.rtmidi"), load=True)
-    return mido.Backend(f"mido.backends.rtmidi/{api}", load=True)
+        return mido.Backend(environment.mido_backend() or environment.RTMIDI_BACKEND, load=True)
+    return mido.Backend(f"{environment.RTMIDI_BACKEND}/{api}", load=True)
 
 
 def list_ports(api: str | None) -> tuple[list[str], list[str]]:
@@ -154,24 +156,24 @@ def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
     raise ValueError(f"no MIDI {kind} port {name!r}. Available {kind} ports: {listing} (or 'virtual')")
 
 
-JACK_INPUT_ENV = "TATUMFLOW_JACK_INPUT"  # how a JACK input is read: "dump" (the default where it can) or "callback"
-JACK_READERS = ("dump", "callback")
+JACK_INPUT_ENV = environment.JACK_INPUT
+JACK_READERS = environment.JACK_READERS
 
 
-def jack_reader(api: str | None) -> str:
+def jack_reader(api: str | None, wanted: str | None = None) -> str:
     """"dump" (jack_input.DumpPort: read outside Python, every message kept or counted) on JACK where jack_midi_dump
-    is installed, else "callback" (rtmidi's, inside JACK's cycle); `TATUMFLOW_JACK_INPUT` picks one."""
+    is installed, else "callback" (rtmidi's, inside JACK's cycle); `wanted` (default: `TATUMFLOW_JACK_INPUT`) picks
+    one."""
     from . import jack_input
 
-    wanted = os.environ.get(JACK_INPUT_ENV, "").strip().lower()
-    if wanted and wanted not in JACK_READERS:
-        raise ValueError(f"{JACK_INPUT_ENV}={wanted!r}: expected one of {', '.join(JACK_READERS)}")
-    jack = api == "UNIX_JACK" or (api is None and "JACK" in os.environ.get("MIDO_BACKEND", ""))
-    if not jack or wanted == "callback":
+    wanted = environment.jack_input() if wanted is None else wanted
+    if wanted is not None and wanted not in JACK_READERS:
+        raise ValueError(f"--jack-input must be one of {', '.join(JACK_READERS)}, got {wanted!r}")
+    if not environment.is_jack(api) or wanted == "callback":
         return "callback"
     if not jack_input.available():
         if wanted == "dump":
-            raise ValueError(f"{JACK_INPUT_ENV}=dump needs {jack_input.TOOL} (apt-get install jackd2)")
+            raise ValueError(f"the JACK input reader 'dump' needs {jack_input.TOOL} (apt-get install jackd2)")
         return "callback"
     return "dump"
 
@@ -195,9 +197,10 @@ class MidiInput:
         on_disconnect: Callable[[float], None] | None = None,
         poll_s: float = 1.0,
         on_lost: Callable[[int], None] | None = None,
+        reader: str | None = None,
     ) -> None:
         self.requested = name
-        self.reader = jack_reader(api)
+        self.reader = jack_reader(api, reader)
         self.on_lost = on_lost
         self.on_message, self.on_disconnect, self.is_echo = on_message, on_disconnect, is_echo
         self.on_error: Callable[[BaseException], None] | None = None  # the callback raised (set by the session)
@@ -234,7 +237,7 @@ class MidiInput:
             self.port = self._open_port(self.name)
             self._watchdog = threading.Thread(target=self._watch, name="midi-in-watchdog", daemon=True)
             self._watchdog.start()
-        log.info("MIDI input: %s (%s, read by %s)", self.name, self.api or os.environ.get("MIDO_BACKEND", "default"),
+        log.info("MIDI input: %s (%s, read by %s)", self.name, self.api or environment.mido_backend() or "default",
                  self.reader)
         return self
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..notes import Note
 from ..timing.grid import BeatGrid
 from ..timing.midiclock import TransportEvent
-from .config import EngineConfig
+from .config import EngineConfig, Settings
 from .context import LiveContext
 from .livein import LiveInput, Taken
 from .outbox import Outbox
@@ -44,7 +44,7 @@ FIRST_HORIZON_S = 30.0  # a reply's first notes are sampled wherever the model p
 class ModeParts:
     """What a mode works with: the human's input, the context (generation), the outbox (playing), the stats."""
 
-    config: EngineConfig
+    settings: Settings  # the session's one engine configuration (read `current`, never copied)
     live: LiveInput
     context: LiveContext
     outbox: Outbox
@@ -58,9 +58,14 @@ class Mode:
     name = ""
 
     def __init__(self, parts: ModeParts) -> None:
-        self.config, self.live, self.context, self.outbox = parts.config, parts.live, parts.context, parts.outbox
+        self._settings, self.live, self.context, self.outbox = parts.settings, parts.live, parts.context, parts.outbox
         self.stats, self.time = parts.stats, parts.time
         self.paused = False  # the DAW's transport is stopped
+
+    @property
+    def config(self) -> EngineConfig:
+        """The engine configuration now (a live change is seen at the next read)."""
+        return self._settings.current
 
     @property
     def grid(self) -> BeatGrid | None:
@@ -332,8 +337,8 @@ class Duet(Mode):
 
 
 def make_mode(parts: ModeParts, has_prompt: bool = False) -> Mode:
-    """The policy for `parts.config.mode`."""
-    mode = parts.config.mode
+    """The policy for the configured mode."""
+    mode = parts.settings.current.mode
     if mode == Duet.name:
         return Duet(parts)
     if mode == Continue.name:

@@ -18,10 +18,11 @@ import mido
 
 from ..notes import Note
 from .clock import Clock
-from .config import EngineConfig
+from .config import EngineConfig, Settings
+from .outputs import Outputs
 from .report import SessionStats
 from .scheduler import Scheduler, SendStats
-from .sinks import HUMAN, Sink
+from .sinks import Sink
 
 if TYPE_CHECKING:
     from .tempo import TimeKeeper
@@ -30,12 +31,14 @@ SEND_HORIZON_S = 0.0005  # an onset closer than this to now cannot be planned in
 
 
 class Outbox:
-    def __init__(self, sinks: Sequence[Sink], clock: Clock, config: EngineConfig, stats: SessionStats,
-                 on_sent: Callable[[mido.Message, float], None] | None = None, time: TimeKeeper | None = None) -> None:
-        self._clock, self._stats, self._sinks = clock, stats, list(sinks)
+    def __init__(self, sinks: Outputs | Sequence[Sink], clock: Clock, config: EngineConfig | Settings,
+                 stats: SessionStats, on_sent: Callable[[mido.Message, float], None] | None = None,
+                 time: TimeKeeper | None = None) -> None:
+        self._clock, self._stats, self._outputs = clock, stats, Outputs.of(sinks)
         self._on_sent, self._time = on_sent, time
-        self._hear_own = config.mode == "duet"
-        self._scheduler = Scheduler(sinks, clock, config.channel, config.drop_tolerance_ms / 1e3,
+        self._settings = Settings.of(config)
+        config = self._settings.current  # the channel and the tolerances are fixed for the session
+        self._scheduler = Scheduler(self._outputs, clock, config.channel, config.drop_tolerance_ms / 1e3,
                                     config.late_threshold_ms / 1e3, on_sent=self._sent,
                                     on_group_start=self._first_note_sent)
         self._groups = itertools.count()
@@ -63,9 +66,7 @@ class Outbox:
         """Stop everything at once: planned notes dropped, sounding ones ended, all-notes-off on every output that
         only plays the model (the recorder keeps the human's notes as played). Returns the notes dropped."""
         dropped = self._scheduler.cancel_from(t_s)  # the scheduler's thread sends the note-offs it queued now
-        for sink in self._sinks:
-            if HUMAN not in sink.tracks:
-                sink.all_notes_off(t_s)
+        self._outputs.panic(t_s, model_only=True)
         return dropped
 
     def send_due(self, now_s: float | None = None) -> int:
@@ -76,7 +77,7 @@ class Outbox:
         if self._on_sent is not None:
             self._on_sent(msg, t_s)
         if self._time is not None and msg.type == "note_on" and msg.velocity > 0:
-            self._time.onset_sent(t_s, msg.velocity, self._hear_own)
+            self._time.onset_sent(t_s, msg.velocity, self._settings.current.mode == "duet")
 
     def _first_note_sent(self, group: int, sent_s: float) -> None:
         if self._time is not None:

@@ -1,4 +1,4 @@
-"""The scheduler: sends each planned message at its time, to every sink.
+"""The scheduler: sends each planned message at its time, to the session's outputs (outputs.py).
 
 A thread sleeps until ~1 ms before the next message, then spins (SCHED_FIFO when the OS allows it). Each message's
 lateness is recorded. A note-on later than the tolerance is dropped with its note-off and counted; a note is never
@@ -20,8 +20,9 @@ import mido
 
 from ..notes import Note
 from .clock import SPIN_S, Clock, try_realtime_priority
+from .outputs import Outputs
 from .reservoir import Reservoir
-from .sinks import MODEL, Sink, deliver
+from .sinks import MODEL, Sink
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,12 @@ class Scheduler:
     `on_sent(msg, t_s)` after each message (the engine's echo filter listens), `on_group_start(group, t_s)` when the
     first note of a group (a reply) goes out."""
 
-    def __init__(self, sinks: Sequence[Sink], clock: Clock, channel: int = 0, drop_tolerance_s: float = 0.02,
+    def __init__(self, sinks: Outputs | Sequence[Sink], clock: Clock, channel: int = 0, drop_tolerance_s: float = 0.02,
                  late_threshold_s: float = 0.002, on_sent: Callable[[mido.Message, float], None] | None = None,
                  on_group_start: Callable[[int, float], None] | None = None) -> None:
         if drop_tolerance_s < late_threshold_s:
             raise ValueError(f"drop tolerance {drop_tolerance_s} s must be >= the late threshold {late_threshold_s} s")
-        self.sinks, self.clock, self.channel = list(sinks), clock, channel
+        self.outputs, self.clock, self.channel = Outputs.of(sinks), clock, channel
         self.drop_tolerance_s, self.late_threshold_s = drop_tolerance_s, late_threshold_s
         self.on_sent, self.on_group_start = on_sent, on_group_start
         self.stats = SendStats()
@@ -130,6 +131,7 @@ class Scheduler:
                 if ev.is_on and not ev.cancelled and ev.t_s >= t_s:
                     ev.cancelled = True
                     self._offs.pop(ev.note_id).cancelled = True
+                    self._on_time.pop(ev.note_id, None)
                     dropped += 1
             waiting = {ev.note_id for ev in self._heap if ev.is_on and not ev.cancelled}
             for nid, off in list(self._offs.items()):
@@ -138,16 +140,6 @@ class Scheduler:
                     self._push(now, off.msg, nid, False, None)
             self._cond.notify()
         return dropped
-
-    @property
-    def planned_until(self) -> float:
-        with self._cond:
-            ons = [ev.t_s for ev in self._heap if ev.is_on and not ev.cancelled]
-        return max(ons, default=float("-inf"))
-
-    def pending_notes(self) -> int:
-        with self._cond:
-            return sum(1 for ev in self._heap if ev.is_on and not ev.cancelled)
 
     # -- sending ---------------------------------------------------------------------------------------------
     def _pop_due(self, now: float) -> list[_Event]:
@@ -163,6 +155,7 @@ class Scheduler:
         if ev.is_on and lateness > self.drop_tolerance_s:
             with self._cond:
                 off = self._offs.pop(ev.note_id, None)
+                self._on_time.pop(ev.note_id, None)
                 if off is not None:
                     off.cancelled = True
             self.stats.dropped_notes += 1
@@ -173,7 +166,7 @@ class Scheduler:
                 if self._offs.get(ev.note_id) is ev:
                     del self._offs[ev.note_id]
                     self._on_time.pop(ev.note_id, None)
-        if not deliver(self.sinks, ev.msg, MODEL, now):  # no output took it (the server is gone): not sent
+        if not self.outputs.send(ev.msg, MODEL, now):  # no output took it (the server is gone): not sent
             self.stats.undelivered_notes += ev.is_on
             return
         if self.on_sent is not None:

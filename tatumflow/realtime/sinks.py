@@ -1,6 +1,8 @@
 """Output sinks. One base class owns the lock, the closed flag, the context manager and all-notes-off; subclasses
-fill `_send` and `_close` (mido's port design). Every message comes with its track ("human" or "tatumflow") and its
-session time; a sink takes the tracks it was made for.
+fill `_send` and `_close` (mido's port design), and what only some kinds do (a port's server loss, re-open and
+check; the recorder's tempo map; MIDI clock) is a base method that they fill and the others leave a no-op, so that
+the one owner of the session's sinks (outputs.py) never asks a sink what it is. Every message comes with its track
+("human" or "tatumflow") and its session time; a sink takes the tracks it was made for.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from pathlib import Path
 
 import mido
 
-from ..notes import PEDAL_CCS, SUSTAIN_CC  # pedals are recorded; other controllers are knobs, not music
+from ..notes import PEDAL_CCS  # pedals are recorded; other controllers are knobs, not music
 from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, keep_forever, resolve_port
+from .panic import ALL_NOTES_OFF_CC, panic_messages
 from .recording import IncrementalMidi, write_atomic
 
 log = logging.getLogger(__name__)
 
 HUMAN = "human"
 MODEL = "tatumflow"
-ALL_NOTES_OFF_CC = 123
 DRAIN_S = 0.05
 FLUSH_S = 1.0  # the recording on disk is at most this far behind the session
 
@@ -41,6 +43,8 @@ class Sink:
         self._last_t = 0.0
 
     is_output = False  # True for what a listener hears (ports, the synth); False for recorders and memory
+    carries_clock = False  # True for MIDI ports: `--clock-out` sends clock and transport there
+    clock_track = MODEL
 
     def send(self, msg: mido.Message, track: str = MODEL, t_s: float | None = None) -> bool:
         """Whether the message was delivered (False: not this sink's track, closed, failed, or nowhere to go)."""
@@ -81,10 +85,7 @@ class Sink:
             if self.closed:
                 return
             t = self._last_t if t_s is None else max(t_s, self._last_t)
-            msgs = [mido.Message("note_off", channel=c, note=p) for c, p in sorted(self._sounding)]
-            for c in sorted(self._channels):
-                msgs.append(mido.Message("control_change", channel=c, control=SUSTAIN_CC, value=0))
-                msgs.append(mido.Message("control_change", channel=c, control=ALL_NOTES_OFF_CC, value=0))
+            msgs = panic_messages(self._sounding, self._channels)
             self._sounding.clear()
             for msg in msgs:
                 try:
@@ -113,6 +114,24 @@ class Sink:
     def __del__(self) -> None:  # last resort; the engine closes explicitly
         with contextlib.suppress(Exception):
             self.close()
+
+    # -- what only some sinks do (a no-op here) -------------------------------------------------------------
+    def server_lost(self) -> None:
+        """The MIDI server went away (a port stops taking notes)."""
+
+    def reopen(self) -> None:
+        """The MIDI server is back (a port opens again)."""
+
+    def check(self) -> None:
+        """A look at the device (a named port: vanished, or back)."""
+
+    def open_tempo(self, bpm: float, lead_s: float) -> bool:
+        """The first tempo of a tempo map kept here, from its start `lead_s` before the session's (the recorder
+        keeps one); True: nothing here needs a correction."""
+        return True
+
+    def tempo_change(self, t_s: float, bpm: float, beat_s: float | None = None) -> None:
+        """The session's tempo is `bpm` from `t_s` on (the recorder writes it)."""
 
     # -- for subclasses --------------------------------------------------------------------------------------
     def _send(self, msg: mido.Message, track: str, t_s: float) -> bool | None:
@@ -217,6 +236,7 @@ class PortSink(Sink):
         self.connected = True
 
     is_output = True
+    carries_clock = True
 
     def _send(self, msg: mido.Message, track: str, t_s: float) -> bool:
         if self.connected:
@@ -263,8 +283,8 @@ class PortSink(Sink):
             elif not self.connected and present:
                 self.port = self.backend.open_output(self.name)
                 self.connected = True
-                for c in sorted(self._channels):
-                    self.port.send(mido.Message("control_change", channel=c, control=ALL_NOTES_OFF_CC, value=0))
+                for msg in panic_messages((), self._channels):  # what it held when it went is unknown
+                    self.port.send(msg)
                 log.warning("output port %r is back", self.name)
 
     def _close(self) -> None:
@@ -273,15 +293,3 @@ class PortSink(Sink):
         time.sleep(DRAIN_S)  # JACK/ALSA deliver from a buffer each cycle: let the final note-offs go out first
         self.port.close()
 
-
-def deliver(sinks: list[Sink], msg: mido.Message, track: str, t_s: float) -> bool:
-    """Send to the outputs first, then to the rest (recorders) only if an output took it or there is none: the
-    recording holds what a listener could hear. Returns whether the message was sent."""
-    outputs = [s for s in sinks if s.is_output and track in s.tracks]
-    heard = [s.send(msg, track, t_s) for s in outputs]
-    if outputs and not any(heard):
-        return False
-    for s in sinks:
-        if not s.is_output:
-            s.send(msg, track, t_s)
-    return True

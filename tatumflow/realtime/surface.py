@@ -76,19 +76,19 @@ class ControlSurface:
             self._apply_controls()
 
     def _initial(self, c: Controls, config) -> dict[str, Any]:
-        def clamp(name: str, v: float) -> float:
-            k = KNOBS[name]
-            return min(max(v, k.min), k.max)
-
-        a, b = self.styles
-        mix = c.style.get(b, 0.0) / max(c.style.get(a, 0.0) + c.style.get(b, 0.0), 1e-9)
-        return {"temperature": clamp("temperature", c.temperature),
-                "harmony": clamp("harmony", c.harmony_weight), "style_mix": mix,
-                "guidance": clamp("guidance", c.guidance), "pitch_low": c.pitch_low, "pitch_high": c.pitch_high,
-                "density": c.density, "legato": clamp("legato", c.legato),
-                "reply_ratio": clamp("reply_ratio", config.reply_ratio),
-                "silence": clamp("silence", config.silence_threshold_s), "mode": config.mode,
-                "mute": bool(getattr(engine_snapshot(self.engine), "muted", False))}
+        """Each knob's value now, read through its field (clamped to the knob's range)."""
+        values: dict[str, Any] = {}
+        for name, k in KNOBS.items():
+            if k.target == "switch":
+                values[name] = config.mode if name == "mode" else bool(getattr(engine_snapshot(self.engine),
+                                                                                "muted", False))
+            elif k.field == "style":
+                a, b = self.styles
+                values[name] = c.style.get(b, 0.0) / max(c.style.get(a, 0.0) + c.style.get(b, 0.0), 1e-9)
+            else:
+                value = getattr(c if k.target == "controls" else config, k.field)
+                values[name] = min(max(value, k.min), k.max)
+        return values
 
     # -- the one entry point ----------------------------------------------------------------------------------
     def set(self, name: str, value: Any, source: str = "api") -> Any:
@@ -150,15 +150,15 @@ class ControlSurface:
         return self.split.bound(low, high) if self.split is not None else (low, high)
 
     def controls_now(self) -> Controls:
-        """The engine's controls with the knob values applied."""
+        """The engine's controls with the knob values applied, each through its field (the style pair from the mix,
+        the register bounded by the split)."""
         v = self.values
+        fields = {k.field: v[name] for name, k in KNOBS.items() if k.target == "controls"}
         a, b = self.styles
-        mix = v["style_mix"]
-        style = {a: 1.0 - mix, b: mix} if 0 < mix < 1 else {b if mix >= 1 else a: 1.0}
-        low, high = self.register()
-        return replace(self.engine.controls, temperature=v["temperature"], harmony_weight=v["harmony"],
-                       style=style, guidance=v["guidance"], density=v["density"], legato=v["legato"],
-                       pitch_low=low, pitch_high=high)
+        mix = fields.pop("style")
+        fields["style"] = {a: 1.0 - mix, b: mix} if 0 < mix < 1 else {b if mix >= 1 else a: 1.0}
+        fields["pitch_low"], fields["pitch_high"] = self.register()
+        return replace(self.engine.controls, **fields)
 
     def _apply_controls(self) -> None:
         self.engine.set_controls(self.controls_now())

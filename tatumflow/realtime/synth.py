@@ -19,6 +19,7 @@ from ..files import atomic_path
 from ..midistream import NOTE_OFF, NOTE_ON, MappedMidi
 from ..notes import PEDAL_CCS, Note
 from ..paths import check_input_file, check_output_file
+from . import environment
 from .sinks import HUMAN, MODEL, Sink
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
         if not path.is_file():
             raise ValueError(f"soundfont not found: {path}")
         return path
-    env = os.environ.get("TATUMFLOW_SOUNDFONT")
+    env = environment.soundfont()
     if env and Path(env).is_file():
         return Path(env)
     candidates: list[Path] = []

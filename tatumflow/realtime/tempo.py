@@ -17,16 +17,16 @@ Stop is not missing: nothing is said; one that stops while the transport runs ge
 
 `TimeKeeper` is what the engine holds: the source, the grid as of the last worker pass (`grid`, read by the modes,
 the outbox and the report from any thread), the tempo log for the report, and the tempo map of the recording
-(`timing.tempomap.BeatAligner`, one per sink that has `tempo_change(t_s, bpm, beat_s)`): a sink that can open its
-map (`open_tempo(bpm, lead_s)`, the recorder) gets the first reliable tempo (a whole window of clock, the tracker's
-estimate, `--bpm`) from its start, with the clock's bars on its bars; changes after that, as before.
+(`timing.tempomap.BeatAligner` -> `Outputs`): the recorder's map opens at the first reliable tempo (a whole window of
+clock, the tracker's estimate, `--bpm`) from its start, with the clock's bars on its bars (`Outputs.open_tempo`);
+changes after that go out as `Outputs.tempo_change`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mido
@@ -130,13 +130,15 @@ class TempoSource:
 class TimeKeeper:
     """The engine's time: `update(now)` once a worker pass; `grid` is the grid of the last pass."""
 
-    def __init__(self, source: TempoSource, stats: SessionStats | None = None, tempo_sinks: Sequence = ()) -> None:
+    def __init__(self, source: TempoSource, stats: SessionStats | None = None, outputs=None) -> None:
         self.source = source
         self.stats = stats or SessionStats()
         self.stats.tempo_source = source.config.sync
         self.grid: BeatGrid | None = None
         self.used: set[str] = set()
-        self._aligners = [(s, BeatAligner()) for s in tempo_sinks if hasattr(s, "tempo_change")]
+        self._aligner = BeatAligner()
+        self._outputs = outputs  # the session's `Outputs`: the recorder writes the tempo map
+        self._opened = False  # the recording's map opened (or found opened) at a reliable tempo
         self._started_s: float | None = None
         self._warned = False  # "no clock arriving" said
         self._lost_warned = False  # "the clock stopped without a Stop" said, for this stop
@@ -176,20 +178,19 @@ class TimeKeeper:
         return grid
 
     def _write_tempo(self, now_s: float, grid: BeatGrid) -> None:
-        if not self._aligners:
+        if self._outputs is None:
             return
         bar = self.source.bar_s(now_s)
-        for i, (sink, aligner) in enumerate(self._aligners):
-            if aligner.grid_bpm is None and hasattr(sink, "open_tempo"):
-                if not self.source.steady(grid):
-                    continue  # the file waits for a tempo worth writing from its start
-                lead = aligner.open(grid, *((bar, 4) if bar is not None else (grid.beat_s, 1)))
-                if sink.open_tempo(grid.bpm, lead):
-                    continue
-                aligner = BeatAligner()  # its map had opened at 120 bpm: corrections from there
-                self._aligners[i] = (sink, aligner)
-            for t_s, bpm in aligner.update(now_s, grid, bar):
-                sink.tempo_change(t_s, bpm, grid.next_beat(t_s))
+        if not self._opened:
+            if not self.source.steady(grid):
+                return  # the file waits for a tempo worth writing from its start
+            lead = self._aligner.open(grid, *((bar, 4) if bar is not None else (grid.beat_s, 1)))
+            self._opened = True
+            if self._outputs.open_tempo(grid.bpm, lead):
+                return
+            self._aligner = BeatAligner()  # a map had opened at 120 bpm already: corrections from there
+        for t_s, bpm in self._aligner.update(now_s, grid, bar):
+            self._outputs.tempo_change(t_s, bpm, grid.next_beat(t_s))
 
     def _check_clock(self, now_s: float) -> None:
         """`--sync clock`: one warning when no clock has come `clock_wait_s` into the session, one each time a running
@@ -233,7 +234,3 @@ class TimeKeeper:
         if own_heard:
             self.hear(t_s, velocity)
 
-
-def make_time(sync: str = "off", bpm: float | None = None, stats: SessionStats | None = None,
-              tempo_sinks: Sequence = ()) -> TimeKeeper:
-    return TimeKeeper(TempoSource(TempoConfig.from_options(sync, bpm)), stats, tempo_sinks)

@@ -181,10 +181,9 @@ class JackWatch:
 
 def watch_for(api: str | None) -> JackWatch | NullWatch:
     """A `JackWatch` when the session runs on JACK, else a `NullWatch`."""
-    import os
+    from .environment import is_jack
 
-    jack = api == "UNIX_JACK" or (api is None and "JACK" in os.environ.get("MIDO_BACKEND", ""))
-    if not jack:
+    if not is_jack(api):
         return NullWatch()
     try:
         return JackWatch()

@@ -14,7 +14,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..model.checkpoint import Checkpoint, load_checkpoint, resolve_device, save_checkpoint
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import ModelConfig, NoteTransformer, factorised_heads
+from ..signals import on_signals
 from . import data
 from .batches import Augment, StepDataset
 from .config import TrainConfig, autocast, lr_at, resolve_precision
@@ -159,19 +160,8 @@ def _build_model(cfg: TrainConfig, setup: TrainSetup, tokenizer: Tokenizer, init
 def _stop_on_signals() -> Iterator[dict]:
     """Turn SIGTERM/SIGINT into a flag the loop checks after each step (then it saves `last` and returns)."""
     flag = {"stop": False}
-    old = {}
-
-    def handler(signum, frame) -> None:  # the signal module's signature
-        flag["stop"] = True
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with suppress(ValueError):  # not the main thread: no signal handling
-            old[sig] = signal.signal(sig, handler)
-    try:
+    with on_signals(lambda signum: flag.update(stop=True), (signal.SIGTERM, signal.SIGINT)):
         yield flag
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 @dataclass

@@ -30,9 +30,6 @@ def test_unknown_preset_lists_the_valid_ones():
         ("[controls]\ntemperature = true\n", "temperature must be a number, got True"),
         ("[controls]\ntemperature = \"hot\"\n", "temperature must be a number, got 'hot'"),
         ("[controls]\nhead_temperature = [1, 2]\n", "head_temperature must be a list of 4 numbers"),
-        ("[engine]\nsilence_threshold_s = \"0.5\"\n", "silence_threshold_s must be a number"),
-        ("[engine]\nmode = \"jam\"\n", "unknown mode 'jam'"),
-        ("[engine]\nlatency = 5\n", "unknown setting.*latency"),
         ("description = 3\n", "description must be a string"),
         ("\xff\xfe", "invalid TOML"),
         ("[sound]\nx = 1\n", "unknown tables"),
@@ -52,3 +49,19 @@ def test_overrides_apply_and_are_validated():
     assert c.temperature == 0.5 and c.window_s == 3.0
     with pytest.raises(ValueError, match="top_p"):
         controls_from("tatum", top_p=0.0)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[engine]\nsilence_threshold_s = \"0.5\"\n", "silence_threshold_s must be a number"),
+    ("[engine]\nmode = \"jam\"\n", "unknown mode 'jam'"),
+    ("[engine]\nlatency = 5\n", "unknown setting.*latency"),
+])
+def test_bad_engine_tables_are_clear_errors_where_the_engine_reads_them(tmp_path, text, message):
+    """The preset keeps its `[engine]` table as written; the engine's configuration checks it (the jam session does
+    so before anything opens, tests/test_cli_errors.py)."""
+    from tatumflow.realtime.config import EngineConfig
+
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        EngineConfig.from_table(load_preset(str(path)).engine, "preset mine [engine]")

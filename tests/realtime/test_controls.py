@@ -30,9 +30,13 @@ def test_registry_has_every_required_control():
                                               ("pitch_high", 127, 108), ("pitch_high", 0, 21), ("mute", 64, True),
                                               ("mute", 63, False), ("mode", 0, "call-response"),
                                               ("mode", 127, "continue"), ("density", 127, 3.0),
-                                              ("legato", 0, -1.0), ("legato", 127, 1.0)])
+                                              ("legato", 0, -2.0), ("legato", 127, 2.0)])
 def test_cc_values_map_linearly_onto_the_range(name, cc, expected):
-    assert KNOBS[name].from_cc(cc) == pytest.approx(expected) if not isinstance(expected, str) else expected
+    got = KNOBS[name].from_cc(cc)
+    if isinstance(expected, str | bool):
+        assert got == expected
+    else:
+        assert got == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("name,value,message", [("tempo", 1, "unknown control 'tempo'"),
@@ -164,3 +168,53 @@ def test_controls_command_lists_the_controls():
     assert by_name["pitch_high"]["cc"] is not None
     table = CliRunner().invoke(app, ["controls"])
     assert table.exit_code == 0 and "temperature" in table.output and "panic" in table.output
+
+
+def test_a_new_knob_is_one_row(monkeypatch):
+    """A control added to the table alone reaches the engine through the surface, sits on its CC in the built-in
+    map, answers on OSC and shows in the UI rows and `tatumflow controls` (the knob's field, `repeat_penalty`, is
+    an existing `Controls` field: a new sampling control adds that field in generate/controls.py, and nothing else)."""
+    from tatumflow.realtime.ccmap import load_map
+    from tatumflow.realtime.knobs import Knob
+    from tatumflow.realtime.osc import OscControl
+
+    new = Knob("repeat", 0.0, 4.0, 0.0, "float", "controls", "repeat_penalty", 0.5, "repeat penalty", cc=82)
+    monkeypatch.setitem(KNOBS, "repeat", new)
+    s = SimSession()
+    surface = ControlSurface(s.engine)
+    surface.set("repeat", 1.5)
+    assert s.engine.controls.repeat_penalty == 1.5
+    assert surface.set_cc("repeat", 127) == 4.0 and s.engine.controls.repeat_penalty == 4.0
+    assert load_map().cc_of("repeat") == 82 and load_map().target(0, 82) == "repeat"
+    assert ("repeat", "4.00") in [(k.name, v) for k, v in surface.rows()]
+    osc = OscControl.__new__(OscControl)  # the dispatch alone, no socket
+    osc.surface, osc.received, osc.errors = surface, 0, []
+    osc._on_message("/tatumflow/repeat", 0.5)
+    assert osc.errors == [] and s.engine.controls.repeat_penalty == 0.5
+    rows = json.loads(CliRunner().invoke(app, ["controls", "--json"]).output)
+    row = next(r for r in rows if r["name"] == "repeat")
+    assert (row["cc"], row["min"], row["max"], row["applies_to"]) == (82, 0.0, 4.0, "controls.repeat_penalty")
+
+
+def test_each_controls_knob_spans_what_its_field_accepts():
+    """The table's ranges are values `Controls` takes at both ends; legato's is exactly the field's (-2..2)."""
+    from tatumflow.generate.controls import Controls
+
+    for k in KNOBS.values():
+        if k.target == "controls" and k.field not in ("style", "pitch_low"):
+            Controls(**{k.field: k.min})
+            Controls(**{k.field: k.max})
+    assert (KNOBS["legato"].min, KNOBS["legato"].max) == (-2.0, 2.0)
+    with pytest.raises(ValueError, match="legato"):
+        Controls(legato=2.01)
+
+
+def test_the_built_in_cc_map_is_the_tables_cc_column_and_round_trips_as_a_file(tmp_path):
+    from tatumflow.realtime.ccmap import PANIC, load_map
+
+    ccmap = load_map()
+    assert {n: ccmap.cc_of(n) for n in KNOBS} == {n: k.cc for n, k in KNOBS.items()}
+    assert ccmap.cc_of(PANIC) == 120
+    result = CliRunner().invoke(app, ["controls", "--toml"])
+    (tmp_path / "c.toml").write_text(result.output)
+    assert load_map(tmp_path / "c.toml").controls == ccmap.controls

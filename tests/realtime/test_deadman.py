@@ -21,13 +21,15 @@ def test_the_panic_is_every_key_off_first_then_the_controllers_on_every_channel(
 
 
 def test_the_switch_is_on_unless_turned_off(monkeypatch):
-    monkeypatch.delenv(deadman.ENV, raising=False)
-    assert deadman.enabled()
-    monkeypatch.setenv(deadman.ENV, "off")
-    assert not deadman.enabled()
-    monkeypatch.setenv(deadman.ENV, "maybe")
+    from tatumflow.realtime import environment
+
+    monkeypatch.delenv(environment.DEADMAN, raising=False)
+    assert environment.deadman()
+    monkeypatch.setenv(environment.DEADMAN, "off")
+    assert not environment.deadman()
+    monkeypatch.setenv(environment.DEADMAN, "maybe")
     with pytest.raises(ValueError, match="TATUMFLOW_DEADMAN='maybe': expected on or off"):
-        deadman.enabled()
+        environment.deadman()
 
 
 def _guard(*outs: str) -> subprocess.Popen:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tatumflow.realtime.midi_io import JACK_INPUT_ENV, close_input
+from tatumflow.realtime.midi_io import close_input
 from tatumflow.realtime.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
@@ -38,11 +38,11 @@ def _first_reply(client: JackClient, released: float, wait_s: float = 1.5) -> fl
 
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 @pytest.mark.parametrize("reader", ["dump", "callback"])  # how the input is read (midi_io.jack_reader)
-def test_replies_arrive_after_the_silence_threshold(jack, tmp_path, monkeypatch, reader):
-    monkeypatch.setenv(JACK_INPUT_ENV, reader)
+def test_replies_arrive_after_the_silence_threshold(jack, tmp_path, reader):
     stop = threading.Event()
     # The embedded default model, as a user gets it.
-    options = JamOptions(record=tmp_path / "s.mid", report=tmp_path / "r.json", silence_threshold_s=SILENCE_S)
+    options = JamOptions(record=tmp_path / "s.mid", report=tmp_path / "r.json", silence_threshold_s=SILENCE_S,
+                         jack_input=reader)
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(run_jam(options, stop)), daemon=True)
     runner.start()
@@ -112,11 +112,10 @@ def _open_keyboard():
 
 
 @pytest.mark.parametrize("reader", ["dump", "callback"])
-def test_keyboard_unplugged_and_replugged_mid_session(jack, tmp_path, monkeypatch, reader):
-    monkeypatch.setenv(JACK_INPUT_ENV, reader)
+def test_keyboard_unplugged_and_replugged_mid_session(jack, tmp_path, reader):
     keys = _open_keyboard()
     stop = threading.Event()
-    options = JamOptions(inp="Fake Keys", silence_threshold_s=SILENCE_S, mock=True)
+    options = JamOptions(inp="Fake Keys", silence_threshold_s=SILENCE_S, mock=True, jack_input=reader)
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(run_jam(options, stop)), daemon=True)
     runner.start()

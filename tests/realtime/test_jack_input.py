@@ -90,9 +90,12 @@ def test_the_reader_is_chosen_by_api_and_environment(monkeypatch):
     assert jack_reader("UNIX_JACK") == ("dump" if jack_input.available() else "callback")
     monkeypatch.setenv(JACK_INPUT_ENV, "callback")
     assert jack_reader("UNIX_JACK") == "callback"
+    assert jack_reader("UNIX_JACK", "callback") == "callback"  # the option wins over the environment
     monkeypatch.setenv(JACK_INPUT_ENV, "fast")
     with pytest.raises(ValueError, match="TATUMFLOW_JACK_INPUT='fast': expected one of dump, callback"):
         jack_reader("UNIX_JACK")
+    with pytest.raises(ValueError, match="--jack-input must be one of dump, callback, got 'fast'"):
+        jack_reader("UNIX_JACK", "fast")
 
 
 @pytest.fixture(scope="module")

@@ -108,3 +108,19 @@ def test_random_plans_and_cancels_stay_balanced(seed):
     sched.stop()
     sink.all_notes_off()
     assert_balanced(msgs(sink))
+
+
+def test_cancelled_and_dropped_notes_leave_nothing_behind():
+    """A session of barge-ins and late notes keeps the scheduler's memory flat: every planned note is forgotten once
+    it is sent, cancelled or dropped."""
+    clock, sink, sched = make()
+    for i in range(200):
+        start = clock.now() + 0.05
+        sched.plan([Note(start + 0.01 * k, 0.5, 40 + (i + k) % 40, 80) for k in range(4)])
+        sched.cancel_from(start + 0.015)  # two of the four never begin
+        if i % 10 == 0:
+            clock.advance(0.1)  # a stall: the next due onsets are dropped as late
+        run(clock, sched, clock.now() + 0.05)
+    run(clock, sched, clock.now() + 2.0)
+    assert sched._on_time == {} and sched._offs == {}
+    assert_balanced(msgs(sink))

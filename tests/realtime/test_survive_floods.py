@@ -14,7 +14,7 @@ from .conftest import SimSession
 def test_forty_thousand_messages_a_second_report_and_recording_agree(tmp_path):
     s = SimSession("duet")
     recorder = RecorderSink(tmp_path / "flood.mid", flush_s=3600)
-    s.engine._sinks.append(recorder)
+    s.engine.outputs.add(recorder)
     n = 4_000  # note-ons, and as many note-offs, at 40,000 messages a second
     for i in range(n):
         t = 0.1 + i * 2 / 40_000

@@ -11,9 +11,10 @@ import threading
 import mido
 import pytest
 
-from tatumflow.realtime.guard import STOP_SIGNALS, ServerLost, SessionGuard
+from tatumflow.realtime.guard import ServerLost, SessionGuard, stop_on_signals
 from tatumflow.realtime.midi_io import MidiInput
-from tatumflow.realtime.sinks import MODEL, MemorySink, PortSink, deliver
+from tatumflow.realtime.sinks import MODEL, MemorySink, PortSink
+from tatumflow.signals import STOP_SIGNALS
 
 from .conftest import SimSession
 
@@ -37,14 +38,18 @@ def _guard(on_server_loss="wait", sinks=()):
     return SessionGuard(s.engine, list(sinks), None, stop, FakeWatch(), on_server_loss), stop
 
 
-def test_sighup_sets_stop_like_sigterm():
-    assert signal.SIGHUP in STOP_SIGNALS and signal.SIGTERM in STOP_SIGNALS
-    before = signal.getsignal(signal.SIGHUP)  # SIG_DFL, or SIG_IGN under nohup
-    guard, stop = _guard()
-    with guard.installed():
-        os.kill(os.getpid(), signal.SIGHUP)
+@pytest.mark.parametrize("name", ["SIGHUP", "SIGUSR1", "SIGQUIT", "SIGUSR2"])
+def test_stop_signals_set_stop_like_sigterm(name):
+    sig = getattr(signal, name)
+    assert sig in STOP_SIGNALS and signal.SIGTERM in STOP_SIGNALS and signal.SIGINT in STOP_SIGNALS
+    before = signal.getsignal(sig)  # SIG_DFL, or SIG_IGN under nohup
+    stop = threading.Event()
+    with stop_on_signals(stop) as received:
+        os.kill(os.getpid(), sig)
         assert stop.wait(2)
-    assert signal.getsignal(signal.SIGHUP) is before  # the handler that was there is back
+        os.kill(os.getpid(), signal.SIGINT)  # a second one, during the stop: nothing but a line in the log
+        assert received == [sig, signal.SIGINT]
+    assert signal.getsignal(sig) is before  # the handler that was there is back
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
@@ -87,7 +92,8 @@ def test_server_loss_is_said_once_and_nothing_more_is_counted_as_sent(caplog, mo
     monkeypatch.setattr("tatumflow.realtime.sinks.keep_forever", lambda port: None)
     port, rec = FakePort(), MemorySink()
     guard, stop = _guard("exit", [port, rec])
-    assert deliver([port, rec], mido.Message("note_on", note=60, velocity=9), MODEL, 0.0)
+    outputs = guard.outputs
+    assert outputs.send(mido.Message("note_on", note=60, velocity=9), MODEL, 0.0)
     guard.watch.lost.set()
     with caplog.at_level(logging.ERROR):
         guard.poll()
@@ -95,7 +101,7 @@ def test_server_loss_is_said_once_and_nothing_more_is_counted_as_sent(caplog, mo
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "JACK server went away" in caplog.records[0].message
     assert stop.is_set() and isinstance(guard.error, ServerLost)
-    assert not deliver([port, rec], mido.Message("note_on", note=62, velocity=9), MODEL, 0.1)
+    assert not outputs.send(mido.Message("note_on", note=62, velocity=9), MODEL, 0.1)
     assert len(rec.messages) == 1  # the recording holds what an output took
 
 
@@ -114,5 +120,7 @@ def test_wait_mode_reopens_when_the_server_returns(monkeypatch):
 
 
 def test_bad_on_server_loss_is_refused():
-    with pytest.raises(ValueError, match="on-server-loss"):
-        _guard("maybe")
+    from tatumflow.realtime.jamconfig import JamOptions
+
+    with pytest.raises(ValueError, match="on-server-loss must be one of wait, exit"):
+        JamOptions(on_server_loss="maybe")

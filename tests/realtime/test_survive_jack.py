@@ -184,6 +184,53 @@ def test_sighup_mid_reply_leaves_nothing_sounding_and_writes_everything(server, 
     assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)
 
 
+def _two_signals(first: int, second: int):
+    def send(proc: subprocess.Popen) -> None:
+        proc.send_signal(first)
+        time.sleep(0.05)
+        proc.send_signal(second)  # an impatient Ctrl-C, or a supervisor's SIGTERM after the terminal closed
+
+    return send
+
+
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
+@pytest.mark.parametrize("first, second", [(signal.SIGHUP, signal.SIGHUP), (signal.SIGINT, signal.SIGINT),
+                                           (signal.SIGUSR1, signal.SIGTERM)], ids=["hup-hup", "int-int", "usr1-term"])
+def test_a_second_signal_during_the_stop_neither_kills_the_report_nor_leaves_a_note(server, tmp_path, first, second):
+    proc, text, client, raw = _stopped_mid_reply(tmp_path, _two_signals(first, second), 0.1)
+    assert proc.returncode == 0, text[-2000:]
+    assert "Traceback" not in text
+    report = json.loads((tmp_path / "r.json").read_text())
+    print(f"report: duration {report['duration_s']:.2f} s, stuck {report['stuck_notes']}, sent "
+          f"{report['notes_sent']}; jam said: {text[-400:]}")
+    assert report["duration_s"] > 0.5 and report["stuck_notes"] == 0
+    assert_silent(client, raw)
+    recorded = read_midi_tracks(tmp_path / "s.mid")["tatumflow"]
+    assert recorded and abs(len(recorded) - report["notes_sent"]) <= 1  # the reply is in the recording
+
+
+def test_sigterm_while_the_model_loads_still_writes_the_report(server, tmp_path):
+    """The real model (loading takes seconds): SIGTERM right after the options are checked stops a session of no
+    length, with its report and recording, as the README promises for every stop."""
+    cmd = [sys.executable, "-m", "tatumflow.cli", "jam", "--api", "jack", "--no-tui", "--device", "cpu", "--record",
+           str(tmp_path / "s.mid"), "--report", str(tmp_path / "r.json")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode(errors="replace")
+        assert "Ctrl-C to stop" in first, first  # configured; the model loads now
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = first + out.decode(errors="replace")
+    assert proc.returncode == 0, text[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["stuck_notes"] == 0 and report["notes_sent"] == 0
+    assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)
+
+
 @pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
 def test_kill_9_mid_reply_the_dead_mans_switch_silences_the_synth(server, tmp_path):
     _, out, _, raw = _stopped_mid_reply(tmp_path, lambda p: os.kill(p.pid, signal.SIGKILL), 0.05)
@@ -224,3 +271,29 @@ def test_kill_9_mid_reply_a_named_output_is_silenced_too(server, tmp_path):
         close_input(synth)
     assert_balanced([(0.0, m) for m in heard])
     assert "all notes off sent to 1 output(s)" in out.decode(errors="replace")
+
+
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # a timing on 2 shared cores
+@pytest.mark.parametrize("args, message", [
+    (["--in", "No Such Keys"], "--in: no MIDI input port 'No Such Keys'"),
+    (["--out", "No Such Synth"], "--out: no MIDI output port 'No Such Synth'"),
+], ids=["in", "out"])
+def test_a_mistyped_port_is_refused_in_under_a_second_before_the_model_loads(server, tmp_path, args, message):
+    """The real model would take seconds to load: the port is checked first, by the process a user runs. Timed
+    beyond what starting Python and importing the session costs on this machine (measured alongside)."""
+    def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+        t0 = time.monotonic()
+        done = subprocess.run(cmd, capture_output=True, timeout=60)
+        return time.monotonic() - t0, done
+
+    startup_cmd = [sys.executable, "-c", "import tatumflow.cli, tatumflow.realtime.session"]
+    cmd = [sys.executable, "-m", "tatumflow.cli", "jam", "--api", "jack", "--no-tui", "--report",
+           str(tmp_path / "r.json"), *args]
+    startup = min(timed(startup_cmd)[0] for _ in range(3))  # the best of three: the machine is shared
+    took, done = min((timed(cmd) for _ in range(3)), key=lambda r: r[0])
+    err = done.stderr.decode(errors="replace")
+    print(f"{args[0]} refused after {took:.2f} s, {took - startup:.2f} s past starting Python and importing")
+    assert done.returncode == 2, err[-2000:]
+    assert message in err and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert not (tmp_path / "r.json").exists()
+    assert took - startup < 1.0, f"{took:.2f} s, of which {startup:.2f} s starting and importing"

@@ -43,8 +43,7 @@ def _run(s: SimSession, until_s: float, messages: list) -> None:
 def grown_bytes(tmp_path, minutes: float) -> tuple[int, dict]:
     s = SimSession("duet")
     recorder = RecorderSink(tmp_path / "long.mid", flush_s=3600)  # written at close; the flusher would only add noise
-    s.engine._sinks.append(recorder)
-    s.engine._outbox._scheduler.sinks.append(recorder)
+    s.engine.outputs.add(recorder)
     s.sink.keep = False  # the test's own sink keeps nothing: what grows is the engine's
     total_s = WARM_UP_S + minutes * 60
     messages = list(reversed(note_messages(_human(0.2, total_s / 60))))

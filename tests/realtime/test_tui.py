@@ -15,7 +15,7 @@ from .conftest import SimSession, phrase
 def _session():
     s = SimSession(mode="duet")
     recent = RecentNotes()
-    s.engine._sinks.append(recent)  # the session's note tap (session.py adds it the same way)
+    s.engine.outputs.add(recent)  # the session's note tap (session.py adds it the same way)
     return s, recent
 
 
