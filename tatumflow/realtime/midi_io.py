@@ -23,6 +23,11 @@ VIRTUAL = "virtual"
 CLIENT_NAME = "TatumFlow"
 IN_PORT_NAME = "TatumFlow In"
 OUT_PORT_NAME = "TatumFlow Out"
+# On JACK one client per port, named after it, its port named as JACK's own tools name theirs: `TatumFlow In:input`
+# (jack_midi_dump, jack_input.py, names its port `input`) and `TatumFlow Out:output`. Elsewhere (ALSA, CoreMIDI,
+# where other programs show the port's own name) the ports are `TatumFlow In` and `TatumFlow Out` of `TatumFlow`.
+JACK_PORT_NAMES = {IN_PORT_NAME: "input", OUT_PORT_NAME: "output"}
+OWN_PREFIX = "TatumFlow"  # every client of ours (the session's ports, the dead man's switch, the queries)
 API_ALIASES = {
     "alsa": "LINUX_ALSA",
     "jack": "UNIX_JACK",
@@ -135,6 +140,25 @@ def backend(api: str | None) -> mido.Backend:
     return mido.Backend(f"mido.backends.rtmidi/{api}", load=True)
 
 
+def is_jack(api: str | None) -> bool:
+    """Whether `api` (None: `MIDO_BACKEND` decides) is JACK."""
+    return api == "UNIX_JACK" or (api is None and "JACK" in os.environ.get("MIDO_BACKEND", ""))
+
+
+def open_virtual(b: mido.Backend, name: str, callback=None):
+    """Our virtual port `name` (IN_PORT_NAME: an input with `callback`; OUT_PORT_NAME: an output), named as the
+    backend's API shows it best (JACK_PORT_NAMES)."""
+    client, port = (name, JACK_PORT_NAMES[name]) if b.api == "UNIX_JACK" else (CLIENT_NAME, name)
+    if name == IN_PORT_NAME:
+        return b.open_input(port, virtual=True, client_name=client, callback=callback)
+    return b.open_output(port, virtual=True, client_name=client)
+
+
+def is_own_port(name: str) -> bool:
+    """Whether a listed port is one of TatumFlow's own (never suggested as a keyboard or a synth)."""
+    return name.startswith(OWN_PREFIX)
+
+
 def list_ports(api: str | None) -> tuple[list[str], list[str]]:
     """(input names, output names) for an API."""
     b = backend(api)
@@ -142,9 +166,11 @@ def list_ports(api: str | None) -> tuple[list[str], list[str]]:
 
 
 def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
-    """An exact port name, else the one name that contains `name` (case-insensitive); a ValueError lists the rest."""
+    """An exact port name, else the one name that contains `name` (case-insensitive); a ValueError lists the rest.
+    TatumFlow's own ports are taken only by their exact name: never matched by a part of it, nor suggested."""
     if name in available:
         return name
+    available = [p for p in available if not is_own_port(p)]
     hits = [p for p in available if name.lower() in p.lower()]
     if len(hits) == 1:
         return hits[0]
@@ -166,8 +192,7 @@ def jack_reader(api: str | None) -> str:
     wanted = os.environ.get(JACK_INPUT_ENV, "").strip().lower()
     if wanted and wanted not in JACK_READERS:
         raise ValueError(f"{JACK_INPUT_ENV}={wanted!r}: expected one of {', '.join(JACK_READERS)}")
-    jack = api == "UNIX_JACK" or (api is None and "JACK" in os.environ.get("MIDO_BACKEND", ""))
-    if not jack or wanted == "callback":
+    if not is_jack(api) or wanted == "callback":
         return "callback"
     if not jack_input.available():
         if wanted == "dump":
@@ -221,8 +246,7 @@ class MidiInput:
 
             return DumpPort(IN_PORT_NAME, self._callback, source=name, on_lost=self.on_lost)
         if name is None:
-            return self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
-                                           callback=self._callback)
+            return open_virtual(self.backend, IN_PORT_NAME, self._callback)
         return self.backend.open_input(name, callback=self._callback)
 
     def open(self) -> MidiInput:
