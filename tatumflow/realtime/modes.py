@@ -215,7 +215,8 @@ class CallResponse(Mode):
         silent = now_s if released is None else released
         phrase_s = max(silent - (self._phrase_start if self._phrase_start is not None else silent), 0.0)
         # the prompt's continuation answers nobody: no reply latency to record
-        times = ReplyTimes(min(silent, trigger), trigger, self.on_beat(trigger))
+        ended = released if released is not None else self.live.last_onset_s  # keys still held: the last note
+        times = ReplyTimes(min(trigger if ended is None else ended, trigger), trigger, self.on_beat(trigger))
         group = self.outbox.new_group(None if self._prompt_pending else times)
         self._phrase_start, self._prompt_pending = None, False
         reply = Reply(group, trigger, start + self.reply_length_s(phrase_s), start, decided_s=now_s)
