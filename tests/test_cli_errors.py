@@ -41,3 +41,17 @@ def test_path_checks(places):
         check_output_file(places / "dir", "--record")
     with pytest.raises(FileNotFoundError):
         check_input_file(places / "none.mid", "MIDI file")
+
+
+def test_tui_without_a_terminal_is_refused_in_one_line(tmp_path):
+    """Issue 27 item 6: `jam --tui` with stdout piped showed nothing and said nothing."""
+    result = CliRunner().invoke(app, ["jam", "--tui", "--mock", "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--tui needs a terminal" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_controls_help_does_not_mention_jam_options():
+    result = CliRunner().invoke(app, ["controls", "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--controls" in result.output and "--learn" not in result.output

@@ -173,6 +173,14 @@ def engine_for(options: JamOptions, generator, sinks: Sequence[Sink], model_name
                         model_name=model_name, tempo=TempoConfig.from_options(options.sync, options.bpm))
 
 
+def _ui_info(options: JamOptions, midi_in, sinks, api):
+    if not options.live.tui:
+        return None
+    from .tui import TuiInfo
+
+    return TuiInfo.of(options, midi_in, sinks, api)
+
+
 def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
     """Run a live session; returns the report (also printed to the log and written to `options.report`)."""
     stop = stop or threading.Event()
@@ -210,7 +218,8 @@ def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
                 engine.start()
                 log.info("jamming: %s -> %s, mode %s", midi_in.name, ", ".join(s.name for s in sinks),
                          engine.config.mode)
-                run_until_stopped(engine, sinks, stop, options.duration_s, guard)
+                rig.run(lambda: run_until_stopped(engine, sinks, stop, options.duration_s, guard), stop,
+                        _ui_info(options, midi_in, sinks, api))
         finally:
             midi_in.close()  # no input while stopping; a JACK input's count of what it lost comes now
             report = engine.stop()
