@@ -235,3 +235,22 @@ def test_our_ports_are_named_alike(jack, monkeypatch, reader):
     assert ours == ["TatumFlow In:input", "TatumFlow Out:output"]
     assert is_session_out("TatumFlow Out:output") and is_session_out("TatumFlow Out-01:output")
     assert not is_session_out("TatumFlow In:input")
+
+
+def test_the_ui_says_where_our_output_is_connected(jack):
+    """Issue 27 item 7: the screen says whether `TatumFlow Out` reaches anything (asked of JACK)."""
+    from tatumflow.realtime.midi_io import detect_api
+    from tatumflow.realtime.sinks import PortSink
+    from tatumflow.realtime.tui import PortWatch
+    from tatumflow.realtime.watchdog import JackQuery
+
+    with PortSink("virtual", detect_api()):
+        out = wait_for_port("input", "TatumFlow Out")
+        assert PortWatch.ask().startswith("connected to nothing")
+        listener = JackClient.listener()
+        try:
+            with JackQuery() as q:
+                assert q.connections(out)  # the listener connected itself
+            assert PortWatch.ask().startswith("-> ") and "TatumFlow Out" not in PortWatch.ask()
+        finally:
+            listener.close()
