@@ -85,6 +85,8 @@ class TempoHold:
         if self.last is not None:
             held, src, at = self.last
             age = now - at
+            if age < 1.0:  # the source comes and goes between frames: nothing to tell
+                return f"tempo {held:.1f} bpm from {TEMPO_FROM.get(src, src)}"
             ago = f"{age:.0f} s" if age < 120 else f"{age / 60:.0f} min"
             return f"tempo {held:.1f} bpm from {TEMPO_FROM.get(src, src)}, held {ago}"
         waiting = {"clock": "waiting for MIDI clock", "human": "listening for a beat"}.get(sync, "listening")

@@ -167,6 +167,8 @@ def test_the_tempo_holds_its_last_value_with_its_age():
         tempo_bpm, tempo_from = None, None
 
     assert hold.describe(Snap, "auto") == "tempo 120.0 bpm from your playing"
+    now[0] = 0.5
+    assert hold.describe(NoGrid, "auto") == "tempo 120.0 bpm from your playing"  # gone between two frames
     now[0] = 4.0
     assert hold.describe(NoGrid, "auto") == "tempo 120.0 bpm from your playing, held 4 s"  # never "-" at once
     now[0] = 600.0
