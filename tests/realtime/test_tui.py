@@ -30,7 +30,10 @@ def _session(split: Split | None = None):
 def _run(app: JamApp, script) -> None:
     async def go():
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
+            for _ in range(50):  # the first frames laid out (a loaded machine may take a while)
+                await pilot.pause(0.05)
+                if "mode " in screen_text(app) and HELP in screen_text(app):
+                    break
             await script(pilot)
 
     asyncio.run(go())
