@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set up TatumFlow on a fresh Debian/Ubuntu machine: system packages, a virtual environment in .venv, the package.
-# Idempotent: a second run only checks. Needs root or sudo for apt-get.
+# Idempotent: a second run only checks. Needs root or sudo for apt-get. Without apt-get (macOS, Fedora, ...) it says
+# which system packages to install there (scripts/other_platforms.sh) and sets up the virtual environment anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(jackd2 fluidsynth libfluidsynth3 libportaudio2 timgm6mb-soundfont)
+if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then  # (body not re-indented)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,6 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+else
+  bash scripts/other_platforms.sh  # no apt-get (macOS, Fedora, ...): what to install there; on with the venv
 fi
 
 PYTHON=${PYTHON:-python3}

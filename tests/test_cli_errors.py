@@ -69,3 +69,17 @@ def test_jam_refuses_a_bad_option_before_the_model_loads(monkeypatch, args, mess
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert took < 1.0, f"{took:.2f} s"
+
+
+def test_tui_without_a_terminal_is_refused_in_one_line(tmp_path):
+    """Issue 27 item 6: `jam --tui` with stdout piped showed nothing and said nothing."""
+    result = CliRunner().invoke(app, ["jam", "--tui", "--mock", "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--tui needs a terminal" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_controls_help_does_not_mention_jam_options():
+    result = CliRunner().invoke(app, ["controls", "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--controls" in result.output and "--learn" not in result.output

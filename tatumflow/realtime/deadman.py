@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import mido
 
 from .environment import is_jack
-from .midi_io import OUT_PORT_NAME, VIRTUAL, backend, resolve_port
+from .midi_io import JACK_PORT_NAMES, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
 from .panic import MIDI_CHANNELS, every_key
 from .panic import panic_messages as panic_list
 from .watchdog import JackQuery
@@ -120,9 +120,17 @@ def _out_ports() -> set[str]:
     """Every JACK MIDI port named `TatumFlow Out` now (empty without a server)."""
     try:
         with JackQuery("TatumFlow-ports") as q:
-            return {n for n in q.midi_ports() if n.split(":", 1)[-1] == OUT_PORT_NAME}
+            return {n for n in q.midi_ports() if is_session_out(n)}
     except OSError:
         return set()
+
+
+def is_session_out(name: str) -> bool:
+    """A JACK port of a session's virtual output: `TatumFlow Out:output` (`TatumFlow Out-01:output`, ... when JACK
+    renamed a second session's client)."""
+    client, _, port = name.partition(":")
+    ours = client == OUT_PORT_NAME or client.startswith(OUT_PORT_NAME + "-")
+    return ours and port == JACK_PORT_NAMES[OUT_PORT_NAME]
 
 
 def _guard_ports() -> set[str]:

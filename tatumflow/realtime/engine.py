@@ -56,6 +56,8 @@ class EngineSnapshot:
     late_notes: int = 0
     dropped_notes: int = 0
     tempo_bpm: float | None = None
+    tempo_from: str | None = None  # the grid's source: clock, human, fixed (None without a grid)
+    last_heard_ms: float | None = None  # the last reply: the human's last release -> its first note
 
 
 class JamEngine:
@@ -112,7 +114,9 @@ class JamEngine:
                               len(self._context), self._live.keys_down, st.human_notes, st.replies, self.muted,
                               st.generation_ms[-1] if st.generation_ms else None,
                               st.reply_ms[-1] if st.reply_ms else None, sent.late_notes,
-                              st.dropped_notes + sent.dropped_notes, getattr(grid, "bpm", None))
+                              st.dropped_notes + sent.dropped_notes, getattr(grid, "bpm", None),
+                              getattr(grid, "source", None),
+                              st.phrase_to_reply_ms[-1] if st.phrase_to_reply_ms else None)
 
     # -- live switches (any thread) ----------------------------------------------------------------------------
     def update_config(self, **changes) -> None:

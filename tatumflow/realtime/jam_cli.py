@@ -29,10 +29,13 @@ ControlsOpt = Annotated[str | None, typer.Option(
     "file written.", show_default=False)]
 LearnOpt = Annotated[bool, typer.Option("--learn", help="MIDI learn: move a knob, choose its control; writes "
                                         "--controls FILE (default tatumflow-controls.toml) and exits.")]
+MapOpt = Annotated[str | None, typer.Option(
+    "--controls", help="MIDI CC map (TOML; default: the built-in map).", show_default=False)]
 ControlInOpt = Annotated[str | None, typer.Option(
     "--control-in", help="Read the controller from this port (default: the --in port).", show_default=False)]
 TuiOpt = Annotated[bool | None, typer.Option(
-    "--tui/--no-tui", help="Terminal UI (default: on when stdout is a terminal).", show_default=False)]
+    "--tui/--no-tui", help="Terminal UI (default: on in a terminal; --tui refuses to start without one).",
+    show_default=False)]
 OscOpt = Annotated[int | None, typer.Option(
     "--osc", help="Listen for OSC on this UDP port (/tatumflow/<control> value).", show_default=False)]
 OscHostOpt = Annotated[str, typer.Option("--osc-host", help="OSC address to listen on.")]
@@ -106,7 +109,11 @@ def jam(
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
-    show_tui = sys.stdout.isatty() if tui is None else tui
+    terminal = all(_is_terminal(stream) for stream in (sys.stdin, sys.stdout, sys.stderr))
+    if tui and not terminal:
+        fail("--tui needs a terminal on stdin, stdout and stderr (one is piped or redirected here); "
+             "run without --tui, or with --no-tui for the plain log")
+    show_tui = terminal if tui is None else tui
     try:
         live = LiveOptions(controls_file=Path(controls) if controls else None, control_in=control_in, split=split,
                            split_side="above" if above else "below", in_channel=in_channel, out_channel=out_channel,
@@ -128,6 +135,14 @@ def jam(
     typer.echo(format_report(result))
 
 
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # a closed stream
+        return False
+
+
 def _learn(inp: str, api: str | None, path) -> None:
     from .learn import run_learn
     from .midi_io import detect_api
@@ -139,7 +154,7 @@ def _learn(inp: str, api: str | None, path) -> None:
 
 
 def controls(
-    controls_file: ControlsOpt = None,
+    controls_file: MapOpt = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="A JSON list of objects (name, cc, min, max, default, ...).")] = False,
     as_toml: Annotated[bool, typer.Option(

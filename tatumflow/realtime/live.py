@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +19,6 @@ from .surface import SIDES, ControlSurface, Split, style_pair
 
 if TYPE_CHECKING:  # imported where opened: OSC and the UI only when asked for
     from .osc import OscControl
-    from .tui import JamTui
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,14 @@ class LiveRig:
         self.router = InputRouter(engine.on_message, self.surface, self.ccmap,
                                   _channel(options.in_channel, "--in-channel"), velocity_gamma(options.velocity_curve))
         self._stack = contextlib.ExitStack()
-        self.tui: JamTui | None = None
+        self.recent = None  # the UI's note tap (a sink of the session)
         self.osc: OscControl | None = None
 
     def on_message(self, msg, t_s: float) -> None:
         self.router.on_message(msg, t_s)
 
     def open(self, recent=None) -> LiveRig:
-        """The control port, OSC and the UI (`recent`: the UI's note tap, a sink of the session)."""
+        """The control port and OSC (`recent`: the UI's note tap, a sink of the session, for `run`)."""
         if self.options.control_in is not None:
             from .midi_io import MidiInput
 
@@ -111,12 +112,19 @@ class LiveRig:
 
             self.osc = self._stack.enter_context(OscControl(self.surface, self.options.osc_port,
                                                             self.options.osc_host))
-        if self.options.tui:
-            from .tui import JamTui
-
-            self.tui = self._stack.enter_context(JamTui(self.engine, self.surface, self.ccmap, recent,
-                                                        split=self.surface.split))
+        self.recent = recent
         return self
+
+    def run(self, wait: Callable[[], None], stop: threading.Event, info=None) -> None:
+        """`wait()` (the session's loop until a stop), with the terminal UI around it when asked for (`info`: a
+        `tui.TuiInfo`, what the screen says of the ports and the preset)."""
+        if not self.options.tui:
+            wait()
+            return
+        from .tui_app import run_with_tui
+
+        run_with_tui(wait, stop, {"engine": self.engine, "surface": self.surface, "ccmap": self.ccmap,
+                                  "recent": self.recent, "info": info})
 
     def close(self) -> None:
         self._stack.close()

@@ -25,6 +25,11 @@ VIRTUAL = "virtual"
 CLIENT_NAME = "TatumFlow"
 IN_PORT_NAME = "TatumFlow In"
 OUT_PORT_NAME = "TatumFlow Out"
+# On JACK one client per port, named after it, its port named as JACK's own tools name theirs: `TatumFlow In:input`
+# (jack_midi_dump, jack_input.py, names its port `input`) and `TatumFlow Out:output`. Elsewhere (ALSA, CoreMIDI,
+# where other programs show the port's own name) the ports are `TatumFlow In` and `TatumFlow Out` of `TatumFlow`.
+JACK_PORT_NAMES = {IN_PORT_NAME: "input", OUT_PORT_NAME: "output"}
+OWN_PREFIX = "TatumFlow"  # every client of ours (the session's ports, the dead man's switch, the queries)
 API_ALIASES = {
     "alsa": "LINUX_ALSA",
     "jack": "UNIX_JACK",
@@ -137,6 +142,20 @@ def backend(api: str | None) -> mido.Backend:
     return mido.Backend(f"{environment.RTMIDI_BACKEND}/{api}", load=True)
 
 
+def open_virtual(b: mido.Backend, name: str, callback=None):
+    """Our virtual port `name` (IN_PORT_NAME: an input with `callback`; OUT_PORT_NAME: an output), named as the
+    backend's API shows it best (JACK_PORT_NAMES)."""
+    client, port = (name, JACK_PORT_NAMES[name]) if b.api == "UNIX_JACK" else (CLIENT_NAME, name)
+    if name == IN_PORT_NAME:
+        return b.open_input(port, virtual=True, client_name=client, callback=callback)
+    return b.open_output(port, virtual=True, client_name=client)
+
+
+def is_own_port(name: str) -> bool:
+    """Whether a listed port is one of TatumFlow's own (never suggested as a keyboard or a synth)."""
+    return name.startswith(OWN_PREFIX)
+
+
 def list_ports(api: str | None) -> tuple[list[str], list[str]]:
     """(input names, output names) for an API."""
     b = backend(api)
@@ -144,9 +163,11 @@ def list_ports(api: str | None) -> tuple[list[str], list[str]]:
 
 
 def resolve_port(name: str, available: Sequence[str], kind: str) -> str:
-    """An exact port name, else the one name that contains `name` (case-insensitive); a ValueError lists the rest."""
+    """An exact port name, else the one name that contains `name` (case-insensitive); a ValueError lists the rest.
+    TatumFlow's own ports are taken only by their exact name: never matched by a part of it, nor suggested."""
     if name in available:
         return name
+    available = [p for p in available if not is_own_port(p)]
     hits = [p for p in available if name.lower() in p.lower()]
     if len(hits) == 1:
         return hits[0]
@@ -224,8 +245,7 @@ class MidiInput:
 
             return DumpPort(IN_PORT_NAME, self._callback, source=name, on_lost=self.on_lost)
         if name is None:
-            return self.backend.open_input(IN_PORT_NAME, virtual=True, client_name=CLIENT_NAME,
-                                           callback=self._callback)
+            return open_virtual(self.backend, IN_PORT_NAME, self._callback)
         return self.backend.open_input(name, callback=self._callback)
 
     def open(self) -> MidiInput:

@@ -30,7 +30,7 @@ from ..timing.midiclock import TransportEvent
 from .config import EngineConfig, Settings
 from .context import LiveContext
 from .livein import LiveInput, Taken
-from .outbox import Outbox
+from .outbox import Outbox, ReplyTimes
 from .report import SessionStats
 from .tempo import TimeKeeper
 
@@ -216,10 +216,13 @@ class CallResponse(Mode):
         if now_s < start - max(self._lead_s(), cost + DECIDE_SLACK_S):  # a slow first chunk: still a beat it meets
             return
         self.context.hear_sounding(self.live.sounding_notes(now_s))  # keys still down: the duration so far
-        silent = self.live.silence_since() or now_s
+        released = self.live.silence_since()
+        silent = now_s if released is None else released
         phrase_s = max(silent - (self._phrase_start if self._phrase_start is not None else silent), 0.0)
         # the prompt's continuation answers nobody: no reply latency to record
-        group = self.outbox.new_group(None if self._prompt_pending else trigger)
+        ended = released if released is not None else self.live.last_onset_s  # keys still held: the last note
+        times = ReplyTimes(min(trigger if ended is None else ended, trigger), trigger, self.on_beat(trigger))
+        group = self.outbox.new_group(None if self._prompt_pending else times)
         self._phrase_start, self._prompt_pending = None, False
         reply = Reply(group, trigger, start + self.reply_length_s(phrase_s), start, decided_s=now_s)
         with self._lock:

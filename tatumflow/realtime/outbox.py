@@ -2,7 +2,8 @@
 
 Notes whose onset can no longer be sent on time are dropped and counted here, never sent late; the rest go to the
 `Scheduler`. Each reply is a *group*: the scheduler reports the first note of a group it sends, and the outbox turns
-that into the reply latency (trigger -> first note sent) in the session stats. With a `TimeKeeper`, every onset
+that into the reply's timings in the session stats (`ReplyTimes`: what the player hears after the phrase, the
+wait for the beat, the engine's own latency). With a `TimeKeeper`, every onset
 sent is measured against the grid and each reply's first note against its beat (`time.onset_sent`,
 `time.beat_offset_ms`); in duet the engine's own onsets are heard by the tempo tracker too. `silence(t)` is the
 DAW's Stop: nothing planned sounds any more, and every output gets all-notes-off at once.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mido
@@ -30,6 +32,24 @@ if TYPE_CHECKING:
 SEND_HORIZON_S = 0.0005  # an onset closer than this to now cannot be planned in time
 
 
+@dataclass(frozen=True)
+class ReplyTimes:
+    """When a reply was due: `phrase_end_s` the human's last release, `trigger_s` the silence threshold reached,
+    `beat_s` the first beat at or after the trigger (the trigger itself without a grid): the engine owes its first
+    note then; later is its latency (a slow first window pushed to a later beat counts there too)."""
+
+    phrase_end_s: float
+    trigger_s: float
+    beat_s: float
+
+    def record(self, stats: SessionStats, sent_s: float) -> None:
+        """The first note went out at `sent_s`: the three measures, and the old trigger -> first note."""
+        stats.reply_ms.append((sent_s - self.trigger_s) * 1e3)
+        stats.beat_wait_ms.append((self.beat_s - self.trigger_s) * 1e3)
+        stats.engine_latency_ms.append((sent_s - self.beat_s) * 1e3)
+        stats.phrase_to_reply_ms.append((sent_s - self.phrase_end_s) * 1e3)
+
+
 class Outbox:
     def __init__(self, sinks: Outputs | Sequence[Sink], clock: Clock, config: EngineConfig | Settings,
                  stats: SessionStats, on_sent: Callable[[mido.Message, float], None] | None = None,
@@ -42,13 +62,13 @@ class Outbox:
                                     config.late_threshold_ms / 1e3, on_sent=self._sent,
                                     on_group_start=self._first_note_sent)
         self._groups = itertools.count()
-        self._triggers: dict[int, float] = {}  # group -> when its reply was due (the silence threshold)
+        self._triggers: dict[int, ReplyTimes] = {}  # group -> when its reply was due and planned
 
-    def new_group(self, trigger_s: float | None) -> int:
-        """A new reply; `trigger_s` None: nobody waits for it (a prompt's continuation), no latency recorded."""
+    def new_group(self, times: ReplyTimes | None) -> int:
+        """A new reply; `times` None: nobody waits for it (a prompt's continuation), no latency recorded."""
         group = next(self._groups)
-        if trigger_s is not None:
-            self._triggers[group] = trigger_s
+        if times is not None:
+            self._triggers[group] = times
         return group
 
     def send(self, notes: Sequence[Note], group: int | None) -> None:
@@ -82,9 +102,9 @@ class Outbox:
     def _first_note_sent(self, group: int, sent_s: float) -> None:
         if self._time is not None:
             self._time.beat_offset_ms(sent_s)
-        trigger = self._triggers.pop(group, None)
-        if trigger is not None:
-            self._stats.reply_ms.append((sent_s - trigger) * 1e3)
+        times = self._triggers.pop(group, None)
+        if times is not None:
+            times.record(self._stats, sent_s)
 
     @property
     def send_stats(self) -> SendStats:

@@ -22,7 +22,12 @@ class SessionStats:
     mode: str = "call-response"
     generation_ms: list[float] = field(default_factory=list)  # wall time per generated window
     window_music_s: list[float] = field(default_factory=list)  # length of music each window covered
+    # a reply's timing (outbox.ReplyTimes): what the player hears is phrase_to_reply = the silence threshold + the
+    # wait for the beat + the engine's latency; reply_ms (kept for old readers) = beat wait + engine latency
     reply_ms: list[float] = field(default_factory=list)  # trigger (silence threshold reached) -> first note sent
+    phrase_to_reply_ms: list[float] = field(default_factory=list)  # the human's last release -> first reply note
+    beat_wait_ms: list[float] = field(default_factory=list)  # trigger -> the first beat after it (0 without a grid)
+    engine_latency_ms: list[float] = field(default_factory=list)  # that beat -> first note sent (the engine late)
     replies: int = 0
     barge_ins: int = 0
     degraded_windows: int = 0
@@ -60,6 +65,12 @@ def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> 
         "replies": stats.replies,
         "reply_ms_p50": percentile(stats.reply_ms, 50),
         "reply_ms_p99": percentile(stats.reply_ms, 99),
+        "phrase_to_reply_ms_p50": percentile(stats.phrase_to_reply_ms, 50),
+        "phrase_to_reply_ms_p99": percentile(stats.phrase_to_reply_ms, 99),
+        "beat_wait_ms_p50": percentile(stats.beat_wait_ms, 50),
+        "beat_wait_ms_p99": percentile(stats.beat_wait_ms, 99),
+        "engine_latency_ms_p50": percentile(stats.engine_latency_ms, 50),
+        "engine_latency_ms_p99": percentile(stats.engine_latency_ms, 99),
         "send_jitter_ms_p50": percentile(jitter, 50),
         "send_jitter_ms_p99": percentile(jitter, 99),
         "notes_sent": send.sent_notes,
@@ -97,14 +108,17 @@ def time_report(stats: SessionStats) -> dict:
 
 def format_report(report: dict) -> str:
     def ms(key: str) -> str:
-        v = report.get(key)
+        v = report.get(key)  # .get: a report written before a key existed still prints
         return "-" if v is None else f"{v:.1f} ms"
 
     return "\n".join([
         f"TatumFlow session: {report['mode']}, {report['duration_s']:.1f} s, model {report['model']}",
         f"  windows {report['windows']}  generation p50 {ms('generation_ms_p50')}  p99 {ms('generation_ms_p99')}"
         f"  real-time factor {str(report['realtime_factor']) + 'x' if report['realtime_factor'] else '-'}",
-        f"  replies {report['replies']}  reply latency p50 {ms('reply_ms_p50')}  p99 {ms('reply_ms_p99')}",
+        f"  replies {report['replies']}  heard after your phrase p50 {ms('phrase_to_reply_ms_p50')}"
+        f"  p99 {ms('phrase_to_reply_ms_p99')}",
+        f"    = the silence threshold + wait for the beat p50 {ms('beat_wait_ms_p50')}"
+        f" + engine latency p50 {ms('engine_latency_ms_p50')}  p99 {ms('engine_latency_ms_p99')}",
         f"  send jitter p50 {ms('send_jitter_ms_p50')}  p99 {ms('send_jitter_ms_p99')}",
         f"  notes sent {report['notes_sent']}  late {report['late_notes']}  dropped {report['dropped_notes']}"
         f"  degraded windows {report['degraded_windows']}  skipped {report['skipped_windows']}"

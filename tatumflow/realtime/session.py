@@ -12,6 +12,7 @@ the session's stack.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 
@@ -88,6 +89,15 @@ def _closing(watch):
         watch.close()
 
 
+def _ui_info(config: SessionConfig, midi_in, outputs) -> object:
+    """What the terminal UI shows of the session (None without one)."""
+    if not config.options.live.tui:
+        return None
+    from .tui import TuiInfo
+
+    return TuiInfo.of(config.options, midi_in, outputs, config.api)
+
+
 def run_jam(options: JamOptions, stop: threading.Event | None = None) -> dict:
     """Configure (every option checked), then run the session; returns the report."""
     return run_session(configure(options), stop)
@@ -101,8 +111,8 @@ def run_session(config: SessionConfig, stop: threading.Event | None = None) -> d
         generator, model_name = load_jam_generator(config.options.checkpoint, config.options.device,
                                                    config.options.mock)
         with contextlib.ExitStack() as stack:
-            engine, guard = _open(config, generator, model_name, stop, stack)
-            report = _play(config, engine, guard, stop)
+            engine, guard, rig = _open(config, generator, model_name, stop, stack)
+            report = _play(config, engine, guard, rig, stop)
         log.info("%s", format_report(report))
     if engine.error is not None:
         raise RuntimeError(f"the engine stopped on an error: {engine.error}") from engine.error
@@ -114,8 +124,9 @@ def run_session(config: SessionConfig, stop: threading.Event | None = None) -> d
 
 
 def _open(config: SessionConfig, generator, model_name: str, stop: threading.Event,
-          stack: contextlib.ExitStack) -> tuple[JamEngine, SessionGuard]:
-    """The dead man's switch, the outputs, the engine, the input and the controls, closed by `stack` in reverse."""
+          stack: contextlib.ExitStack) -> tuple[JamEngine, SessionGuard, LiveRig]:
+    """The dead man's switch, the outputs, the engine, the input and the controls (the rig), closed by `stack` in
+    reverse."""
     options = config.options
     deadman = None
     if config.port_outputs and config.deadman:  # closed after the outputs (a kill -9 meanwhile is still covered)
@@ -140,17 +151,19 @@ def _open(config: SessionConfig, generator, model_name: str, stop: threading.Eve
     rig.open(recent)
     open_time_ports(engine, config.api, options.clock_in, options.clock_out, stack, config.jack_input)
     watch = stack.enter_context(_closing(watch_for(config.api)))
-    return engine, SessionGuard(engine, outputs, midi_in, stop, watch, options.on_server_loss, options.report)
+    return engine, SessionGuard(engine, outputs, midi_in, stop, watch, options.on_server_loss, options.report), rig
 
 
-def _play(config: SessionConfig, engine: JamEngine, guard: SessionGuard, stop: threading.Event) -> dict:
-    """Start, run until stopped, stop: the input closes first, the engine silences every output, the report."""
+def _play(config: SessionConfig, engine: JamEngine, guard: SessionGuard, rig: LiveRig, stop: threading.Event) -> dict:
+    """Start, run until stopped (inside the terminal UI where there is one), stop: the input closes first, the
+    engine silences every output, the report."""
     try:
         with guard.installed():
             engine.start()
             log.info("jamming: %s -> %s, mode %s", guard.midi_in.name, ", ".join(engine.outputs.names),
                      engine.config.mode)
-            run_until_stopped(engine, stop, config.options.duration_s, guard)
+            wait = functools.partial(run_until_stopped, engine, stop, config.options.duration_s, guard)
+            rig.run(wait, stop, _ui_info(config, guard.midi_in, engine.outputs))
     finally:
         guard.midi_in.close()  # no input while stopping; a JACK input's count of what it lost comes now
         report = engine.stop()

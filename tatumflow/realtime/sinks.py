@@ -17,7 +17,7 @@ from pathlib import Path
 import mido
 
 from ..notes import PEDAL_CCS  # pedals are recorded; other controllers are knobs, not music
-from .midi_io import CLIENT_NAME, OUT_PORT_NAME, VIRTUAL, backend, keep_forever, resolve_port
+from .midi_io import OUT_PORT_NAME, VIRTUAL, backend, keep_forever, open_virtual, resolve_port
 from .panic import ALL_NOTES_OFF_CC, panic_messages
 from .recording import IncrementalMidi, write_atomic
 
@@ -229,7 +229,7 @@ class PortSink(Sink):
         self.requested = name
         self.backend = backend(api)
         if name == VIRTUAL:
-            self.port = self.backend.open_output(OUT_PORT_NAME, virtual=True, client_name=CLIENT_NAME)
+            self.port = open_virtual(self.backend, OUT_PORT_NAME)
         else:
             self.name = resolve_port(name, self.backend.get_output_names(), "output")
             self.port = self.backend.open_output(self.name)
@@ -258,7 +258,7 @@ class PortSink(Sink):
             if self.connected or self.closed:
                 return
             if self.requested == VIRTUAL:
-                self.port = self.backend.open_output(OUT_PORT_NAME, virtual=True, client_name=CLIENT_NAME)
+                self.port = open_virtual(self.backend, OUT_PORT_NAME)
             elif self.name in self.backend.get_output_names():
                 self.port = self.backend.open_output(self.name)
             else:

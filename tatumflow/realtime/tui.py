@@ -1,50 +1,44 @@
-"""The terminal UI of `jam --tui` (rich.live): mode, tempo, what the human and TatumFlow play, every control with
-its value and CC, window generation time, reply latency, late/dropped notes, and the keyboard shortcuts.
+"""What the terminal UI of `jam --tui` shows, as text: mode, tempo and where it comes from, the ports and whether
+`TatumFlow Out` reaches anything, the preset, what the human and TatumFlow play, every control with its value and
+CC, the reply timings a player hears, late/dropped notes, the last change and the keys.
 
-It only reads: `engine.snapshot()`, the surface's values and a `RecentNotes` sink (a note tap); a refresh never
-blocks the real-time threads. Keys go through the same `ControlSurface` as CCs and OSC. `render(...)` builds the
-screen (tests render it to text headless); `JamTui` runs it live, with a key reader on the terminal.
+It only reads: `engine.snapshot()`, the control surface's `rows()`, `register()` and `last`, a `RecentNotes` sink (a
+note tap) and a `PortWatch` (asks JACK, on a thread of its own, where our output goes). Nothing here blocks the
+real-time threads. The Textual app that lays it out and reads the keys is tui_app.py.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import os
-import select
-import sys
 import threading
-from typing import Any
+import time
+from dataclasses import dataclass
 
 import mido
-from rich.console import Console, Group
-from rich.live import Live
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from .ccmap import PANIC, CcMap
-from .knobs import KNOBS, note_name
+from .environment import is_jack
+from .knobs import note_name
+from .midi_io import OUT_PORT_NAME
 from .sinks import HUMAN, MODEL, Sink
 from .surface import ControlSurface, Split
 
 log = logging.getLogger(__name__)
-REFRESH_HZ = 8
 SHOWN_NOTES = 16
-NAMES = list(KNOBS)
-KEYS = {"\x1b[A": ("select", -1), "k": ("select", -1), "\x1b[B": ("select", 1), "j": ("select", 1),
-        "\x1b[C": ("nudge", 1), "l": ("nudge", 1), "+": ("nudge", 1), "=": ("nudge", 1),
-        "\x1b[D": ("nudge", -1), "h": ("nudge", -1), "-": ("nudge", -1),
-        "m": ("mode", 1), " ": ("mute", 0), "p": ("panic", 0), "!": ("panic", 0)}
-HELP = "up/down (k/j): choose a control   left/right (h/l, -/+): change it   m: mode   space: mute   p: panic   " \
-       "Ctrl-C: stop"
+TEMPO_FROM = {"clock": "MIDI clock", "human": "your playing", "fixed": "--bpm"}
+PORTS_EVERY_S = 2.0
+HELP = "↑↓ j/k control  ←→ h/l -/+ change  m mode  space mute  p panic  q/Esc quit"
 
 
 class RecentNotes(Sink):
     """A note tap for the UI: the last note names each side played (nothing else is kept)."""
 
+    NAME = "ui"
+
     def __init__(self) -> None:
-        super().__init__("ui", (HUMAN, MODEL))
+        super().__init__(self.NAME, (HUMAN, MODEL))
         self.recent: dict[str, collections.deque[str]] = {HUMAN: collections.deque(maxlen=SHOWN_NOTES),
                                                           MODEL: collections.deque(maxlen=SHOWN_NOTES)}
 
@@ -57,159 +51,146 @@ class RecentNotes(Sink):
             return list(self.recent[track])
 
 
+@dataclass(frozen=True)
+class TuiInfo:
+    """What the session knows that the engine does not: the preset, the ports, the tempo option, the MIDI API."""
+
+    preset: str = "-"
+    inp: str = "-"
+    outs: tuple[str, ...] = ()
+    sync: str = "off"
+    bpm: float | None = None
+    api: str | None = None
+
+    @classmethod
+    def of(cls, options, midi_in, outputs, api: str | None) -> TuiInfo:
+        """From a session's `JamOptions`, its open input and its `Outputs` (the UI's own note tap left out)."""
+        outs = tuple(name for name in outputs.names if name != RecentNotes.NAME)
+        return cls(str(options.preset), midi_in.name or options.inp, outs, options.sync, options.bpm, api)
+
+
+class TempoHold:
+    """The tempo shown: the grid's when there is one, else the last one, held, with its age (no flicker to `-` in
+    `auto` when the tracker loses the beat for a moment); `-` only before any."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.last: tuple[float, str, float] | None = None  # (bpm, source, when)
+
+    def describe(self, snap, sync: str) -> str:
+        bpm, source = getattr(snap, "tempo_bpm", None), getattr(snap, "tempo_from", None)
+        now = self.clock()
+        if sync == "off":
+            return "tempo off (--sync off)"
+        if bpm:
+            self.last = (bpm, source or "?", now)
+            return f"tempo {bpm:.1f} bpm from {TEMPO_FROM.get(source or '', source)}"
+        if self.last is not None:
+            held, src, at = self.last
+            age = now - at
+            if age < 1.0:  # the source comes and goes between frames: nothing to tell
+                return f"tempo {held:.1f} bpm from {TEMPO_FROM.get(src, src)}"
+            ago = f"{age:.0f} s" if age < 120 else f"{age / 60:.0f} min"
+            return f"tempo {held:.1f} bpm from {TEMPO_FROM.get(src, src)}, held {ago}"
+        waiting = {"clock": "waiting for MIDI clock", "human": "listening for a beat"}.get(sync, "listening")
+        return f"tempo - ({waiting}, --sync {sync})"
+
+
+class PortWatch:
+    """Where `TatumFlow Out` goes, asked of JACK every `PORTS_EVERY_S` on a thread of its own (other APIs cannot
+    be asked: "connections unknown")."""
+
+    def __init__(self, api: str | None, virtual_out: bool) -> None:
+        self.jack = is_jack(api) and virtual_out
+        self.state = "connections unknown" if not self.jack else "asking JACK"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PortWatch:
+        if self.jack:
+            self._thread = threading.Thread(target=self._run, name="tatumflow-ui-ports", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.state = self.ask()
+            self._stop.wait(PORTS_EVERY_S)
+
+    @staticmethod
+    def ask() -> str:
+        from .deadman import is_session_out
+        from .watchdog import JackQuery
+
+        try:
+            with JackQuery("TatumFlow-ui") as q:
+                ours = [n for n in q.midi_ports() if is_session_out(n)]
+                dests = sorted({d for n in ours for d in (q.connections(n) or [])})
+        except OSError as err:
+            return f"JACK: {err}"
+        if not dests:
+            return "connected to nothing: connect it to a synth or a DAW"
+        return "-> " + ", ".join(dests)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
+    return "-" if value is None else f"{value:.0f} ms"
 
 
-def _header(snap, split: Split | None) -> Text:
-    text = Text("TatumFlow  ", style="bold")
-    text.append(f"mode {snap.mode}", style="cyan")
-    tempo = getattr(snap, "tempo_bpm", None)
-    text.append(f"   tempo {tempo:.1f} bpm" if tempo else "   tempo -")
+def header_text(snap, tempo: str, split: Split | None) -> Text:
+    text = Text("mode ", style="bold")
+    text.append(snap.mode, style="bold cyan")
+    text.append(f"   {tempo}")
     if getattr(snap, "muted", False):
         text.append("   MUTED", style="bold red")
     elif snap.replying:
         text.append("   replying", style="green")
     if split is not None:
-        text.append(f"   split: {split.describe()}", style="magenta")
+        text.append(f"\nsplit: {split.describe()}", style="magenta")
     return text
 
 
-def _controls_table(surface: ControlSurface, ccmap: CcMap | None, selected: int) -> Table:
-    table = Table(show_header=True, header_style="bold", expand=False, box=None, padding=(0, 2))
-    for col in ("control", "value", "CC", "range"):
-        table.add_column(col)
+def ports_text(info: TuiInfo, ports: PortWatch | None) -> Text:
+    outs = ", ".join(info.outs) or "-"
+    text = Text(f"preset {info.preset}   in {info.inp}   out {outs}")
+    if OUT_PORT_NAME in info.outs:
+        state = ports.state if ports is not None else "connections unknown"
+        text.append(f"\n{OUT_PORT_NAME} {state}", style="yellow" if "nothing" in state else "dim")
+    return text
+
+
+def notes_text(recent: RecentNotes | None) -> Text:
+    human = " ".join(recent.names(HUMAN)) if recent is not None else ""
+    model = " ".join(recent.names(MODEL)) if recent is not None else ""
+    return Text(f"human     {human or '-'}\ntatumflow {model or '-'}")
+
+
+def control_rows(surface: ControlSurface, ccmap: CcMap | None, selected: int = 0) -> list[tuple[str, str, str, str]]:
+    """(control, value, CC, range) for every knob (`selected` marked `>`), then the register and the panic."""
+    rows = []
     for i, (k, value) in enumerate(surface.rows()):
         cc = ccmap.cc_of(k.name) if ccmap is not None else None
         span = "/".join(k.choices) if k.choices else ("off/on" if k.kind == "toggle" else f"{k.min:g}..{k.max:g}")
-        table.add_row(("> " if i == selected else "  ") + k.name, value, "-" if cc is None else str(cc), span,
-                      style="reverse" if i == selected else None)
+        rows.append((("> " if i == selected else "  ") + k.name, value, "-" if cc is None else str(cc), span))
     low, high = surface.register()
-    table.add_row("  register", f"{low}..{high} {note_name(low)}..{note_name(high)}", "", "the knobs and the split")
+    rows.append(("  register", f"{low}..{high} {note_name(low)}..{note_name(high)}", "", "knobs and split"))
     panic = ccmap.cc_of(PANIC) if ccmap is not None else None
-    table.add_row("  panic", "all notes off", "-" if panic is None else str(panic), "p")
-    return table
+    rows.append(("  panic", "all notes off", "-" if panic is None else str(panic), "p"))
+    return rows
 
 
-def _stats(snap) -> Text:
-    return Text(f"window {_ms(snap.last_window_ms)}   reply latency {_ms(snap.last_reply_ms)}   "
-                f"late {snap.late_notes}   dropped {snap.dropped_notes}   replies {snap.replies}   "
+def stats_text(snap) -> Text:
+    heard = getattr(snap, "last_heard_ms", None)
+    return Text(f"reply heard {_ms(heard)} after your phrase   window {_ms(snap.last_window_ms)}   "
+                f"replies {snap.replies}\nlate {snap.late_notes}   dropped {snap.dropped_notes}   "
                 f"human notes {snap.human_notes}   keys down {snap.keys_down}")
 
 
-def render(snap, surface: ControlSurface, ccmap: CcMap | None, recent: RecentNotes | None = None,
-           selected: int = 0, split: Split | None = None) -> Panel:
-    """One frame of the UI."""
-    human = " ".join(recent.names(HUMAN)) if recent is not None else ""
-    model = " ".join(recent.names(MODEL)) if recent is not None else ""
-    notes = Text(f"human     {human or '-'}\ntatumflow {model or '-'}")
+def change_text(surface: ControlSurface) -> Text:
     last = surface.last
-    change = Text(f"last change: {last[0]} = {last[1]} ({last[2]})" if last else "last change: -", style="dim")
-    body = Group(_header(snap, split), Text(""), notes, Text(""), _controls_table(surface, ccmap, selected),
-                 Text(""), _stats(snap), change, Text(HELP, style="dim"))
-    return Panel(body, title="tatumflow jam", border_style="blue")
-
-
-def render_text(snap, surface: ControlSurface, ccmap: CcMap | None, recent: RecentNotes | None = None,
-                selected: int = 0, split: Split | None = None, width: int = 120) -> str:
-    """The frame as plain text (headless tests, logs)."""
-    console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)  # noqa: SIM115
-    console.print(render(snap, surface, ccmap, recent, selected, split))
-    return console.export_text()
-
-
-class JamTui:
-    """The live UI: a rich.live refresh thread and a key reader (cbreak mode, restored on close)."""
-
-    def __init__(self, engine, surface: ControlSurface, ccmap: CcMap | None, recent: RecentNotes | None = None,
-                 split: Split | None = None, console: Console | None = None) -> None:
-        self.engine, self.surface, self.ccmap, self.recent, self.split = engine, surface, ccmap, recent, split
-        self.selected = 0
-        self.console = console or Console()
-        self._live: Live | None = None
-        self._stop = threading.Event()
-        self._keys: threading.Thread | None = None
-        self._saved_tty: tuple[int, list[Any]] | None = None  # (fd, termios attributes) while in cbreak mode
-
-    def frame(self) -> Panel:
-        return render(self.engine.snapshot(), self.surface, self.ccmap, self.recent, self.selected, self.split)
-
-    def handle_key(self, key: str) -> None:
-        """One key press (an escape sequence for the arrows)."""
-        action, arg = KEYS.get(key, (None, 0))
-        try:
-            if action == "select":
-                self.selected = (self.selected + arg) % len(NAMES)
-            elif action == "nudge":
-                self.surface.nudge(NAMES[self.selected], arg)
-            elif action == "mode":
-                self.surface.nudge("mode", 1)
-            elif action == "mute":
-                self.surface.nudge("mute", 1)
-            elif action == "panic":
-                self.surface.panic("key")
-        except ValueError as err:
-            log.warning("%s", err)
-
-    def _read_keys(self) -> None:
-        fd = sys.stdin.fileno()
-        while not self._stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if not ready:
-                continue
-            data = os.read(fd, 16).decode(errors="ignore")
-            if not data:
-                return
-            for key in _split_keys(data):
-                self.handle_key(key)
-
-    def _cbreak(self) -> None:
-        try:
-            import termios
-            import tty
-
-            fd = sys.stdin.fileno()
-            self._saved_tty = (fd, termios.tcgetattr(fd))
-            tty.setcbreak(fd)
-        except (ImportError, OSError, ValueError):  # not a terminal: no keys
-            self._saved_tty = None
-
-    def open(self) -> JamTui:
-        self._live = Live(get_renderable=self.frame, console=self.console, refresh_per_second=REFRESH_HZ,
-                          screen=False, redirect_stderr=False)
-        self._live.start()
-        self._cbreak()
-        if self._saved_tty is not None:
-            self._keys = threading.Thread(target=self._read_keys, name="tatumflow-keys", daemon=True)
-            self._keys.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._keys is not None:
-            self._keys.join(timeout=1)
-        if self._saved_tty is not None:
-            import termios
-
-            termios.tcsetattr(self._saved_tty[0], termios.TCSADRAIN, self._saved_tty[1])
-        if self._live is not None:
-            self._live.stop()
-
-    def __enter__(self) -> JamTui:
-        return self.open()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _split_keys(data: str) -> list[str]:
-    """Keys from what one read returned: arrow escape sequences kept whole."""
-    keys, i = [], 0
-    while i < len(data):
-        if data.startswith("\x1b[", i) and i + 2 < len(data):
-            keys.append(data[i:i + 3])
-            i += 3
-        else:
-            keys.append(data[i])
-            i += 1
-    return keys
+    return Text(f"last change: {last[0]} = {last[1]} ({last[2]})" if last else "last change: -", style="dim")

@@ -222,3 +222,16 @@ def test_demo_without_matplotlib_skips_the_png_with_a_one_line_notice(tmp_path, 
     notices = [r.getMessage() for r in caplog.records if "matplotlib" in r.getMessage()]
     assert len(notices) == 1 and "\n" not in notices[0]
     assert out.report_path.is_file() and out.midi.is_file()
+
+
+def test_our_own_ports_are_never_suggested():
+    """Issue 27 item 11: a mistyped --in listed TatumFlow's own output and the dead man's panic port as inputs."""
+    from tatumflow.realtime.midi_io import resolve_port
+
+    listed = ["Digital Keys:port 1", "TatumFlow Out:output", "TatumFlow-deadman:panic", "TatumFlow:TatumFlow Out 128:0"]
+    with pytest.raises(ValueError) as err:
+        resolve_port("Digitl", listed, "input")
+    assert "'Digital Keys:port 1'" in str(err.value) and "TatumFlow" not in str(err.value)
+    with pytest.raises(ValueError, match="no MIDI input port 'tatumflow'"):
+        resolve_port("tatumflow", listed, "input")  # ours are not matched by a part of their name
+    assert resolve_port("TatumFlow Out:output", listed, "input") == "TatumFlow Out:output"  # by its exact name: yes

@@ -16,7 +16,7 @@ from tatumflow.realtime.midi_io import close_input
 from tatumflow.realtime.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
-from .jack import JackClient, jack_dummy_server
+from .jack import JackClient, jack_dummy_server, wait_for_port
 
 pytestmark = pytest.mark.jack
 SILENCE_S = 0.5
@@ -214,3 +214,42 @@ def test_inputs_close_safely_while_messages_stream_in(jack):
                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert "closed 40 inputs" in run.stdout
+
+
+@pytest.mark.parametrize("reader", ["dump", "callback"])
+def test_our_ports_are_named_alike(jack, monkeypatch, reader):
+    """Issue 27 item 11: on JACK the input showed as `TatumFlow In:input`, the output as `TatumFlow:TatumFlow Out`."""
+    from tatumflow.realtime.clock import MonotonicClock
+    from tatumflow.realtime.deadman import is_session_out
+    from tatumflow.realtime.midi_io import JACK_INPUT_ENV, MidiInput, detect_api
+    from tatumflow.realtime.sinks import PortSink
+    from tatumflow.realtime.watchdog import JackQuery
+
+    monkeypatch.setenv(JACK_INPUT_ENV, reader)
+    api = detect_api()
+    with MidiInput("virtual", lambda m, t: None, MonotonicClock(), api), PortSink("virtual", api):
+        wait_for_port("input", "TatumFlow Out")
+        with JackQuery() as q:
+            ours = sorted(n for n in q.midi_ports() if n.startswith("TatumFlow"))
+    assert ours == ["TatumFlow In:input", "TatumFlow Out:output"]
+    assert is_session_out("TatumFlow Out:output") and is_session_out("TatumFlow Out-01:output")
+    assert not is_session_out("TatumFlow In:input")
+
+
+def test_the_ui_says_where_our_output_is_connected(jack):
+    """Issue 27 item 7: the screen says whether `TatumFlow Out` reaches anything (asked of JACK)."""
+    from tatumflow.realtime.midi_io import detect_api
+    from tatumflow.realtime.sinks import PortSink
+    from tatumflow.realtime.tui import PortWatch
+    from tatumflow.realtime.watchdog import JackQuery
+
+    with PortSink("virtual", detect_api()):
+        out = wait_for_port("input", "TatumFlow Out")
+        assert PortWatch.ask().startswith("connected to nothing")
+        listener = JackClient.listener()
+        try:
+            with JackQuery() as q:
+                assert q.connections(out)  # the listener connected itself
+            assert PortWatch.ask().startswith("-> ") and "TatumFlow Out" not in PortWatch.ask()
+        finally:
+            listener.close()

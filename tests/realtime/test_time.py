@@ -14,6 +14,7 @@ from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import build_engine
 from tatumflow.realtime.recording import MAX_PENDING, IncrementalMidi
+from tatumflow.realtime.report import format_report
 from tatumflow.realtime.sinks import MODEL, MemorySink, RecorderSink
 from tatumflow.realtime.tempo import TempoConfig
 from tatumflow.timing.grid import BeatGrid
@@ -323,3 +324,25 @@ def test_bad_tempo_options_are_one_line_errors():
         TempoConfig.from_options("clock", 120.0)
     with pytest.raises(ValueError, match="unknown --sync"):
         TempoConfig.from_options("metronome")
+
+
+def test_the_reply_timings_name_what_the_player_hears():
+    """Issue 27 item 8: the time from the phrase's end to the first reply note (what the player hears) = the silence
+    threshold + the wait for the beat + the engine's latency; `reply_ms` (old readers) = beat wait + engine."""
+    s = TimedSession(tempo=TempoConfig.from_options("off", 100.0), silence_threshold_s=0.3)
+    grid = BeatGrid(100.0, 0.0)
+    notes = on_grid_phrase(grid, 1)
+    s.play(notes)
+    s.run_until(6.0)
+    release = max(n.end_s for n in notes)
+    first = s.model_onsets()[0]
+    report = s.engine.stop()
+    heard, wait, engine = (report[f"{k}_ms_p50"] for k in ("phrase_to_reply", "beat_wait", "engine_latency"))
+    assert abs(heard - (first - release) * 1e3) < 0.01
+    assert wait > 20  # the release is off the beat: the reply waited for the next one
+    assert abs(heard - (300 + wait + engine)) < 0.01 and 0 <= engine < 5
+    assert abs(report["reply_ms_p50"] - (wait + engine)) < 0.01
+    assert abs(s.engine.snapshot().last_heard_ms - heard) < 0.01
+    text = format_report(report)
+    assert f"heard after your phrase p50 {heard:.1f} ms" in text and "wait for the beat" in text
+    assert "engine latency" in text and "reply latency" not in text
