@@ -20,8 +20,10 @@ LAYERS = {
     "presets": {"generate", "fieldcheck", "realtime"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck"},
+    "tunes": {"generate", "notes", "timing", "presets", "paths"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths"},
-    "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths"},
+    "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",
+            "tunes"},
 }
 
 

@@ -19,6 +19,7 @@ import torch
 
 from ..model.tokenizer import DELTA, PITCH, Tokenizer
 from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
+from .chart import chart_biases
 from .controls import Controls
 from .harmony import HARMONY_WINDOW, harmony_bias, log_prior_table
 from .meter import density_bias, first_meter_delta, grid_nudge_s, meter_bias
@@ -233,6 +234,11 @@ class ChunkedGenerator:
             c.meter_bias = meter_bias(controls.beat_grid, last_q * grid, tok.config.n_delta, grid,
                                       controls.meter_weight)
             c.meter_from = first_meter_delta(grid)
+        new, same = chart_biases(controls.changes, controls.chart_weight, state.context, start_s)
+        if new is not None:  # the chord at the next onset; a note at delta 0 gets its own onset's chord (chart.py)
+            c.pitch_bias = new if c.pitch_bias is None else c.pitch_bias + new
+        if same is not None:
+            c.onset_pitch_bias = same if c.onset_pitch_bias is None else c.onset_pitch_bias + same
         return c
 
     def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float) -> None:
