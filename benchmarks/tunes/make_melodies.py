@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mido
-from music21 import converter, harmony, stream, tempo
+from music21 import converter, harmony, metadata, stream, tempo
 
 from tatumflow.notes import Note, midi_file_from_tracks
 
@@ -33,12 +33,12 @@ def lead_sheet(bars: list[tuple[str, list[tuple[float, str]]]], bpm: float, titl
             m.insert(beat, harmony.ChordSymbol(symbol))
     measures[0].insert(0, tempo.MetronomeMark(number=bpm))
     score = stream.Score([part])
-    score.insert(0, __import__("music21").metadata.Metadata(title=title))
+    score.insert(0, metadata.Metadata(title=title))
     return score
 
 
 def humoresque_midi(path: Path) -> None:
-    """After Dvorak's Humoresque (1894): its dotted opening figure, in G at 88 bpm, one melody track."""
+    """After Dvorak's Humoresque (1894): its dotted opening figure, in G at 88 bpm, 4 bars twice, one melody track."""
     beat = 60.0 / 88
     figure = [(67, 0.75), (69, 0.25), (67, 0.75), (69, 0.25), (71, 0.75), (74, 0.25), (76, 0.75), (74, 0.25),
               (79, 0.75), (76, 0.25), (74, 0.75), (76, 0.25), (74, 0.75), (71, 0.25), (69, 1.0),
@@ -49,7 +49,6 @@ def humoresque_midi(path: Path) -> None:
         for pitch, beats in figure:
             notes.append(Note(t * beat, beats * beat * 0.9, pitch, 84))
             t += beats
-        t += 1.0
     midi = midi_file_from_tracks({"melody": notes}, tempo_bpm=88)
     midi.tracks[0].insert(0, mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
     midi.save(str(path))
