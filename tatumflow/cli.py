@@ -10,6 +10,7 @@ import typer
 from tatumflow.realtime import jam_cli
 from tatumflow.realtime.cli_options import ApiOpt, CheckpointOpt, DeviceOpt, SoundfontOpt, fail
 from tatumflow.realtime.knobs import option_help
+from tatumflow.tunes import cli as tunes_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
 
@@ -74,6 +75,10 @@ def generate(
         "--legato", help=option_help("legato"),
         show_default=False)] = None,
     device: DeviceOpt = "auto",
+    changes: tunes_cli.ChangesOpt = None,
+    bpm: tunes_cli.TuneBpmOpt = None,
+    choruses: tunes_cli.ChorusesOpt = None,
+    chart_weight: tunes_cli.ChartWeightOpt = None,
 ) -> None:
     """Continue a MIDI file (or improvise from silence); OUT has tracks `prompt` and `tatumflow`."""
     from rich.progress import Progress
@@ -91,7 +96,10 @@ def generate(
         if prompt:
             check_input_file(prompt, "--prompt MIDI file")
         controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
-                                 harmony_weight=harmony, legato=legato)
+                                 harmony_weight=harmony, legato=legato, chart_weight=chart_weight)
+        if changes or bpm is not None or choruses is not None:  # over a tune's form: tunes/cli.py
+            return typer.echo(tunes_cli.generate_over_form(out, changes, prompt, bpm, choruses, controls,
+                                                           checkpoint, device))
         prompt_notes = read_midi(prompt) if prompt else []
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
@@ -209,6 +217,7 @@ def ports(api: ApiOpt = None) -> None:
 # `jam` (and `controls`, its live controls) live in realtime/jam_cli.py: the session's many options
 app.command()(jam_cli.jam)
 app.command()(jam_cli.controls)
+app.command()(tunes_cli.restyle)
 
 @app.command()
 def render(

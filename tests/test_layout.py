@@ -21,9 +21,10 @@ LAYERS = {
     "presets": {"generate", "fieldcheck", "files"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck", "signals", "files"},
+    "tunes": {"generate", "notes", "timing", "presets", "paths", "files"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths", "stamp"},
     "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",
-            "signals", "files", "midistream"},
+            "signals", "files", "midistream", "tunes"},
 }
 
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..notes import PIANO_HIGH, PIANO_LOW
+from ..timing.form import Changes
 from ..timing.grid import BeatGrid
 
 MAX_STYLE_WEIGHT = 100.0
@@ -34,6 +35,8 @@ class Controls:
     its last note is what free-running sampling overdoes; real players rarely do it). `legato` > 0 tilts the
     duration head toward longer notes, < 0 toward shorter ones (staccato): `legato * ln(duration / 0.1 s)` is added
     to each duration's logit (heads.py); free-running sampling drifts toward short notes, and this holds it.
+    `chart_weight` > 0 with `changes` (a tune's chart placed in time) adds the chord sounding at each note's onset
+    to the pitch head: its tones, more weakly its tensions, and the next chord's approach (chart.py).
     """
 
     style: dict[str, float] = field(default_factory=lambda: {"Art Tatum": 1.0})
@@ -47,6 +50,8 @@ class Controls:
     harmony_weight: float = 0.0
     meter_weight: float = 0.0
     beat_grid: BeatGrid | None = None
+    chart_weight: float = 0.0
+    changes: Changes | None = None
     density: float = 0.0
     repeat_penalty: float = 0.0
     legato: float = 0.0
@@ -85,6 +90,9 @@ class Controls:
         _check_range("legato", self.legato, -2.0, 2.0)
         if self.beat_grid is not None and not isinstance(self.beat_grid, BeatGrid):
             raise ValueError(f"beat_grid must be a BeatGrid or None, got {self.beat_grid!r}")
+        _check_range("chart_weight", self.chart_weight, 0.0, 8.0)
+        if self.changes is not None and not isinstance(self.changes, Changes):
+            raise ValueError(f"changes must be a timing.form.Changes or None, got {type(self.changes).__name__}")
         _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
         _check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
         _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)

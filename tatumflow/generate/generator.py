@@ -19,6 +19,7 @@ import torch
 
 from ..model.tokenizer import DELTA, PITCH, Tokenizer
 from ..notes import PIANO_LOW, Note, cut_overlaps, sort_notes
+from .chart import chart_biases
 from .constraints import StepConstraints
 from .controls import Controls
 from .harmony import HARMONY_WINDOW, log_prior_table
@@ -194,20 +195,28 @@ class ChunkedGenerator:
         tok = self.tokenizer
         grid = tok.config.grid_s
         if not state.context:
-            return StepConstraints(spec=priors.spec(0))
-        last = state.context[-1]
-        min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
-        min_delta = min(min_delta, tok.config.n_delta - 1)
-        last_q = round(last.onset_s / grid)
-        at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:] if round(n.onset_s / grid) == last_q]
-        if len(at_last) >= MAX_ONSET_NOTES:  # a full chord: the next note starts a new onset
-            min_delta = max(min_delta, 1)
-        c = StepConstraints(spec=priors.spec(min_delta), pitches_at_last_onset=frozenset(at_last),
-                            pitch_bias=priors.pitch_bias(last.pitch), meter_bias=priors.meter(last_q),
-                            meter_from=priors.meter_from)
-        penalty = priors.controls.repeat_penalty
-        if penalty > 0:
-            self._repeat_biases(c, state.context, penalty)
+            c = StepConstraints(spec=priors.spec(0))
+        else:
+            last = state.context[-1]
+            min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
+            min_delta = min(min_delta, tok.config.n_delta - 1)
+            last_q = round(last.onset_s / grid)
+            at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:]
+                       if round(n.onset_s / grid) == last_q]
+            if len(at_last) >= MAX_ONSET_NOTES:  # a full chord: the next note starts a new onset
+                min_delta = max(min_delta, 1)
+            c = StepConstraints(spec=priors.spec(min_delta), pitches_at_last_onset=frozenset(at_last),
+                                pitch_bias=priors.pitch_bias(last.pitch), meter_bias=priors.meter(last_q),
+                                meter_from=priors.meter_from)
+            penalty = priors.controls.repeat_penalty
+            if penalty > 0:
+                self._repeat_biases(c, state.context, penalty)
+        controls = priors.controls
+        new, same = chart_biases(controls.changes, controls.chart_weight, state.context, start_s)
+        if new is not None:  # the chord at the next onset; a note at delta 0 gets its own onset's chord (chart.py)
+            c.pitch_bias = new if c.pitch_bias is None else c.pitch_bias + new
+        if same is not None:
+            c.onset_pitch_bias = same if c.onset_pitch_bias is None else c.onset_pitch_bias + same
         return c
 
     def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float) -> None:

@@ -1,0 +1,121 @@
+"""Does TatumFlow play the changes? The chord-tone share at the beats over chord charts (issue 29, item 6).
+
+For each chart and seed: `generate --changes CHART --choruses 2` as the CLI does it (the default preset, its
+chart weight, the self-made intro), and the same without the chart (chart weight 0, no intro: only the chart's
+tempo and beat grid). Measured (tatumflow/tunes/measure.py): the share of notes attacked within 60 ms of a beat
+whose pitch class is a tone of the chart's chord there, the same share against the chart moved a semitone up (the
+control), and the grammar errors (eval.metrics). Restyle: the share of the melody kept as the top voice (30 ms).
+
+    OMP_NUM_THREADS=1 python benchmarks/tunes/run.py tune --weights 1,2,3     # on the tuning charts
+    OMP_NUM_THREADS=1 python benchmarks/tunes/run.py report --json benchmarks/tunes/report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from tatumflow.eval.metrics import grammar_errors
+from tatumflow.generate.load import load_generator
+from tatumflow.presets import DEFAULT_PRESET, controls_from
+from tatumflow.timing.form import Changes
+from tatumflow.tunes.chart import read_chart
+from tatumflow.tunes.leadsheet import read_melody
+from tatumflow.tunes.measure import melody_kept, share_report
+from tatumflow.tunes.perform import perform
+from tatumflow.tunes.restyle import choruses_to_cover, restyle
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = ROOT / "tatumflow" / "tunes" / "charts"
+TUNING = ["tea-for-two", "old-folks-at-home"]  # chart_weight was chosen on these
+REPORT = ["tiger-rag", "humoresque", "sweet-georgia-brown", "let-me-call-you-sweetheart"]  # never tuned on
+MELODIES = ROOT / "benchmarks" / "tunes" / "melodies"
+CHORUSES = 2
+
+
+def one(gen, chart_name: str, controls, seed: int, intro: bool) -> dict:
+    chart = read_chart(CHARTS / f"{chart_name}.txt")
+    t0 = time.perf_counter()
+    perf = perform(gen, chart.form, chart.bpm, CHORUSES, replace(controls, seed=seed), intro=intro)
+    assert perf.changes is not None
+    errors = grammar_errors(perf.notes, perf.changes.start_s, perf.changes.end_s)
+    return {"chart": chart_name, "seed": seed, **share_report(perf.notes, perf.changes),
+            "grammar_errors": sum(errors.values()), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def summary(rows: list[dict]) -> dict:
+    def mean(key: str) -> float:
+        return round(statistics.fmean(r[key] for r in rows if r[key] is not None), 4)
+
+    return {"chord_tone_share": mean("chord_tone_share"), "semitone_up_share": mean("semitone_up_share"),
+            "margin": mean("margin"), "min_share": min(r["chord_tone_share"] for r in rows),
+            "min_margin": min(r["margin"] for r in rows), "grammar_errors": sum(r["grammar_errors"] for r in rows),
+            "runs": len(rows)}
+
+
+def systems(gen, charts: list[str], seeds: list[int], weights: list[float], ablations: bool = False) -> dict:
+    base = controls_from(DEFAULT_PRESET)
+    out: dict = {}
+    for w in weights:
+        rows = [one(gen, c, replace(base, chart_weight=w), s, True) for c in charts for s in seeds]
+        out[f"chart_weight {w:g}"] = {"summary": summary(rows), "runs": rows}
+        print(f"chart_weight {w:g}: {out[f'chart_weight {w:g}']['summary']}", flush=True)
+    variants = [("without the chart", 0.0, False)]
+    if ablations:  # what the intro and the prior each bring
+        variants += [(f"chart_weight {weights[0]:g}, no intro", weights[0], False), ("intro only", 0.0, True)]
+    for name, w, intro in variants:
+        rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
+        out[name] = {"summary": summary(rows), "runs": rows}
+        print(f"{name}: {out[name]['summary']}", flush=True)
+    return out
+
+
+def restyles(gen, seeds: list[int]) -> list[dict]:
+    rows = []
+    base = controls_from(DEFAULT_PRESET)
+    for melody_file, chart_file in (("old-folks-at-home.musicxml", None), ("humoresque.mid", "humoresque")):
+        tune = read_melody(MELODIES / melody_file)
+        form = read_chart(CHARTS / f"{chart_file}.txt").form if chart_file else tune.form
+        assert form is not None
+        placed = Changes(form, tune.bpm, tune.start_s)
+        placed = replace(placed, choruses=choruses_to_cover(placed, max(n.end_s for n in tune.notes)))
+        for s in seeds:
+            perf = restyle(gen, tune.notes, replace(base, seed=s), placed)
+            rows.append({"melody": melody_file, "seed": s, "melody_notes": len(tune.notes),
+                         "melody_kept": melody_kept(tune.notes, perf.notes + perf.melody),
+                         **share_report(perf.notes, placed)})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["tune", "report"])
+    ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    gen = load_generator(None, "cpu")
+    preset_w = controls_from(DEFAULT_PRESET).chart_weight
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else [preset_w]
+    seeds = list(range(args.seeds))
+    charts = TUNING if args.what == "tune" else REPORT
+    result = {"what": args.what, "charts": charts, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
+              "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "systems":
+              systems(gen, charts, seeds, weights, args.what == "report")}
+    if args.what == "report":
+        result["restyle"] = restyles(gen, seeds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Restyle a melody (`tatumflow restyle`): the tune's melody stays on top, the model plays around and under it.
+
+The melody is written as it was given: every note at its own time (0 ms moved), pitch and length. The model hears
+it as it comes, the way a duet partner hears the human: the generator's windows are cut at the melody's onsets,
+and each window begins by folding the next melody note into the context (`generate_chunk(state, [note])`), so the
+model's voicings, runs and stride left hand answer the melody note just struck (a note at delta 0 joins it as its
+chord). While a melody note sounds, the model's range is capped a semitone below it (`Controls.pitch_high`); in a
+rest before the next one, below the higher of the two. Afterwards a model note still sounding when a melody note at
+or below its pitch starts is cut there, so the melody is the top voice at every one of its onsets
+(measure.melody_kept, tolerance 30 ms: it keeps 100 % unless two melody notes overlap). With a chart (`--changes`,
+or the lead sheet's own chord symbols) the chart prior and the chart's beat grid apply as in `generate --changes`.
+After the last melody note the model plays on for `tail_s`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from ..generate.controls import Controls
+from ..generate.generator import ChunkedGenerator
+from ..notes import MIN_DURATION_S, PIANO_HIGH, PIANO_LOW, Note, cut_overlaps, sort_notes
+from ..timing.form import Changes
+from .perform import Performance
+
+MAX_MELODY_S = 1800.0
+
+
+def _capped(controls: Controls, top: int) -> Controls:
+    high = min(max(top - 1, controls.pitch_low), PIANO_HIGH)
+    return replace(controls, pitch_high=high)
+
+
+def under_melody(notes: Sequence[Note], melody: Sequence[Note]) -> list[Note]:
+    """`notes` with each one cut at the first melody onset (after its own) whose pitch is at or below it."""
+    out = []
+    for n in notes:
+        end = n.end_s
+        for m in melody:
+            if m.onset_s >= end:
+                break
+            if m.onset_s > n.onset_s and m.pitch <= n.pitch:
+                end = m.onset_s
+                break
+        out.append(replace(n, duration_s=max(end - n.onset_s, MIN_DURATION_S)))
+    return out
+
+
+def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Controls, changes: Changes | None = None,
+            tail_s: float = 2.0, on_note: Callable[[int, int], None] | None = None) -> Performance:
+    """The model's notes around `melody` (see the module); the melody itself is returned unchanged beside them."""
+    melody = sort_notes(melody)
+    if not melody:
+        raise ValueError("the melody has no notes")
+    span = max(n.end_s for n in melody) - melody[0].onset_s
+    if span > MAX_MELODY_S:
+        raise ValueError(f"the melody lasts {span:.0f} s, more than {MAX_MELODY_S:.0f} s")
+    if changes is not None:
+        controls = replace(controls, changes=changes, beat_grid=changes.beat_grid())
+    state = generator.init_state([], controls, start_s=melody[0].onset_s)
+    out: list[Note] = []
+    for i, m in enumerate(melody):
+        nxt = melody[i + 1] if i + 1 < len(melody) else None
+        seg_end = nxt.onset_s if nxt is not None else m.end_s + tail_s
+        held_end = min(m.end_s, seg_end)
+        inside = [m] if PIANO_LOW <= m.pitch <= PIANO_HIGH else []
+        if held_end > m.onset_s:
+            notes, state = generator.generate_chunk(state, inside, _capped(controls, m.pitch),
+                                                    start_s=m.onset_s, end_s=held_end)
+            out.extend(notes)
+        else:
+            generator.absorb(state, inside, controls)
+        if seg_end > held_end + 1e-6:
+            top = max(m.pitch, nxt.pitch) if nxt is not None else PIANO_HIGH + 1
+            notes, state = generator.generate_chunk(state, [], _capped(controls, top), start_s=held_end,
+                                                    end_s=seg_end)
+            out.extend(notes)
+        if on_note:
+            on_note(i + 1, len(melody))
+    end = melody[-1].end_s + tail_s
+    ours = [replace(n, duration_s=max(min(n.duration_s, end - n.onset_s), MIN_DURATION_S)) for n in out]
+    return Performance(under_melody(cut_overlaps(ours), melody), changes, [], list(melody))
+
+
+def choruses_to_cover(changes: Changes, end_s: float) -> int:
+    """Enough choruses of `changes` to reach `end_s`."""
+    return max(1, math.ceil((end_s - changes.start_s) / changes.chorus_s - 1e-9))
