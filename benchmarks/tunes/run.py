@@ -96,7 +96,7 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tune", "report"])
+    ap.add_argument("what", choices=["tune", "report", "restyle"], help="restyle: only the restyle part of --json")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json")
@@ -107,6 +107,11 @@ def main() -> None:
     weights = [float(w) for w in args.weights.split(",")] if args.weights else [preset_w]
     seeds = list(range(args.seeds))
     charts = TUNING if args.what == "tune" else REPORT
+    if args.what == "restyle":  # the restyle rows of an existing report
+        result = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        result["restyle"] = restyles(gen, seeds)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return
     result = {"what": args.what, "charts": charts, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
               "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "systems":
               systems(gen, charts, seeds, weights, args.what == "report")}
