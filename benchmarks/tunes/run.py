@@ -59,13 +59,15 @@ def summary(rows: list[dict]) -> dict:
             "runs": len(rows)}
 
 
-def systems(gen, charts: list[str], seeds: list[int], weights: list[float], ablations: bool = False) -> dict:
+def systems(gen, charts: list[str], seeds: list[int], weights: list[float], ablations: bool = False,
+            intro: bool = True) -> dict:
     base = controls_from(DEFAULT_PRESET)
     out: dict = {}
     for w in weights:
-        rows = [one(gen, c, replace(base, chart_weight=w), s, True) for c in charts for s in seeds]
-        out[f"chart_weight {w:g}"] = {"summary": summary(rows), "runs": rows}
-        print(f"chart_weight {w:g}: {out[f'chart_weight {w:g}']['summary']}", flush=True)
+        rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
+        key = f"chart_weight {w:g}" + ("" if intro else ", no intro")
+        out[key] = {"summary": summary(rows), "runs": rows}
+        print(f"{key}: {out[key]['summary']}", flush=True)
     variants = [("without the chart", 0.0, False)]
     if ablations:  # what the intro and the prior each bring
         variants += [(f"chart_weight {weights[0]:g}, no intro", weights[0], False), ("intro only", 0.0, True)]
@@ -96,10 +98,11 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tune", "report"])
+    ap.add_argument("what", choices=["tune", "report", "restyle"], help="restyle: only the restyle part of --json")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json")
+    ap.add_argument("--no-intro", action="store_true", help="tune: without the self-made intro")
     args = ap.parse_args()
     torch.set_num_threads(1)
     gen = load_generator(None, "cpu")
@@ -107,9 +110,14 @@ def main() -> None:
     weights = [float(w) for w in args.weights.split(",")] if args.weights else [preset_w]
     seeds = list(range(args.seeds))
     charts = TUNING if args.what == "tune" else REPORT
+    if args.what == "restyle":  # the restyle rows of an existing report
+        result = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        result["restyle"] = restyles(gen, seeds)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return
     result = {"what": args.what, "charts": charts, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
               "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "systems":
-              systems(gen, charts, seeds, weights, args.what == "report")}
+              systems(gen, charts, seeds, weights, args.what == "report", not args.no_intro)}
     if args.what == "report":
         result["restyle"] = restyles(gen, seeds)
     if args.json:

@@ -53,7 +53,8 @@ def generate_over_form(out: str, changes: str | None, prompt: str | None, bpm: f
     assert perf.changes is not None
     write_performance(out, {"prompt": prompt_notes, "tatumflow": perf.notes}, perf.changes, bool(prompt_notes))
     bars = len(perf.changes.bar_lines())
-    return (f"wrote {out}: {chart.title or Path(changes).name}, {count} choruses of {len(chart.form.bars)} bars at "
+    choruses_text = f"{count} chorus{'es' if count > 1 else ''}"
+    return (f"wrote {out}: {chart.title or Path(changes).name}, {choruses_text} of {len(chart.form.bars)} bars at "
             f"{tempo:g} bpm ({bars} bar markers), {len(perf.notes)} notes")
 
 
@@ -109,7 +110,8 @@ def _restyle(melody_path: str, out: str, changes: str | None, bpm: float | None,
     perf = restyle(gen, tune.notes, controls, placed)
     tracks: dict[str, Sequence[Note]] = {"melody": perf.melody, "tatumflow": perf.notes}
     if perf.changes is not None:
-        write_performance(out, tracks, perf.changes, after_prompt=False)
+        until = max(n.end_s for notes in tracks.values() for n in notes)  # the melody may end before the chart
+        write_performance(out, tracks, perf.changes, after_prompt=False, until_s=until)
     else:
         write_midi(out, tracks, tempo_bpm=tune.bpm * 4 / tune.beat_unit)
     chords = "no chords" if form is None else f"{len(form.bars)}-bar form"

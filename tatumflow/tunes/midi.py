@@ -25,16 +25,19 @@ def bar_marker(changes: Changes, chorus: int, bar: int) -> str:
     return f"chorus {chorus + 1} {section}bar {bar + 1}: {b.symbols}"
 
 
-def markers(changes: Changes, after_prompt: bool) -> list[tuple[float, str]]:
-    """(time, text) of every bar line of the form; the first says so when the form follows a prompt."""
-    out = [(t, bar_marker(changes, chorus, bar)) for t, chorus, bar in changes.bar_lines()]
+def markers(changes: Changes, after_prompt: bool, until_s: float | None = None) -> list[tuple[float, str]]:
+    """(time, text) of every bar line of the form (up to `until_s`); the first says so when the form follows a
+    prompt."""
+    out = [(t, bar_marker(changes, chorus, bar)) for t, chorus, bar in changes.bar_lines(until_s)]
     if after_prompt and out:
         out[0] = (out[0][0], PROMPT_MARK + out[0][1])
     return out
 
 
 def performance_midi(tracks: Mapping[str, Sequence[Note]], changes: Changes, after_prompt: bool,
-                     ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> mido.MidiFile:
+                     until_s: float | None = None, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> mido.MidiFile:
+    """The file; its bar markers run to the form's end (or to `until_s`: a restyled melody that stops before the
+    chart does)."""
     form = changes.form
     quarter_bpm = changes.bpm * 4 / form.beat_unit
     midi = midi_file_from_tracks(dict(tracks), ticks_per_beat, quarter_bpm)
@@ -45,7 +48,7 @@ def performance_midi(tracks: Mapping[str, Sequence[Note]], changes: Changes, aft
     if form.title:
         events.append((0, mido.MetaMessage("text", text=form.title[:80])))
     events += [(max(0, round(t * ticks_per_s)), mido.MetaMessage("marker", text=text))
-               for t, text in markers(changes, after_prompt)]
+               for t, text in markers(changes, after_prompt, until_s)]
     conductor = midi.tracks[0]
     head = [m for m in conductor if m.type != "end_of_track"]  # the tempo, at tick 0
     track = mido.MidiTrack(head)
@@ -59,5 +62,5 @@ def performance_midi(tracks: Mapping[str, Sequence[Note]], changes: Changes, aft
 
 
 def write_performance(path: str | os.PathLike, tracks: Mapping[str, Sequence[Note]], changes: Changes,
-                      after_prompt: bool) -> None:
-    performance_midi(tracks, changes, after_prompt).save(str(path))
+                      after_prompt: bool, until_s: float | None = None) -> None:
+    performance_midi(tracks, changes, after_prompt, until_s).save(str(path))

@@ -5,9 +5,10 @@ it as it comes, the way a duet partner hears the human: the generator's windows 
 and each window begins by folding the next melody note into the context (`generate_chunk(state, [note])`), so the
 model's voicings, runs and stride left hand answer the melody note just struck (a note at delta 0 joins it as its
 chord). While a melody note sounds, the model's range is capped a semitone below it (`Controls.pitch_high`); in a
-rest before the next one, below the higher of the two. Afterwards a model note still sounding when a melody note at
-or below its pitch starts is cut there, so the melody is the top voice at every one of its onsets
-(measure.melody_kept, tolerance 30 ms: it keeps 100 % unless two melody notes overlap). With a chart (`--changes`,
+rest before the next one, below the higher of the two, and in the rest's last `LEAD_IN_S`, below the next one (a
+fill note struck just before a melody note would sound over it). Afterwards a model note still sounding when a
+melody note at or below its pitch starts is cut there, so the melody is the top voice at every one of its onsets
+(measure.melody_kept, tolerance 30 ms). With a chart (`--changes`,
 or the lead sheet's own chord symbols) the chart prior and the chart's beat grid apply as in `generate --changes`.
 After the last melody note the model plays on for `tail_s`.
 """
@@ -25,11 +26,26 @@ from ..timing.form import Changes
 from .perform import Performance
 
 MAX_MELODY_S = 1800.0
+LEAD_IN_S = 0.05  # the last part of a rest before a melody note: the model stays under that note already
 
 
 def _capped(controls: Controls, top: int) -> Controls:
     high = min(max(top - 1, controls.pitch_low), PIANO_HIGH)
     return replace(controls, pitch_high=high)
+
+
+def _windows(m: Note, nxt: Note | None, tail_s: float) -> list[tuple[float, float, int]]:
+    """(start, end, the pitch the model stays under) from melody note `m` to the next: while `m` sounds, under it;
+    in a rest, under the higher of the two; in the last `LEAD_IN_S` before the next, under that one too."""
+    seg_end = nxt.onset_s if nxt is not None else m.end_s + tail_s
+    held_end = min(m.end_s, seg_end)
+    top = max(m.pitch, nxt.pitch) if nxt is not None else PIANO_HIGH + 1
+    windows = [(m.onset_s, held_end, m.pitch), (held_end, seg_end, top)]
+    if nxt is not None:
+        cut = seg_end - LEAD_IN_S
+        windows = [w for a, b, cap in windows
+                   for w in ((a, min(b, max(a, cut)), cap), (max(a, cut), b, min(cap, nxt.pitch)))]
+    return [(a, b, cap) for a, b, cap in windows if b > a + 1e-6]
 
 
 def under_melody(notes: Sequence[Note], melody: Sequence[Note]) -> list[Note]:
@@ -62,20 +78,13 @@ def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Contr
     out: list[Note] = []
     for i, m in enumerate(melody):
         nxt = melody[i + 1] if i + 1 < len(melody) else None
-        seg_end = nxt.onset_s if nxt is not None else m.end_s + tail_s
-        held_end = min(m.end_s, seg_end)
         inside = [m] if PIANO_LOW <= m.pitch <= PIANO_HIGH else []
-        if held_end > m.onset_s:
-            notes, state = generator.generate_chunk(state, inside, _capped(controls, m.pitch),
-                                                    start_s=m.onset_s, end_s=held_end)
+        for a, b, cap in _windows(m, nxt, tail_s):
+            notes, state = generator.generate_chunk(state, inside, _capped(controls, cap), start_s=a, end_s=b)
             out.extend(notes)
-        else:
+            inside = []
+        if inside:
             generator.absorb(state, inside, controls)
-        if seg_end > held_end + 1e-6:
-            top = max(m.pitch, nxt.pitch) if nxt is not None else PIANO_HIGH + 1
-            notes, state = generator.generate_chunk(state, [], _capped(controls, top), start_s=held_end,
-                                                    end_s=seg_end)
-            out.extend(notes)
         if on_note:
             on_note(i + 1, len(melody))
     end = melody[-1].end_s + tail_s

@@ -41,6 +41,8 @@ def test_perform_places_the_form_and_writes_markers(generator, tmp_path):
     assert len(marks) == 8 and marks[0] == (0, "chorus 1 [A] bar 1: C")
     assert marks[5] == (5 * 3 * 1000, "chorus 2 [A] bar 2: Dm7 G7")  # a bar line on every 3rd file beat
     assert read_midi_tracks(path)["tatumflow"]
+    short = performance_midi({"tatumflow": perf.notes}, ch, after_prompt=False, until_s=2.5)  # bars at 0, 1.2, 2.4
+    assert sum(m.type == "marker" for m in short.tracks[0]) == 3
 
 
 def test_a_prompt_puts_bar_one_on_the_next_bar_line(generator):
@@ -129,3 +131,13 @@ def test_cli_bpm_and_choruses_need_a_chart(tmp_path):
     result = CliRunner().invoke(app, ["generate", "--changes", str(tmp_path / "c.txt"), "--choruses", "0",
                                       "--out", str(tmp_path / "o.mid")])
     assert result.exit_code == 2 and "choruses must be in" in result.output
+
+
+def test_restyle_windows_keep_under_the_melody():
+    from tatumflow.tunes.restyle import LEAD_IN_S, _windows
+
+    w = _windows(Note(0.0, 0.4, 72, 90), Note(1.0, 0.5, 69, 90), tail_s=2.0)
+    assert w == [(0.0, 0.4, 72), (0.4, 1.0 - LEAD_IN_S, 72), (1.0 - LEAD_IN_S, 1.0, 69)]
+    legato = _windows(Note(0.0, 2.0, 72, 90), Note(1.0, 0.5, 74, 90), tail_s=2.0)  # held into the next onset
+    assert legato == [(0.0, 1.0 - LEAD_IN_S, 72), (1.0 - LEAD_IN_S, 1.0, 72)]
+    assert _windows(Note(0.0, 0.5, 60, 90), None, tail_s=2.0) == [(0.0, 0.5, 60), (0.5, 2.5, 109)]
