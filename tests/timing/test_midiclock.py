@@ -169,3 +169,23 @@ def test_a_tempo_change_while_stopped_and_a_start_on_it():
         f.feed("clock", float(t))
     assert abs(f.grid.bpm - 150) < 0.5 and f.count == len(stamps) - start
     assert abs(f.grid.offset_to_beat_s(exact[start])) < 0.003
+
+
+@pytest.mark.parametrize("bpm,jitter_ms,wake_ms", [(120, 5.0, 0), (200, 0.5, 2), (200, 3.0, 0)])
+def test_scattered_or_bursty_clock_is_no_tempo_change(bpm, jitter_ms, wake_ms):
+    """Clocks sent late by a busy sender (`jitter_ms`) and read by a reader that wakes every `wake_ms` on average
+    (several at once): one steady tempo, so no change is read, the song position counts every clock and the beats
+    stay the DAW's (a first change detector read 6 changes in 5 runs at 120 bpm with 5 ms of scatter)."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        period, n = 60.0 / bpm / PPQN, 30 * PPQN
+        sent = np.maximum.accumulate(np.arange(n) * period + np.abs(rng.normal(0, jitter_ms / 1e3, n)))
+        if wake_ms:
+            wakes = np.cumsum(rng.exponential(wake_ms / 1e3, 4 * int(sent[-1] / (wake_ms / 1e3)) + 10))
+            sent = wakes[np.searchsorted(wakes, sent)]
+        f = ClockFollower()
+        f.feed("start", -0.001)
+        for t in sent:
+            f.feed("clock", float(t))
+        assert f.changes == 0 and f.count == n, (seed, f.changes, f.count)
+        assert abs(f.grid.offset_to_beat_s((n - 1) // PPQN * PPQN * period)) < 0.008
