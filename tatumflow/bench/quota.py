@@ -28,7 +28,7 @@ V1_ROOT = Path("/sys/fs/cgroup/cpu")
 V2_ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 10_000  # a short period: the share is spread evenly (a slower CPU), not in 33 ms bursts
 QUOTA_KEYS = ("windows", "degraded_windows", "skipped_windows", "late_notes", "dropped_notes", "notes_sent",
-              "generation_ms_p50", "generation_ms_p99", "reply_ms_p99", "stuck_notes")
+              "generation_ms_p50", "generation_ms_p99", "engine_latency_ms_p99", "send_jitter_ms_p99", "stuck_notes")
 
 
 @contextlib.contextmanager

@@ -119,15 +119,16 @@ class TransformerBackend:
             w[self.styles.index(name)] += weight
         return w / w.sum()
 
-    @torch.inference_mode()
     def style_vectors(self, controls: Controls, lanes: int) -> torch.Tensor:
-        """The conditioning [lanes, D] of the controls' style mix (and "none" in lane 1), kept while it holds."""
+        """The conditioning [lanes, D] of the controls' style mix (and "none" in lane 1), kept while it holds (a
+        lookup every note: no torch work unless the mix changed)."""
         key = (tuple(sorted(controls.style.items())), lanes)
         if self._style_cache is None or self._style_cache[0] != key:
-            w = self.style_weights(controls.style)[None]
-            if lanes == 2:
-                w = torch.cat([w, torch.nn.functional.one_hot(torch.tensor([0]), len(self.styles)).float()])
-            self._style_cache = (key, self.net.style_vector(w.to(self.device)))
+            with torch.inference_mode():
+                w = self.style_weights(controls.style)[None]
+                if lanes == 2:
+                    w = torch.cat([w, torch.nn.functional.one_hot(torch.tensor([0]), len(self.styles)).float()])
+                self._style_cache = (key, self.net.style_vector(w.to(self.device)))
         return self._style_cache[1]
 
     def constraint_biases(self, spec: MaskSpec) -> list[np.ndarray]:

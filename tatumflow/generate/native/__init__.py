@@ -109,6 +109,8 @@ def library() -> ctypes.CDLL | None:
     ptr, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
     lib.tf_sample.restype = ctypes.c_int
     lib.tf_sample.argtypes = [ptr, i, i, d, ptr, ptr, i, d, i, d, d, d, ptr, ptr]
+    lib.tf_note.restype = None
+    lib.tf_note.argtypes = [ptr, ptr, ptr, i, ptr]
     return lib
 
 

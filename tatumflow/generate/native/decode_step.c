@@ -156,8 +156,60 @@ static void unit_rms(const float *x, float *n, int lanes, int d, float eps_sum) 
     }
 }
 
+typedef int v8i __attribute__((vector_size(32)));
+
+static inline v8i bits8(v8f x) {
+    v8i b;
+    __builtin_memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+static inline v8f from_bits8(v8i b) {
+    v8f x;
+    __builtin_memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+static inline v8f select8(v8i mask, v8f a, v8f b) {  /* a where mask (all ones), else b */
+    return from_bits8((bits8(a) & mask) | (bits8(b) & ~mask));
+}
+
+/* exp of eight floats (Cephes' expf: a degree-6 polynomial on [-ln2/2, ln2/2] and a power of two; within 2 ulp) */
+static inline v8f exp8(v8f x) {
+    const v8f hi = (v8f){0} + 88.3762626647949f, lo = (v8f){0} - 87.3365447504f;
+    x = select8(x < hi, x, hi);
+    x = select8(x > lo, x, lo);
+    const v8f magic = (v8f){0} + 12582912.0f;  /* 1.5 * 2^23: adding it rounds to an integer */
+    v8f n = (x * 1.44269504088896341f + magic) - magic;
+    v8f r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    v8f p = (v8f){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return from_bits8(bits8(p) + (__builtin_convertvector(n, v8i) << 23));  /* times 2^n */
+}
+
+/* erf of eight floats (Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7, the form of torch's vectorised erf) */
+static inline v8f erf8(v8f x) {
+    const v8i sign = (v8i){0} + (int)0x80000000;
+    v8f ax = from_bits8(bits8(x) & ~sign);
+    v8f t = 1.0f / (1.0f + 0.3275911f * ax);
+    v8f y = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    y = 1.0f - y * exp8(-ax * ax);
+    return from_bits8(bits8(y) | (bits8(x) & sign));  /* erf is odd */
+}
+
 static void gelu(float *x, long n) {  /* exact (erf) GELU, in place */
-    for (long i = 0; i < n; i++) x[i] = (erff(x[i] * 0.70710678118654752f) + 1.0f) * x[i] * 0.5f;
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v = load8(x + i);
+        v = (erf8(v * 0.70710678118654752f) + 1.0f) * v * 0.5f;
+        __builtin_memcpy(x + i, &v, sizeof v);
+    }
+    for (; i < n; i++) x[i] = (erff(x[i] * 0.70710678118654752f) + 1.0f) * x[i] * 0.5f;
 }
 
 /* rotate pairs (j, j + hd/2) of each head's vector by the angles of position pos */
@@ -173,23 +225,69 @@ static void rope(float *x, int n_heads, int hd, const float *cos_row, const floa
     }
 }
 
-/* softmax(q . k_t / sqrt(hd)) over t = 0..pos, times v_t: one head of one lane */
-static void attend(const float *q, const float *keys, const float *values, int pos, int hd, float *scores,
-                   float *y) {
-    float scale = 1.0f / sqrtf((float)hd), top = -INFINITY, total = 0.0f;
+/* softmax(q . k_t / sqrt(hd)) over t = 0..pos, times v_t: one head of one lane, hd = 8 nv (nv <= 16; inlined
+ * with nv a constant, q and the sum over v live in registers) */
+static inline __attribute__((always_inline)) void attend_v(const float *q, const float *keys, const float *values,
+                                                            int pos, int nv, float *scores, float *y) {
+    const int hd = 8 * nv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    v8f qv[16], acc[16];
+    for (int j = 0; j < nv; j++) qv[j] = load8(q + 8 * j) * scale;
+    float top = -INFINITY;
     for (int t = 0; t <= pos; t++) {
-        scores[t] = dot(q, keys + (size_t)t * hd, hd) * scale;
-        if (scores[t] > top) top = scores[t];
+        const float *kt = keys + (size_t)t * hd;
+        v8f a = qv[0] * load8(kt);
+        for (int j = 1; j < nv; j++) a += qv[j] * load8(kt + 8 * j);
+        float sc = total8(a);
+        scores[t] = sc;
+        top = sc > top ? sc : top;
     }
-    for (int t = 0; t <= pos; t++) {
+    v8f sum8 = {0};
+    int t = 0;
+    for (; t + 8 <= pos + 1; t += 8) {
+        v8f e = exp8(load8(scores + t) - top);
+        __builtin_memcpy(scores + t, &e, sizeof e);
+        sum8 += e;
+    }
+    float total = total8(sum8);
+    for (; t <= pos; t++) {
         scores[t] = expf(scores[t] - top);
         total += scores[t];
     }
-    for (int d = 0; d < hd; d++) y[d] = 0.0f;
-    for (int t = 0; t <= pos; t++) {
-        const float *vt = values + (size_t)t * hd;
-        float p = scores[t] / total;
-        for (int d = 0; d < hd; d++) y[d] += p * vt[d];
+    for (int j = 0; j < nv; j++) acc[j] = (v8f){0};
+    for (int u = 0; u <= pos; u++) {
+        const float *vt = values + (size_t)u * hd;
+        float p = scores[u];
+        for (int j = 0; j < nv; j++) acc[j] += p * load8(vt + 8 * j);
+    }
+    float inv = 1.0f / total;
+    for (int j = 0; j < nv; j++) {
+        v8f r = acc[j] * inv;
+        __builtin_memcpy(y + 8 * j, &r, sizeof r);
+    }
+}
+
+static void attend(const float *q, const float *keys, const float *values, int pos, int hd, float *scores,
+                   float *y) {
+    if (hd == 64) {
+        attend_v(q, keys, values, pos, 8, scores, y);
+    } else if (hd == 32) {
+        attend_v(q, keys, values, pos, 4, scores, y);
+    } else if (hd % 8 == 0 && hd <= 128) {
+        attend_v(q, keys, values, pos, hd / 8, scores, y);
+    } else {  /* any other head size: plain loops */
+        float scale = 1.0f / sqrtf((float)hd), top = -INFINITY, total = 0.0f;
+        for (int t = 0; t <= pos; t++) {
+            scores[t] = dot(q, keys + (size_t)t * hd, hd) * scale;
+            if (scores[t] > top) top = scores[t];
+        }
+        for (int t = 0; t <= pos; t++) {
+            scores[t] = expf(scores[t] - top);
+            total += scores[t];
+        }
+        for (int d = 0; d < hd; d++) y[d] = 0.0f;
+        for (int t = 0; t <= pos; t++)
+            for (int d = 0; d < hd; d++) y[d] += scores[t] / total * values[(size_t)t * hd + d];
     }
 }
 
@@ -331,4 +429,46 @@ int tf_sample(const float *logits, int lanes, int V, double guidance, const doub
     while (i < kept && x[i] <= target) i++;
     if (i > kept - 1) i = kept - 1;
     return order ? order[i] : i;
+}
+
+/* -- one note: the four heads and their sampling in one call ---------------------------------------------------- */
+
+typedef struct {
+    const void *fc_w[4], *out_w[4];  /* each head's matrices (fp32 or fp16, as the model's `half`) */
+    const float *fc_b[4], *out_b[4];
+    int vocab[4];
+    const float *cond[3];            /* the embedding [V_k][D] of field k, added for the heads after it */
+} tf_heads;
+
+typedef struct {
+    const double *bias[4];           /* each head's bias [V_k] (float64); bias[1] for a note that starts an onset */
+    const double *pitch_at_onset;    /* the pitch bias for a note at delta 0 (the no-re-strike rule applied) */
+    const double *meter;             /* the meter prior over the deltas, or NULL */
+    int meter_from, top_k;
+    double temperature[4], top_p[4], uniform[4];
+    double min_p, guidance;
+    float *h;                        /* scratch [lanes][D] */
+    float *logits;                   /* scratch [lanes][max V] */
+    double *work;                    /* scratch, 2 max V */
+    int *iwork;                      /* scratch, 2 max V */
+} tf_note_args;
+
+/* The next note's fields (out[4]) from the final hidden states at position pos: head k reads them plus the
+ * embeddings of the fields chosen before it, as heads.sample_note does; each field drawn as tf_sample draws it. */
+void tf_note(const tf_model *m, const tf_heads *heads, const tf_note_args *a, int pos, int *out) {
+    const int B = m->lanes, D = m->d_model;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++) a->h[(size_t)b * D + i] = m->hidden[((size_t)b * m->context + pos) * D + i];
+    for (int k = 0; k < 4; k++) {
+        const int V = heads->vocab[k];
+        tf_head(m, heads->fc_w[k], heads->fc_b[k], heads->out_w[k], heads->out_b[k], V, a->h, a->logits);
+        const double *bias = (k == 1 && out[0] == 0) ? a->pitch_at_onset : a->bias[k];
+        out[k] = tf_sample(a->logits, B, V, a->guidance, bias, k == 0 ? a->meter : NULL, a->meter_from,
+                           a->temperature[k], a->top_k, a->top_p[k], a->min_p, a->uniform[k], a->work, a->iwork);
+        if (k < 3) {
+            const float *e = heads->cond[k] + (size_t)out[k] * D;
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < D; i++) a->h[(size_t)b * D + i] += e[i];
+        }
+    }
 }

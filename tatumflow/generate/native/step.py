@@ -34,6 +34,27 @@ class _Model(ctypes.Structure):
     ]
 
 
+_P4, _D4 = ctypes.c_void_p * 4, ctypes.c_double * 4
+
+
+class _Heads(ctypes.Structure):
+    _fields_ = [("fc_w", _P4), ("out_w", _P4), ("fc_b", _P4), ("out_b", _P4), ("vocab", ctypes.c_int * 4),
+                ("cond", ctypes.c_void_p * 3)]
+
+
+class _NoteArgs(ctypes.Structure):
+    _fields_ = [("bias", _P4), ("pitch_at_onset", ctypes.c_void_p), ("meter", ctypes.c_void_p),
+                ("meter_from", ctypes.c_int), ("top_k", ctypes.c_int), ("temperature", _D4), ("top_p", _D4),
+                ("uniform", _D4), ("min_p", ctypes.c_double), ("guidance", ctypes.c_double),
+                ("h", ctypes.c_void_p), ("logits", ctypes.c_void_p), ("work", ctypes.c_void_p),
+                ("iwork", ctypes.c_void_p)]
+
+
+def _address(a: np.ndarray) -> int:
+    address: int = a.__array_interface__["data"][0]
+    return address
+
+
 def _ptr(t: torch.Tensor | np.ndarray | None) -> Any:
     """A float pointer to the data of t (a NULL pointer for None)."""
     if t is None:
@@ -80,7 +101,7 @@ class NativeStep:
         for name, t in self._tables.items():
             setattr(self._m, name, _ptr(t))
         self._m.field_offsets = self._offsets.ctypes.data_as(ctypes.POINTER(ctypes.c_long))
-        self._cond = [t.numpy() for t in infer.cond_emb]  # [V_k, D] each: a chosen field's conditioning
+        self._cond = [t.contiguous().numpy() for t in infer.cond_emb]  # [V_k, D] each: a chosen field's conditioning
         self._fields = np.zeros(4, dtype=np.int64)
         self._fields_ptr = self._fields.ctypes.data_as(ctypes.POINTER(ctypes.c_long))
         self._head_args = [tuple(_ptr(t) for t in head) for head in self._heads]  # fc_w, fc_b, out_w, out_b
@@ -92,6 +113,16 @@ class NativeStep:
         self._sample_work = np.zeros(2 * most, dtype=np.float64)
         self._sample_iwork = np.zeros(2 * most, dtype=np.int32)
         self._sample_ptrs = (self._sample_work.ctypes.data, self._sample_iwork.ctypes.data)
+        self._heads_c = _Heads(vocab=(ctypes.c_int * 4)(*cfg.vocab_sizes),
+                               cond=(ctypes.c_void_p * 3)(*[c.ctypes.data for c in self._cond]))
+        for k, (fc_w, fc_b, out_w, out_b) in enumerate(self._heads):
+            assert fc_b is not None and out_b is not None  # the heads' layers have biases
+            self._heads_c.fc_w[k], self._heads_c.out_w[k] = fc_w.data_ptr(), out_w.data_ptr()
+            self._heads_c.fc_b[k], self._heads_c.out_b[k] = fc_b.data_ptr(), out_b.data_ptr()
+        self._args = _NoteArgs(work=self._sample_ptrs[0], iwork=self._sample_ptrs[1])
+        self._note_refs = (ctypes.byref(self._heads_c), ctypes.byref(self._args))
+        self._out = np.zeros(4, dtype=np.int32)
+        self._out_ptr = self._out.ctypes.data
 
     def _bind(self, cache: KVCache) -> None:
         """Point the struct at `cache`'s tensors (and size the scratch and buffers for its lanes)."""
@@ -112,6 +143,8 @@ class NativeStep:
         self._h_ptr = _ptr(self._h)
         self._logits = [np.zeros((lanes, v), dtype=np.float32) for v in self.cfg.vocab_sizes]
         self._logits_ptr = [_ptr(x) for x in self._logits]
+        self._note_logits = np.zeros((lanes, max(self.cfg.vocab_sizes)), dtype=np.float32)  # tf_note's scratch
+        self._args.h, self._args.logits = self._h.ctypes.data, self._note_logits.ctypes.data
         self._cache = cache
 
     def feed(self, cache: KVCache, fields: np.ndarray, style: torch.Tensor) -> None:
@@ -130,18 +163,25 @@ class NativeStep:
         cache.advance(1)
 
     def sample_note(self, cache: KVCache, sampler: HostSampler) -> tuple[int, int, int, int]:
-        """The next note's four fields from the hidden state at cache.length - 1 (as `heads.sample_note`: head k
-        reads the hidden state plus the conditioning of the fields chosen before it)."""
+        """The next note's four fields from the hidden state at cache.length - 1, in one C call (`tf_note`: head k
+        reads the hidden state plus the conditioning of the fields chosen before it, as `heads.sample_note`; each
+        field sampled as `HostSampler.choose` samples it, with the biases and uniforms the sampler gives)."""
         self._bind(cache)
-        h = self._h
-        h[:] = self._hidden[:, cache.length - 1]
-        chosen: list[int] = []
+        biases, at_onset, uniforms = sampler.note_arrays()
+        c, controls, a = sampler.c, sampler.controls, self._args
         for k in range(4):
-            field = sampler.choose(k, self._head(k), chosen)
-            chosen.append(field)
-            if k < 3:
-                h += self._cond[k][field]
-        return chosen[0], chosen[1], chosen[2], chosen[3]
+            a.bias[k] = _address(biases[k])
+        a.pitch_at_onset = _address(at_onset)
+        a.meter = None if c.meter_bias is None else _address(c.meter_bias)
+        a.meter_from, a.top_k, a.min_p, a.guidance = c.meter_from, controls.top_k, controls.min_p, controls.guidance
+        a.temperature[:] = sampler.temps
+        a.top_p[:] = [controls.nucleus(k) for k in range(4)]
+        a.uniform[:] = uniforms
+        keep = (biases, at_onset)  # alive through the call
+        self.lib.tf_note(self._model_ref, *self._note_refs, cache.length - 1, self._out_ptr)
+        del keep
+        d, p, v, dur = self._out.tolist()
+        return d, p, v, dur
 
     def sample_field(self, logits: np.ndarray, guidance: float, bias: np.ndarray, meter: np.ndarray | None,
                      meter_from: int, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int:

@@ -1,14 +1,16 @@
 """Where a note's decode time goes, per part, and the arithmetic floor beside it.
 
-    .venv/bin/python benchmarks/decode/profile.py [--windows 20] [--step-path native] [--weights fp32] [--out DIR]
+    .venv/bin/python benchmarks/decode/per_note.py [--windows 20] [--step-path native] [--weights fp32] [--out DIR]
 
 22-note windows through `generate_chunk` on the default model (preset tatum, one thread, from a 256-note dense
 prompt, as `tatumflow bench`), each part timed by wrapping the function that does it, in this thread's CPU time
 (`time.thread_time_ns`: what other processes do on the machine moves it far less than wall time):
 
-- `trunk`: the step fed into the KV cache (C or torch), `head_k`: head k's logits, `sample_k`: head k's sampling
-  with its priors (numpy), `constraints`: the note's masks and priors looked up, `window_priors`: prepared once per
-  window, `rest`: the generator's own Python (notes, tokens, bookkeeping), by difference.
+- `trunk`: the step fed into the KV cache (C or torch); `heads_and_sampling` (native: one C call a note, the
+  Python that prepares its biases and uniforms included), or on the torch path `head_k` (head k's logits) and
+  `sample_k` (head k's sampling with its priors, numpy); `constraints`: the note's masks and priors looked up;
+  `window_priors`: prepared once per window; `rest`: the generator's own Python (notes, tokens, bookkeeping), by
+  difference.
 
 The floor beside it: multiply-adds per note at this size and context, the bytes a note must read (weights and the
 KV cache it attends to), and the practical floor the prefill shows (a 1,024-note prefill's time per note: the same
@@ -81,9 +83,9 @@ def run(windows: int, step_path: str, weights: str) -> dict:
     state = gen.init_state(dense_prompt(256), controls)
     gen.generate_chunk(state, [], controls)  # warm-up
     timers = Timers()
-    if backend.native is not None:
+    if backend.native is not None:  # the heads and their sampling are one C call a note (tf_note)
         timers.wrap(backend.native, "feed", "trunk")
-        timers.wrap(backend.native, "_head", "head", by_head=True)
+        timers.wrap(backend.native, "sample_note", "heads_and_sampling")
     else:
         timers.wrap(backend.net, "prefill", "trunk")
         timers.wrap(backend.net, "head_logits", "head", by_head=True)
