@@ -133,8 +133,9 @@ class Tokenizer:
 
     def decode_step(self, step: Sequence[int], prev_onset_s: float) -> Note:
         """The note of one step whose onset is `delta` grid steps after `prev_onset_s`."""
-        self.check(np.asarray(step, dtype=np.int64).reshape(1, 4))
         d, p, v, dur = (int(x) for x in step)
+        if not all(0 <= x < n for x, n in zip((d, p, v, dur), self.config.vocab_sizes)):  # check(), for one step
+            raise ValueError(f"step fields out of range; sizes are {dict(zip(FIELDS, self.config.vocab_sizes))}")
         return Note(
             prev_onset_s + d * self.config.grid_s,
             float(self.duration_values_s[dur]),
