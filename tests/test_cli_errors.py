@@ -49,6 +49,8 @@ def test_path_checks(places):
     (["--sync", "wobble"], "unknown --sync 'wobble'"),
     (["--jack-input", "fast"], "--jack-input must be one of dump, callback"),
     (["--controls", "/no/such.toml"], "controls file not found"),
+    (["--checkpoint", "/no/such/checkpoint"], "--checkpoint folder not found: /no/such/checkpoint"),
+    (["--device", "tpu"], "--device must be auto, cpu or cuda, got 'tpu'"),
 ])
 def test_jam_refuses_a_bad_option_before_the_model_loads(monkeypatch, args, message):
     """The session's configuration is checked whole first (realtime/jamconfig.py): no model, no port, no process."""

@@ -64,8 +64,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
 class SessionGuard:
     def __init__(self, engine, outputs: Outputs | Sequence, midi_in, stop: threading.Event,
                  watch: JackWatch | NullWatch, on_server_loss: str = "wait", report_path: Path | None = None) -> None:
-        if on_server_loss not in ON_SERVER_LOSS:
-            raise ValueError(f"--on-server-loss must be one of {', '.join(ON_SERVER_LOSS)}, got {on_server_loss!r}")
+        assert on_server_loss in ON_SERVER_LOSS, on_server_loss  # checked with the session's options (jamconfig.py)
         self.engine, self.outputs, self.midi_in, self.stop = engine, Outputs.of(outputs), midi_in, stop
         self.watch, self.on_server_loss, self.report_path = watch, on_server_loss, report_path
         self.error: BaseException | None = None

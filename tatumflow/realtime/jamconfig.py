@@ -77,6 +77,10 @@ class JamOptions:
                 raise ValueError(f"{option} must be a finite number > 0, got {number}")
         if self.meter_weight is not None and not math.isfinite(self.meter_weight):
             raise ValueError(f"--meter must be a finite number, got {self.meter_weight}")
+        if self.checkpoint is not None and not self.mock and not Path(self.checkpoint).is_dir():
+            raise ValueError(f"--checkpoint folder not found: {self.checkpoint}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,8 @@ class LiveRig:
     """Everything a musician touches, around one engine. Use as a context manager after the engine is built."""
 
     def __init__(self, engine, options: LiveOptions, generator=None, api: str | None = None,
-                 ccmap: CcMap | None = None) -> None:
-        self.engine, self.options, self.api = engine, options, api
+                 ccmap: CcMap | None = None, reader: str | None = None) -> None:
+        self.engine, self.options, self.api, self.reader = engine, options, api, reader
         self.ccmap = ccmap if ccmap is not None else options.ccmap()
         split = Split(options.split, options.split_side) if options.split is not None else None
         styles = style_pair(engine.controls, styles_of(generator), options.style_b)
@@ -103,7 +103,8 @@ class LiveRig:
         if self.options.control_in is not None:
             from .midi_io import MidiInput
 
-            port = MidiInput(self.options.control_in, self.router.on_control, self.engine.clock, self.api)
+            port = MidiInput(self.options.control_in, self.router.on_control, self.engine.clock, self.api,
+                             reader=self.reader)
             self._stack.enter_context(port)
         if self.options.osc_port is not None:
             from .osc import OscControl

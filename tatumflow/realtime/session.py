@@ -132,7 +132,7 @@ def _open(config: SessionConfig, generator, model_name: str, stop: threading.Eve
                           model_name=model_name, tempo=config.tempo)
     if config.engine.mode == "continue" and not config.prompt:
         log.info("continue mode without --prompt: the human's first phrase is the prompt")
-    rig = LiveRig(engine, options.live, generator, config.api, config.ccmap)
+    rig = LiveRig(engine, options.live, generator, config.api, config.ccmap, config.jack_input)
     midi_in = MidiInput(options.inp, rig.on_message, engine.clock, config.api, engine.is_echo, engine.on_disconnect,
                         on_lost=engine.on_input_lost, reader=config.jack_input)
     stack.enter_context(midi_in)

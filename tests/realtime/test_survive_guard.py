@@ -120,5 +120,7 @@ def test_wait_mode_reopens_when_the_server_returns(monkeypatch):
 
 
 def test_bad_on_server_loss_is_refused():
-    with pytest.raises(ValueError, match="on-server-loss"):
-        _guard("maybe")
+    from tatumflow.realtime.jamconfig import JamOptions
+
+    with pytest.raises(ValueError, match="on-server-loss must be one of wait, exit"):
+        JamOptions(on_server_loss="maybe")
