@@ -64,7 +64,8 @@ def generate(
         "--preset", help="Preset name (see `tatumflow presets`) or .toml path.")] = "tatum",
     checkpoint: CheckpointOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (window i uses seed + i).")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
+    temperature: Annotated[float | None, typer.Option(
+        "--temperature", help=option_help("temperature", with_range=False), show_default=False)] = None,
     top_k: Annotated[int | None, typer.Option(
         "--top-k", help="Keep the k likeliest values (0 = off, 1 = greedy).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1].")] = None,
