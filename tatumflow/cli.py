@@ -9,6 +9,7 @@ import typer
 
 from tatumflow.realtime import jam_cli
 from tatumflow.realtime.cli_options import ApiOpt, SoundfontOpt
+from tatumflow.tune import cli_tune
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
 
@@ -216,6 +217,7 @@ def ports(api: ApiOpt = None) -> None:
 # `jam` (and `controls`, its live controls) live in realtime/jam_cli.py: the session's many options
 app.command()(jam_cli.jam)
 app.command()(jam_cli.controls)
+app.command()(cli_tune.tune)
 
 @app.command()
 def render(

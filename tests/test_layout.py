@@ -17,11 +17,13 @@ LAYERS = {
     "generate": {"model", "notes", "timing"},
     "train": {"model", "notes", "stats"},
     "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots"},
+    "tune": {"eval", "generate", "model", "notes", "stats", "timing", "train", "paths"},
     "presets": {"generate", "fieldcheck", "realtime"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths"},
-    "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths"},
+    "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",
+            "tune"},
 }
 
 
