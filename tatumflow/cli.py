@@ -282,9 +282,13 @@ def eval_command(
     preset: Annotated[str, typer.Option(
         "--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
     harmony: HarmonyOpt = None,
+    critic: Annotated[str | None, typer.Option("--critic", help="Learned critic folder (default: the shipped one).")]
+    = None,
+    pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (default: the shipped "
+                                                "one).")] = None,
 ) -> None:
     """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
-    baselines, texture measures and a real-vs-generated discriminator."""
+    baselines, texture measures, a real-vs-generated discriminator and the learned ears."""
     import json
     from pathlib import Path
 
@@ -292,6 +296,7 @@ def eval_command(
     from rich.progress import Progress
 
     from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls
+    from tatumflow.eval.judges import Judges
     from tatumflow.eval.table import summary_table
     from tatumflow.generate.load import load_generator
     from tatumflow.paths import check_output_file
@@ -303,12 +308,13 @@ def eval_command(
                 check_output_file(value, option)
         cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every)
         controls = controls_from(preset, harmony_weight=harmony)
+        judges = Judges.load(critic, pianist)
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
             task = progress.add_task("evaluating", total=None)
             report = evaluate(gen, [Path(d) for d in data], cfg, controls,
                               lambda done, total, name: progress.update(task, completed=done, total=total,
-                                                                        description=name[:40]))
+                                                                        description=name[:40]), judges)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     Console().print(summary_table(report))
