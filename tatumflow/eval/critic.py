@@ -7,11 +7,11 @@ cut (`eval.texture.snap_to_grid`, `notes.cut_overlaps`), then through the tokeni
 quantisation. Its last `prompt_steps` prompt notes and first `continuation_steps` continuation notes are read.
 
 Network (`CriticConfig`): the generator's four field embeddings, copied and frozen (256 wide: what the model itself
-knows of a delta, a pitch, a velocity, a duration), summed, projected to `d_model`, plus a learned position and a
-segment (prompt / continuation) embedding; `n_layers` pre-norm transformer encoder layers over the whole sequence
-(the continuation attends to the prompt, so register, density, key and touch carried over are visible to it); the
-prompt's and the continuation's positions mean-pooled apart, concatenated, and a linear layer gives the logit.
-Saved as safetensors (16-bit) + JSON; loaded without pickles.
+knows of a delta, a pitch, a velocity, a duration), summed, projected to `d_model` and layer-normed, plus a learned
+position and a segment (prompt / continuation) embedding; `n_layers` pre-norm transformer encoder layers over the
+whole sequence (the continuation attends to the prompt, so register, density, key and touch carried over are
+visible to it); the prompt's and the continuation's positions mean-pooled apart, concatenated, and a linear layer
+gives the logit. Saved as safetensors (16-bit) + JSON; loaded without pickles.
 """
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ class Critic(nn.Module):
         for emb in self.field_emb:
             emb.weight.requires_grad_(False)
         self.proj = nn.Linear(cfg.embed_dim, cfg.d_model)
+        self.in_norm = nn.LayerNorm(cfg.d_model)  # the notes at unit scale whatever the copied tables' scale
         self.pos = nn.Embedding(cfg.prompt_steps + cfg.continuation_steps, cfg.d_model)
         self.segment = nn.Embedding(2, cfg.d_model)
+        for table in (self.pos, self.segment):  # small beside the notes, so that position does not drown them
+            nn.init.normal_(table.weight, std=0.02)
         layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, 4 * cfg.d_model, cfg.dropout,
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
@@ -85,7 +88,7 @@ class Critic(nn.Module):
         x = self.field_emb[0](steps[..., 0])
         for k in range(1, 4):
             x = x + self.field_emb[k](steps[..., k])
-        x = self.proj(x) + self.pos(torch.arange(steps.shape[1]))[None] + self.segment(segment)
+        x = self.in_norm(self.proj(x)) + self.pos(torch.arange(steps.shape[1]))[None] + self.segment(segment)
         h = self.norm(self.encoder(x, src_key_padding_mask=~valid))
         pooled = []
         for side in (0, 1):

@@ -74,8 +74,8 @@ def test_critic_learns_a_difference_and_loads_back_without_pickles(tmp_path):
     cfg = CriticConfig(embed_dim=32, d_model=16, n_layers=1, n_heads=2, prompt_steps=32, continuation_steps=32)
     critic = Critic(cfg)
     critic.copy_embeddings(tiny_model())
-    real, fake = critic_data(tok, cfg, 12, 48), critic_data(tok, cfg, 12, 72)
-    train_critic(critic, real, fake, epochs=40, lr=1e-2, gen=torch.Generator().manual_seed(0))
+    real, fake = critic_data(tok, cfg, 8, 48), critic_data(tok, cfg, 8, 72)
+    train_critic(critic, real, fake, epochs=12, lr=2e-2, gen=torch.Generator().manual_seed(0))
     test_real, test_fake = critic_data(tok, cfg, 6, 48), critic_data(tok, cfg, 6, 72)
     scores = critic_scores(critic, test_real + test_fake)
     assert roc_auc(scores, np.r_[np.zeros(6), np.ones(6)]) > 0.9

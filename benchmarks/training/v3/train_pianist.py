@@ -7,7 +7,7 @@ every 30 s through each recording (at most `--excerpts` per recording, at most `
 pianist, chosen by the same hash, so that Dick Hyman's 284 recordings do not drown the rest).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/training/v3/train_pianist.py \
-        --data ../shared/data/pijama --out benchmarks/training/v3/pianist
+        --data ../shared/data/pijama --out benchmarks/training/v3/pianist --features /tmp/pianist.npz
 """
 
 from __future__ import annotations
@@ -54,46 +54,76 @@ def excerpts(path: Path, limit: int) -> list[np.ndarray]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--pianists", type=int, default=20)
-    ap.add_argument("--recordings", type=int, default=36)
-    ap.add_argument("--excerpts", type=int, default=8)
-    ap.add_argument("--test-fraction", type=float, default=0.2)
-    ap.add_argument("--l2", type=float, default=1e-3)
-    args = ap.parse_args()
-    t0 = time.time()
+def extract(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Features, pianist, recording key and side (train / test) of every excerpt (see the module)."""
     names = top_pianists(args.data, args.pianists)
     recordings = pijama_recordings(args.data)
     tatum_train, _ = tatum_split(recordings)
     allowed = {r.key for r in tatum_train}
-    rows: dict[str, list] = {"train": [], "test": []}
+    x, who, keys, side = [], [], [], []
     for name in names:
         mine = [r for r in recordings if r.pianist == name and (name != TATUM or r.key in allowed)]
-        mine = sorted(mine, key=lambda r: _unit_hash(r.key, 1))[: args.recordings]
-        for r in mine:
-            side = "test" if _unit_hash(r.key, 2) < args.test_fraction else "train"
-            rows[side] += [(x, name, r.key) for x in excerpts(r.files[0], args.excerpts)]
-    x_train = np.array([x for x, _, _ in rows["train"]])
-    clf = fit_pianists(x_train, [n for _, n, _ in rows["train"]], l2=args.l2)
-    x_test = np.array([x for x, _, _ in rows["test"]])
-    truth = [n for _, n, _ in rows["test"]]
-    excerpt_acc = float(np.mean([p == t for p, t in zip(clf.predict(x_test), truth)]))
-    logp = clf.log_probs(x_test)
+        for r in sorted(mine, key=lambda r: _unit_hash(r.key, 1))[: args.recordings]:
+            rows = excerpts(r.files[0], args.excerpts)
+            x += rows
+            who += [name] * len(rows)
+            keys += [r.key] * len(rows)
+            side += ["test" if _unit_hash(r.key, 2) < args.test_fraction else "train"] * len(rows)
+    return {"x": np.array(x), "who": np.array(who), "keys": np.array(keys), "side": np.array(side)}
+
+
+def accuracy(clf, x: np.ndarray, who: np.ndarray, keys: np.ndarray) -> tuple[float, float, float]:
+    """Excerpt accuracy, recording accuracy (log-probabilities summed over a recording's excerpts), Tatum recall."""
+    logp = clf.log_probs(x)
+    pred = np.array(clf.pianists)[logp.argmax(-1)]
     by_rec: dict[str, list[int]] = defaultdict(list)
-    for i, (_, _, key) in enumerate(rows["test"]):
+    for i, key in enumerate(keys):
         by_rec[key].append(i)
-    rec_hits = [clf.pianists[int(logp[idx].sum(0).argmax())] == truth[idx[0]] for idx in by_rec.values()]
-    tatum = [i for i, t in enumerate(truth) if t == TATUM]
+    rec = [clf.pianists[int(logp[idx].sum(0).argmax())] == who[idx[0]] for idx in by_rec.values()]
+    return float(np.mean(pred == who)), float(np.mean(rec)), float(np.mean(pred[who == TATUM] == TATUM))
+
+
+VARIANTS = {"logistic 1e-3": {"l2": 1e-3}, "logistic 1e-2": {"l2": 1e-2},
+            "mlp 256 wd 0.01": {"hidden": 256, "l2": 0.01, "epochs": 400},
+            "mlp 256 wd 0.1": {"hidden": 256, "l2": 0.1, "epochs": 400}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--features", type=Path, help="cache of the excerpts' features (.npz): read if present")
+    ap.add_argument("--pianists", type=int, default=20)
+    ap.add_argument("--recordings", type=int, default=36)
+    ap.add_argument("--excerpts", type=int, default=12)
+    ap.add_argument("--test-fraction", type=float, default=0.2)
+    args = ap.parse_args()
+    t0 = time.time()
+    if args.features and args.features.is_file():
+        d = dict(np.load(args.features, allow_pickle=False))
+    else:
+        d = extract(args)
+        if args.features:
+            np.savez(args.features, **d)
+    train, test = d["side"] == "train", d["side"] == "test"
+    # The variant is chosen on a validation part of the training recordings (a third hash), never on the test side.
+    val = train & np.array([_unit_hash(k, 3) < 0.2 for k in d["keys"]])
+    fit = train & ~val
+    scores = {}
+    for name, kw in VARIANTS.items():
+        clf = fit_pianists(d["x"][fit], d["who"][fit].tolist(), **kw)
+        scores[name] = accuracy(clf, d["x"][val], d["who"][val], d["keys"][val])
+        print(name, "validation excerpt / recording / Tatum recall:", [round(v, 3) for v in scores[name]])
+    best = max(scores, key=lambda k: scores[k][0])
+    clf = fit_pianists(d["x"][train], d["who"][train].tolist(), **VARIANTS[best])
+    excerpt, recording, recall = accuracy(clf, d["x"][test], d["who"][test], d["keys"][test])
     clf.meta = {
-        "pianists": len(names), "train_excerpts": len(rows["train"]), "test_excerpts": len(rows["test"]),
-        "test_recordings": len(by_rec), "excerpt_accuracy": excerpt_acc,
-        "recording_accuracy": float(np.mean(rec_hits)),
-        "tatum_recall": float(np.mean([clf.predict(x_test[tatum])[j] == TATUM for j in range(len(tatum))])),
-        "excerpt_seconds": SECONDS, "l2": args.l2, "seconds_taken": round(time.time() - t0, 1),
-        "split": "by recording key hash (seed 2), Tatum: his training split only",
+        "model": best, "pianists": len(clf.pianists), "train_excerpts": int(train.sum()),
+        "test_excerpts": int(test.sum()), "test_recordings": len(set(d["keys"][test].tolist())),
+        "excerpt_accuracy": excerpt, "recording_accuracy": recording, "tatum_recall": recall,
+        "validation": {k: list(v) for k, v in scores.items()}, "excerpt_seconds": SECONDS,
+        "seconds_taken": round(time.time() - t0, 1),
+        "split": "by recording key hash (seed 2, 20 % test), Tatum: his training split only",
     }
     save_pianist(clf, args.out)
     print(json.dumps(clf.meta, indent=1))
