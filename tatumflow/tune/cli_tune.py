@@ -35,10 +35,13 @@ def tune(
     = None,
     heldout_prompts: Annotated[int | None, typer.Option("--heldout-prompts", help="Held-out prompts judged.")] = None,
     max_rounds: Annotated[int | None, typer.Option("--max-rounds", help="Stop the run after this round.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="DPO learning rate (AdamW).")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
 ) -> None:
-    """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out."""
+    """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out (with the
+    settings it was started with, except those given again)."""
     from tatumflow.eval.pianist import load_pianist
     from tatumflow.model.checkpoint import default_checkpoint_dir
     from tatumflow.paths import check_output_dir
@@ -55,7 +58,7 @@ def tune(
         _fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
     overrides: dict[str, Any] = {k: v for k, v in (("prompts_per_round", prompts), ("samples_per_prompt", samples),
                                    ("critic_prompts", critic_prompts), ("heldout_prompts", heldout_prompts),
-                                   ("max_rounds", max_rounds)) if v is not None}
+                                   ("max_rounds", max_rounds), ("lr", lr), ("beta", beta)) if v is not None}
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
@@ -64,8 +67,7 @@ def tune(
         train, tuning = tatum_split(pijama_recordings(data))
         tuner = open_tuner(Path(out), checkpoint or default_checkpoint_dir(), cfg,
                            lambda c, grid: tune_data(train, tuning, c, grid), clf)
-        if max_rounds is not None:
-            tuner.state.config = replace(tuner.state.config, max_rounds=max_rounds)
+        tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
         state = run_rounds(tuner, rounds, _print_round)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))

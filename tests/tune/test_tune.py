@@ -146,3 +146,23 @@ def test_tune_cli_rejects_a_folder_that_is_not_pijama(tmp_path):
     assert result.exit_code == 2
     assert "kong" in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_tatum_split_keeps_recordings_whole_and_the_report_split_out(tmp_path):
+    from tatumflow.notes import write_midi
+    from tatumflow.tune.splits import TUNING_TITLES, pijama_recordings, tatum_split
+
+    titles = [*TUNING_TITLES, *(f"Other {i}" for i in range(15))]
+    for t in titles:
+        for transcription in ("kong", "hawthorne"):
+            folder = tmp_path / transcription / "studio" / "Art Tatum" / "Album"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_midi(folder / f"{t}.midi", music(0, 1.0))
+    recordings = pijama_recordings(tmp_path, ("kong", "hawthorne"))
+    assert len(recordings) == 20 and all(len(r.files) == 2 for r in recordings)
+    train, tuning = tatum_split(recordings)
+    assert len(train) == 15  # 5 held out (10 %, at least 5)
+    assert {r.key for r in train}.isdisjoint(r.key for r in tuning)
+    assert all(r.key.rsplit("/", 1)[1] in TUNING_TITLES for r in tuning)
+    with pytest.raises(ValueError, match="PiJAMA"):
+        pijama_recordings(tmp_path / "kong")
