@@ -282,10 +282,7 @@ def eval_command(
     preset: Annotated[str, typer.Option(
         "--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
     harmony: HarmonyOpt = None,
-    critic: Annotated[str | None, typer.Option("--critic", help="Learned critic folder (default: the shipped one).")]
-    = None,
-    pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (default: the shipped "
-                                                "one).")] = None,
+    critic: cli_tune.CriticOpt = None, pianist: cli_tune.PianistOpt = None,
 ) -> None:
     """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
     baselines, texture measures, a real-vs-generated discriminator and the learned ears."""

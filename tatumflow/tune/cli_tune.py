@@ -8,6 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+CriticOpt = Annotated[str | None, typer.Option(
+    "--critic", help="Learned critic folder (default: the shipped one, if any).", show_default=False)]
+PianistOpt = Annotated[str | None, typer.Option(
+    "--pianist", help="Pianist classifier folder (default: the shipped one, if any).", show_default=False)]
 ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio")
 
 
