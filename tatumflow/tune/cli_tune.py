@@ -43,15 +43,18 @@ def tune(
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
+    resume_stopped: Annotated[bool, typer.Option(
+        "--resume-stopped", help="Go on with a run that stopped (a guard, the patience) after changing settings.")]
+    = False,
 ) -> None:
     """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out (with the
     settings it was started with, except those given again)."""
     from tatumflow.eval.pianist import load_pianist
-    from tatumflow.model.checkpoint import default_checkpoint_dir
     from tatumflow.paths import check_output_dir
     from tatumflow.tune.config import TINY, TuneConfig
     from tatumflow.tune.rounds import tune_data
-    from tatumflow.tune.run import open_tuner, run_rounds, set_threads
+    from tatumflow.tune.run import DEFAULT_BASE, open_tuner, run_rounds, set_threads
+    from tatumflow.tune.run import resume_stopped as resume
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
     if config not in ("default", "tiny"):
@@ -69,9 +72,11 @@ def tune(
         clf = load_pianist(pianist) if pianist else None
         set_threads(threads)
         train, tuning = tatum_split(pijama_recordings(data))
-        tuner = open_tuner(Path(out), checkpoint or default_checkpoint_dir(), cfg,
+        tuner = open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg,
                            lambda c, grid: tune_data(train, tuning, c, grid), clf)
         tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
+        if resume_stopped:
+            resume(tuner)
         state = run_rounds(tuner, rounds, _print_round)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))

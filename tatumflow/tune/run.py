@@ -15,7 +15,7 @@ import torch
 
 from ..eval.critic import Critic, CriticConfig, load_critic, save_critic
 from ..eval.pianist import PianistClassifier
-from ..model.checkpoint import load_checkpoint, save_checkpoint
+from ..model.checkpoint import Checkpoint, default_checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import CRITIC, POLICY, TuneConfig, TuneState, append_log, load_state, save_state
 from .rounds import TuneData, Tuner
 
@@ -34,19 +34,35 @@ def guards(measures: dict[str, float], baseline: dict[str, float], cfg: TuneConf
             "guard_fourgram": near("fourgram_ratio", cfg.fourgram_tolerance)}
 
 
+DEFAULT_BASE = "default"  # the embedded default model, wherever the package lies
+
+
+def _base_path(base: str | Path) -> Path:
+    return default_checkpoint_dir() if str(base) == DEFAULT_BASE else Path(base)
+
+
+def _policy(folder: Path, state: TuneState) -> Checkpoint:
+    """The run's current model: `policy/`, or the start model while no round has changed it (round 0 does not, so a
+    state folder copied without `policy/` after round 0 resumes from its base)."""
+    if (folder / POLICY).is_dir() or state.round > 0:
+        return load_checkpoint(folder / POLICY)
+    return load_checkpoint(_base_path(state.base))
+
+
 def open_tuner(folder: Path, base: str | Path, cfg: TuneConfig, data: Callable[[TuneConfig, float], TuneData],
                pianist: PianistClassifier | None = None) -> Tuner:
-    """A new run in `folder` from checkpoint `base`, or the run already there (its own config and base kept)."""
+    """A new run in `folder` from checkpoint `base` ("default": the embedded model), or the run already there (its
+    own config and base kept)."""
     state = load_state(folder)
     if state is None:
         folder.mkdir(parents=True, exist_ok=True)
-        ckpt = load_checkpoint(base)
+        ckpt = load_checkpoint(_base_path(base))
         mcfg = ckpt.model.cfg
         critic = Critic(CriticConfig(vocab_sizes=mcfg.vocab_sizes, embed_dim=mcfg.d_model))
         critic.copy_embeddings(ckpt.model)
         state = TuneState(cfg, str(base))
     else:
-        ckpt = load_checkpoint(folder / POLICY) if state.round >= 0 else load_checkpoint(state.base)
+        ckpt = _policy(folder, state)
         if state.round >= 0:
             critic, _ = load_critic(folder / CRITIC)
         else:
@@ -129,6 +145,11 @@ class _Deferred:
             self.pending = True
         else:
             raise SystemExit(f"stopped by signal {signum}; the state holds the last completed round")
+
+
+def resume_stopped(tuner: Tuner) -> None:
+    """Let a stopped run go on (after its settings were changed): running again, the patience count afresh."""
+    tuner.state.status, tuner.state.stale_rounds = "running", 0
 
 
 def run_rounds(tuner: Tuner, rounds: int | None = None, on_round: Callable[[dict[str, Any]], None] | None = None

@@ -166,3 +166,26 @@ def test_tatum_split_keeps_recordings_whole_and_the_report_split_out(tmp_path):
     assert all(r.key.rsplit("/", 1)[1] in TUNING_TITLES for r in tuning)
     with pytest.raises(ValueError, match="PiJAMA"):
         pijama_recordings(tmp_path / "kong")
+
+
+def test_a_stopped_round_zero_state_without_its_policy_resumes_from_the_base(tmp_path):
+    import shutil
+
+    from tatumflow.tune.config import save_state
+    from tatumflow.tune.run import resume_stopped
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    folder = tmp_path / "state"
+    tuner = open_tuner(folder, base, TINY, tiny_data)
+    run_rounds(tuner, rounds=1)
+    shutil.rmtree(folder / "policy")  # round 0 leaves the model as it was: a copied state may omit it
+    tuner.state.status = "stopped: a guard failed in round 1 (guard_spread)"
+    save_state(folder, tuner.state)
+    again = open_tuner(folder, "elsewhere", TINY, tiny_data)
+    assert again.state.round == 0 and again.state.status.startswith("stopped")
+    start = load_checkpoint(base).model.state_dict()
+    assert all(torch.equal(start[k], v) for k, v in again.ckpt.model.state_dict().items())
+    assert run_rounds(again).round == 0  # a stopped run does not go on by itself
+    resume_stopped(again)
+    assert again.state.status == "running"
