@@ -38,6 +38,8 @@ def tune(
     critic_prompts: Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
     = None,
     heldout_prompts: Annotated[int | None, typer.Option("--heldout-prompts", help="Held-out prompts judged.")] = None,
+    heldout_seeds: Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
+    = None,
     max_rounds: Annotated[int | None, typer.Option("--max-rounds", help="Stop the run after this round.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="DPO learning rate (AdamW).")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
@@ -65,6 +67,7 @@ def tune(
         _fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
     overrides: dict[str, Any] = {k: v for k, v in (("prompts_per_round", prompts), ("samples_per_prompt", samples),
                                    ("critic_prompts", critic_prompts), ("heldout_prompts", heldout_prompts),
+                                   ("heldout_seeds", heldout_seeds),
                                    ("max_rounds", max_rounds), ("lr", lr), ("beta", beta)) if v is not None}
     try:
         check_output_dir(out, "--out")
