@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from tatumflow.bench import cli_bench
 from tatumflow.realtime import jam_cli
 from tatumflow.realtime.cli_options import ApiOpt, CheckpointOpt, DeviceOpt, SoundfontOpt, fail
 from tatumflow.realtime.knobs import option_help
+from tatumflow.tune import cli_tune
 from tatumflow.tunes import cli as tunes_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TatumFlow: real-time Art-Tatum-style jazz piano.")
@@ -218,6 +220,7 @@ def ports(api: ApiOpt = None) -> None:
 app.command()(jam_cli.jam)
 app.command()(jam_cli.controls)
 app.command()(tunes_cli.restyle)
+app.command()(cli_tune.tune)
 
 @app.command()
 def render(
@@ -281,18 +284,18 @@ def eval_command(
     preset: Annotated[str, typer.Option(
         "--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
     harmony: HarmonyOpt = None,
+    critic: cli_tune.CriticOpt = None, pianist: cli_tune.PianistOpt = None,
 ) -> None:
     """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
-    baselines, texture measures and a real-vs-generated discriminator."""
-    import json
+    baselines, texture measures, a real-vs-generated discriminator and the learned ears."""
     from pathlib import Path
 
     from rich.console import Console
     from rich.progress import Progress
 
-    from tatumflow.eval.evaluate import EvalConfig, evaluate, plot_pianorolls
+    from tatumflow.eval.evaluate import EvalConfig, evaluate
+    from tatumflow.eval.judges import Judges
     from tatumflow.eval.table import summary_table
-    from tatumflow.files import write_atomic
     from tatumflow.generate.load import load_generator
     from tatumflow.paths import check_output_file
     from tatumflow.presets import controls_from
@@ -303,24 +306,16 @@ def eval_command(
                 check_output_file(value, option)
         cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every)
         controls = controls_from(preset, harmony_weight=harmony)
+        judges = Judges.load(critic, pianist)
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
             task = progress.add_task("evaluating", total=None)
             report = evaluate(gen, [Path(d) for d in data], cfg, controls,
                               lambda done, total, name: progress.update(task, completed=done, total=total,
-                                                                        description=name[:40]))
+                                                                        description=name[:40]), judges)
         Console().print(summary_table(report))
-        if json_out:
-            payload = {"checkpoint": checkpoint or "embedded default", "preset": preset,
-                       "harmony_weight": controls.harmony_weight, **report.to_dict()}
-            try:
-                typer.echo(f"wrote {write_atomic(json_out, json.dumps(payload, indent=2))}")
-            except ValueError as err:  # a full disk after the whole evaluation: the results go to stdout, not lost
-                typer.echo(json.dumps(payload))
-                raise ValueError(f"{err}; the per-prompt results are printed above as one line of JSON") from err
-        if plot:
-            plot_pianorolls(report, plot)
-            typer.echo(f"wrote {plot}")
+        _write_eval(report, json_out, plot, {"checkpoint": checkpoint or "embedded default", "preset": preset,
+                                             "harmony_weight": controls.harmony_weight})
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     n_files = len({f.path for f in report.files})
@@ -328,50 +323,26 @@ def eval_command(
                f"{report.skipped['unreadable']} unreadable, {report.skipped['too_short']} too short")
 
 
-@app.command()
-def bench(
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
-    threads: Annotated[int, typer.Option("--threads", help="torch threads (1 = what the live engine uses).")] = 1,
-    checkpoint: CheckpointOpt = None,
-    json_out: Annotated[str | None, typer.Option(
-        "--json", help="Write the full result here ('-': print it).", show_default=False)] = None,
-    plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG plot here.", show_default=False)] = None,
-    markdown: Annotated[str | None, typer.Option(
-        "--markdown", help="Write the markdown table here.", show_default=False)] = None,
-    only: Annotated[list[str] | None, typer.Option(
-        "--only", help="Run only these parts (repeatable): prefill, decode, windows, reply, guidance, quality, jitter, "
-        "engine, jack, quota.", show_default=False)] = None,
-    quota_slowdown: Annotated[float, typer.Option(
-        "--quota-slowdown", help="The quota lane's duet runs this many times slower (a CPU quota; root).")] = 3.0,
-    no_notochord: Annotated[bool, typer.Option("--no-notochord", help="Skip the Notochord comparison.")] = False,
-    quick: Annotated[bool, typer.Option(
-        "--quick", help="Tiny counts: a smoke run (numbers are not meaningful).")] = False,
-) -> None:
-    """Latency benchmarks: prefill, decode vs the step it replaced, no KV cache and Notochord, 22-note windows, reply, \
-guidance, engine jitter, JACK, a duet under a CPU quota."""
+def _write_eval(report, json_out: str | None, plot: str | None, header: dict) -> None:
+    """The eval's JSON (atomic; on a full disk printed instead, so nothing computed is lost) and piano rolls."""
     import json
 
-    from rich.console import Console
+    from tatumflow.eval.evaluate import plot_pianorolls
+    from tatumflow.files import write_atomic
 
-    from tatumflow.bench.report import markdown as to_markdown
-    from tatumflow.bench.report import write_results
-    from tatumflow.bench.run import PARTS, BenchConfig, run_bench
+    if json_out:
+        payload = {**header, **report.to_dict()}
+        try:
+            typer.echo(f"wrote {write_atomic(json_out, json.dumps(payload, indent=2))}")
+        except ValueError as err:  # a full disk after the whole evaluation: the results go to stdout, not lost
+            typer.echo(json.dumps(payload))
+            raise ValueError(f"{err}; the per-prompt results are printed above as one line of JSON") from err
+    if plot:
+        plot_pianorolls(report, plot)
+        typer.echo(f"wrote {plot}")
 
-    try:
-        config = BenchConfig(device=device, threads=threads, checkpoint=checkpoint, notochord=not no_notochord,
-                             parts=tuple(only) if only else PARTS, quick=quick, quota_slowdown=quota_slowdown)
-        console = Console(stderr=True)
-        with console.status("benchmarking") as status:
-            result = run_bench(config, progress=lambda part: status.update(f"benchmarking: {part}"))
-        written = write_results(result, json_out if json_out not in (None, "-") else None, markdown, plot)
-    except (ValueError, FileNotFoundError) as err:
-        fail(str(err))
-    if json_out == "-":
-        typer.echo(json.dumps(result))
-    else:
-        typer.echo(to_markdown(result))
-    for path in written:
-        typer.echo(f"wrote {path}", err=True)
+
+app.command()(cli_bench.bench)
 
 
 def _bare_json_to_stdout(argv: list[str]) -> list[str]:

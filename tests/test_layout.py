@@ -21,10 +21,11 @@ LAYERS = {
     "presets": {"generate", "fieldcheck", "files"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck", "signals", "files"},
+    "tune": {"eval", "generate", "model", "notes", "stats", "timing", "train", "paths", "files"},
     "tunes": {"generate", "notes", "timing", "presets", "paths", "files"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths", "stamp"},
     "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",
-            "signals", "files", "midistream", "tunes"},
+            "signals", "files", "midistream", "tunes", "tune"},
 }
 
 

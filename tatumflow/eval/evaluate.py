@@ -33,6 +33,7 @@ from ..generate.generator import ChunkedGenerator
 from ..notes import Note, find_midi_files, read_midi
 from ..plots import draw_notes, pyplot
 from .discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector
+from .judges import Judges, judged_summary
 from .markov import markov_continuation
 from .metrics import basic_metrics, continuation_metrics, diversity
 from .prompts import Split, pair_seed, prompt_splits, recording_of, replayed_prompt, split_prompt  # noqa: F401
@@ -85,6 +86,7 @@ class FileResult:
     recording: str = ""  # `prompts.recording_of(path)`: the discriminator's folds
     prompt_start_s: float = 0.0
     features: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    judged: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # judges.py, per system and "real"
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "recording": self.recording, "prompt_start_s": self.prompt_start_s,
@@ -174,7 +176,8 @@ def _warn_grammar(path: str, metrics: dict[str, dict[str, float]]) -> None:
 
 
 def evaluate_split(
-    generator: ChunkedGenerator, path: str, split: Split, cfg: EvalConfig, controls: Controls, recording: str = ""
+    generator: ChunkedGenerator, path: str, split: Split, cfg: EvalConfig, controls: Controls, recording: str = "",
+    judges: Judges | None = None,
 ) -> FileResult:
     """Metrics of all systems on one prompt / real continuation pair."""
     runs = _continuations(generator, split, cfg, controls)
@@ -192,8 +195,13 @@ def evaluate_split(
     features["real"] = [real_features]
     _warn_grammar(path, {k: v for k, v in metrics.items() if k != "real"})
     samples = {k: v[0] for k, v in runs.items()}
+    judged = {}
+    if judges:
+        tok = generator.tokenizer
+        judged = {k: judges.judge(tok, split.prompt, v, start_s, seconds) for k, v in (*runs.items(),
+                                                                                        ("real", [split.real]))}
     return FileResult(path, split.prompt, split.real, start_s, metrics, samples, recording, split.prompt_start_s,
-                      features)
+                      features, judged)
 
 
 # -- all files -----------------------------------------------------------------------------------------------------
@@ -221,7 +229,7 @@ def discriminator_aucs(files: Sequence[FileResult], config: DiscriminatorConfig)
 
 
 def _evaluate_path(
-    generator: ChunkedGenerator, path: Path, cfg: EvalConfig, controls: Controls
+    generator: ChunkedGenerator, path: Path, cfg: EvalConfig, controls: Controls, judges: Judges | None = None
 ) -> list[FileResult] | str:
     """The file's pairs' results, or why it was skipped ("unreadable" or "too_short")."""
     try:
@@ -235,7 +243,7 @@ def _evaluate_path(
         log.info("skipping %s: too short for a prompt and a continuation", path)
         return "too_short"
     recording = recording_of(path)
-    return [evaluate_split(generator, str(path), split, cfg, controls, recording) for split in splits]
+    return [evaluate_split(generator, str(path), split, cfg, controls, recording, judges) for split in splits]
 
 
 def evaluate(
@@ -244,8 +252,10 @@ def evaluate(
     cfg: EvalConfig,
     controls: Controls,
     on_file: Callable[[int, int, str], None] | None = None,
+    judges: Judges | None = None,
 ) -> EvalReport:
-    """Evaluate every readable, long-enough MIDI file under `folders` (at most `cfg.max_files` of them used)."""
+    """Evaluate every readable, long-enough MIDI file under `folders` (at most `cfg.max_files` of them used);
+    with `judges`, the learned critic's AUC and the pianist classifier's Tatum share too (judges.py)."""
     paths = find_midi_files(folders)
     if not paths:
         raise ValueError(f"no MIDI files (.mid, .midi) under {', '.join(map(str, folders))}")
@@ -255,7 +265,7 @@ def evaluate(
     for i, path in enumerate(paths):
         if cfg.max_files is not None and used >= cfg.max_files:
             break
-        outcome = _evaluate_path(generator, path, cfg, controls)
+        outcome = _evaluate_path(generator, path, cfg, controls, judges)
         if isinstance(outcome, str):
             skipped[outcome] += 1
         else:
@@ -268,6 +278,8 @@ def evaluate(
     summary = summarise(results)
     for name, auc in discriminator_aucs(results, cfg.discriminator).items():
         summary[name]["discriminator_auc"] = auc
+    for name, values in judged_summary([f.judged for f in results if f.judged]).items():
+        summary[name].update(values)
     return EvalReport(cfg, results, skipped, summary)
 
 

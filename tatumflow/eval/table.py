@@ -39,6 +39,8 @@ TEXTURE_ROWS = (
     ("run_share", "share of onsets in fast one-way runs", False),
     ("pitch_class_entropy", "pitch-class entropy (nats)", False),
     ("discriminator_auc", "real-vs-generated AUC (CV by recording)", True),
+    ("critic_auc", "learned critic AUC (prompt + continuation)", True),
+    ("pianist_tatum_share", "pianist classifier: share named Tatum", False),
 )
 
 

@@ -1,0 +1,140 @@
+"""What a round is judged by, on held-out prompts (the tuning split): the ears and the collapse guards.
+
+- `critic_auc`: the critic's ROC AUC of the model's continuations against Tatum's real ones (0.5: fooled).
+- `texture_auc`: the texture discriminator's (`eval.discriminator`, cross-validated by recording).
+- `pianist_tatum_share` (model) and `pianist_tatum_share_real`: the share the pianist classifier names Tatum.
+- Guards: `nll_real`, the mean per-note negative log-likelihood of Tatum's real continuations given their prompts;
+  `spread_ratio`, the texture measures' spread (standard deviation over all continuations, every seed) over Tatum's
+  (over his real continuations), averaged over the measures; `fourgram_ratio`, the share of distinct pitch 4-grams
+  (chord order) in a continuation, the model's mean over Tatum's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..eval.critic import Critic, critic_scores, critic_steps
+from ..eval.discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector, roc_auc
+from ..eval.metrics import in_chord_order
+from ..eval.pianist import PianistClassifier, pianist_features
+from ..eval.texture import snap_to_grid, texture_measures
+from ..model.tokenizer import Tokenizer
+from ..model.transformer import NoteTransformer
+from ..notes import Note
+from .learn import sequence_logprob
+from .sampler import SampleConfig, continue_lanes, prompt_notes
+
+SPREAD_KEYS = ("notes_per_onset", "chord_share", "voicing_width", "duration_mean_s", "velocity_std",
+               "tempo_regularity")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    recording: str
+    prompt: list[Note]
+    real: list[Note]
+    start_s: float  # where continuations begin (`continuation_start_s`)
+
+
+@dataclass
+class Samples:
+    prompts: list[Prompt]
+    generated: list[list[list[Note]]]  # per prompt, per seed
+
+
+def sample_prompts(model: NoteTransformer, tokenizer: Tokenizer, style: int, prompts: Sequence[Prompt], lanes: int,
+                   cfg: SampleConfig, seed: int) -> tuple[Samples, list[list[np.ndarray]]]:
+    """`lanes` continuations of every prompt (notes, and the sampled steps for DPO)."""
+    gen = torch.Generator().manual_seed(seed)
+    notes, steps = [], []
+    for p in prompts:
+        out = continue_lanes(model, tokenizer, style, p.prompt, lanes, cfg, gen)
+        notes.append([c.notes for c in out])
+        steps.append([c.steps for c in out])
+    return Samples(list(prompts), notes), steps
+
+
+def fourgram_share(notes: Sequence[Note]) -> float:
+    pitches = [n.pitch for n in in_chord_order(notes)]
+    grams = [tuple(pitches[i : i + 4]) for i in range(len(pitches) - 3)]
+    return len(set(grams)) / len(grams) if grams else math.nan
+
+
+def _texture(notes: Sequence[Note], end_s: float) -> tuple[dict[str, float], np.ndarray]:
+    view = snap_to_grid(notes, 0.01, end_s)
+    m = texture_measures(view)
+    return m, feature_vector(view, m)
+
+
+@torch.no_grad()
+def real_nll(model: NoteTransformer, tokenizer: Tokenizer, style: int, prompts: Sequence[Prompt],
+             cfg: SampleConfig) -> float:
+    """Mean per-note NLL (nats, four fields) of the real continuations given their prompts."""
+    total, count = 0.0, 0
+    model.eval()
+    for p in prompts:
+        head = prompt_notes(p.prompt, cfg)
+        tail = sorted((n for n in p.real if 21 <= n.pitch <= 108), key=lambda n: (n.onset_s, n.pitch))
+        tail = tail[: cfg.max_notes]
+        if not head or not tail:
+            continue
+        steps = tokenizer.steps_after(None, head + tail)
+        lp = sequence_logprob(model, style, [steps[: len(head)]], [steps[len(head) :]])
+        total, count = total - float(lp[0]), count + len(tail)
+    return total / count if count else math.nan
+
+
+def judge(samples: Samples, tokenizer: Tokenizer, seconds: float, critic: Critic | None,
+          pianist: PianistClassifier | None) -> dict[str, float]:
+    """The ears and the texture guards over held-out samples (see the module)."""
+    real_m, real_f, fake_m, fake_f, groups_real, groups_fake = [], [], [], [], [], []
+    real_items, fake_items, grams_real, grams_fake = [], [], [], []
+    for p, seeds in zip(samples.prompts, samples.generated):
+        end = p.start_s + seconds
+        m, f = _texture(p.real, end)
+        real_m.append(m)
+        real_f.append(f)
+        groups_real.append(p.recording)
+        grams_real.append(fourgram_share(snap_to_grid(p.real, 0.01, end)))
+        if critic is not None:
+            real_items.append(critic_steps(tokenizer, critic.cfg, p.prompt, p.real, p.start_s, seconds))
+        for notes in seeds:
+            m, f = _texture(notes, end)
+            fake_m.append(m)
+            fake_f.append(f)
+            groups_fake.append(p.recording)
+            grams_fake.append(fourgram_share(notes))
+            if critic is not None:
+                fake_items.append(critic_steps(tokenizer, critic.cfg, p.prompt, notes, p.start_s, seconds))
+    x = np.array(real_f + fake_f)
+    y = np.concatenate([np.zeros(len(real_f)), np.ones(len(fake_f))])
+    out = {"texture_auc": cross_validated_auc(x, y, groups_real + groups_fake, DiscriminatorConfig()),
+           "spread_ratio": _spread_ratio(real_m, fake_m),
+           "fourgram_ratio": float(np.nanmean(grams_fake) / np.nanmean(grams_real))}
+    for key in SPREAD_KEYS:
+        out[f"mean_{key}"] = float(np.nanmean([m[key] for m in fake_m]))
+        out[f"mean_{key}_real"] = float(np.nanmean([m[key] for m in real_m]))
+    if critic is not None:
+        scores = critic_scores(critic, real_items + fake_items)
+        out["critic_auc"] = roc_auc(scores, y)
+    if pianist is not None:
+        rows = [pianist_features(p.real, seconds) for p in samples.prompts]
+        out["pianist_tatum_share_real"] = pianist.share_of("Art Tatum", np.array(rows))
+        rows = [pianist_features(n, seconds) for seeds in samples.generated for n in seeds]
+        out["pianist_tatum_share"] = pianist.share_of("Art Tatum", np.array(rows))
+    return out
+
+
+def _spread_ratio(real: Sequence[dict[str, float]], fake: Sequence[dict[str, float]]) -> float:
+    ratios = []
+    for key in SPREAD_KEYS:
+        r = np.nanstd([m[key] for m in real])
+        f = np.nanstd([m[key] for m in fake])
+        if r > 0:
+            ratios.append(f / r)
+    return float(np.mean(ratios)) if ratios else math.nan

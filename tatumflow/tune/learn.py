@@ -1,0 +1,107 @@
+"""The two learners of a preference round: the critic (real against generated) and DPO on the generator.
+
+DPO (Rafailov et al. 2023): for a prompt x, a preferred continuation y+ and a dispreferred y-, minimise
+-log sigmoid(beta * ((log pi(y+|x) - log ref(y+|x)) - (log pi(y-|x) - log ref(y-|x)))), where log pi(y|x) is the
+sum over the continuation's steps of the four fields' log-probabilities, teacher-forced in one forward pass over
+prompt + continuation (`sequence_logprob`), and `ref` is the frozen model that sampled them (its log-probabilities
+computed once, before training).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..eval.critic import Critic, collate
+from ..model.transformer import NoteTransformer
+
+
+def sequence_logprob(model: NoteTransformer, style: int, prompts: Sequence[np.ndarray],
+                     continuations: Sequence[np.ndarray]) -> torch.Tensor:
+    """log p(continuation | prompt) [B] under `model` (grad flows when enabled): one padded forward."""
+    lengths = [len(p) + len(c) for p, c in zip(prompts, continuations)]
+    width = max(lengths)
+    steps = torch.zeros(len(lengths), width, 4, dtype=torch.long)
+    mask = torch.zeros(len(lengths), width)
+    for i, (p, c) in enumerate(zip(prompts, continuations)):
+        steps[i, : lengths[i]] = torch.as_tensor(np.concatenate([p, c]).reshape(-1, 4))
+        mask[i, len(p) : lengths[i]] = 1.0
+    logits = model(steps, torch.full((len(lengths),), style, dtype=torch.long))
+    total = torch.zeros(steps.shape[:2])
+    for k, head in enumerate(logits):
+        total = total + F.log_softmax(head.float(), dim=-1).gather(-1, steps[..., k : k + 1])[..., 0]
+    return (total * mask).sum(dim=1)
+
+
+@dataclass
+class Pair:
+    prompt: np.ndarray  # [P, 4] steps
+    chosen: np.ndarray  # [N, 4] steps of the preferred continuation
+    rejected: np.ndarray
+    ref_chosen: float = 0.0  # log ref(chosen | prompt)
+    ref_rejected: float = 0.0
+
+
+@torch.no_grad()
+def reference_logprobs(model: NoteTransformer, style: int, pairs: Sequence[Pair]) -> None:
+    model.eval()
+    for pair in pairs:
+        lp = sequence_logprob(model, style, [pair.prompt] * 2, [pair.chosen, pair.rejected])
+        pair.ref_chosen, pair.ref_rejected = float(lp[0]), float(lp[1])
+
+
+def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimizer: torch.optim.Optimizer,
+              beta: float, gen: torch.Generator, grad_clip: float = 1.0) -> dict[str, float]:
+    """One pass over the pairs in a random order, one pair per step; mean loss, reward accuracy and margin."""
+    model.train()
+    losses, correct, margins = [], [], []
+    for i in torch.randperm(len(pairs), generator=gen).tolist():
+        pair = pairs[i]
+        lp = sequence_logprob(model, style, [pair.prompt] * 2, [pair.chosen, pair.rejected])
+        margin = beta * ((lp[0] - pair.ref_chosen) - (lp[1] - pair.ref_rejected))
+        loss = -F.logsigmoid(margin)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+        correct.append(float(margin.item() > 0))
+        margins.append(margin.item())
+    model.eval()
+    return {"dpo_loss": _mean(losses), "dpo_reward_accuracy": _mean(correct), "dpo_margin": _mean(margins)}
+
+
+def train_critic(critic: Critic, real: Sequence[tuple[np.ndarray, int]], fake: Sequence[tuple[np.ndarray, int]],
+                 epochs: int, lr: float, gen: torch.Generator, batch: int = 16) -> float:
+    """Binary cross-entropy, real 0 and generated 1, the classes weighted to count equally; the last epoch's loss."""
+    items = list(real) + list(fake)
+    labels = torch.cat([torch.zeros(len(real)), torch.ones(len(fake))])
+    weights = torch.cat([torch.full((len(real),), 0.5 / max(1, len(real))),
+                         torch.full((len(fake),), 0.5 / max(1, len(fake)))]) * len(items)
+    params = [p for p in critic.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    last = math.nan
+    for _ in range(epochs):
+        critic.train()
+        total, count = 0.0, 0
+        order = torch.randperm(len(items), generator=gen).tolist()
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
+            logits = critic(*collate([items[i] for i in chunk]))
+            loss = F.binary_cross_entropy_with_logits(logits, labels[chunk], weight=weights[chunk])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(chunk), count + len(chunk)
+        last = total / max(1, count)
+    critic.eval()
+    return last
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else math.nan

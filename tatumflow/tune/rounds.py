@@ -1,0 +1,152 @@
+"""Preference tuning against a learned critic, in rounds that resume across sessions (`tatumflow tune`).
+
+Round 0: the start model continues `critic_prompts` training-split prompts `samples_per_prompt` times; the critic
+(critic.py) is trained from scratch on Tatum's real continuations against them; the start model is judged on the
+held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
+
+1. the current model continues `prompts_per_round` fresh training-split prompts, `samples_per_prompt` lanes each
+   (sampler.py), and the critic ranks them: per prompt the sample it finds most like Tatum against the one it finds
+   least like him is a preference pair;
+2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs);
+3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
+   is never a fixed target to game);
+4. the new model is judged on the held-out prompts by the new critic, the texture discriminator and the pianist
+   classifier, and the guards: the real continuations' NLL may not rise more than `nll_rise` over the baseline's,
+   the texture spread and the distinct pitch 4-grams must stay within their tolerance of Tatum's, or no further from
+   his than at the start. A round that breaks a guard is not kept and the run stops; so does one after `patience`
+   rounds in a row whose held-out critic AUC did not fall below the best so far.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..eval.critic import Critic, critic_scores, critic_steps
+from ..eval.pianist import PianistClassifier
+from ..eval.prompts import prompt_splits
+from ..model.checkpoint import Checkpoint
+from ..notes import read_midi
+from .config import TuneConfig, TuneState
+from .heldout import Prompt, Samples, judge, real_nll, sample_prompts
+from .learn import Pair, dpo_epoch, reference_logprobs, train_critic
+from .sampler import SampleConfig, prompt_notes
+from .splits import Recording
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TuneData:
+    train: list[Prompt]  # training-split prompts
+    heldout: list[Prompt]  # the tuning split's prompts the rounds are judged on
+
+
+def recording_prompts(recordings: Sequence[Recording], cfg: TuneConfig, grid_s: float) -> list[Prompt]:
+    """Every prompt / real-continuation pair of the recordings' first file (a prompt every `prompts_every_s`)."""
+    out: list[Prompt] = []
+    for rec in recordings:
+        try:
+            notes = read_midi(rec.files[0])
+        except ValueError as err:
+            log.warning("skipping %s", err)
+            continue
+        for s in prompt_splits(notes, cfg.prompt_seconds, cfg.continue_seconds, grid_s, cfg.prompts_every_s):
+            out.append(Prompt(rec.key, s.prompt, s.real, s.start_s))
+    return out
+
+
+def tune_data(train: Sequence[Recording], heldout: Sequence[Recording], cfg: TuneConfig, grid_s: float) -> TuneData:
+    held = recording_prompts(heldout, cfg, grid_s)
+    if not held:
+        raise ValueError("no held-out prompts: the tuning recordings are too short or unreadable")
+    pick = np.linspace(0, len(held) - 1, min(cfg.heldout_prompts, len(held))).round().astype(int)
+    prompts = recording_prompts(train, cfg, grid_s)
+    if len(prompts) < 2:
+        raise ValueError("fewer than 2 training prompts: the training recordings are too short or unreadable")
+    return TuneData(prompts, [held[i] for i in sorted(set(pick.tolist()))])
+
+
+def _pick(prompts: Sequence[Prompt], n: int, *key: int) -> list[Prompt]:
+    rng = np.random.default_rng(list(key))
+    return [prompts[i] for i in rng.choice(len(prompts), size=min(n, len(prompts)), replace=False)]
+
+
+class Tuner:
+    """One run's model, critic and state (see the module)."""
+
+    def __init__(self, folder: Path, ckpt: Checkpoint, critic: Critic, state: TuneState, data: TuneData,
+                 pianist: PianistClassifier | None = None) -> None:
+        self.folder, self.ckpt, self.critic, self.state, self.data = folder, ckpt, critic, state, data
+        self.pianist = pianist
+        cfg = state.config
+        if cfg.style not in ckpt.styles:
+            raise ValueError(f"tune: the model knows no style {cfg.style!r}")
+        self.style = ckpt.styles.index(cfg.style)
+        room = ckpt.model.cfg.context_steps
+        prompt_steps = min(511, room // 2 - 1)
+        self.sample_cfg = SampleConfig(seconds=cfg.continue_seconds, prompt_steps=prompt_steps,
+                                       max_notes=min(400, room - prompt_steps - 2))
+
+    @property
+    def cfg(self) -> TuneConfig:
+        return self.state.config
+
+    def _sample(self, prompts: Sequence[Prompt], lanes: int, seed: int) -> tuple[Samples, list[list[np.ndarray]]]:
+        return sample_prompts(self.ckpt.model, self.ckpt.tokenizer, self.style, prompts, lanes, self.sample_cfg, seed)
+
+    def _critic_items(self, samples: Samples) -> tuple[list[tuple[np.ndarray, int]], list[tuple[np.ndarray, int]]]:
+        tok, seconds, ccfg = self.ckpt.tokenizer, self.cfg.continue_seconds, self.critic.cfg
+        real = [critic_steps(tok, ccfg, p.prompt, p.real, p.start_s, seconds) for p in samples.prompts]
+        fake = [critic_steps(tok, ccfg, p.prompt, n, p.start_s, seconds)
+                for p, seeds in zip(samples.prompts, samples.generated) for n in seeds]
+        return real, fake
+
+    def retrain_critic(self, r: int, epochs: int) -> dict[str, float]:
+        prompts = _pick(self.data.train, self.cfg.critic_prompts, self.cfg.seed, r, 1)
+        samples, _ = self._sample(prompts, self.cfg.samples_per_prompt, self.cfg.seed * 1_000_003 + 2 * r + 1)
+        real, fake = self._critic_items(samples)
+        gen = torch.Generator().manual_seed(self.cfg.seed + r)
+        log.info("round %d: critic training on %d real and %d generated continuations", r, len(real), len(fake))
+        loss = train_critic(self.critic, real, fake, epochs, self.cfg.critic_lr, gen)
+        return {"critic_loss": loss, "critic_examples": float(len(real) + len(fake))}
+
+    def pairs(self, r: int) -> list[Pair]:
+        prompts = _pick(self.data.train, self.cfg.prompts_per_round, self.cfg.seed, r, 0)
+        samples, steps = self._sample(prompts, self.cfg.samples_per_prompt, self.cfg.seed * 1_000_003 + 2 * r)
+        _, fake = self._critic_items(samples)
+        scores = critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
+        out = []
+        tok = self.ckpt.tokenizer
+        for p, lane_steps, row in zip(prompts, steps, scores):
+            best, worst = int(np.argmin(row)), int(np.argmax(row))
+            if best == worst or not len(lane_steps[best]) or not len(lane_steps[worst]):
+                continue
+            head = tok.steps_after(None, prompt_notes(p.prompt, self.sample_cfg))
+            out.append(Pair(head, lane_steps[best], lane_steps[worst]))
+        return out
+
+    def dpo(self, r: int) -> dict[str, float]:
+        pairs = self.pairs(r)
+        model = self.ckpt.model
+        log.info("round %d: %d pairs; DPO", r, len(pairs))
+        reference_logprobs(model, self.style, pairs)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=0.0)
+        gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * r)
+        stats: dict[str, float] = {"pairs": float(len(pairs))}
+        for _ in range(self.cfg.dpo_epochs):
+            stats |= dpo_epoch(model, self.style, pairs, optimizer, self.cfg.beta, gen)
+        return stats
+
+    def heldout(self, r: int) -> dict[str, float]:
+        log.info("round %d: judging on %d held-out prompts", r, len(self.data.heldout))
+        samples, _ = self._sample(self.data.heldout, self.cfg.heldout_seeds, self.cfg.seed + 104_729)
+        out = judge(samples, self.ckpt.tokenizer, self.cfg.continue_seconds, self.critic, self.pianist)
+        out["nll_real"] = real_nll(self.ckpt.model, self.ckpt.tokenizer, self.style, self.data.heldout,
+                                   self.sample_cfg)
+        return out

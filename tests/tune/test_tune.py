@@ -1,0 +1,191 @@
+"""Preference tuning: the batched sampler, the critic, the pianist classifier, DPO's log-probabilities, and the
+rounds end to end with a tiny model (resumed from the state folder)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tatumflow.cli import app
+from tatumflow.eval.critic import Critic, CriticConfig, critic_scores, critic_steps, load_critic, save_critic
+from tatumflow.eval.discriminator import roc_auc
+from tatumflow.eval.pianist import fit_pianists, load_pianist, pianist_features, save_pianist
+from tatumflow.eval.prompts import prompt_splits
+from tatumflow.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from tatumflow.model.tokenizer import Tokenizer
+from tatumflow.notes import Note
+from tatumflow.tune.config import LOG, TINY, TuneConfig, load_state
+from tatumflow.tune.heldout import Prompt
+from tatumflow.tune.learn import sequence_logprob, train_critic
+from tatumflow.tune.rounds import TuneData
+from tatumflow.tune.run import guards, open_tuner, run_rounds
+from tatumflow.tune.sampler import SampleConfig, continue_lanes
+from tests.tiny import STYLES, tiny_model
+
+
+def music(seed: int, seconds: float = 20.0, low: int = 48, chord: int = 3) -> list[Note]:
+    rng = np.random.default_rng(seed)
+    notes, t = [], 0.0
+    while t < seconds:
+        for k in range(rng.integers(1, chord + 1)):
+            notes.append(Note(round(t, 3), float(rng.uniform(0.1, 0.5)), int(low + rng.integers(0, 24) + k),
+                              int(rng.integers(40, 90))))
+        t += float(rng.uniform(0.1, 0.3))
+    return notes
+
+
+def test_lanes_are_independent_reproducible_and_keep_the_rules():
+    model, tok = tiny_model(context_steps=256), Tokenizer()
+    prompt = music(0, 4.0)
+    cfg = SampleConfig(seconds=2.0, prompt_steps=100, max_notes=120)
+    a = continue_lanes(model, tok, 1, prompt, 3, cfg, torch.Generator().manual_seed(5))
+    b = continue_lanes(model, tok, 1, prompt, 3, cfg, torch.Generator().manual_seed(5))
+    assert [c.notes for c in a] == [c.notes for c in b]
+    assert a[0].notes != a[1].notes
+    start = round(max(n.onset_s for n in prompt) / 0.01) * 0.01 + 0.01
+    for c in a:
+        assert c.notes and len(c.notes) == len(c.steps)
+        assert all(start - 1e-6 <= n.onset_s < start + 2.0 for n in c.notes)
+        keys = [(round(n.onset_s / 0.01), n.pitch) for n in c.notes]
+        assert len(keys) == len(set(keys))  # never a pitch struck twice at one onset
+
+
+def test_sequence_logprob_padded_batch_equals_one_at_a_time():
+    model, tok = tiny_model(context_steps=256), Tokenizer()
+    head = tok.steps_after(None, music(1, 2.0))
+    conts = [tok.steps_after(None, music(2, 1.0)), tok.steps_after(None, music(3, 2.0))]
+    with torch.no_grad():
+        both = sequence_logprob(model, 1, [head, head], conts)
+        single = [sequence_logprob(model, 1, [head], [c])[0] for c in conts]
+    for i in range(len(conts)):
+        assert float(both[i]) == pytest.approx(float(single[i]), rel=1e-5)
+    assert float(both[0]) < 0
+
+
+def critic_data(tok, cfg, n, low):
+    return [critic_steps(tok, cfg, music(i, 4.0), [x.shifted(4.2) for x in music(100 + i, 2.0, low=low)], 4.2, 2.0)
+            for i in range(n)]
+
+
+def test_critic_learns_a_difference_and_loads_back_without_pickles(tmp_path):
+    tok = Tokenizer()
+    cfg = CriticConfig(embed_dim=32, d_model=16, n_layers=1, n_heads=2, prompt_steps=32, continuation_steps=32)
+    critic = Critic(cfg)
+    critic.copy_embeddings(tiny_model())
+    real, fake = critic_data(tok, cfg, 8, 48), critic_data(tok, cfg, 8, 72)
+    train_critic(critic, real, fake, epochs=12, lr=2e-2, gen=torch.Generator().manual_seed(0))
+    test_real, test_fake = critic_data(tok, cfg, 6, 48), critic_data(tok, cfg, 6, 72)
+    scores = critic_scores(critic, test_real + test_fake)
+    assert roc_auc(scores, np.r_[np.zeros(6), np.ones(6)]) > 0.9
+    save_critic(critic, tmp_path / "c", {"round": 0})
+    again, meta = load_critic(tmp_path / "c")
+    assert meta == {"round": 0}
+    assert np.allclose(critic_scores(again, test_real), critic_scores(critic, test_real), atol=0.05)
+    (tmp_path / "c" / "critic.json").write_text("{")
+    with pytest.raises(ValueError, match="cannot load"):
+        load_critic(tmp_path / "c")
+
+
+def test_pianist_classifier_tells_two_textures_apart(tmp_path):
+    x = [pianist_features(music(i, 15.0, chord=c), 15.0) for c in (1, 4) for i in range(12)]
+    labels = ["A"] * 12 + ["B"] * 12
+    clf = fit_pianists(np.array(x[::2]), labels[::2])
+    assert clf.predict(np.array(x[1::2])) == labels[1::2]
+    save_pianist(clf, tmp_path / "p")
+    again = load_pianist(tmp_path / "p")
+    assert again.share_of("B", np.array(x[1::2])) == pytest.approx(0.5)
+
+
+def test_guards():
+    base = {"nll_real": 10.0, "spread_ratio": 0.8, "fourgram_ratio": 1.0}
+    cfg = TuneConfig()
+    assert all(guards(base, base, cfg).values())
+    worse = guards({"nll_real": 10.4, "spread_ratio": 0.7, "fourgram_ratio": 1.2}, base, cfg)
+    assert worse == {"guard_nll": False, "guard_spread": False, "guard_fourgram": False}
+    assert guards({"nll_real": 10.2, "spread_ratio": 0.95, "fourgram_ratio": 0.92}, base, cfg)["guard_spread"]
+
+
+def tiny_data(cfg, grid):
+    def prompts(seeds):
+        out = []
+        for s in seeds:
+            for split in prompt_splits(music(s, 14.0), cfg.prompt_seconds, cfg.continue_seconds, grid,
+                                       cfg.prompts_every_s):
+                out.append(Prompt(f"rec{s}", split.prompt, split.real, split.start_s))
+        return out
+    return TuneData(prompts(range(4)), prompts(range(10, 12))[: cfg.heldout_prompts])
+
+
+def test_rounds_run_and_resume_from_the_state_folder(tmp_path):
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    folder = tmp_path / "state"
+    tuner = open_tuner(folder, base, TINY, tiny_data)
+    state = run_rounds(tuner, rounds=2)
+    assert state.round == 1 and state.status == "running"
+    records = [json.loads(line) for line in (folder / LOG).read_text().splitlines()]
+    assert [r["round"] for r in records] == [0, 1]
+    for key in ("critic_auc", "texture_auc", "nll_real", "spread_ratio", "fourgram_ratio", "guard_nll"):
+        assert key in records[1]
+    assert records[1]["pairs"] >= 1 and "dpo_loss" in records[1]
+    start, tuned = load_checkpoint(base).model.state_dict(), load_checkpoint(folder / "policy").model.state_dict()
+    if records[1]["kept"]:
+        assert any(not torch.equal(start[k], tuned[k]) for k in start)
+    resumed = open_tuner(folder, base, TINY, tiny_data)
+    assert resumed.state.round == 1
+    final = run_rounds(resumed)
+    assert final.round == 2 or final.status.startswith("stopped")
+    assert load_state(folder).status == final.status
+    assert len((folder / LOG).read_text().splitlines()) == 3
+
+
+def test_tune_cli_rejects_a_folder_that_is_not_pijama(tmp_path):
+    result = CliRunner().invoke(app, ["tune", "--out", str(tmp_path / "s"), "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "kong" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_tatum_split_keeps_recordings_whole_and_the_report_split_out(tmp_path):
+    from tatumflow.notes import write_midi
+    from tatumflow.tune.splits import TUNING_TITLES, pijama_recordings, tatum_split
+
+    titles = [*TUNING_TITLES, *(f"Other {i}" for i in range(15))]
+    for t in titles:
+        for transcription in ("kong", "hawthorne"):
+            folder = tmp_path / transcription / "studio" / "Art Tatum" / "Album"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_midi(folder / f"{t}.midi", music(0, 1.0))
+    recordings = pijama_recordings(tmp_path, ("kong", "hawthorne"))
+    assert len(recordings) == 20 and all(len(r.files) == 2 for r in recordings)
+    train, tuning = tatum_split(recordings)
+    assert len(train) == 15  # 5 held out (10 %, at least 5)
+    assert {r.key for r in train}.isdisjoint(r.key for r in tuning)
+    assert all(r.key.rsplit("/", 1)[1] in TUNING_TITLES for r in tuning)
+    with pytest.raises(ValueError, match="PiJAMA"):
+        pijama_recordings(tmp_path / "kong")
+
+
+def test_a_stopped_round_zero_state_without_its_policy_resumes_from_the_base(tmp_path):
+    import shutil
+
+    from tatumflow.tune.config import save_state
+    from tatumflow.tune.run import resume_stopped
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    folder = tmp_path / "state"
+    tuner = open_tuner(folder, base, TINY, tiny_data)
+    run_rounds(tuner, rounds=1)
+    shutil.rmtree(folder / "policy")  # round 0 leaves the model as it was: a copied state may omit it
+    tuner.state.status = "stopped: a guard failed in round 1 (guard_spread)"
+    save_state(folder, tuner.state)
+    again = open_tuner(folder, "elsewhere", TINY, tiny_data)
+    assert again.state.round == 0 and again.state.status.startswith("stopped")
+    start = load_checkpoint(base).model.state_dict()
+    assert all(torch.equal(start[k], v) for k, v in again.ckpt.model.state_dict().items())
+    assert run_rounds(again).round == 0  # a stopped run does not go on by itself
+    resume_stopped(again)
+    assert again.state.status == "running"
