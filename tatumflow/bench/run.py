@@ -11,6 +11,7 @@ import torch
 
 from ..model.checkpoint import resolve_device
 from ..presets import load_preset
+from ..stamp import STAMP, stamp
 from . import decode, engine, quota
 from .common import bench_model, environment, transformer_backend
 
@@ -94,6 +95,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
             log.info("bench: %s", part)
             result[part] = steps[part]()
     result["summary"] = summary(result)
+    if cfg.checkpoint is None and bm.source.startswith("checkpoint"):  # the embedded default: say which weights
+        result[STAMP] = stamp(result["environment"]["git_commit"] or "unknown")
     # The headline numbers also at the top level, beside the git commit (where a reader looks first).
     return {"git_commit": result["environment"]["git_commit"], **result["summary"], **result}
 
