@@ -110,9 +110,10 @@ def interleaved(decoders: dict[str, TimedDecoder], counts: dict[str, int], round
 
 
 def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows: int, prompt_notes: int = 256,
-            lanes_guidance: float = 1.0, before: bool = False) -> dict:
+            lanes_guidance: float = 1.0, before: bool = False, weights: str = "auto") -> dict:
     """Fixed 22-note windows through `generate_chunk`, one after another from a dense prompt (context grows).
-    `before`: on the decode step this one replaced (bench/legacy.py), or why it is unavailable."""
+    `before`: on the decode step this one replaced (bench/legacy.py), or why it is unavailable; `weights`: the
+    backend's weight format."""
     c: Any = replace(controls, guidance=lanes_guidance, max_notes_per_window=WINDOW_NOTES, window_s=60.0)
     if before:
         try:
@@ -121,7 +122,7 @@ def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows:
             return {"skipped": str(err)}
         c = legacy_controls(c)
     else:
-        gen = bm.generator(str(device))
+        gen = bm.generator(str(device), weights=weights)
     state = gen.init_state(dense_prompt(prompt_notes), c)
     room = bm.model.cfg.context_steps - 1 - prompt_notes
     n_windows = min(n_windows, max(room // WINDOW_NOTES - 1, 1))
@@ -134,6 +135,7 @@ def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows:
     per_note = [t / max(n, 1) for t, n in zip(times, notes)]
     res: dict[str, Any] = {"windows": len(times), "notes_per_window_mean": round(float(np.mean(notes)), 2),
                            "step_path": getattr(gen.backend, "step_path", None),
+                           "weights": getattr(gen.backend, "weights", None),
                            **percentiles(times, "window_ms"), **percentiles(per_note, "ms_per_note", (50, 99))}
     # Music seconds per compute second, as the engine's report (> 1: faster than real time).
     res["real_time_factor_p50"] = round(WINDOW_S * 1e3 / res["window_ms_p50"], 2)
