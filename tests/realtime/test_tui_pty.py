@@ -71,7 +71,7 @@ def test_q_on_a_real_terminal_stops_the_session_and_the_log_stays_off_the_screen
         assert b"q/Esc quit" in screen, screen[-2000:]
         time.sleep(0.5)
         os.write(master, b"q")
-        after = _read(master, b"STOPPED", 30)
+        after = _read(master, b"STOPPED stuck 0", 30)  # the whole line (a read may end inside it)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
