@@ -40,8 +40,9 @@ def cpu_group(name: str, slowdown: float) -> Iterator[Path]:
         try:
             (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
             (group / "cpu.cfs_quota_us").write_text(str(int(PERIOD_US / slowdown)))
-            if (group / "cpu.rt_runtime_us").exists():  # real-time threads in a child group need a runtime too
-                (group / "cpu.rt_runtime_us").write_text(str(int(PERIOD_US / slowdown * 0.9)))
+            if (group / "cpu.rt_runtime_us").exists():  # real-time threads in a child group need a runtime too:
+                rt_period = int((group / "cpu.rt_period_us").read_text())  # the same share of its own period
+                (group / "cpu.rt_runtime_us").write_text(str(int(rt_period / slowdown * 0.9)))
             yield group / "cgroup.procs"
         finally:
             _remove(group, V1_ROOT / "cgroup.procs")
