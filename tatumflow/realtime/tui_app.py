@@ -209,6 +209,34 @@ def screen_text(app: App) -> str:
     return console.export_text()
 
 
+class _TerminalWriter:
+    """The terminal as Textual writes to it, less the errors of a terminal that went away: a hung-up tty (its
+    window closed, an SSH drop) raises EIO, which killed Textual's writer thread, and closing the app then waited
+    for it forever, so the session never stopped (no note-offs, no final report)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except (OSError, ValueError):  # the terminal is gone: nothing to show it on
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def run_with_tui(wait: Callable[[], None], stop: threading.Event, app_args: dict) -> None:
     """Run the UI in this (main) thread while `wait()` runs on another; either ending ends both. An error in
     `wait` is raised here once the UI is closed."""
@@ -227,16 +255,20 @@ def run_with_tui(wait: Callable[[], None], stop: threading.Event, app_args: dict
     info: TuiInfo = app_args.get("info") or TuiInfo()
     ports = PortWatch(info.api, "TatumFlow Out" in info.outs).start()
     waiter = threading.Thread(target=waiting, name="tatumflow-session-wait", daemon=True)
+    terminal = sys.__stderr__  # where Textual's Linux driver writes
     try:
+        sys.__stderr__ = _TerminalWriter(terminal)  # type: ignore[misc, assignment]
         with logs_to(handler):
             waiter.start()
             app = JamApp(**app_args, stop=stop, done=finished.is_set, logs=handler, ports=ports)
             app.run()
     finally:
+        sys.__stderr__ = terminal  # type: ignore[misc]
         stop.set()  # the UI closed (a quit key, or it failed): the session stops the normal way
         waiter.join()
         ports.close()
-        for line in handler.warnings:  # the screen is gone: its warnings are said again where they stay
-            print(line, file=sys.stderr)
+        with contextlib.suppress(OSError):  # a terminal that went away takes nothing more
+            for line in handler.warnings:  # the screen is gone: its warnings are said again where they stay
+                print(line, file=sys.stderr)
     if failed:
         raise failed[0]
