@@ -171,14 +171,14 @@ class TransformerBackend:
                rng: torch.Generator) -> tuple[int, int, int, int]:
         biases = self.constraint_biases(c.spec)
         if self.native is not None and cache.length > 0:  # no torch on this path: no inference mode to enter
-            return self.native.sample_note(cache, HostSampler(controls, rng, biases, c, self.native.sample_field))
+            return self.native.sample_note(cache, HostSampler(controls, rng, biases, c))
         with torch.inference_mode():
             if cache.length == 0:
                 self.net.prefill(cache, None, self.style_vectors(controls, cache.lanes))
             if self.static is not None:
                 return self.static.sample(cache, controls, biases, c, rng)
             if self.native is not None:
-                return self.native.sample_note(cache, HostSampler(controls, rng, biases, c, self.native.sample_field))
+                return self.native.sample_note(cache, HostSampler(controls, rng, biases, c))
             h = cache.hidden[:, cache.length - 1]  # [lanes, D]
             delta, pitch, velocity, duration = sample_note(self.net, h, HostSampler(controls, rng, biases, c))
         return delta, pitch, velocity, duration

@@ -4,8 +4,8 @@
 native/step.py, runs the same loop over its C heads). The sampler says where the arithmetic runs:
 
 - `HostSampler`: each field sampled on the host in float64 (`sampling.sample_row` in numpy, or the same arithmetic
-  in C through a `FieldKernel`: the native path), its uniforms drawn from the torch generator in field order: the
-  CPU paths, and the bench's peers.
+  in C for a whole note: the native path, from `note_arrays`), its uniforms drawn from the torch generator in
+  field order: the CPU paths, and the bench's peers.
 - `DeviceSampler`: each field sampled on the device in torch (`sample_index`), every per-note input read from one
   float64 buffer that `ParamLayout.pack` fills on the host, the uniforms drawn in advance from the same generator in
   the same order: the static / CUDA-graph path (graphs.py). No host reads, static shapes.
@@ -146,22 +146,15 @@ def _logsumexp(x: np.ndarray) -> float:
     return top + float(np.log(np.exp(x - top).sum()))
 
 
-class FieldKernel(Protocol):
-    """`HostSampler.choose`'s arithmetic done elsewhere (native.step.NativeStep.sample_field, in C)."""
-
-    def __call__(self, logits: np.ndarray, guidance: float, bias: np.ndarray, meter: np.ndarray | None,
-                 meter_from: int, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int: ...
-
-
 class HostSampler:
     """Fields sampled on the host in float64, one uniform from `rng` per sampled field: in numpy
-    (`sampling.sample_row`), or by `kernel` (the same arithmetic in C) for logits it can read (a numpy buffer).
-    The uniforms are drawn four at a time (a note's worth: one torch call, not four), used in order: the same
-    numbers as drawing them one by one."""
+    (`sampling.sample_row`) by `choose`, or all four in C (native/step.py) from `note_arrays`. The uniforms are
+    drawn four at a time (a note's worth: one torch call, not four), used in order: the same numbers as drawing
+    them one by one."""
 
     def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[np.ndarray],
-                 constraints: StepConstraints, kernel: FieldKernel | None = None) -> None:
-        self.controls, self.rng, self.biases, self.c, self.kernel = controls, rng, biases, constraints, kernel
+                 constraints: StepConstraints) -> None:
+        self.controls, self.rng, self.biases, self.c = controls, rng, biases, constraints
         self.temps = [controls.temperature * t for t in controls.head_temperature]
         self._uniforms: list[float] = []
 
@@ -177,9 +170,6 @@ class HostSampler:
         c, controls = self.c, self.controls
         bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
         meter = c.meter_bias if k == DELTA else None
-        if self.kernel is not None and isinstance(logits, np.ndarray):
-            return self.kernel(logits, controls.guidance, bias, meter, c.meter_from, self.temps[k], controls.top_k,
-                               controls.nucleus(k), controls.min_p, self._uniform())
         x = _host_logits(logits, controls.guidance)
         x += bias
         if meter is not None:

@@ -203,8 +203,13 @@ def test_the_c_sampler_draws_what_the_numpy_sampler_draws(setting):
         c = StepConstraints(spec, pitch_bias=data.normal(0, 1, 88), meter_bias=meter, meter_from=4)
         biases = constraint_biases(spec, (400, 88, 32, 64))
         logits = [data.normal(0, 3, (lanes, v)).astype(np.float32) for v in (400, 88, 32, 64)]
-        draws = []
-        for kernel in (None, step.sample_field):
-            sampler = HostSampler(controls, torch.Generator().manual_seed(trial), biases, c, kernel)
-            draws.append([sampler.choose(k, logits[k], [trial % 3, 0, 0]) for k in range(4)])
-        assert draws[0] == draws[1], trial
+        sampler = HostSampler(controls, torch.Generator().manual_seed(trial), biases, c)
+        want = [sampler.choose(k, logits[k], [trial % 3, 0, 0]) for k in range(4)]
+        rng = torch.Generator().manual_seed(trial)  # the same uniforms, in the same order
+        got = []
+        for k in range(4):
+            u = 0.0 if controls.greedy else float(torch.rand((), dtype=torch.float64, generator=rng))
+            bias = sampler._pitch_bias(trial % 3) if k == 1 else biases[k]
+            got.append(step.sample_field(logits[k], controls.guidance, bias, meter if k == 0 else None, 4,
+                                         0.9, controls.top_k, controls.nucleus(k), controls.min_p, u))
+        assert got == want, trial

@@ -185,8 +185,9 @@ class NativeStep:
 
     def sample_field(self, logits: np.ndarray, guidance: float, bias: np.ndarray, meter: np.ndarray | None,
                      meter_from: int, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int:
-        """`HostSampler.choose`'s arithmetic in C: the field drawn from logits [lanes, V] (float32, contiguous; lane
-        1 unconditional), `bias` and `meter` [V] (float64, contiguous), with the uniform u."""
+        """`HostSampler.choose`'s arithmetic in C (`tf_sample`, what `tf_note` runs for each field), one field: drawn
+        from logits [lanes, V] (float32, contiguous; lane 1 unconditional), `bias` and `meter` [V] (float64,
+        contiguous), with the uniform u. The tests check it draw for draw against numpy."""
         lanes, vocab = logits.shape
         meter_ptr = None if meter is None else meter.ctypes.data
         index: int = self.lib.tf_sample(logits.ctypes.data, lanes, vocab, guidance, bias.ctypes.data, meter_ptr,
