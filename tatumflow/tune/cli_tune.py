@@ -25,6 +25,11 @@ def _print_round(record: dict[str, Any]) -> None:
     typer.echo(f"round {record['round']} ({'kept' if record['kept'] else 'NOT kept'}, {record['seconds']} s): {values}")
 
 
+def _overrides(**given: Any) -> dict[str, Any]:
+    """The config fields given on the command line (a resumed run takes them; the others stay as started)."""
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def tune(
     out: Annotated[str, typer.Option("--out", help="State folder: the run resumes from it (policy, critic, log).")],
     data: Annotated[str, typer.Option("--data", help="The PiJAMA root (kong/, pijama.csv): Art Tatum's training "
@@ -43,6 +48,7 @@ def tune(
     max_rounds: Annotated[int | None, typer.Option("--max-rounds", help="Stop the run after this round.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="DPO learning rate (AdamW).")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
+    every: Annotated[float | None, typer.Option("--prompts-every", help="Seconds between prompts (a new run).")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     resume_stopped: Annotated[bool, typer.Option(
@@ -65,10 +71,9 @@ def tune(
         _fail("--threads must be in 1..256 and --rounds >= 1")
     if not (Path(data) / "kong").is_dir():
         _fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
-    overrides: dict[str, Any] = {k: v for k, v in (("prompts_per_round", prompts), ("samples_per_prompt", samples),
-                                   ("critic_prompts", critic_prompts), ("heldout_prompts", heldout_prompts),
-                                   ("heldout_seeds", heldout_seeds),
-                                   ("max_rounds", max_rounds), ("lr", lr), ("beta", beta)) if v is not None}
+    overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
+                           heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
+                           lr=lr, beta=beta, prompts_every_s=every)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
