@@ -87,6 +87,7 @@ def generate(
 
     from tatumflow.generate.continuation import continue_notes
     from tatumflow.generate.load import load_generator
+    from tatumflow.generate.window import Window
     from tatumflow.notes import read_midi, write_midi
     from tatumflow.paths import check_input_file, check_output_file
     from tatumflow.presets import controls_from
@@ -97,16 +98,17 @@ def generate(
         check_output_file(out, "--out")
         if prompt:
             check_input_file(prompt, "--prompt MIDI file")
-        controls = controls_from(preset, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
+        frame = Window(seed=seed or 0)
+        controls = controls_from(preset, temperature=temperature, top_k=top_k, top_p=top_p,
                                  harmony_weight=harmony, legato=legato, chart_weight=chart_weight)
         if changes or bpm is not None or choruses is not None:  # over a tune's form: tunes/cli.py
             return typer.echo(tunes_cli.generate_over_form(out, changes, prompt, bpm, choruses, controls,
-                                                           checkpoint, device))
+                                                           checkpoint, device, seed or 0))
         prompt_notes = read_midi(prompt) if prompt else []
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
             task = progress.add_task("generating", total=None)
-            notes = continue_notes(gen, prompt_notes, seconds, controls,
+            notes = continue_notes(gen, prompt_notes, seconds, controls, frame,
                                    lambda done, total: progress.update(task, completed=done, total=total))
         write_midi(out, {"prompt": prompt_notes, "tatumflow": notes})
     except (ValueError, FileNotFoundError) as err:

@@ -34,6 +34,7 @@ from tatumflow.generate import generator as generator_mod
 from tatumflow.generate import heads, priors
 from tatumflow.generate.backend import TransformerBackend
 from tatumflow.generate.generator import ChunkedGenerator
+from tatumflow.generate.window import Window
 from tatumflow.model.checkpoint import default_checkpoint_dir, load_checkpoint
 from tatumflow.presets import load_preset
 
@@ -79,9 +80,10 @@ def run(windows: int, step_path: str, weights: str) -> dict:
     backend = TransformerBackend(ckpt.model, ckpt.tokenizer, ckpt.styles, "cpu", step_path=step_path,
                                  weights=weights)
     gen = ChunkedGenerator(backend)
-    controls = replace(load_preset("tatum").controls, max_notes_per_window=22, window_s=60.0)
+    controls = replace(load_preset("tatum").controls, window_s=60.0)
+    window = Window(max_notes=22)
     state = gen.init_state(dense_prompt(256), controls)
-    gen.generate_chunk(state, [], controls)  # warm-up
+    gen.generate_chunk(state, [], controls, window)  # warm-up
     timers = Timers()
     if backend.native is not None:  # the heads and their sampling are one C call a note (tf_note)
         timers.wrap(backend.native, "feed", "trunk")
@@ -113,7 +115,7 @@ def run(windows: int, step_path: str, weights: str) -> dict:
     try:
         for _ in range(windows):
             t, w = time.thread_time_ns(), time.perf_counter_ns()
-            out, _ = gen.generate_chunk(state, [], controls)
+            out, _ = gen.generate_chunk(state, [], controls, window)
             total_ns += time.thread_time_ns() - t
             wall_ms.append((time.perf_counter_ns() - w) / 1e6)
             notes += len(out)

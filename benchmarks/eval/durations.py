@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from tatumflow.eval.metrics import onset_groups
 from tatumflow.eval.prompts import pair_seed, prompt_splits, recording_of
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
+from tatumflow.generate.window import Window
 from tatumflow.notes import find_midi_files, read_midi
 from tatumflow.presets import controls_from
 
@@ -68,7 +68,7 @@ def main() -> None:
             for role, d in by_role(split.real).items():
                 roles["real"][role] += d
             for seed in range(args.seeds):
-                notes = continue_notes(gen, split.prompt, 15.0, replace(controls, seed=pair_seed(split.prompt, seed)))
+                notes = continue_notes(gen, split.prompt, 15.0, controls, Window(seed=pair_seed(split.prompt, seed)))
                 rec["model"].append(np.mean([n.duration_s for n in notes]))
                 rec["model_notes"].append(len(notes))
                 for role, d in by_role(notes).items():

@@ -20,6 +20,7 @@ from tatumflow.eval.evaluate import EvalConfig, find_midi_files, split_prompt
 from tatumflow.eval.metrics import continuation_metrics
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
+from tatumflow.generate.window import Window
 from tatumflow.notes import read_midi
 from tatumflow.presets import controls_from
 
@@ -51,8 +52,8 @@ def main() -> None:
         per = []
         for (prompt, real, start), style in pieces:
             for seed in range(args.seeds):
-                controls = replace(base, harmony_weight=weight, seed=seed, style={style: 1.0})
-                out = continue_notes(gen, prompt, cfg.continue_seconds, controls)
+                controls = replace(base, harmony_weight=weight, style={style: 1.0})
+                out = continue_notes(gen, prompt, cfg.continue_seconds, controls, Window(seed=seed))
                 per.append(continuation_metrics(out, real, start, cfg.continue_seconds))
         rows[weight] = {k: float(np.nanmean([m[k] for m in per])) for k in KEYS}
         print(f"harmony {weight:g}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows[weight].items()), flush=True)

@@ -29,6 +29,7 @@ from tatumflow.eval.prompts import pair_seed, prompt_splits, recording_of
 from tatumflow.eval.texture import snap_to_grid, texture_measures
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
+from tatumflow.generate.window import Window
 from tatumflow.notes import find_midi_files, read_midi
 from tatumflow.presets import controls_from
 
@@ -59,7 +60,7 @@ def run_variant(gen, pairs, base, overrides, seeds):
     for rec, split in pairs:
         controls = replace(base, **overrides)  # continue_notes finds the prompt's grid for the meter prior
         for seed in range(seeds):
-            notes = continue_notes(gen, split.prompt, 15.0, replace(controls, seed=pair_seed(split.prompt, seed)))
+            notes = continue_notes(gen, split.prompt, 15.0, controls, Window(seed=pair_seed(split.prompt, seed)))
             m, f = measure(notes, split.start_s + 15.0)
             m["kl"] = pitch_class_kl(split.real, notes)
             m["pctm"] = pctm_cosine(split.real, notes)

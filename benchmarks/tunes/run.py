@@ -42,7 +42,7 @@ CHORUSES = 2
 def one(gen, chart_name: str, controls, seed: int, intro: bool) -> dict:
     chart = read_chart(CHARTS / f"{chart_name}.txt")
     t0 = time.perf_counter()
-    perf = perform(gen, chart.form, chart.bpm, CHORUSES, replace(controls, seed=seed), intro=intro)
+    perf = perform(gen, chart.form, chart.bpm, CHORUSES, controls, intro=intro, seed=seed)
     assert perf.changes is not None
     errors = grammar_errors(perf.notes, perf.changes.start_s, perf.changes.end_s)
     return {"chart": chart_name, "seed": seed, **share_report(perf.notes, perf.changes),
@@ -88,7 +88,7 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
         placed = Changes(form, tune.bpm, tune.start_s)
         placed = replace(placed, choruses=choruses_to_cover(placed, max(n.end_s for n in tune.notes)))
         for s in seeds:
-            perf = restyle(gen, tune.notes, replace(base, seed=s), placed)
+            perf = restyle(gen, tune.notes, base, placed, seed=s)
             rows.append({"melody": melody_file, "seed": s, "melody_notes": len(tune.notes),
                          "melody_kept": melody_kept(tune.notes, perf.notes + perf.melody),
                          **share_report(perf.notes, placed)})

@@ -16,6 +16,7 @@ import torch
 
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
+from ..generate.window import Window
 from ..model.kvcache import KVCache
 from ..notes import Note
 from .common import BenchModel, dense_prompt, percentiles, timed_call, timed_ms, transformer_backend
@@ -114,21 +115,24 @@ def windows(bm: BenchModel, device: torch.device, controls: Controls, n_windows:
     """Fixed 22-note windows through `generate_chunk`, one after another from a dense prompt (context grows).
     `before`: on the decode step this one replaced (bench/legacy.py), or why it is unavailable; `weights`: the
     backend's weight format."""
-    c: Any = replace(controls, guidance=lanes_guidance, max_notes_per_window=WINDOW_NOTES, window_s=60.0)
+    c: Any = replace(controls, guidance=lanes_guidance, window_s=60.0)
+    window = Window(max_notes=WINDOW_NOTES)
     if before:
         try:
             gen: Any = legacy_generator_for(bm.model, bm.tokenizer, bm.styles, str(device))
         except LegacyUnavailable as err:
             return {"skipped": str(err)}
-        c = legacy_controls(c)
+        c = legacy_controls(c, window)
+        chunk = partial(gen.generate_chunk, human_notes=[], controls=c)
     else:
         gen = bm.generator(str(device), weights=weights)
+        chunk = partial(gen.generate_chunk, human_notes=[], controls=c, window=window)
     state = gen.init_state(dense_prompt(prompt_notes), c)
     room = bm.model.cfg.context_steps - 1 - prompt_notes
     n_windows = min(n_windows, max(room // WINDOW_NOTES - 1, 1))
     times, notes = [], []
     for i in range(n_windows + 1):
-        (out, _), t = timed_call(partial(gen.generate_chunk, state, [], c), device)
+        (out, _), t = timed_call(partial(chunk, state), device)
         if i:
             times.append(t)
             notes.append(len(out))
@@ -157,10 +161,10 @@ def reply(bm: BenchModel, device: torch.device, controls: Controls, trials: int,
         state = base.copy()
         absorb = [timed_ms(partial(gen.absorb, state, [n], controls), device) for n in phrase]
         trigger = phrase[-1].onset_s + 0.5
-        one = replace(controls, max_notes_per_window=1, window_s=60.0, seed=controls.seed + i)
-        first = timed_ms(partial(gen.generate_chunk, state, [], one, start_s=trigger, end_s=trigger + 60.0), device)
-        more = replace(one, max_notes_per_window=first_window_notes - 1)
-        rest = timed_ms(partial(gen.generate_chunk, state, [], more), device)
+        one = Window(trigger, trigger + 60.0, max_notes=1, seed=i)
+        first = timed_ms(partial(gen.generate_chunk, state, [], controls, one), device)
+        more = Window(max_notes=first_window_notes - 1, seed=i)
+        rest = timed_ms(partial(gen.generate_chunk, state, [], replace(controls, window_s=60.0), more), device)
         if i:
             absorb_ms.extend(absorb)
             first_ms.append(first)
@@ -208,8 +212,9 @@ def fp16_quality(bm: BenchModel, device: torch.device, controls: Controls, notes
             diffs[k] = max(diffs[k], float((a - b).abs().max()))
             pa, pb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
             kls[k] = max(kls[k], float((pa.exp() * (pa - pb)).sum(-1).max()))
-    greedy = replace(controls, top_k=1, max_notes_per_window=64, window_s=60.0)
-    outs = [g.generate_chunk(g.init_state(dense_prompt(64, seed=3), greedy), [], greedy)[0] for g in gens.values()]
+    greedy = replace(controls, top_k=1, window_s=60.0)
+    outs = [g.generate_chunk(g.init_state(dense_prompt(64, seed=3), greedy), [], greedy, Window(max_notes=64))[0]
+            for g in gens.values()]
     n = min(map(len, outs))
     same = next((i for i, (a, b) in enumerate(zip(*outs)) if a != b), n)  # identical prefix
     return {"step_path": backends["fp16"].step_path, "steps": len(steps),

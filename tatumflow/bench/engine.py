@@ -22,6 +22,7 @@ import mido
 import torch
 
 from ..generate.controls import Controls
+from ..generate.window import Window
 from ..notes import Note
 from ..stats import percentiles
 from .common import BenchModel, dense_prompt
@@ -45,7 +46,8 @@ def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: f
     interval = sys.getswitchinterval()
     prepare_live_process(0)  # the short GIL slice the live engine uses; threads stay as the bench set them
     gen = bm.generator(device)
-    c = replace(controls, max_notes_per_window=22, window_s=60.0)
+    c = replace(controls, window_s=60.0)
+    window = Window(max_notes=22)
     state = gen.init_state(dense_prompt(256), c)
     clock = MonotonicClock()
     sink = MemorySink(keep=False)
@@ -58,7 +60,7 @@ def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: f
         while clock.now() < stream[-1].end_s + 0.05:
             if len(state.context) > bm.model.cfg.context_steps - 40:
                 state = gen.init_state(dense_prompt(256), c)
-            gen.generate_chunk(state, [], c)
+            gen.generate_chunk(state, [], c, window)
             windows += 1
     finally:
         sched.stop()

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..generate.controls import Controls
 from ..generate.native import cache_dir
+from ..generate.window import FOLLOW_ON, Window
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import NoteTransformer
 from .common import REPO
@@ -73,6 +74,32 @@ def legacy_generator(checkpoint: str | Path, device: str = "cpu", commit: str = 
     return load.load_generator(str(checkpoint), device)
 
 
+class TodaysContract:
+    """The old generator behind today's contract (`generate_chunk(state, human_notes, controls, window)`), so that
+    today's engine can run it (the CPU-quota duet's `before` lane). Controls and windows are translated per call
+    (`legacy_controls`); its states and notes pass through as they are."""
+
+    def __init__(self, old: Any, commit: str = BEFORE_COMMIT) -> None:
+        self.old, self.commit = old, commit
+        self.backend, self.tokenizer = old.backend, old.tokenizer
+
+    def _controls(self, controls: Controls, window: Window = FOLLOW_ON) -> Any:
+        return legacy_controls(controls, window, self.commit)
+
+    def init_state(self, prompt: Any, controls: Controls, start_s: float | None = None) -> Any:
+        return self.old.init_state(prompt, self._controls(controls), start_s)
+
+    def generate_chunk(self, state: Any, human_notes: Any, controls: Controls, window: Window) -> Any:
+        return self.old.generate_chunk(state, human_notes, self._controls(controls, window), start_s=window.start_s,
+                                       end_s=window.end_s)
+
+    def absorb(self, state: Any, notes: Any, controls: Controls, heard: bool = True) -> Any:
+        return self.old.absorb(state, notes, self._controls(controls), heard)
+
+    def truncate(self, state: Any, time_s: float) -> Any:
+        return self.old.truncate(state, time_s)
+
+
 def legacy_generator_for(model: NoteTransformer, tokenizer: Tokenizer, styles: list[str], device: str = "cpu",
                          commit: str = BEFORE_COMMIT) -> Any:
     """The old package's generator over today's `model` object (the same weights; its module is unchanged)."""
@@ -83,11 +110,13 @@ def legacy_generator_for(model: NoteTransformer, tokenizer: Tokenizer, styles: l
     return importlib.import_module(f"{name}.generate.generator").ChunkedGenerator(backend)
 
 
-def legacy_controls(controls: Controls, commit: str = BEFORE_COMMIT) -> Any:
-    """`controls` as the old package's Controls (the fields both have)."""
+def legacy_controls(controls: Controls, window: Window = FOLLOW_ON, commit: str = BEFORE_COMMIT) -> Any:
+    """`controls` and `window` as the old package's Controls (the fields it has: it kept the window's budget, grid
+    and seed in its controls; its window span was given to `generate_chunk` apart, as `start_s` / `end_s`)."""
     old = importlib.import_module(f"{legacy_package(commit).__name__}.generate.controls").Controls
     known = {f.name for f in fields(old)}
     values = {f.name: getattr(controls, f.name) for f in fields(controls) if f.name in known}
+    values |= {"max_notes_per_window": window.max_notes, "beat_grid": window.beat_grid, "seed": window.seed}
     if values.get("beat_grid") is not None:  # the old package's own BeatGrid type
         grid_mod = importlib.import_module(f"{legacy_package(commit).__name__}.timing.grid")
         g = values["beat_grid"]

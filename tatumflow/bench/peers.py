@@ -58,7 +58,7 @@ class CachedDecoder(TimedDecoder):
         self.backend = gen.backend
         self.state = gen.init_state(prompt, controls)
         self.length = self.backend.cache_length(self.state.cache)
-        self.rng = torch.Generator().manual_seed(controls.seed)
+        self.rng = torch.Generator().manual_seed(0)
 
     def reset(self) -> None:
         self.backend.truncate(self.state.cache, self.length)
@@ -103,7 +103,7 @@ class NoCacheDecoder(TimedDecoder):
         self.style_vec = self.model.style_vector(w)
         self.constraints = StepConstraints()
         self.biases = backend.constraint_biases(self.constraints.spec)
-        self.rng = torch.Generator().manual_seed(controls.seed)
+        self.rng = torch.Generator().manual_seed(0)
 
     def reset(self) -> None:
         self.steps = self.prompt

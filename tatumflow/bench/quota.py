@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +111,17 @@ def duet(lane: str, checkpoint: str | None, seconds: float) -> dict:
 
     torch.set_num_threads(1)
     if lane == "before":
-        from .legacy import legacy_generator
+        from .legacy import TodaysContract, legacy_generator
 
-        generator = legacy_generator(checkpoint or default_checkpoint_dir())
+        generator: Any = TodaysContract(legacy_generator(checkpoint or default_checkpoint_dir()))
     else:
         from ..generate.load import load_generator
 
         generator = load_generator(checkpoint, "cpu")
     preset = load_preset("tatum")
-    config = EngineConfig.from_preset(preset.engine, mode="duet")
+    config = EngineConfig.from_preset(preset.engine, mode="duet", seed=1)
     sink = MemorySink(keep=False)
-    engine = build_engine(generator, [sink], config=config, controls=replace(preset.controls, seed=1))
+    engine = build_engine(generator, [sink], config=config, controls=preset.controls)
     engine.start()
     try:
         end, i = engine.clock.now() + seconds, 0

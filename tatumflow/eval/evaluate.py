@@ -30,6 +30,7 @@ from ..files import atomic_path
 from ..generate.continuation import continue_notes
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
+from ..generate.window import Window
 from ..notes import Note, find_midi_files, read_midi
 from ..plots import draw_notes, pyplot
 from .discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector
@@ -142,12 +143,13 @@ def _continuations(
     prompt, start_s, seconds = split.prompt, split.start_s, cfg.continue_seconds
     out: dict[str, list[list[Note]]] = {name: [] for name in systems_for(controls)}
     for seed in (pair_seed(prompt, s) for s in range(cfg.seeds)):
-        out["model"].append(continue_notes(generator, prompt, seconds, replace(controls, seed=seed)))
+        frame = Window(seed=seed)
+        out["model"].append(continue_notes(generator, prompt, seconds, controls, frame))
         out["markov"].append(markov_continuation(prompt, start_s, seconds, seed))
-        out["no_style"].append(continue_notes(generator, prompt, seconds, replace(_no_style(controls), seed=seed)))
+        out["no_style"].append(continue_notes(generator, prompt, seconds, _no_style(controls), frame))
         if NO_HARMONY in out:
-            plain = replace(controls, seed=seed, harmony_weight=0.0)
-            out[NO_HARMONY].append(continue_notes(generator, prompt, seconds, plain))
+            plain = replace(controls, harmony_weight=0.0)
+            out[NO_HARMONY].append(continue_notes(generator, prompt, seconds, plain, frame))
     out[REPLAY] = [replayed_prompt(prompt, start_s, seconds)]
     return out
 

@@ -10,6 +10,7 @@ from ..notes import MIN_DURATION_S, Note, cut_overlaps
 from ..timing.tracker import TempoTracker
 from .controls import Controls
 from .generator import ChunkedGenerator
+from .window import FOLLOW_ON, Window
 
 
 def continuation_start_s(prompt: Sequence[Note], grid_s: float) -> float:
@@ -17,15 +18,15 @@ def continuation_start_s(prompt: Sequence[Note], grid_s: float) -> float:
     return max(n.onset_s for n in prompt) + grid_s if prompt else 0.0
 
 
-def with_prompt_grid(controls: Controls, prompt: Sequence[Note]) -> Controls:
-    """The controls with the prompt's beat grid (the online tracker run over the prompt) when the meter prior is on
-    and no grid was given; unchanged otherwise, or when the prompt has no clear tempo."""
-    if controls.meter_weight <= 0 or controls.beat_grid is not None or not prompt:
-        return controls
+def with_prompt_grid(controls: Controls, window: Window, prompt: Sequence[Note]) -> Window:
+    """`window` with the prompt's beat grid (the online tracker run over the prompt) when the meter prior is on and
+    the window has no grid; unchanged otherwise, or when the prompt has no clear tempo."""
+    if controls.meter_weight <= 0 or window.beat_grid is not None or not prompt:
+        return window
     tracker = TempoTracker()
     tracker.add_notes((n.onset_s, n.velocity) for n in prompt)
     grid = tracker.update(max(n.onset_s for n in prompt) + 0.01)
-    return controls if grid is None else replace(controls, beat_grid=grid)
+    return window if grid is None else replace(window, beat_grid=grid)
 
 
 def continue_notes(
@@ -33,31 +34,29 @@ def continue_notes(
     prompt: Sequence[Note],
     seconds: float,
     controls: Controls,
+    frame: Window = FOLLOW_ON,
     on_window: Callable[[int, int], None] | None = None,
 ) -> list[Note]:
     """Notes continuing `prompt` for `seconds`, from `continuation_start_s`; every note ends by then and a re-struck
     pitch ends the note before it.
 
-    `on_window(done, total)` is called after each window (for progress bars). With the meter prior on and no grid
-    given, the grid is the prompt's tempo (`with_prompt_grid`).
+    `frame` gives every window its budget, grid, changes and seed (its span is each window's own). With the meter
+    prior on and no grid given, the grid is the prompt's tempo (`with_prompt_grid`). `on_window(done, total)` is
+    called after each window (for progress bars).
     """
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
-    controls = with_prompt_grid(controls, prompt)
+    frame = with_prompt_grid(controls, frame, prompt)
     start = continuation_start_s(prompt, generator.tokenizer.config.grid_s)
     end = start + seconds
     state = generator.init_state(prompt, controls, start_s=start)
     total = math.ceil(seconds / controls.window_s - 1e-9)
     out: list[Note] = []
     for i in range(total):
-        window_end = min(end, state.window_start_s + controls.window_s)
-        notes, state = generator.generate_chunk(state, [], controls, end_s=window_end)
+        window = replace(frame, start_s=None, end_s=min(end, state.window_start_s + controls.window_s))
+        notes, state = generator.generate_chunk(state, [], controls, window)
         out.extend(notes)
         if on_window:
             on_window(i + 1, total)
     clipped = [replace(n, duration_s=max(min(n.duration_s, end - n.onset_s), MIN_DURATION_S)) for n in out]
     return cut_overlaps(clipped)
-
-
-def seeded(controls: Controls, seed: int | None) -> Controls:
-    return controls if seed is None else replace(controls, seed=seed)

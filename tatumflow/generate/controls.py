@@ -6,11 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..notes import PIANO_HIGH, PIANO_LOW
-from ..timing.form import Changes
-from ..timing.grid import BeatGrid
 
 MAX_STYLE_WEIGHT = 100.0
-MAX_SEED = 2**62  # window i samples with seed + i: never past torch's 2**64 - 1 (eval's paired seeds reach ~2**40)
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -20,7 +17,8 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 
 @dataclass(frozen=True)
 class Controls:
-    """Sampling and conditioning for one window.
+    """Sampling and conditioning: what the musician sets (a window's span, budget, grid, chart and seed are the
+    caller's: window.py).
 
     `style` maps style names (pianists, or "none") to weights; the conditioning is their weighted sum.
     `temperature` applies to all four heads, multiplied per head by `head_temperature` (delta, pitch, velocity,
@@ -29,14 +27,14 @@ class Controls:
     from their tails, which is why the presets truncate only the delta and pitch heads. `guidance` > 1 turns on
     classifier-free guidance against the "no style" vector. `harmony_weight` > 0 adds the context's pitch-class
     transitions to the pitch head (harmony.py; 0 = the network alone).
-    `meter_weight` > 0 with a `beat_grid` leans the delta head toward the grid's 16th and triplet positions
+    `meter_weight` > 0 with a window's beat grid leans the delta head toward the grid's 16th and triplet positions
     (meter.py); `density` > 0 favours shorter onset gaps, < 0 longer ones (a bias, not a cap). `repeat_penalty`
     lowers the logit of the previous onset's top pitch for the notes of a new onset (a top line that re-strikes
     its last note is what free-running sampling overdoes; real players rarely do it). `legato` > 0 tilts the
     duration head toward longer notes, < 0 toward shorter ones (staccato): `legato * ln(duration / 0.1 s)` is added
     to each duration's logit (heads.py); free-running sampling drifts toward short notes, and this holds it.
-    `chart_weight` > 0 with `changes` (a tune's chart placed in time) adds the chord sounding at each note's onset
-    to the pitch head: its tones, more weakly its tensions, and the next chord's approach (chart.py).
+    `chart_weight` > 0 with a window's changes (a tune's chart placed in time) adds the chord sounding at each note's
+    onset to the pitch head: its tones, more weakly its tensions, and the next chord's approach (chart.py).
     """
 
     style: dict[str, float] = field(default_factory=lambda: {"Art Tatum": 1.0})
@@ -49,9 +47,7 @@ class Controls:
     guidance: float = 1.0
     harmony_weight: float = 0.0
     meter_weight: float = 0.0
-    beat_grid: BeatGrid | None = None
     chart_weight: float = 0.0
-    changes: Changes | None = None
     density: float = 0.0
     repeat_penalty: float = 0.0
     legato: float = 0.0
@@ -59,8 +55,6 @@ class Controls:
     pitch_high: int = PIANO_HIGH
     max_duration_s: float = 8.0
     window_s: float = 2.0
-    max_notes_per_window: int = 64
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.style, dict) or not self.style:
@@ -88,18 +82,11 @@ class Controls:
         _check_range("density", self.density, -3.0, 3.0)
         _check_range("repeat_penalty", self.repeat_penalty, 0.0, 10.0)
         _check_range("legato", self.legato, -2.0, 2.0)
-        if self.beat_grid is not None and not isinstance(self.beat_grid, BeatGrid):
-            raise ValueError(f"beat_grid must be a BeatGrid or None, got {self.beat_grid!r}")
         _check_range("chart_weight", self.chart_weight, 0.0, 8.0)
-        if self.changes is not None and not isinstance(self.changes, Changes):
-            raise ValueError(f"changes must be a timing.form.Changes or None, got {type(self.changes).__name__}")
         _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
         _check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
         _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)
         _check_range("window_s", self.window_s, 0.05, 60.0)
-        _check_range("max_notes_per_window", self.max_notes_per_window, 1, 10_000)
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
     @property
     def greedy(self) -> bool:

@@ -1,9 +1,11 @@
-"""The streaming generator: `init_state(prompt, controls)` and `generate_chunk(state, human_notes, controls)`.
+"""The streaming generator: `init_state(prompt, controls)` and `generate_chunk(state, human_notes, controls, window)`.
 
 The state holds the performance as it sounded (human and model notes merged in time order) and the backend's cache
 of it. New human notes roll the cache back to the first step they precede and prefill the merged tail; nothing
 before that is recomputed. A window samples notes until the next onset would fall past its end; that last step is
-never fed, so it costs nothing to "roll back". Window i samples with seed `controls.seed + i`.
+never fed, so it costs nothing to "roll back". `controls` are what the musician sets; the `Window` (window.py) is what
+the caller asks of this window: its span, its note budget, the beat grid, the tune's changes and the seed (window i
+samples with seed `window.seed + i`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .controls import Controls
 from .harmony import HARMONY_WINDOW, log_prior_table
 from .meter import grid_nudge_s
 from .priors import WindowPriors
+from .window import Window
 
 log = logging.getLogger(__name__)
 
@@ -99,26 +102,21 @@ class ChunkedGenerator:
         state: GeneratorState,
         human_notes: Sequence[Note],
         controls: Controls,
-        start_s: float | None = None,
-        end_s: float | None = None,
+        window: Window,
     ) -> tuple[list[Note], GeneratorState]:
-        """Fold `human_notes` into the context, then sample the window [start_s, end_s).
+        """Fold `human_notes` into the context, then sample `window` (its span, budget, grid, changes and seed).
 
-        Defaults: the window starts where the last one ended and lasts `controls.window_s`. Every returned note
-        has its onset in the window and at or after the last context note; within the window a re-struck pitch ends
-        the note before it (across windows, whoever plays the notes sends the note-off first). The state is updated
-        in place and returned.
+        Every returned note has its onset in the window and at or after the last context note; within the window a
+        re-struck pitch ends the note before it (across windows, whoever plays the notes sends the note-off first).
+        The state is updated in place and returned.
         """
         self._ensure_lanes(state, controls)
         self.absorb(state, human_notes, controls)
-        start = state.window_start_s if start_s is None else start_s
-        end = start + controls.window_s if end_s is None else end_s
-        if end <= start:
-            raise ValueError(f"window end {end} must be after its start {start}")
-        rng = torch.Generator().manual_seed(controls.seed + state.window_index)
-        priors = WindowPriors(self.tokenizer, controls, state.harmony_table, end)
+        start, end = window.span(state.window_start_s, controls.window_s)
+        rng = torch.Generator().manual_seed(window.seed + state.window_index)
+        priors = WindowPriors(self.tokenizer, controls, window, state.harmony_table, end)
         out: list[Note] = []
-        while len(out) < controls.max_notes_per_window:
+        while len(out) < window.max_notes:
             note = self._sample_note(state, priors, start, rng)
             if note.onset_s >= end:
                 break  # past the window: this step is never fed
@@ -211,8 +209,7 @@ class ChunkedGenerator:
             penalty = priors.controls.repeat_penalty
             if penalty > 0:
                 self._repeat_biases(c, state.context, penalty)
-        controls = priors.controls
-        new, same = chart_biases(controls.changes, controls.chart_weight, state.context, start_s)
+        new, same = chart_biases(priors.window.changes, priors.controls.chart_weight, state.context, start_s)
         if new is not None:  # the chord at the next onset; a note at delta 0 gets its own onset's chord (chart.py)
             c.pitch_bias = new if c.pitch_bias is None else c.pitch_bias + new
         if same is not None:
@@ -260,7 +257,7 @@ class ChunkedGenerator:
         if step[DELTA] == self.tokenizer.config.n_delta - 1 and note.onset_s < start_s:
             note = note.shifted(start_s - note.onset_s)  # a collapsed silence: resume at the window start
         elif controls.meter_weight > 0:
-            nudge = grid_nudge_s(controls.beat_grid, note.onset_s, grid)
+            nudge = grid_nudge_s(priors.window.beat_grid, note.onset_s, grid)
             if note.onset_s + nudge >= start_s:  # never before the window it was sampled for
                 note = note.shifted(nudge)
         if note.onset_s < last.onset_s:  # grid rounding: never before the previous note

@@ -1,7 +1,7 @@
 """A window's priors, prepared once per window instead of once per note.
 
-Every note of a window shares its controls, its beat grid and what the generator has heard, so what the priors
-make of them is computed when the window starts (`WindowPriors`), and a note only looks its part up:
+Every note of a window shares its controls, its window (beat grid, changes) and what the generator has heard, so
+what the priors make of them is computed when the window starts (`WindowPriors`), and a note only looks its part up:
 
 - the masks and fixed tilts as a frozen `MaskSpec` (one per `min_delta`, the only part that moves within a
   window; the backend keeps the biases built from each spec);
@@ -21,16 +21,17 @@ from ..notes import PIANO_LOW
 from .constraints import MaskSpec
 from .controls import Controls
 from .meter import first_meter_delta, onset_bias
+from .window import Window
 
 
 class WindowPriors:
-    """The priors of one window of `controls`, from the harmony table of what was heard and the window's end."""
+    """The priors of `window` under `controls`, from the harmony table of what was heard and the window's end."""
 
-    def __init__(self, tokenizer: Tokenizer, controls: Controls, harmony_table: np.ndarray | None,
+    def __init__(self, tokenizer: Tokenizer, controls: Controls, window: Window, harmony_table: np.ndarray | None,
                  end_s: float) -> None:
         cfg = tokenizer.config
         self.grid_s, self.n_delta = cfg.grid_s, cfg.n_delta
-        self.controls = controls
+        self.controls, self.window = controls, window
         self.base = MaskSpec(pitch_low=controls.pitch_low - PIANO_LOW, pitch_high=controls.pitch_high - PIANO_LOW,
                              max_duration_bin=tokenizer.duration_bin(controls.max_duration_s),
                              legato=controls.legato, density=controls.density)
@@ -56,8 +57,7 @@ class WindowPriors:
     def meter(self, last_q: int) -> np.ndarray | None:
         """The meter prior over the deltas of a note whose previous onset is lattice point `last_q` (a new array;
         its first `meter_from` entries are 0, as `meter_bias` leaves them)."""
-        c = self.controls
-        if c.beat_grid is None or c.meter_weight <= 0:
+        if self.window.beat_grid is None or self.controls.meter_weight <= 0:
             return None
         lattice = self._lattice
         if lattice is None or not lattice[0] <= last_q <= lattice[0] + len(lattice[1]) - self.n_delta:
@@ -71,6 +71,6 @@ class WindowPriors:
         """The bias at every lattice point from `first_q` to the window's end plus one note's reach."""
         last_q = max(first_q, self._end_q if self._end_q is not None else first_q)
         span = min(last_q - first_q, 100 * self.n_delta) + self.n_delta
-        c = self.controls
-        assert c.beat_grid is not None
-        return first_q, onset_bias(c.beat_grid, (first_q + np.arange(span)) * self.grid_s, c.meter_weight)
+        grid = self.window.beat_grid
+        assert grid is not None
+        return first_q, onset_bias(grid, (first_q + np.arange(span)) * self.grid_s, self.controls.meter_weight)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..fieldcheck import check_fields
 from ..files import clip, quote
+from ..generate.window import MAX_SEED
 
 MODES = ("call-response", "duet", "continue")
 
@@ -49,6 +50,7 @@ class EngineConfig:
     channel: int = 0
     human_channel: int = 1
     torch_threads: int = 1
+    seed: int = 0  # the session's seed: window i samples with seed + i (generate/window.py)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -68,6 +70,8 @@ class EngineConfig:
         for name, high in _HIGHEST.items():  # also refuses nan, which passes `x < 0`
             if not getattr(self, name) <= high:
                 raise ValueError(f"{name} must be <= {high:g}, got {getattr(self, name)!r}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed!r}")
         for name in ("channel", "human_channel"):
             if not 0 <= getattr(self, name) <= 15:
                 raise ValueError(f"{name} must be a MIDI channel 0..15, got {getattr(self, name)!r}")

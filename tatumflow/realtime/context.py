@@ -12,9 +12,9 @@ contract the engine really uses, call by call:
   finished note at the next worker pass; a key still down when a window is generated, with the duration held so
   far). Notes after the context's last one cost their prefill only; a note that belongs earlier rolls the cache
   back to it (no recompute before it) and re-prefills the merged tail.
-- `generate_chunk(state, [], controls, start_s=..., end_s=...)`: the sampling half. `human_notes` is always empty
-  (absorbed already) and the window explicit: the engine decides where windows start and how long they are (a
-  reply's start, a degraded length). `controls.max_notes_per_window` carries the latency budget's note cap.
+- `generate_chunk(state, [], controls, window)`: the sampling half. `human_notes` is always empty (absorbed already)
+  and the `Window` explicit: the engine decides where windows start and how long they are (a reply's start, a
+  degraded length), the latency budget's note cap, the session's beat grid and the tune's changes, and the seed.
 - `truncate(state, t_s)`: forget context notes with onset >= t_s, planned notes that will never sound (the human
   barged in; a reply's first chunk cut at the reply's end; a first chunk moved, below).
 - `absorb(state, notes, controls, heard=False)`: notes put back that the context held before: a reply's first
@@ -33,10 +33,11 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 
 from ..generate.controls import Controls
+from ..generate.window import DEFAULT_WINDOW_NOTES, Window
 from ..notes import Note
+from ..timing.form import Changes
 from ..timing.grid import BeatGrid
 from .clock import Clock
 from .config import EngineConfig, Settings
@@ -167,17 +168,15 @@ class LiveContext:
     def plan_first(self, now_s: float, start_s: float, end_s: float) -> WindowPlan:
         return plan_first_chunk(now_s, start_s, end_s, self.cost.ms_per_note, self._config)
 
-    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None) -> list[Note]:
-        """Sample the planned window (with the session's `beat_grid` in its controls, when there is one); its cost
-        refines the estimates and goes into the stats."""
+    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None, changes: Changes | None = None
+                 ) -> list[Note]:
+        """Sample the planned window (with the session's `beat_grid` and the tune's `changes`, when there are);
+        its cost refines the estimates and goes into the stats."""
         controls = self._controls
-        if beat_grid is not None:
-            controls = replace(controls, beat_grid=beat_grid)
-        if plan.max_notes < controls.max_notes_per_window:
-            controls = replace(controls, max_notes_per_window=plan.max_notes)
+        budget = min(plan.max_notes, DEFAULT_WINDOW_NOTES)  # the latency budget's cap, never above a window's usual
+        window = Window(plan.start_s, plan.end_s, budget, beat_grid, changes, self._config.seed)
         t0 = self._clock.now()
-        notes, self._state = self._gen.generate_chunk(self._state, [], controls, start_s=plan.start_s,
-                                                      end_s=plan.end_s)
+        notes, self._state = self._gen.generate_chunk(self._state, [], controls, window)
         spent_ms = (self._clock.now() - t0) * 1e3
         self._stats.generation_ms.append(spent_ms)
         if plan.first:  # a reply's first notes: the music is up to their last onset
@@ -190,11 +189,11 @@ class LiveContext:
 
     def warm_up(self) -> None:
         """One throw-away window on a copy of the state: loads caches/kernels and seeds the cost estimate."""
-        controls = replace(self._controls, max_notes_per_window=self._config.first_notes)
         for _ in range(2):  # the first pass pays one-time costs (allocation, kernels): the second one is timed
             probe = self._state.copy()
+            window = Window(probe.window_start_s, probe.window_start_s + self._controls.window_s,
+                            self._config.first_notes, seed=self._config.seed)
             t0 = self._clock.now()
-            notes, _ = self._gen.generate_chunk(probe, [], controls, start_s=probe.window_start_s,
-                                                end_s=probe.window_start_s + self._controls.window_s)
+            notes, _ = self._gen.generate_chunk(probe, [], self._controls, window)
         if notes:
             self.cost.ms_per_note = (self._clock.now() - t0) * 1e3 / len(notes)

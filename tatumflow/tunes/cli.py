@@ -28,11 +28,12 @@ def fail(message: str) -> None:
 
 
 def generate_over_form(out: str, changes: str | None, prompt: str | None, bpm: float | None, choruses: int | None,
-                       controls: Any, checkpoint: str | None, device: str) -> str:
+                       controls: Any, checkpoint: str | None, device: str, seed: int = 0) -> str:
     """`tatumflow generate --changes`: checks, generates, writes; returns the line to print. Raises ValueError."""
     from rich.progress import Progress
 
     from ..generate.load import load_generator
+    from ..generate.window import Window
     from ..notes import read_midi
     from .chart import read_chart
     from .midi import write_performance
@@ -44,11 +45,12 @@ def generate_over_form(out: str, changes: str | None, prompt: str | None, bpm: f
     tempo = chart.bpm if bpm is None else bpm
     count = 2 if choruses is None else choruses
     place(chart.form, tempo, count)  # the length's bounds, before any work
+    Window(seed=seed)
     prompt_notes = read_midi(prompt) if prompt else []
     gen = load_generator(checkpoint, device)
     with Progress(transient=True) as progress:
         task = progress.add_task("generating", total=None)
-        perf = perform(gen, chart.form, tempo, count, controls, prompt_notes,
+        perf = perform(gen, chart.form, tempo, count, controls, prompt_notes, seed=seed,
                        on_window=lambda done, total: progress.update(task, completed=done, total=total))
     assert perf.changes is not None
     write_performance(out, {"prompt": prompt_notes, "tatumflow": perf.notes}, perf.changes, bool(prompt_notes))
@@ -89,6 +91,7 @@ def restyle(
 def _restyle(melody_path: str, out: str, changes: str | None, bpm: float | None, preset: str, seed: int | None,
              chart_weight: float | None, checkpoint: str | None, device: str) -> str:
     from ..generate.load import load_generator
+    from ..generate.window import Window
     from ..notes import Note, write_midi
     from ..presets import controls_from
     from ..timing.form import Changes
@@ -97,7 +100,8 @@ def _restyle(melody_path: str, out: str, changes: str | None, bpm: float | None,
     from .midi import write_performance
     from .restyle import choruses_to_cover, restyle
 
-    controls = controls_from(preset, seed=seed, chart_weight=chart_weight)
+    controls = controls_from(preset, chart_weight=chart_weight)
+    Window(seed=seed or 0)  # the seed checked before anything loads
     tune = read_melody(melody_path)
     form = read_chart(changes).form if changes else tune.form
     if bpm is not None:
@@ -107,7 +111,7 @@ def _restyle(melody_path: str, out: str, changes: str | None, bpm: float | None,
         placed = Changes(form, tune.bpm, tune.start_s)
         placed = Changes(form, tune.bpm, tune.start_s, choruses_to_cover(placed, max(n.end_s for n in tune.notes)))
     gen = load_generator(checkpoint, device)
-    perf = restyle(gen, tune.notes, controls, placed)
+    perf = restyle(gen, tune.notes, controls, placed, seed=seed or 0)
     tracks: dict[str, Sequence[Note]] = {"melody": perf.melody, "tatumflow": perf.notes}
     if perf.changes is not None:
         until = max(n.end_s for notes in tracks.values() for n in notes)  # the melody may end before the chart

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from ..generate.continuation import continuation_start_s
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
+from ..generate.window import Window
 from ..notes import MIN_DURATION_S, Note, cut_overlaps
 from ..timing.form import Changes, Chord, Form
 
@@ -79,11 +80,11 @@ def intro_notes(changes: Changes, bars: int = INTRO_BARS) -> list[Note]:
 
 
 def perform(generator: ChunkedGenerator, form: Form, bpm: float, choruses: int, controls: Controls,
-            prompt: Sequence[Note] = (), intro: bool = True,
+            prompt: Sequence[Note] = (), intro: bool = True, seed: int = 0,
             on_window: Callable[[int, int], None] | None = None) -> Performance:
     """The model's notes over `choruses` of `form` at `bpm` (see the module); every note ends by the form's end."""
     changes = place(form, bpm, choruses, form_start_s(prompt, form, bpm))
-    controls = replace(controls, changes=changes, beat_grid=changes.beat_grid())
+    frame = Window(beat_grid=changes.beat_grid(), changes=changes, seed=seed)
     context = list(prompt) if prompt else (intro_notes(changes) if intro else [])
     start = continuation_start_s(prompt, generator.tokenizer.config.grid_s) if prompt else changes.start_s
     state = generator.init_state(context, controls, start_s=start)
@@ -91,8 +92,8 @@ def perform(generator: ChunkedGenerator, form: Form, bpm: float, choruses: int, 
     total = max(1, math.ceil((end - start) / controls.window_s - 1e-9))
     out: list[Note] = []
     for i in range(total):
-        notes, state = generator.generate_chunk(state, [], controls, end_s=min(end, state.window_start_s
-                                                                                + controls.window_s))
+        window = replace(frame, end_s=min(end, state.window_start_s + controls.window_s))
+        notes, state = generator.generate_chunk(state, [], controls, window)
         out.extend(notes)
         if on_window:
             on_window(i + 1, total)

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
+from ..generate.window import Window
 from ..notes import MIN_DURATION_S, PIANO_HIGH, PIANO_LOW, Note, cut_overlaps, sort_notes
 from ..timing.form import Changes
 from .perform import Performance
@@ -64,7 +65,7 @@ def under_melody(notes: Sequence[Note], melody: Sequence[Note]) -> list[Note]:
 
 
 def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Controls, changes: Changes | None = None,
-            tail_s: float = 2.0, on_note: Callable[[int, int], None] | None = None) -> Performance:
+            tail_s: float = 2.0, seed: int = 0, on_note: Callable[[int, int], None] | None = None) -> Performance:
     """The model's notes around `melody` (see the module); the melody itself is returned unchanged beside them."""
     melody = sort_notes(melody)
     if not melody:
@@ -72,15 +73,15 @@ def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Contr
     span = max(n.end_s for n in melody) - melody[0].onset_s
     if span > MAX_MELODY_S:
         raise ValueError(f"the melody lasts {span:.0f} s, more than {MAX_MELODY_S:.0f} s")
-    if changes is not None:
-        controls = replace(controls, changes=changes, beat_grid=changes.beat_grid())
+    frame = Window(beat_grid=None if changes is None else changes.beat_grid(), changes=changes, seed=seed)
     state = generator.init_state([], controls, start_s=melody[0].onset_s)
     out: list[Note] = []
     for i, m in enumerate(melody):
         nxt = melody[i + 1] if i + 1 < len(melody) else None
         inside = [m] if PIANO_LOW <= m.pitch <= PIANO_HIGH else []
         for a, b, cap in _windows(m, nxt, tail_s):
-            notes, state = generator.generate_chunk(state, inside, _capped(controls, cap), start_s=a, end_s=b)
+            notes, state = generator.generate_chunk(state, inside, _capped(controls, cap),
+                                                    replace(frame, start_s=a, end_s=b))
             out.extend(notes)
             inside = []
         if inside:

@@ -89,8 +89,8 @@ def test_every_prompt_draws_its_own_random_stream(monkeypatch):
 
     seen: list[tuple[int, int]] = []
 
-    def spy(generator, prompt, seconds, controls, on_window=None):
-        seen.append((id(prompt), controls.seed))
+    def spy(generator, prompt, seconds, controls, frame, on_window=None):
+        seen.append((id(prompt), frame.seed))
         return []
 
     monkeypatch.setattr(evaluate, "continue_notes", spy)

@@ -15,6 +15,7 @@ from tatumflow.generate.controls import Controls
 from tatumflow.generate.generator import ChunkedGenerator
 from tatumflow.generate.inference import fp16_weights_available
 from tatumflow.generate.sampling import GREEDY, sample_field, sample_index, sampling_mode
+from tatumflow.generate.window import FOLLOW_ON, Window
 from tatumflow.model.kvcache import KVCache
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.model.transformer import ModelConfig, NoteTransformer
@@ -62,32 +63,36 @@ def _generators(model, *paths, device="cpu"):
             for p in paths]
 
 
-def _session(gen: ChunkedGenerator, controls: Controls) -> list[Note]:
+def case(seed: int = 0, beat_grid: BeatGrid | None = None, **controls) -> tuple[Controls, Window]:
+    return Controls(**controls), Window(beat_grid=beat_grid, seed=seed)
+
+
+def _session(gen: ChunkedGenerator, controls: Controls, window: Window = FOLLOW_ON) -> list[Note]:
     """Two windows, a human phrase folded in between (a rollback), guidance on and off across windows."""
     state = gen.init_state(PROMPT, controls)
-    out = gen.generate_chunk(state, [], controls)[0]
+    out = gen.generate_chunk(state, [], controls, window)[0]
     human = [Note(state.window_start_s - 0.3 + 0.05 * i, 0.1, 60 + 3 * i, 70) for i in range(4)]
-    out += gen.generate_chunk(state, human, replace(controls, guidance=1.5))[0]
-    out += gen.generate_chunk(state, [], controls)[0]
+    out += gen.generate_chunk(state, human, replace(controls, guidance=1.5), window)[0]
+    out += gen.generate_chunk(state, [], controls, window)[0]
     return out
 
 
-@pytest.mark.parametrize("controls", [
-    Controls(style={"Art Tatum": 1.0}, top_k=1, window_s=3.0),
-    Controls(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0),
-    Controls(style={"Dick Hyman": 0.5, "Art Tatum": 0.5}, seed=4, temperature=0.8, min_p=0.02, harmony_weight=1.0,
-             window_s=3.0),
-    Controls(style={"Art Tatum": 1.0}, seed=5, top_k=20, guidance=2.0, window_s=3.0),
-    Controls(style={"Art Tatum": 1.0}, seed=6, top_p=0.95, window_s=3.0, meter_weight=1.5,
-             beat_grid=BeatGrid(132, 0.07), density=0.5),
-    Controls(style={"Art Tatum": 1.0}, seed=7, window_s=3.0, repeat_penalty=2.0, harmony_weight=0.5),
-    Controls(style={"Art Tatum": 1.0}, seed=8, window_s=3.0, top_p=0.95, legato=0.8),
-    Controls(style={"Art Tatum": 1.0}, seed=9, window_s=3.0, head_top_p=(0.9, 0.95, 1.0, 1.0)),
+@pytest.mark.parametrize(("controls", "window"), [
+    case(style={"Art Tatum": 1.0}, top_k=1, window_s=3.0),
+    case(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0),
+    case(style={"Dick Hyman": 0.5, "Art Tatum": 0.5}, seed=4, temperature=0.8, min_p=0.02, harmony_weight=1.0,
+         window_s=3.0),
+    case(style={"Art Tatum": 1.0}, seed=5, top_k=20, guidance=2.0, window_s=3.0),
+    case(style={"Art Tatum": 1.0}, seed=6, top_p=0.95, window_s=3.0, meter_weight=1.5,
+         beat_grid=BeatGrid(132, 0.07), density=0.5),
+    case(style={"Art Tatum": 1.0}, seed=7, window_s=3.0, repeat_penalty=2.0, harmony_weight=0.5),
+    case(style={"Art Tatum": 1.0}, seed=8, window_s=3.0, top_p=0.95, legato=0.8),
+    case(style={"Art Tatum": 1.0}, seed=9, window_s=3.0, head_top_p=(0.9, 0.95, 1.0, 1.0)),
 ], ids=["greedy", "top_p", "min_p_harmony", "top_k_guidance", "meter_density", "repeat_penalty", "legato",
         "head_top_p"])
-def test_static_path_plays_the_notes_of_the_dynamic_path(controls):
+def test_static_path_plays_the_notes_of_the_dynamic_path(controls, window):
     dynamic, static = _generators(tiny_model(), "dynamic", "static")
-    want, got = _session(dynamic, controls), _session(static, controls)
+    want, got = _session(dynamic, controls, window), _session(static, controls, window)
     assert len(want) > 20 and got == want
 
 
@@ -124,8 +129,8 @@ def test_static_steps_have_no_host_reads_or_shape_changes():
     with pytest.MonkeyPatch.context() as mp, dynamo.config.patch(error_on_recompile=True):
         mp.setattr(graphs.StaticSteps, "_run", run)
         gen = ChunkedGenerator(backend)
-        controls = Controls(style={"Art Tatum": 1.0}, seed=1, top_p=0.9, max_notes_per_window=12, window_s=4.0)
-        notes = gen.generate_chunk(gen.init_state(PROMPT, controls), [], controls)[0]
+        controls = Controls(style={"Art Tatum": 1.0}, top_p=0.9, window_s=4.0)
+        notes = gen.generate_chunk(gen.init_state(PROMPT, controls), [], controls, Window(max_notes=12, seed=1))[0]
     dynamo.reset()
     assert len(notes) >= 5 and set(compiled) == {"feed", "sample"}
 
@@ -135,8 +140,8 @@ def test_static_steps_have_no_host_reads_or_shape_changes():
 def test_compiled_static_steps_play_the_same_notes():
     """`torch.compile` of the two steps (inductor's CPU code here; before capture on a GPU) changes no note."""
     static, compiled = _generators(tiny_model(), "static", "compiled")
-    controls = Controls(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0)
-    want, got = _session(static, controls), _session(compiled, controls)
+    controls, window = case(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0)
+    want, got = _session(static, controls, window), _session(compiled, controls, window)
     assert compiled.backend.static.compile, "compilation was switched off (see the log)"
     assert len(want) > 20 and got == want
 
@@ -156,7 +161,7 @@ class _FakeCapture:
 
 @pytest.mark.parametrize("failure", ["capture raises", "replay disagrees", "compile raises"])
 def test_a_failing_capture_or_compile_falls_back_to_the_eager_step(failure, monkeypatch, caplog):
-    want = _session(_generators(tiny_model(), "static")[0], Controls(style={"Art Tatum": 1.0}, seed=2, window_s=3.0))
+    want = _session(_generators(tiny_model(), "static")[0], *case(style={"Art Tatum": 1.0}, seed=2, window_s=3.0))
     gen = _generators(tiny_model(), "static")[0]
     steps = gen.backend.static
     steps.graphs = True  # as on a GPU, with the capture replaced below
@@ -169,7 +174,7 @@ def test_a_failing_capture_or_compile_falls_back_to_the_eager_step(failure, monk
         steps.compile = True
         monkeypatch.setattr(torch, "compile", lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler")))
     with caplog.at_level("WARNING"):
-        got = _session(gen, Controls(style={"Art Tatum": 1.0}, seed=2, window_s=3.0))
+        got = _session(gen, *case(style={"Art Tatum": 1.0}, seed=2, window_s=3.0))
     assert got == want
     assert "failed" in caplog.text
     if failure == "compile raises":
@@ -206,8 +211,8 @@ def test_auto_weights_pick_fp16_only_for_big_models():
 def test_cuda_graphs_play_the_notes_of_the_eager_static_path():
     model = tiny_model()
     eager, graphed = _generators(model, "static", "graphs", device="cuda")
-    controls = Controls(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0)
-    want, got = _session(eager, controls), _session(graphed, controls)
+    controls, window = case(style={"Art Tatum": 1.0}, seed=3, top_p=0.9, window_s=3.0)
+    want, got = _session(eager, controls, window), _session(graphed, controls, window)
     assert graphed.backend.static.graphs, "the graphs were switched off (see the log)"
     assert len(want) > 20 and got == want
 

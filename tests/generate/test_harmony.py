@@ -10,7 +10,7 @@ from tatumflow.generate import harmony
 from tatumflow.generate.controls import Controls
 from tatumflow.notes import Note
 
-from .test_generator import CONTROLS
+from .test_generator import CONTROLS, NEXT
 
 C_MAJOR_ARPEGGIO = [Note(0.2 * i, 0.2, (60, 64, 67, 72)[i % 4], 70) for i in range(64)]
 
@@ -47,10 +47,10 @@ def test_controls_validate_the_weight():
 def test_only_heard_notes_feed_the_prior(generator):
     state = generator.init_state(C_MAJOR_ARPEGGIO[:8], CONTROLS)
     assert state.heard == C_MAJOR_ARPEGGIO[:8]
-    generator.generate_chunk(state, [], CONTROLS)  # the model's own notes
+    generator.generate_chunk(state, [], CONTROLS, NEXT)  # the model's own notes
     assert state.heard == C_MAJOR_ARPEGGIO[:8]
     later = [Note(state.window_start_s + 0.1, 0.2, 65, 70)]
-    generator.generate_chunk(state, later, CONTROLS)  # the human again
+    generator.generate_chunk(state, later, CONTROLS, NEXT)  # the human again
     assert state.heard[-1] == later[0]
     generator.absorb(state, [Note(state.window_start_s + 0.5, 0.2, 70, 70)], CONTROLS, heard=False)
     assert state.heard[-1] == later[0]
@@ -61,7 +61,7 @@ def _pitch_classes(generator, controls, windows=6):
     state = generator.init_state(C_MAJOR_ARPEGGIO, controls)
     counts = Counter()
     for _ in range(windows):
-        notes, state = generator.generate_chunk(state, [], controls)
+        notes, state = generator.generate_chunk(state, [], controls, NEXT)
         counts.update(n.pitch % 12 for n in notes)
     return counts
 

@@ -22,10 +22,10 @@ from ..tiny import tiny_model
 
 CONTROLS = [
     Controls(top_k=1),
-    Controls(seed=1, top_p=0.9),
-    Controls(seed=2, temperature=1.4, min_p=0.02, guidance=2.0),
-    Controls(seed=3, top_k=12, head_temperature=(0.5, 1.5, 1.0, 2.0), guidance=0.5),
-    Controls(seed=4, top_p=0.95, head_top_p=(0.8, 0.9, 1.0, 0.7), min_p=0.01),
+    Controls(top_p=0.9),
+    Controls(temperature=1.4, min_p=0.02, guidance=2.0),
+    Controls(top_k=12, head_temperature=(0.5, 1.5, 1.0, 2.0), guidance=0.5),
+    Controls(top_p=0.95, head_top_p=(0.8, 0.9, 1.0, 0.7), min_p=0.01),
 ]
 
 

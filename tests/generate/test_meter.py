@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tatumflow.generate.meter import FLOOR, grid_nudge_s, meter_bias
+from tatumflow.generate.window import Window
 from tatumflow.timing.grid import BeatGrid
 
 
@@ -65,18 +66,18 @@ def test_the_generator_leans_toward_the_grid_with_the_meter_prior(generator):
 
     grid = BeatGrid(100, 0.0)
     prompt = [Note(i * 0.3, 0.2, 60 + i % 5, 80) for i in range(8)]
-    base = Controls(style={"Art Tatum": 1.0}, window_s=6.0, seed=3)
+    base = Controls(style={"Art Tatum": 1.0}, window_s=6.0)
 
     def distances(controls):
         out = []
         for seed in range(4):
             state = generator.init_state(prompt, controls)
-            notes, _ = generator.generate_chunk(state, [], replace(controls, seed=seed))
+            notes, _ = generator.generate_chunk(state, [], controls, Window(beat_grid=grid, seed=seed))
             out.extend(grid.subdivision_distance_beats([n.onset_s for n in notes]))
         return np.median(out)
 
     free = distances(base)
-    leaning = distances(replace(base, beat_grid=grid, meter_weight=3.0))
+    leaning = distances(replace(base, meter_weight=3.0))
     assert leaning < 0.5 * free
     with pytest.raises(ValueError, match="meter_weight"):
         replace(base, meter_weight=-1.0)
@@ -89,11 +90,11 @@ def test_density_shifts_the_gaps(generator):
     from tatumflow.notes import Note
 
     prompt = [Note(i * 0.3, 0.2, 60 + i % 5, 80) for i in range(8)]
-    base = Controls(style={"Art Tatum": 1.0}, window_s=4.0, seed=1)
+    base = Controls(style={"Art Tatum": 1.0}, window_s=4.0)
     counts = {}
     for density in (-2.0, 0.0, 2.0):
         state = generator.init_state(prompt, base)
-        notes, _ = generator.generate_chunk(state, [], replace(base, density=density))
+        notes, _ = generator.generate_chunk(state, [], replace(base, density=density), Window(seed=1))
         counts[density] = len(notes)
     assert counts[-2.0] < counts[0.0] < counts[2.0]
 
@@ -124,7 +125,7 @@ def test_repeat_penalty_breaks_a_repeated_top_line():
         count = total = 0
         for seed in range(3):
             state = generator.init_state(prompt, controls)
-            notes, _ = generator.generate_chunk(state, [], replace(controls, seed=seed))
+            notes, _ = generator.generate_chunk(state, [], controls, Window(seed=seed))
             tops: dict[float, int] = {}
             for n in notes:
                 tops[round(n.onset_s, 2)] = max(tops.get(round(n.onset_s, 2), 0), n.pitch)
@@ -146,30 +147,31 @@ def test_offline_continuations_take_the_prompts_tempo():
     steady = [Note(i * 0.5, 0.3, 60 + (i % 3), 90) for i in range(30)]
     steady += [Note(i * 0.5 + 0.25, 0.2, 67, 60) for i in range(30)]
     on = Controls(meter_weight=1.0)
-    grid = with_prompt_grid(on, steady).beat_grid
+    grid = with_prompt_grid(on, Window(), steady).beat_grid
     assert grid is not None and grid.bpm == pytest.approx(120, rel=0.03)
-    assert with_prompt_grid(Controls(), steady).beat_grid is None  # the prior off: no grid needed
+    assert with_prompt_grid(Controls(), Window(), steady).beat_grid is None  # the prior off: no grid needed
+    given = Window(beat_grid=BeatGrid(90, 0.0))
+    assert with_prompt_grid(on, given, steady) is given  # a grid given is kept
     rng = np.random.default_rng(0)
     free = [Note(float(t), 0.2, 60, 80) for t in np.sort(rng.uniform(0, 15, 120))]
-    assert with_prompt_grid(on, free).beat_grid is None  # no clear tempo: no grid
+    assert with_prompt_grid(on, Window(), free).beat_grid is None  # no clear tempo: no grid
 
 
 def test_a_note_is_never_put_on_the_grid_before_its_window(generator):
     """The window starts 3 ms after a beat: a first note sampled at the window's start is 3 ms from the beat, but
     putting it there would place it before the window (a grammar error in the eval, once in ~150 continuations)."""
-    from dataclasses import replace
 
     from tatumflow.generate.controls import Controls
     from tatumflow.notes import Note
 
     prompt = [Note(i * 0.3, 0.2, 60 + i % 5, 80) for i in range(8)]
     start = 2.4
-    controls = Controls(style={"Art Tatum": 1.0}, window_s=3.0, beat_grid=BeatGrid(120, start - 0.003),
-                        meter_weight=2.0)
+    controls = Controls(style={"Art Tatum": 1.0}, window_s=3.0, meter_weight=2.0)
     firsts = []
     for seed in range(12):
         state = generator.init_state(prompt, controls, start_s=start)
-        notes, _ = generator.generate_chunk(state, [], replace(controls, seed=seed), end_s=start + 3.0)
+        window = Window(end_s=start + 3.0, beat_grid=BeatGrid(120, start - 0.003), seed=seed)
+        notes, _ = generator.generate_chunk(state, [], controls, window)
         if notes:
             assert min(n.onset_s for n in notes) >= start, (seed, notes[:2])
             firsts.append(notes[0].onset_s)

@@ -17,6 +17,7 @@ from tatumflow.generate.harmony import harmony_bias, log_prior_table
 from tatumflow.generate.meter import meter_bias
 from tatumflow.generate.native.step import NativeStep
 from tatumflow.generate.priors import WindowPriors
+from tatumflow.generate.window import Window
 from tatumflow.model.checkpoint import default_checkpoint_dir, load_checkpoint
 from tatumflow.model.kvcache import KVCache
 from tatumflow.model.tokenizer import Tokenizer
@@ -89,13 +90,13 @@ def test_a_machine_without_a_compiler_decodes_on_the_torch_path(monkeypatch, tmp
     with pytest.raises(ValueError, match="native decode step is unavailable"):
         TransformerBackend(tiny_model(), Tokenizer(), STYLES, "cpu", step_path="native")
     gen = ChunkedGenerator(backend)
-    controls = Controls(window_s=30.0, max_notes_per_window=8)
-    notes, _ = gen.generate_chunk(gen.init_state(_dense(20), controls), [], controls)
+    controls = Controls(window_s=30.0)
+    notes, _ = gen.generate_chunk(gen.init_state(_dense(20), controls), [], controls, Window(max_notes=8))
     assert len(notes) == 8
 
 
 # -- the same notes as the step it replaced -------------------------------------------------------------------------
-PRIORS = {
+PRIORS = {  # a change of the controls; "beat_grid" goes to the window
     "preset": {},
     "meter_132": {"beat_grid": BeatGrid(132, 0.05)},
     "guidance_2": {"guidance": 2.0},
@@ -133,12 +134,13 @@ def test_the_native_step_plays_the_notes_of_the_step_it_replaced(preset):
     i = preset_names().index(preset) % 2  # each preset on one of the two prompts: both are covered
     prompt = _real_prompts()[i]
     for name, change in PRIORS.items():
-        controls = replace(base, seed=11 + i, **change)
-        old_controls = legacy_controls(controls)
+        window = Window(beat_grid=change.get("beat_grid"), seed=11 + i)
+        controls = replace(base, **{k: v for k, v in change.items() if k != "beat_grid"})
+        old_controls = legacy_controls(controls, window)
         a, b = old.init_state(prompt, old_controls), new.init_state(prompt, controls)
         for _ in range(2):
             want, _ = old.generate_chunk(a, [], old_controls)
-            got, _ = new.generate_chunk(b, [], controls)
+            got, _ = new.generate_chunk(b, [], controls, window)
             assert [_fields(n) for n in got] == [_fields(n) for n in want], (preset, name, i)
 
 
@@ -156,10 +158,11 @@ def test_window_priors_give_each_note_what_the_per_note_priors_gave():
     tok = Tokenizer()
     grid = BeatGrid(97, 0.013)
     heard = _dense(60)
-    controls = Controls(harmony_weight=0.3, meter_weight=2.0, beat_grid=grid, legato=0.2, density=-0.5,
+    controls = Controls(harmony_weight=0.3, meter_weight=2.0, legato=0.2, density=-0.5,
                         pitch_low=30, pitch_high=90, max_duration_s=2.0)
     table = log_prior_table(heard)
-    priors = WindowPriors(tok, controls, table, end_s=14.0)
+    window = Window(beat_grid=grid)
+    priors = WindowPriors(tok, controls, window, table, end_s=14.0)
     for last_q in (1000, 1003, 1250, 1399, 900, 2000):
         want = meter_bias(grid, last_q * tok.config.grid_s, tok.config.n_delta, tok.config.grid_s, 2.0)
         np.testing.assert_allclose(priors.meter(last_q), want, rtol=1e-9, atol=1e-9)
@@ -168,8 +171,8 @@ def test_window_priors_give_each_note_what_the_per_note_priors_gave():
     spec = priors.spec(3)
     assert (spec.min_delta, spec.pitch_low, spec.pitch_high, spec.legato, spec.density) == (3, 9, 69, 0.2, -0.5)
     assert spec.max_duration_bin == tok.duration_bin(2.0) and priors.spec(3) is spec
-    assert WindowPriors(tok, replace(controls, beat_grid=None), None, 14.0).meter(1000) is None
-    assert WindowPriors(tok, controls, None, 14.0).pitch_bias(60) is None
+    assert WindowPriors(tok, controls, Window(), None, 14.0).meter(1000) is None
+    assert WindowPriors(tok, controls, window, None, 14.0).pitch_bias(60) is None
 
 
 def _dense(n: int, seed: int = 0) -> list[Note]:

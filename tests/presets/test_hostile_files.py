@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from tatumflow.cli import app
 from tatumflow.fieldcheck import MAX_TOML_BYTES
 from tatumflow.generate.controls import Controls
+from tatumflow.generate.window import Window
 from tatumflow.presets import load_preset
 from tatumflow.realtime.ccmap import load_map
 from tatumflow.realtime.config import EngineConfig
@@ -88,14 +89,19 @@ def test_controls_with_an_unreadable_map_is_one_line(tmp_path, target):
     ({"style": {"Art Tatum": math.nan}}, "style"),
     ({"style": {"Art Tatum": math.inf}}, "style"),
     ({"style": {"Art Tatum": 1.0, "x": math.nan}}, "style"),
-    ({"seed": 2**64}, "seed"),
-    ({"seed": -1}, "seed"),
     ({"top_k": 10**20}, "top_k"),
     ({"temperature": math.nan}, "temperature"),
 ])
 def test_controls_refuse_non_finite_values(changes, setting):
     with pytest.raises(ValueError, match=setting):
         Controls(**changes)
+
+
+@pytest.mark.parametrize(("changes", "setting"), [({"seed": 2**64}, "seed"), ({"seed": -1}, "seed"),
+                                                  ({"end_s": math.inf}, "end_s"), ({"max_notes": 10**9}, "max_notes")])
+def test_windows_refuse_huge_and_non_finite_values(changes, setting):
+    with pytest.raises(ValueError, match=setting):
+        Window(**changes)
 
 
 @pytest.mark.parametrize("name", ["poll_ms", "latency_budget_ms", "silence_threshold_s", "hold_grace_s",

@@ -8,6 +8,7 @@ import pytest
 
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
+from tatumflow.generate.window import DEFAULT_WINDOW_NOTES, Window
 from tatumflow.notes import Note
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
@@ -107,8 +108,8 @@ class SlowGenerator:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def generate_chunk(self, state, human, controls, start_s=None, end_s=None):
-        notes, state = self.inner.generate_chunk(state, human, controls, start_s, end_s)
+    def generate_chunk(self, state, human, controls, window):
+        notes, state = self.inner.generate_chunk(state, human, controls, window)
         self.clock.advance(self.ms / 1e3 * (len(notes) + 1))
         return notes, state
 
@@ -146,28 +147,30 @@ def test_report_has_the_fields():
 
 
 class Recording(SlowGenerator):
-    """The slow mock, keeping the controls of every window it was asked for."""
+    """The slow mock, keeping the controls and the window of every window it was asked for."""
 
     def __init__(self, clock, ms_per_note: float) -> None:
         super().__init__(clock, ms_per_note)
         self.asked: list[Controls] = []
+        self.windows: list[Window] = []
 
-    def generate_chunk(self, state, human, controls, start_s=None, end_s=None):
+    def generate_chunk(self, state, human, controls, window):
         self.asked.append(controls)
-        return super().generate_chunk(state, human, controls, start_s, end_s)
+        self.windows.append(window)
+        return super().generate_chunk(state, human, controls, window)
 
 
-def test_degraded_windows_cap_a_copy_of_the_controls_never_the_controls():
-    c = Controls(temperature=0.9, max_notes_per_window=64)
+def test_degraded_windows_cap_the_window_never_the_controls():
+    c = Controls(temperature=0.9)
     clock = SimClock()
     gen = Recording(clock, ms_per_note=8.0)
     s = SimSession(mode="continue", prompt=phrase(start_s=0.0, n=8), latency_budget_ms=60, controls=c, clock=clock,
                    generator=gen)
     s.run_until(3.0)
     assert s.engine.controls is c
-    capped = [a for a in gen.asked if a.max_notes_per_window < c.max_notes_per_window]
+    capped = [w for w in gen.windows if w.max_notes < DEFAULT_WINDOW_NOTES]
     assert capped, "the latency budget should have capped some windows"
-    assert all(dataclasses.replace(a, max_notes_per_window=64) == c for a in gen.asked)
+    assert all(a is c for a in gen.asked)  # the musician's controls pass through untouched
     c2 = dataclasses.replace(c, temperature=0.5)
     s.engine.set_controls(c2)
     asked_before = len(gen.asked)

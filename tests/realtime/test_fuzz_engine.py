@@ -72,7 +72,7 @@ def run_stream(mode: str, events) -> SimSession:
                 s.engine.on_message(payload, now)
             elif what == "controls":
                 temperature, cap = payload
-                s.engine.set_controls(replace(s.engine.controls, temperature=temperature, max_notes_per_window=cap))
+                s.engine.set_controls(replace(s.engine.controls, temperature=temperature, top_k=cap))
             else:
                 s.engine.on_disconnect(now)
         s.engine.tick(now)

@@ -17,12 +17,12 @@ from tatumflow.tunes.perform import form_start_s, intro_notes, perform
 from tatumflow.tunes.restyle import restyle
 
 CHART = "title: T\nmeter: 3/4\ntempo: 150\n[A]\n| C | Dm7 G7 |\n[B]\n| F | % |\n"
-CONTROLS = Controls(style={"Art Tatum": 1.0}, seed=5, window_s=1.0, chart_weight=2.0)
+CONTROLS = Controls(style={"Art Tatum": 1.0}, window_s=1.0, chart_weight=2.0)
 
 
 def test_perform_places_the_form_and_writes_markers(generator, tmp_path):
     form = parse_chart(CHART).form
-    perf = perform(generator, form, 150.0, 2, CONTROLS)
+    perf = perform(generator, form, 150.0, 2, CONTROLS, seed=5)
     ch = perf.changes
     assert ch.start_s == 0.0 and ch.end_s == pytest.approx(2 * 4 * 3 * 0.4)
     assert perf.notes and all(n.onset_s >= 0 and n.end_s <= ch.end_s + 1e-6 for n in perf.notes)
@@ -49,7 +49,7 @@ def test_a_prompt_puts_bar_one_on_the_next_bar_line(generator):
     form = parse_chart(CHART).form  # a bar is 1.2 s at 150
     prompt = [Note(0.1 * i, 0.1, 60 + i % 5, 70) for i in range(20)]  # last onset 1.9 s
     assert form_start_s(prompt, form, 150.0) == pytest.approx(2.4) and form_start_s([], form, 150.0) == 0.0
-    perf = perform(generator, form, 150.0, 1, CONTROLS, prompt)
+    perf = perform(generator, form, 150.0, 1, CONTROLS, prompt, seed=5)
     assert perf.changes.start_s == pytest.approx(2.4)
     assert min(n.onset_s for n in perf.notes) > 1.9
     midi = performance_midi({"prompt": prompt, "tatumflow": perf.notes}, perf.changes, after_prompt=True)
@@ -69,7 +69,7 @@ def test_restyle_keeps_the_melody_on_top(generator):
     melody[5] = Note(2.5, 1.4, 71, 90)  # a held note over the next ones' onsets: they start at or below it
     melody = [m for m in melody if not 2.5 < m.onset_s < 3.9]
     ch = Changes(parse_chart("| C | G7 | C | G7 |").form, 120.0, choruses=1)
-    perf = restyle(generator, melody, CONTROLS, ch)
+    perf = restyle(generator, melody, CONTROLS, ch, seed=5)
     assert perf.melody == melody  # written as given
     assert len(perf.notes) > len(melody)
     assert melody_kept(melody, perf.notes + perf.melody) == 1.0

@@ -30,6 +30,7 @@ from tatumflow.eval.metrics import grammar_errors
 from tatumflow.eval.prompts import pair_seed, prompt_splits, recording_of
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
+from tatumflow.generate.window import Window
 from tatumflow.notes import Note, find_midi_files, read_midi, write_midi
 from tatumflow.plots import COLORS, draw_notes, pyplot
 from tatumflow.presets import DEFAULT_PRESET, controls_from
@@ -93,7 +94,7 @@ def main() -> None:
             raise SystemExit(f"{path.name}: only {len(splits)} prompts, --nth {args.nth} asked")
         split = splits[args.nth]
         seed = pair_seed(split.prompt, 0)  # the eval's first continuation of this prompt
-        ours = continue_notes(gen, split.prompt, CONTINUE_S, replace(controls, seed=seed))
+        ours = continue_notes(gen, split.prompt, CONTINUE_S, controls, Window(seed=seed))
         errors = sum(grammar_errors(ours, split.start_s, split.start_s + CONTINUE_S).values())
         t0 = split.prompt_start_s
         prompt, ours_, real = (shifted(x, t0) for x in (split.prompt, ours, split.real))

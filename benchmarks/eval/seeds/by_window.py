@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ import torch
 from tatumflow.eval.prompts import pair_seed, prompt_splits
 from tatumflow.generate.continuation import continue_notes
 from tatumflow.generate.load import load_generator
+from tatumflow.generate.window import Window
 from tatumflow.notes import find_midi_files, read_midi
 from tatumflow.presets import controls_from
 
@@ -56,7 +56,7 @@ def main() -> None:
         for split in prompt_splits(read_midi(path), PROMPT_S, CONTINUE_S, 0.01, EVERY_S)[: args.max_prompts]:
             for s in range(args.seeds):
                 seed = s if args.shared_seeds else pair_seed(split.prompt, s)
-                notes = continue_notes(gen, split.prompt, CONTINUE_S, replace(controls, seed=seed))
+                notes = continue_notes(gen, split.prompt, CONTINUE_S, controls, Window(seed=seed))
                 for n in notes:
                     generated.setdefault(int((n.onset_s - split.start_s) // WINDOW_S), []).append(n.duration_s)
             end = split.start_s + CONTINUE_S  # the real notes clipped there too, as the continuations are

@@ -155,16 +155,16 @@ def window_budget(size: str, context: int) -> dict:
 def budget_interleaved(sizes: list[str], context: int, rounds: int) -> dict:
     """22-note windows of each size (random weights, fp32 and packed fp16 weights), interleaved round by round in
     one process on one thread, so that machine load hits every size alike: the ratios are the result."""
-    from dataclasses import replace as dc_replace
 
     import numpy as np
     import torch
 
     from tatumflow.bench.common import dense_prompt, timed_ms
     from tatumflow.generate.controls import Controls
+    from tatumflow.generate.window import Window
 
     torch.set_num_threads(1)
-    controls = Controls(style={"Art Tatum": 1.0}, max_notes_per_window=22, window_s=60.0)
+    controls = Controls(style={"Art Tatum": 1.0}, window_s=60.0)
     decoders = {}
     for size in sizes:
         bm = random_bench_model(size, context)
@@ -175,8 +175,8 @@ def budget_interleaved(sizes: list[str], context: int, rounds: int) -> dict:
     for r in range(rounds + 1):
         for name, (gen, base) in decoders.items():
             state = base.copy()
-            c = dc_replace(controls, seed=r)
-            t = timed_ms(partial(gen.generate_chunk, state, [], c), torch.device("cpu"))
+            window = Window(max_notes=22, seed=r)
+            t = timed_ms(partial(gen.generate_chunk, state, [], controls, window), torch.device("cpu"))
             if r:
                 times[name].append(t)
     out = {k: {"window_ms_p50": round(float(np.percentile(v, 50)), 2),
