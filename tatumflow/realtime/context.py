@@ -37,6 +37,7 @@ from dataclasses import replace
 
 from ..generate.controls import Controls
 from ..notes import Note
+from ..timing.form import Changes
 from ..timing.grid import BeatGrid
 from .clock import Clock
 from .config import EngineConfig, Settings
@@ -167,12 +168,16 @@ class LiveContext:
     def plan_first(self, now_s: float, start_s: float, end_s: float) -> WindowPlan:
         return plan_first_chunk(now_s, start_s, end_s, self.cost.ms_per_note, self._config)
 
-    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None) -> list[Note]:
-        """Sample the planned window (with the session's `beat_grid` in its controls, when there is one); its cost
-        refines the estimates and goes into the stats."""
+    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None,
+                 changes: Changes | None = None) -> list[Note]:
+        """Sample the planned window (with the session's `beat_grid` and the tune's `changes`, when there are;
+        the chart prior reads the changes with `Controls.chart_weight`); its cost refines the estimates and goes
+        into the stats."""
         controls = self._controls
         if beat_grid is not None:
             controls = replace(controls, beat_grid=beat_grid)
+        if changes is not None:
+            controls = replace(controls, changes=changes)
         if plan.max_notes < controls.max_notes_per_window:
             controls = replace(controls, max_notes_per_window=plan.max_notes)
         t0 = self._clock.now()
