@@ -165,6 +165,8 @@ def configure(options: JamOptions) -> SessionConfig:
     if options.meter_weight is not None:
         controls = replace(controls, meter_weight=options.meter_weight)
     tempo = TempoConfig.from_options(options.sync, options.bpm)
+    if options.changes is not None and tempo.sync == "off":
+        raise ValueError("--changes needs a tempo to place the form on: --sync auto, clock or human, or --bpm N")
     ccmap = options.live.ccmap()
     prompt = tuple(read_midi(options.prompt)) if options.prompt is not None else ()
     form = read_chart(options.changes).form if options.changes is not None else None

@@ -147,6 +147,7 @@ def no_model(monkeypatch):
     (["--changes", "{bad}"], "bar 2: unknown chord symbol 'Hmaj13'"),
     (["--changes", "{empty}"], "no bars"),
     (["--changes", "{tmp}/none.txt"], "not found"),
+    (["--changes", "{tea}", "--sync", "off"], "--changes needs a tempo"),
 ])
 def test_jam_checks_the_chart_and_the_trade_before_the_model_loads(no_model, tmp_path, args, message):
     (tmp_path / "bad.txt").write_text("| C | Hmaj13 |\n")
@@ -165,7 +166,7 @@ def test_the_session_configuration_carries_the_form_the_turn_and_the_count_in(no
     assert config.form is not None and config.count_in
     config = configure(JamOptions(changes=tea, mode="trade", sync="clock", mock=True))
     assert config.engine.trade_bars == 4 and not config.count_in
-    config = configure(JamOptions(changes=tea, trade="chorus", mock=True))
+    config = configure(JamOptions(changes=tea, trade="chorus", sync="auto", mock=True))
     assert config.engine.trade_bars == 0
 
 
