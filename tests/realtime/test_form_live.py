@@ -246,3 +246,31 @@ def test_count_in_notes_reach_the_outputs_before_bar_1():
     ons = [t for t, tr, m in sink.messages if tr == MODEL and m.type == "note_on" and m.velocity > 0]
     assert len(ons) == 4 and engine.form.changes.start_s - ons[-1] == pytest.approx(60 / 90, abs=0.003)
     assert isinstance(sink.messages[0][2], mido.Message)
+
+
+def test_the_terminal_ui_shows_section_bar_beat_and_the_chords_at_80x24():
+    import asyncio
+
+    from tatumflow.realtime.ccmap import load_map
+    from tatumflow.realtime.tui import TuiInfo
+    from tatumflow.realtime.tui_app import JamApp, screen_text
+
+    clock = SimClock()
+    engine = build_engine(mock_generator(), [MemorySink()], config=EngineConfig(mode="trade"), clock=clock,
+                          tempo=TempoConfig(sync="fixed", bpm=120.0), form=FORM, count_in=True)
+    engine.tick(0.0)
+    clock.advance(engine.form.changes.start_s + 4 * 2.0 + 1.1 - clock.now())  # bar 5, beat 3
+    app = JamApp(engine, ControlSurface(engine), load_map(), None, TuiInfo(sync="fixed", bpm=120.0))
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if "form " in screen_text(app):
+                    break
+            lines = screen_text(app).splitlines()
+            assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+            assert any("form [B] bar 5/8 beat 3   chorus 1   F -> F" in line for line in lines), lines[:6]
+            assert "mode trade" in screen_text(app)
+
+    asyncio.run(go())

@@ -12,6 +12,7 @@ from tatumflow.notes import Note, note_messages
 from tatumflow.realtime.clock import SimClock
 from tatumflow.realtime.config import EngineConfig
 from tatumflow.realtime.engine import build_engine
+from tatumflow.realtime.report import format_report
 from tatumflow.realtime.sinks import MODEL, MemorySink
 from tatumflow.realtime.tempo import TempoConfig
 from tatumflow.realtime.trade import END_MARGIN_S, MIN_NOTE_S, TradeTurns, clip_to, parse_trade
@@ -155,6 +156,7 @@ def test_trading_fours_answers_on_the_bar_line_and_is_quiet_by_the_next():
     assert report["trades"] == 2 and report["trades_kept"] == 0
     assert report["trade_start_ms_max"] <= 3.0
     assert report["stuck_notes"] == 0
+    assert "trades 2  kept by you 0" in format_report(report)
     assert_balanced(s.model())
 
 
