@@ -4,7 +4,11 @@ who plays on keeps the turn, nothing sticks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
@@ -20,6 +24,7 @@ from tatumflow.timing.form import Changes
 from tatumflow.tunes.chart import parse_chart
 
 from .conftest import assert_balanced
+from .test_fuzz_engine import FAST, _schedule, stream
 
 FORM = parse_chart("[A]\n| C | Am7 | Dm7 | G7 |\n| C | Am7 | Dm7 G7 | C |\n").form  # 8 bars of 4/4
 WALTZ = parse_chart("meter: 3/4\n| C | G7 | G7 | C |\n").form
@@ -89,13 +94,14 @@ def test_answers_are_clipped_to_end_before_the_bar_line():
 # -- the mode in an engine, on a simulated clock --------------------------------------------------------------------
 
 class TradeSession:
-    """An engine trading fours at a fixed 120 bpm with a count-in (bar 1 where the form is placed)."""
+    """An engine trading fours at a fixed tempo (120 bpm: a bar is 2 s) with a count-in (bar 1 where the form is
+    placed)."""
 
-    def __init__(self, bars: str = "4") -> None:
+    def __init__(self, bars: str = "4", bpm: float = 120.0) -> None:
         self.clock, self.sink = SimClock(), MemorySink()
         config = EngineConfig(mode="trade", trade_bars=parse_trade(bars))
         self.engine = build_engine(mock_generator(), [self.sink], config=config, controls=Controls(chart_weight=2.5),
-                                   clock=self.clock, tempo=TempoConfig(sync="fixed", bpm=120.0), form=FORM,
+                                   clock=self.clock, tempo=TempoConfig(sync="fixed", bpm=bpm), form=FORM,
                                    count_in=True)
         self.inbox: list = []
         self.run_until(0.01)
@@ -185,3 +191,29 @@ def test_trade_without_a_chart_answers_as_call_response():
     clock, sink = SimClock(), MemorySink()
     engine = build_engine(mock_generator(), [sink], config=EngineConfig(mode="trade"), clock=clock)
     assert type(engine._mode).__name__ == "CallResponse"
+
+
+@FAST
+@given(events=stream, bars=st.sampled_from(["1", "2", "chorus"]))
+def test_random_streams_while_trading_leave_nothing_stuck(events, bars):
+    """The fuzz of test_fuzz_engine.py (notes, chords, pedal, stray note-offs, disconnects, junk) against trading at
+    240 bpm (a bar a second), with the pitch register and the temperature turned meanwhile."""
+    s = TradeSession(bars, bpm=240.0)
+    schedule = _schedule(events)
+    end = (schedule[-1][0] if schedule else 0.0) + 2.5
+    while s.clock.now() < end:
+        now = s.clock.now()
+        while schedule and schedule[0][0] <= now:
+            _, what, payload = schedule.pop(0)
+            if what == "msg":
+                s.engine.on_message(payload, now)
+            elif what == "controls":
+                s.engine.set_controls(replace(s.engine.controls, temperature=payload[0], pitch_high=60 + payload[1]))
+            else:
+                s.engine.on_disconnect(now)
+        s.engine.tick(now)
+        s.clock.advance(0.004)
+    report = s.engine.stop()
+    assert report["stuck_notes"] == 0 and s.sink.sounding == 0
+    assert_balanced(s.model())
+    assert_balanced([(t, m) for t, _, m in s.sink.messages])
