@@ -5,7 +5,8 @@
 `trade`) and the UI shows. Where bar 1 goes depends on where the tempo comes from:
 
 - MIDI clock: bar 1 is song position 0 (the Song Position Pointer places the bar: a DAW that starts at bar 9 of the
-  song starts at the form's bar 9), on the clock's tempo, read again at every pass.
+  song starts at the form's bar 9), on the clock's tempo, read again at every pass. A clock whose transport was
+  never started has no song position (nor phase): bar 1 is then the player's first note, on the clock's tempo.
 - `--bpm`: a count-in. At the first pass one bar of notes on the form's beats goes out from TatumFlow's output (the
   first beat higher and louder), and bar 1 is the bar line after it.
 - The player (the tempo tracker, `--sync human`, or `auto` with no clock): bar 1 is the beat nearest the player's
@@ -87,6 +88,8 @@ class LiveForm:
         if grid.source == "clock":
             if origin_s is not None:
                 self.changes, self._grid = Changes.on_grid(self.form, grid, origin_s), grid
+            elif self.changes is None:  # clock with its transport never started: no song position to go by
+                return self._place(now_s, grid)
             return []
         if self.changes is None:
             return self._place(now_s, grid)
@@ -104,7 +107,10 @@ class LiveForm:
         if self._first_onset_s is None:
             return []  # the player's tempo, before the player's first note: nothing to place by
         first = self._first_onset_s
-        bar1 = grid.beat_s + round(float(grid.beats(first))) * grid.period_s
+        if grid.source == "clock":  # a stopped transport's clock has a tempo but no phase: the note is the beat
+            bar1 = first
+        else:
+            bar1 = grid.beat_s + round(float(grid.beats(first))) * grid.period_s
         self.changes, self._grid = Changes.on_grid(self.form, grid, bar1), grid
         return []
 

@@ -73,9 +73,16 @@ def test_midi_clock_places_the_bar_by_the_song_position():
     assert form.changes is not None and form.changes.start_s == pytest.approx(10.0 - 16 * 0.5, abs=1e-3)
     view = form.view(now)
     assert (view.bar, view.beat, view.section, view.chord) == (5, 3, "B", "F")
-    stopped = ClockFollower()  # clock without a running transport: no bar to place
-    stopped.feed("clock", 0.0)
-    assert stopped.origin_s() is None
+    stopped = ClockFollower()  # clock without a running transport: no song position ...
+    tick = 0.5 / PPQN
+    for i in range(3 * PPQN):
+        stopped.feed("clock", 20.0 + i * tick)
+    assert stopped.grid is not None and stopped.origin_s() is None
+    form = LiveForm(FORM)
+    assert form.update(21.5, stopped.grid, None) == [] and form.changes is None
+    form.hear([21.26])  # ... nor phase: the player's first note is bar 1, on the clock's tempo
+    form.update(21.6, stopped.grid, None)
+    assert form.changes is not None and form.changes.start_s == 21.26 and form.changes.bpm == pytest.approx(120.0)
 
 
 def test_the_players_first_note_is_bar_1_and_a_new_tempo_keeps_the_bar_count():
