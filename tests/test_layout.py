@@ -20,7 +20,7 @@ LAYERS = {
     "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots", "files"},
     "presets": {"generate", "fieldcheck", "files"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
-                 "fieldcheck", "signals", "files"},
+                 "fieldcheck", "signals", "files", "tunes"},
     "tune": {"eval", "generate", "model", "notes", "stats", "timing", "train", "paths", "files"},
     "tunes": {"generate", "notes", "timing", "presets", "paths", "files"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths", "stamp"},

@@ -10,14 +10,14 @@ from ..fieldcheck import check_fields
 from ..files import clip, quote
 from ..generate.window import MAX_SEED
 
-MODES = ("call-response", "duet", "continue")
+MODES = ("call-response", "duet", "continue", "trade")  # trade: with a chart (trade.py)
 
 
 # The largest sane value of each number (a minute of silence, ten seconds of budget, a second between polls).
 _HIGHEST = {"silence_threshold_s": 60.0, "latency_budget_ms": 10_000.0, "safety_margin_ms": 1_000.0,
             "drop_tolerance_ms": 10_000.0, "late_threshold_ms": 10_000.0, "min_reply_s": 600.0, "max_reply_s": 600.0,
             "reply_ratio": 100.0, "first_notes": 1_000, "hold_grace_s": 600.0, "echo_window_ms": 10_000.0,
-            "poll_ms": 1_000.0, "torch_threads": 1_024}
+            "poll_ms": 1_000.0, "torch_threads": 1_024, "trade_bars": 32}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class EngineConfig:
     the first one sounds right at the threshold. A window's generation may take at
     most `latency_budget_ms`, and its notes must be planned `safety_margin_ms` before they sound; past that the engine
     degrades (shorter window, fewer notes, skip). A note later than `drop_tolerance_ms` at send time is dropped.
+    In `trade` (a chart's form, trade.py) the player and TatumFlow take turns of `trade_bars` bars (0: a chorus).
     """
 
     mode: str = "call-response"
@@ -50,6 +51,7 @@ class EngineConfig:
     channel: int = 0
     human_channel: int = 1
     torch_threads: int = 1
+    trade_bars: int = 4
     seed: int = 0  # the session's seed: window i samples with seed + i (generate/window.py)
 
     def __post_init__(self) -> None:
@@ -60,7 +62,8 @@ class EngineConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("safety_margin_ms", "late_threshold_ms", "hold_grace_s", "echo_window_ms", "torch_threads"):
+        for name in ("safety_margin_ms", "late_threshold_ms", "hold_grace_s", "echo_window_ms", "torch_threads",
+                     "trade_bars"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.max_reply_s < self.min_reply_s:

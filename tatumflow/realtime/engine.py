@@ -24,16 +24,19 @@ import mido
 
 from ..generate.controls import Controls
 from ..notes import Note
+from ..timing.form import Form
 from .clock import Clock, MonotonicClock, prepare_live_process
 from .config import EngineConfig, Settings
 from .context import LiveContext
-from .livein import EchoFilter, LiveInput
-from .modes import Mode, ModeParts, make_mode
+from .liveform import FormView, LiveForm
+from .livein import EchoFilter, LiveInput, Taken
+from .modes import Mode, ModeParts
 from .outbox import Outbox
 from .outputs import Outputs
 from .report import SessionStats, build_report
 from .sinks import Sink
 from .tempo import TempoConfig, TempoSource, TimeKeeper
+from .trade import make_mode
 
 log = logging.getLogger(__name__)
 MONITORED = ("note_on", "note_off", "control_change")  # the human's messages echoed to the sinks
@@ -58,6 +61,7 @@ class EngineSnapshot:
     tempo_bpm: float | None = None
     tempo_from: str | None = None  # the grid's source: clock, human, fixed (None without a grid)
     last_heard_ms: float | None = None  # the last reply: the human's last release -> its first note
+    form: FormView | None = None  # where the tune's form is (jam --changes; None: no chart, or not placed yet)
 
 
 class JamEngine:
@@ -65,7 +69,7 @@ class JamEngine:
 
     def __init__(self, settings: Settings, clock: Clock, outputs: Outputs, live: LiveInput, echo: EchoFilter,
                  context: LiveContext, mode: Mode, outbox: Outbox, stats: SessionStats,
-                 time: TimeKeeper | None = None) -> None:
+                 time: TimeKeeper | None = None, form: LiveForm | None = None) -> None:
         self._settings, self.clock = settings, clock
         self.outputs, self._live, self._echo = outputs, live, echo
         self._context, self._mode, self._outbox, self._stats = context, mode, outbox, stats
@@ -79,6 +83,7 @@ class JamEngine:
         self._switch_lock = threading.Lock()
         self._switch_at: float | None = None  # a mode switch / mute / panic the worker has still to apply
         self.time = time or TimeKeeper(TempoSource(TempoConfig()), stats)  # the session's tempo (tempo.py)
+        self.form = form  # the tune's form in time (liveform.py), read by the modes
 
     # -- any thread --------------------------------------------------------------------------------------------
     @property
@@ -116,7 +121,8 @@ class JamEngine:
                               st.reply_ms[-1] if st.reply_ms else None, sent.late_notes,
                               st.dropped_notes + sent.dropped_notes, getattr(grid, "bpm", None),
                               getattr(grid, "source", None),
-                              st.phrase_to_reply_ms[-1] if st.phrase_to_reply_ms else None)
+                              st.phrase_to_reply_ms[-1] if st.phrase_to_reply_ms else None,
+                              self.form.view(self.clock.now()) if self.form is not None else None)
 
     # -- live switches (any thread) ----------------------------------------------------------------------------
     def update_config(self, **changes) -> None:
@@ -152,7 +158,7 @@ class JamEngine:
         self._context.forget_from(at)  # planned notes that never sounded
         paused = self._mode.paused
         self._mode = make_mode(ModeParts(self._settings, self._live, self._context, self._outbox, self._stats,
-                                         self.time))
+                                         self.time, self.form))
         self._mode.paused = paused
         self.time.source.on_transport = self._mode.transport
 
@@ -197,11 +203,21 @@ class JamEngine:
         self.time.update(now_s)
         self._apply_switch()
         taken = self._live.take()
+        self._keep_form(now_s, taken)
         self._quiet = self._quiet and not taken.onsets
         if self.muted or self._quiet:
             self._context.hear(taken.notes)  # still listening
             return
         self._mode.step(now_s, taken)
+
+    def _keep_form(self, now_s: float, taken: Taken) -> None:
+        """The form placed on this pass's tempo (liveform.py); a count-in, when it starts, goes out now."""
+        if self.form is None:
+            return
+        self.form.hear(taken.onsets)
+        count_in = self.form.update(now_s, self.time.grid, self.time.source.origin_s(now_s))
+        if count_in and not self.muted:
+            self._outbox.send(count_in, None)
 
     def tick(self, now_s: float) -> None:
         """One worker pass and one send pass at `now_s` (the simulated-clock path: no threads)."""
@@ -248,12 +264,14 @@ class JamEngine:
 
 def build_engine(generator, sinks: Outputs | Sequence[Sink], *, config: EngineConfig | None = None,
                  controls: Controls | None = None, prompt: Sequence[Note] = (), clock: Clock | None = None,
-                 model_name: str = "mock", tempo: TempoConfig | None = None) -> JamEngine:
+                 model_name: str = "mock", tempo: TempoConfig | None = None, form: Form | None = None,
+                 count_in: bool = False) -> JamEngine:
     """The one way to make an engine: `generator` (a `ChunkedGenerator`, real or mock) answering on `sinks`.
 
     `prompt` goes into the context before the session (in `continue` it is answered at once); `clock` defaults to a
     `MonotonicClock` (tests pass a `SimClock` and drive `tick`); `model_name` goes into the report; `tempo` is the
-    session's tempo source (tempo.py; default off).
+    session's tempo source (tempo.py; default off); `form` a tune's chart (jam --changes), placed on that tempo
+    (liveform.py; `count_in`: one bar of notes before bar 1, for a fixed tempo).
     """
     outputs = Outputs.of(sinks)
     settings = Settings(config or EngineConfig())
@@ -266,6 +284,7 @@ def build_engine(generator, sinks: Outputs | Sequence[Sink], *, config: EngineCo
                     time=time)
     context = LiveContext(generator, controls or Controls(), settings, clock, stats, prompt)
     live = LiveInput()
-    mode = make_mode(ModeParts(settings, live, context, outbox, stats, time), has_prompt=bool(prompt))
+    live_form = LiveForm(form, count_in) if form is not None else None
+    mode = make_mode(ModeParts(settings, live, context, outbox, stats, time, live_form), has_prompt=bool(prompt))
     time.source.on_transport = mode.transport
-    return JamEngine(settings, clock, outputs, live, echo, context, mode, outbox, stats, time)
+    return JamEngine(settings, clock, outputs, live, echo, context, mode, outbox, stats, time, live_form)

@@ -60,7 +60,15 @@ InOpt = Annotated[str, typer.Option(
 OutOpt = Annotated[list[str] | None, typer.Option(
     "--out", help="'virtual' (creates 'TatumFlow Out'), 'synth', or a port name; repeatable.")]
 ModeOpt = Annotated[str | None, typer.Option(
-    "--mode", help="call-response, duet or continue (default: the preset's; duet with --split).", show_default=False)]
+    "--mode", help="call-response, duet, continue or trade (with --changes) (default: the preset's; duet with "
+    "--split; trade with --trade).", show_default=False)]
+JamChangesOpt = Annotated[str | None, typer.Option(
+    "--changes", help="A chord chart (README: Play a tune): the form in the jam, on the session's tempo (MIDI clock: "
+    "the song position places the bar; --bpm: a bar of count-in first; else your first note is bar 1).",
+    show_default=False)]
+TradeOpt = Annotated[str | None, typer.Option(
+    "--trade", help="Trade N bars (2, 4, 8) or 'chorus' with the form: you play N, TatumFlow answers the next N "
+    "(--mode trade; default 4).", show_default=False)]
 PromptOpt = Annotated[str | None, typer.Option(
     "--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)]
 RecordOpt = Annotated[str | None, typer.Option(
@@ -99,6 +107,7 @@ def jam(
     in_channel: InChannelOpt = None, out_channel: OutChannelOpt = None, thru: ThruOpt = True,
     velocity_curve: VelocityOpt = "linear", style_b: StyleBOpt = None,
     jack_input: JackInputOpt = None, deadman: DeadmanOpt = None,
+    changes: JamChangesOpt = None, trade: TradeOpt = None,
 ) -> None:
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
@@ -125,7 +134,8 @@ def jam(
                              report=Path(report) if report else None, duration_s=duration, checkpoint=checkpoint,
                              device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
                              sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
-                             on_server_loss=on_server_loss, live=live, jack_input=jack_input, deadman=deadman)
+                             on_server_loss=on_server_loss, live=live, jack_input=jack_input, deadman=deadman,
+                             changes=Path(changes) if changes else None, trade=trade)
         config = configure(options)  # every option checked, before the model loads or anything opens
         if not show_tui:
             typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)

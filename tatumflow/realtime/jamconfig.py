@@ -2,7 +2,8 @@
 
 `JamOptions` is what was asked for (the `jam` command's options, or a test's); `configure(options)` turns it into
 one frozen `SessionConfig`: the preset loaded, the engine configuration and the controls built from it, the tempo
-source, the prompt read, the CC map read, the MIDI API chosen, every port name checked against the ports there
+source, the prompt read, the chord chart read (`--changes`, with `--mode trade` and `--trade`), the CC map read,
+the MIDI API chosen, every port name checked against the ports there
 are, the soundfont found, the environment's switches read (environment.py). A mistyped `--in`, `--out`,
 `--preset` or `--mode` is a one-line `ValueError` here, before the model loads and before any port, process or
 file is opened. The session (session.py) then reads this configuration and nothing else.
@@ -18,6 +19,8 @@ from ..generate.controls import Controls
 from ..notes import Note, read_midi
 from ..paths import check_input_file, check_output_file
 from ..presets import load_preset
+from ..timing.form import Form
+from ..tunes.chart import read_chart
 from . import environment
 from .ccmap import CcMap
 from .config import MODES, EngineConfig
@@ -25,6 +28,7 @@ from .guard import ON_SERVER_LOSS
 from .live import LiveOptions
 from .midi_io import VIRTUAL, backend, detect_api, jack_reader, resolve_port
 from .tempo import TempoConfig
+from .trade import parse_trade
 
 SYNTH = "synth"
 
@@ -54,6 +58,8 @@ class JamOptions:
     on_server_loss: str = "wait"  # the JACK server went away: wait for it (ports re-opened), or exit (guard.py)
     jack_input: str | None = None  # how a JACK input is read: dump or callback (None: TATUMFLOW_JACK_INPUT, else best)
     deadman: bool | None = None  # the dead man's switch for port outputs (None: TATUMFLOW_DEADMAN, else on)
+    changes: Path | None = None  # a chord chart: the form in the jam (liveform.py)
+    trade: str | None = None  # bars a turn in `trade` ("2", "4", "8", "chorus"); None: 4
 
     def __post_init__(self) -> None:
         if not self.outs:
@@ -70,8 +76,9 @@ class JamOptions:
         for value, option in ((self.record, "--record"), (self.report, "--report")):
             if value is not None:
                 check_output_file(value, option)
-        if self.prompt is not None:
-            check_input_file(self.prompt, "--prompt")
+        for path, option in ((self.prompt, "--prompt"), (self.changes, "--changes")):
+            if path is not None:
+                check_input_file(path, option)
         for number, option in ((self.silence_threshold_s, "--silence"), (self.bpm, "--bpm")):
             if number is not None and not 0 < number < math.inf:
                 raise ValueError(f"{option} must be a finite number > 0, got {number}")
@@ -99,6 +106,8 @@ class SessionConfig:
     soundfont: Path | None  # the built-in synth's (None: no synth output)
     jack_input: str  # "dump" or "callback"
     deadman: bool
+    form: Form | None = None  # the chart's form (--changes)
+    count_in: bool = False  # a bar of notes before bar 1 (a chart at a fixed --bpm)
 
     @property
     def port_outputs(self) -> tuple[str, ...]:
@@ -111,8 +120,14 @@ def _engine_config(options: JamOptions, preset_name: str, table: dict) -> Engine
     if options.mode is not None and options.mode not in MODES:
         raise ValueError(f"unknown --mode {options.mode!r}; valid modes: {', '.join(MODES)}")
     config = EngineConfig.from_table(table, f"preset {preset_name!r} [engine]")
-    overrides = {"mode": options.mode, "silence_threshold_s": options.silence_threshold_s,
-                 **options.live.engine_overrides(options.mode)}  # a split plays in duet; the output channel
+    mode = options.mode if options.mode is not None or options.trade is None else "trade"  # --trade N: trade
+    if options.trade is not None and mode != "trade":
+        raise ValueError(f"--trade goes with --mode trade, not --mode {mode}")
+    if mode == "trade" and options.changes is None:
+        raise ValueError("--mode trade needs a chord chart: --changes tune.txt (the bars to trade on)")
+    overrides = {"mode": mode, "silence_threshold_s": options.silence_threshold_s,
+                 "trade_bars": parse_trade(options.trade) if options.trade is not None else None,
+                 **options.live.engine_overrides(mode)}  # a split plays in duet; the output channel
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -150,8 +165,11 @@ def configure(options: JamOptions) -> SessionConfig:
     if options.meter_weight is not None:
         controls = replace(controls, meter_weight=options.meter_weight)
     tempo = TempoConfig.from_options(options.sync, options.bpm)
+    if options.changes is not None and tempo.sync == "off":
+        raise ValueError("--changes needs a tempo to place the form on: --sync auto, clock or human, or --bpm N")
     ccmap = options.live.ccmap()
     prompt = tuple(read_midi(options.prompt)) if options.prompt is not None else ()
+    form = read_chart(options.changes).form if options.changes is not None else None
     api = detect_api(options.api)
     reader = jack_reader(api, options.jack_input)
     _check_ports(options, api)
@@ -161,4 +179,5 @@ def configure(options: JamOptions) -> SessionConfig:
 
         soundfont = find_soundfont(options.soundfont)
     deadman = environment.deadman() if options.deadman is None else options.deadman
-    return SessionConfig(options, api, engine, controls, tempo, prompt, ccmap, soundfont, reader, deadman)
+    return SessionConfig(options, api, engine, controls, tempo, prompt, ccmap, soundfont, reader, deadman, form,
+                         form is not None and tempo.sync == "fixed")

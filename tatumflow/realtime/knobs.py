@@ -145,11 +145,13 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
        "bias on the onset gaps: > 0 denser, < 0 sparser"),
     _k("legato", -2.0, 2.0, 0.0, "float", "controls", "legato", 0.05, 81,
        "note lengths: > 0 longer (legato), < 0 shorter (staccato)"),
+    _k("chart", 0.0, 8.0, 0.0, "float", "controls", "chart_weight", 0.25, 83,
+       "weight of the chart prior (jam --changes: the chord at each onset); 0 = off"),
     _k("reply_ratio", 0.25, 4.0, 1.0, "float", "engine", "reply_ratio", 0.25, 77, "reply length / phrase length"),
     _k("silence", 0.1, 3.0, 0.5, "float", "engine", "silence_threshold_s", 0.05, 78,
        "silence (s) after the human's last release before a reply"),
-    _k("mode", 0, len(MODES) - 1, MODES[0], "choice", "switch", "mode", 1, 79, "call-response, duet or continue",
-       MODES),
+    _k("mode", 0, len(MODES) - 1, MODES[0], "choice", "switch", "mode", 1, 79,
+       "call-response, duet, continue or trade (trade: with --changes)", MODES),
     _k("mute", 0, 1, False, "toggle", "switch", "", 1, 80, "TatumFlow silent (it still listens)"),
 )}
 PANIC = "panic"  # not a knob: a trigger (all notes off now), on a CC of the map and in every UI

@@ -23,8 +23,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..notes import Note
+from ..timing.form import Changes
 from ..timing.grid import BeatGrid
 from ..timing.midiclock import TransportEvent
 from .config import EngineConfig, Settings
@@ -33,6 +35,9 @@ from .livein import LiveInput, Taken
 from .outbox import Outbox, ReplyTimes
 from .report import SessionStats
 from .tempo import TimeKeeper
+
+if TYPE_CHECKING:
+    from .liveform import LiveForm
 
 log = logging.getLogger(__name__)
 UNBOUNDED_S = 1e9
@@ -50,6 +55,7 @@ class ModeParts:
     outbox: Outbox
     stats: SessionStats
     time: TimeKeeper | None = None
+    form: LiveForm | None = None  # the tune's form in time (jam --changes)
 
 
 class Mode:
@@ -59,7 +65,7 @@ class Mode:
 
     def __init__(self, parts: ModeParts) -> None:
         self._settings, self.live, self.context, self.outbox = parts.settings, parts.live, parts.context, parts.outbox
-        self.stats, self.time = parts.stats, parts.time
+        self.stats, self.time, self.form = parts.stats, parts.time, parts.form
         self.paused = False  # the DAW's transport is stopped
 
     @property
@@ -72,8 +78,18 @@ class Mode:
         """The session's beat grid as of this worker pass (None: no tempo)."""
         return None if self.time is None else self.time.grid
 
+    @property
+    def changes(self) -> Changes | None:
+        """The tune's form in time as of this pass (None: no chart, or not placed yet)."""
+        return None if self.form is None else self.form.changes
+
     def generate(self, plan) -> list[Note]:
-        return self.context.generate(plan, beat_grid=self.grid)
+        """Sample a window with the session's time: the chart's changes and beat grid when a form is placed, else
+        the tempo's grid."""
+        changes = self.changes
+        if changes is None:
+            return self.context.generate(plan, beat_grid=self.grid)
+        return self.context.generate(plan, beat_grid=changes.beat_grid(), changes=changes)
 
     def on_beat(self, t_s: float) -> float:
         """The first beat at or after `t_s` (`t_s` itself without a grid)."""
@@ -265,14 +281,22 @@ class CallResponse(Mode):
         with self._lock:
             if self._reply is not reply or self._barge_at is not None or self._stop_at is not None or self.paused:
                 return  # the human came back (or the DAW stopped) meanwhile: these notes never sound
-            last_onset = self.live.last_onset_s
-            if last_onset is not None and last_onset >= reply.decided_s:
-                self._barge_at = min(last_onset, reply.planned_until_s)  # played while we decided: a barge-in
+            barge = self._played_meanwhile(reply)
+            if barge is not None:
+                self._barge_at = barge
                 return
             reply.planned_until_s = next_start_s
             if notes:
                 reply.last_end_s = max(reply.last_end_s, max(n.end_s for n in notes))
             self.outbox.send(notes, reply.group)
+
+
+    def _played_meanwhile(self, reply: Reply) -> float | None:
+        """A key pressed while the reply was being decided: where the barge-in is (None: nobody played)."""
+        last_onset = self.live.last_onset_s
+        if last_onset is not None and last_onset >= reply.decided_s:
+            return min(last_onset, reply.planned_until_s)
+        return None
 
 
 class Continue(CallResponse):

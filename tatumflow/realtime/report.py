@@ -47,6 +47,10 @@ class SessionStats:
     beat_alignment_ms: list[float] = field(default_factory=Reservoir)  # onset -> nearest 16th / 8th-triplet position
     beat_alignment_beats: list[float] = field(default_factory=Reservoir)
     reply_beat_offset_ms: list[float] = field(default_factory=list)  # a reply's first note -> nearest beat (signed)
+    # trade (trade.py): answers heard, turns the player kept, each answer's first note -> its bar line (signed)
+    trades: int = 0
+    trades_kept: int = 0
+    trade_start_ms: list[float] = field(default_factory=list)
 
 
 def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> dict:
@@ -88,6 +92,19 @@ def build_report(stats: SessionStats, send: SendStats, stuck_notes: int = 0) -> 
         "server_losses": stats.server_losses,
         "stuck_notes": stuck_notes,
         **time_report(stats),
+        **trade_report(stats),
+    }
+
+
+def trade_report(stats: SessionStats) -> dict:
+    """Trading (jam --mode trade): how many answers, how many turns the player kept, and how far each answer's
+    first note was from its bar line (absolute, ms)."""
+    offsets = [abs(x) for x in stats.trade_start_ms]
+    return {
+        "trades": stats.trades,
+        "trades_kept": stats.trades_kept,
+        "trade_start_ms_p50": percentile(offsets, 50),
+        "trade_start_ms_max": round(float(max(offsets)), 2) if offsets else None,
     }
 
 
@@ -129,6 +146,8 @@ def format_report(report: dict) -> str:
         f"  median {report['tempo_bpm_median'] or '-'}  onsets vs grid p50 {ms('beat_alignment_ms_p50')}"
         f"  p90 {ms('beat_alignment_ms_p90')}  reply start vs beat p50 {ms('reply_beat_offset_ms_p50')}"
         f"  max {ms('reply_beat_offset_ms_max')}",
+        *([f"  trades {report['trades']}  kept by you {report.get('trades_kept', 0)}  first note vs bar line"
+           f" p50 {ms('trade_start_ms_p50')}  max {ms('trade_start_ms_max')}"] if report.get("trades") else []),
     ])
 
 

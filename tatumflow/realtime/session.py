@@ -140,7 +140,7 @@ def _open(config: SessionConfig, generator, model_name: str, stop: threading.Eve
 
         recent = outputs.add(RecentNotes())
     engine = build_engine(generator, outputs, config=config.engine, controls=config.controls, prompt=config.prompt,
-                          model_name=model_name, tempo=config.tempo)
+                          model_name=model_name, tempo=config.tempo, form=config.form, count_in=config.count_in)
     if config.engine.mode == "continue" and not config.prompt:
         log.info("continue mode without --prompt: the human's first phrase is the prompt")
     rig = LiveRig(engine, options.live, generator, config.api, config.ccmap, config.jack_input)

@@ -126,6 +126,13 @@ class TempoSource:
         """A bar's first beat when the source knows bars (a running clock), else None."""
         return self.follower.bar_s() if self.follower.alive(now_s) else None
 
+    def origin_s(self, now_s: float) -> float | None:
+        """The time of the clock's song position 0 when a running clock knows it (the form's bar 1), else None."""
+        if not self.follower.alive(now_s):
+            return None
+        with self._lock:
+            return self.follower.origin_s()
+
 
 class TimeKeeper:
     """The engine's time: `update(now)` once a worker pass; `grid` is the grid of the last pass."""

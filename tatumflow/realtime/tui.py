@@ -1,4 +1,5 @@
-"""What the terminal UI of `jam --tui` shows, as text: mode, tempo and where it comes from, the ports and whether
+"""What the terminal UI of `jam --tui` shows, as text: mode, tempo and where it comes from, where the tune's form is
+(section, bar, beat, the chord now and the next: `jam --changes`), the ports and whether
 `TatumFlow Out` reaches anything, the preset, what the human and TatumFlow play, every control with its value and
 CC, the reply timings a player hears, late/dropped notes, the last change and the keys.
 
@@ -150,6 +151,9 @@ def header_text(snap, tempo: str, split: Split | None) -> Text:
         text.append("   MUTED", style="bold red")
     elif snap.replying:
         text.append("   replying", style="green")
+    form = getattr(snap, "form", None)
+    if form is not None:  # jam --changes: section, bar, beat, the chord now and the next
+        text.append(f"\nform {form.describe()}", style="bold yellow")
     if split is not None:
         text.append(f"\nsplit: {split.describe()}", style="magenta")
     return text

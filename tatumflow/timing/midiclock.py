@@ -110,6 +110,14 @@ class ClockFollower:
         beat = self._position(self._ticks) // PPQN
         return self.grid.beat_s - (beat % beats_per_bar) * self.grid.period_s
 
+    def origin_s(self) -> float | None:
+        """The time of song position 0 (bar 1 of the song) on the tempo now, when running: the Song Position
+        Pointer places the bar (a form's bar 1 at position 0, its bar k at k - 1 bars of beats)."""
+        if self.grid is None or not self.running or self._anchor is None:
+            return None
+        beat = self._position(self._ticks) // PPQN
+        return self.grid.beat_s - beat * self.grid.period_s
+
     def _notify(self, kind: str, t_s: float) -> None:
         if self.on_transport is not None:
             self.on_transport(TransportEvent(kind, t_s))

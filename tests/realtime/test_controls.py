@@ -29,8 +29,9 @@ def test_registry_has_every_required_control():
 @pytest.mark.parametrize("name,cc,expected", [("temperature", 0, 0.1), ("temperature", 127, 2.0),
                                               ("pitch_high", 127, 108), ("pitch_high", 0, 21), ("mute", 64, True),
                                               ("mute", 63, False), ("mode", 0, "call-response"),
-                                              ("mode", 127, "continue"), ("density", 127, 3.0),
-                                              ("legato", 0, -2.0), ("legato", 127, 2.0)])
+                                              ("mode", 127, "trade"), ("density", 127, 3.0),
+                                              ("legato", 0, -2.0), ("legato", 127, 2.0),
+                                              ("chart", 0, 0.0), ("chart", 127, 8.0)])
 def test_cc_values_map_linearly_onto_the_range(name, cc, expected):
     got = KNOBS[name].from_cc(cc)
     if isinstance(expected, str | bool):

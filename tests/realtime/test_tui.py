@@ -88,7 +88,7 @@ def test_keys_change_controls_through_the_surface_and_the_list_scrolls():
         assert s.engine.snapshot().muted
         await pilot.press("p", "exclamation_mark")
         assert surface.panics == 2
-        await pilot.press(*["down"] * 8)  # from harmony to silence: below the rows that fit at first
+        await pilot.press(*["down"] * 9)  # from harmony to silence: below the rows that fit at first
         await pilot.press("right")
         assert surface.values["silence"] == 0.55
         await pilot.pause()
