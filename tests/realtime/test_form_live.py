@@ -110,9 +110,9 @@ class Spy:
     def __getattr__(self, name):
         return getattr(self.gen, name)
 
-    def generate_chunk(self, state, human, controls, **kw):
-        self.seen.append((controls.changes, controls.beat_grid))
-        return self.gen.generate_chunk(state, human, controls, **kw)
+    def generate_chunk(self, state, human, controls, window):
+        self.seen.append((window.changes, window.beat_grid))
+        return self.gen.generate_chunk(state, human, controls, window)
 
 
 @pytest.mark.parametrize("mode", ["duet", "call-response"])
