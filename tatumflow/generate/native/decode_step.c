@@ -3,8 +3,8 @@
  * Batch-1 decode is a few million multiply-adds a note over ~15 MB of weights: on a CPU its floor is the time to
  * stream those weights from cache once. Through torch it costs several times that (about a hundred small ops a
  * note, each with its dispatch, allocation and a BLAS call tuned for large matrices). Here the same arithmetic
- * runs as one call: the matrices are read row by row with eight independent accumulators (which the compiler
- * turns into SIMD fused multiply-adds, -O3 -march=native), every buffer is preallocated, nothing is allocated.
+ * runs as one call: the matrices are read eight rows at a time, eight independent chains of SIMD fused
+ * multiply-adds (-O3 -march=native), every buffer is preallocated, nothing is allocated.
  *
  * It reads the weights that `InferenceModel` prepared (norm gains and sqrt(D) folded into the matrices), and
  * reads and writes the same `KVCache` tensors as the torch paths, so the paths mix freely. Activations and sums
@@ -84,26 +84,21 @@ static float dot(const float *restrict a, const float *restrict b, int n) {
     return s;
 }
 
-/* out[j] = W[j] . x for four rows at once (each x load serves four rows); n a multiple of 8. LOAD reads eight
- * weights as fp32 (load8 or load8h). */
-#define DOT4(NAME, T, LOAD)                                                                  \
+/* out[j] = W[j] . x for eight rows at once: each x load serves eight rows, and the eight chains of fused
+ * multiply-adds are independent, enough to keep both FMA units busy (four chains left one idle: an FMA waits ~4
+ * cycles for its own accumulator). Each row's sum is the same chain, in the same order, as one row alone. n a
+ * multiple of 8. LOAD reads eight weights as fp32 (load8 or load8h). */
+#define DOT8(NAME, T, LOAD)                                                                  \
     static void NAME(const T *restrict w, int n, const float *restrict x, float *out) {    \
-        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                         \
-        const T *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;                                    \
+        v8f a[8] = {{0}};                                                                   \
         for (int i = 0; i < n; i += 8) {                                                    \
             v8f xv = load8(x + i);                                                          \
-            a0 += LOAD(w + i) * xv;                                                         \
-            a1 += LOAD(w1 + i) * xv;                                                        \
-            a2 += LOAD(w2 + i) * xv;                                                        \
-            a3 += LOAD(w3 + i) * xv;                                                        \
+            for (int r = 0; r < 8; r++) a[r] += LOAD(w + (size_t)r * n + i) * xv;           \
         }                                                                                   \
-        out[0] = total8(a0);                                                                \
-        out[1] = total8(a1);                                                                \
-        out[2] = total8(a2);                                                                \
-        out[3] = total8(a3);                                                                \
+        for (int r = 0; r < 8; r++) out[r] = total8(a[r]);                                  \
     }
-DOT4(dot4_f32, float, load8)
-DOT4(dot4_f16, _Float16, load8h)
+DOT8(dot8_f32, float, load8)
+DOT8(dot8_f16, _Float16, load8h)
 
 /* one row of either kind against x, n a multiple of 8 or not */
 static float dot_row(const void *w, int half, const float *x, int n) {
@@ -124,16 +119,16 @@ static void matvec(const void *W, int half, int n_out, int n_in, const float *x,
     const char *base = (const char *)W;
     int o = 0;
     if (n_in % 8 == 0)
-        for (; o + 4 <= n_out; o += 4)
+        for (; o + 8 <= n_out; o += 8)
             for (int b = 0; b < lanes; b++) {
-                float s[4];
+                float s[8];
                 const void *rows = base + (size_t)o * row_bytes;
                 if (half)
-                    dot4_f16((const _Float16 *)rows, n_in, x + (size_t)b * n_in, s);
+                    dot8_f16((const _Float16 *)rows, n_in, x + (size_t)b * n_in, s);
                 else
-                    dot4_f32((const float *)rows, n_in, x + (size_t)b * n_in, s);
+                    dot8_f32((const float *)rows, n_in, x + (size_t)b * n_in, s);
                 float *dst = y + (size_t)b * n_out + o;
-                for (int j = 0; j < 4; j++) {
+                for (int j = 0; j < 8; j++) {
                     float r = s[j] + (bias ? bias[o + j] : 0.0f);
                     dst[j] = accumulate ? dst[j] + r : r;
                 }
@@ -234,7 +229,24 @@ static inline __attribute__((always_inline)) void attend_v(const float *q, const
     v8f qv[16], acc[16];
     for (int j = 0; j < nv; j++) qv[j] = load8(q + 8 * j) * scale;
     float top = -INFINITY;
-    for (int t = 0; t <= pos; t++) {
+    int t0 = 0;
+    for (; t0 + 4 <= pos + 1; t0 += 4) {  /* four keys at once: four independent chains, each as one key alone */
+        const float *kt = keys + (size_t)t0 * hd;
+        v8f a0 = qv[0] * load8(kt), a1 = qv[0] * load8(kt + hd);
+        v8f a2 = qv[0] * load8(kt + 2 * hd), a3 = qv[0] * load8(kt + 3 * hd);
+        for (int j = 1; j < nv; j++) {
+            a0 += qv[j] * load8(kt + 8 * j);
+            a1 += qv[j] * load8(kt + hd + 8 * j);
+            a2 += qv[j] * load8(kt + 2 * hd + 8 * j);
+            a3 += qv[j] * load8(kt + 3 * hd + 8 * j);
+        }
+        float s4[4] = {total8(a0), total8(a1), total8(a2), total8(a3)};
+        for (int i = 0; i < 4; i++) {
+            scores[t0 + i] = s4[i];
+            top = s4[i] > top ? s4[i] : top;
+        }
+    }
+    for (int t = t0; t <= pos; t++) {
         const float *kt = keys + (size_t)t * hd;
         v8f a = qv[0] * load8(kt);
         for (int j = 1; j < nv; j++) a += qv[j] * load8(kt + 8 * j);
