@@ -82,7 +82,8 @@ def difference(a: dict[str, float], b: dict[str, float], rng: np.random.Generato
     recs = sorted(a)
     d = np.array([a[r] - b[r] for r in recs])
     boots = [float(np.mean(d[rng.integers(0, len(d), len(d))])) for _ in range(n)]
-    return {"mean": round(float(np.mean(d)), 5), "ci95": [round(float(np.percentile(boots, q)), 5) for q in (2.5, 97.5)]}
+    ci = [round(float(np.percentile(boots, q)), 5) for q in (2.5, 97.5)]
+    return {"mean": round(float(np.mean(d)), 5), "ci95": ci}
 
 
 def main() -> None:
@@ -109,7 +110,8 @@ def main() -> None:
     (out / "fp16_eval.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# fp16 against fp32 weights: the eval's measures ({prompts} prompts of the tuning split, "
              f"{len(runs['fp32'])} recordings, {args.seeds} seeds each)", "",
-             "| measure | fp32 | fp16 | fp16 - fp32 (95 % CI) | other seeds - fp32 (95 % CI) |", "| --- | --- | --- | --- | --- |"]
+             "| measure | fp32 | fp16 | fp16 - fp32 (95 % CI) | other seeds - fp32 (95 % CI) |",
+             "| --- | --- | --- | --- | --- |"]
     for key, v in table.items():
         a, b = v["fp16_minus_fp32"], v["other_seeds_minus_fp32"]
         lines.append(f"| {key} | {v['fp32']:.4g} | {v['fp16']:.4g} | {a['mean']:+.4g} [{a['ci95'][0]:+.3g}, "
