@@ -8,6 +8,11 @@ control), and the grammar errors (eval.metrics). Restyle: the share of the melod
 
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py tune --weights 1,2,3     # on the tuning charts
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py report --json benchmarks/tunes/report.json
+    OMP_NUM_THREADS=1 python benchmarks/tunes/run.py texture --data PIJAMA_ROOT --json benchmarks/tunes/texture.json
+
+`texture`: the texture measures (eval/texture.py, as `tatumflow eval` computes them: 15 s excerpts snapped to the
+10 ms grid) of the report charts' performances (the CLI's settings), beside Art Tatum's own over 15 s excerpts every
+30 s of his tuning-split recordings (tune/splits.py; the report split is not read), and their ratio.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import torch
 
 from tatumflow.eval.metrics import grammar_errors
+from tatumflow.eval.texture import TEXTURE_KEYS, snap_to_grid, texture_measures
 from tatumflow.generate.load import load_generator
 from tatumflow.presets import DEFAULT_PRESET, controls_from
 from tatumflow.timing.form import Changes
@@ -96,9 +102,50 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
     return rows
 
 
+EXCERPT_S = 15.0
+
+
+def excerpt_measures(notes: list, start_s: float, end_s: float, every_s: float = EXCERPT_S) -> list[dict]:
+    """Texture measures of each 15 s excerpt of `notes` from `start_s` (every `every_s`) that ends by `end_s`."""
+    out, t = [], start_s
+    while t + EXCERPT_S <= end_s + 1e-9:
+        view = snap_to_grid([n.shifted(-t) for n in notes if t <= n.onset_s < t + EXCERPT_S], end_s=EXCERPT_S)
+        if len(view) >= 10:
+            out.append(texture_measures(view))
+        t += every_s
+    return out
+
+
+def texture(gen, data: str, seeds: list[int]) -> dict:
+    """The report charts' texture (the CLI's settings) beside Tatum's on his tuning split, and the ratios."""
+    from tatumflow.notes import read_midi
+    from tatumflow.tune.splits import pijama_recordings, tatum_split
+
+    ours: list[dict] = []
+    base = controls_from(DEFAULT_PRESET)
+    for c in REPORT:
+        chart = read_chart(CHARTS / f"{c}.txt")
+        for seed in seeds:
+            perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, seed=seed)
+            assert perf.changes is not None
+            ours += excerpt_measures(perf.notes, perf.changes.start_s, perf.changes.end_s)
+    _, tuning = tatum_split(pijama_recordings(data))
+    his: list[dict] = []
+    for rec in tuning:
+        notes = read_midi(rec.files[0])
+        his += excerpt_measures(notes, 0.0, max(n.onset_s for n in notes), every_s=30.0)
+    mean = {name: {k: round(statistics.fmean(m[k] for m in ms), 4) for k in TEXTURE_KEYS}
+            for name, ms in (("tatumflow_over_charts", ours), ("tatum_tuning_split", his))}
+    ratio = {k: round(mean["tatumflow_over_charts"][k] / mean["tatum_tuning_split"][k], 3)
+             for k in TEXTURE_KEYS if mean["tatum_tuning_split"][k]}
+    return {"excerpts": {"tatumflow": len(ours), "tatum": len(his)}, **mean, "ratio": ratio}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tune", "report", "restyle"], help="restyle: only the restyle part of --json")
+    ap.add_argument("what", choices=["tune", "report", "restyle", "texture"],
+                    help="restyle: only the restyle part of --json")
+    ap.add_argument("--data", help="texture: the PiJAMA root")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json")
@@ -110,6 +157,18 @@ def main() -> None:
     weights = [float(w) for w in args.weights.split(",")] if args.weights else [preset_w]
     seeds = list(range(args.seeds))
     charts = TUNING if args.what == "tune" else REPORT
+    if args.what == "texture":
+        from tatumflow.bench.common import environment
+        from tatumflow.stamp import STAMP, stamp
+
+        env = environment(torch.device("cpu"), 1)
+        result = {"what": "texture", "charts": REPORT, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
+                  "checkpoint": "embedded default", STAMP: stamp(env["git_commit"] or "unknown"),
+                  "environment": env, **texture(gen, args.data, seeds)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(result, indent=1))
+        return
     if args.what == "restyle":  # the restyle rows of an existing report
         result = json.loads(Path(args.json).read_text(encoding="utf-8"))
         result["restyle"] = restyles(gen, seeds)

@@ -14,7 +14,8 @@ native/decode_step.c, built once per machine; sampling in numpy on the host: the
 fixed-shape functions, sampling on the device, run eagerly), "graphs" (those captured as CUDA graphs and replayed),
 "compiled" (those compiled by `torch.compile`, then captured on CUDA; compiling takes a while at the first notes of
 a process, so not the default), "auto" (graphs on CUDA, native on a CPU where it builds, else dynamic). With the
-native step, "auto" weights are fp32. Every path samples the same way: `heads.HostSampler` on the host (native,
+native step, "auto" weights are fp16 for models of `NATIVE_FP16_MIN_PARAMETERS` or more where the CPU converts fp16
+in hardware (the default model: fp16 on x86 with F16C and on arm64), else fp32. Every path samples the same way: `heads.HostSampler` on the host (native,
 dynamic), `heads.DeviceSampler` on the device (the same arithmetic); the biases come from the constraints' frozen
 `MaskSpec`, built once per spec. Call `refresh()` after changing the module's weights in place.
 """
@@ -36,7 +37,11 @@ from .inference import InferenceModel, fp16_weights_available
 from .native.step import NativeStep
 
 FP16_MIN_PARAMETERS = 4_000_000
-NATIVE_AUTO_WEIGHTS = "fp32"  # what the native step streams by default (benchmarks/decode/README.md)
+# The native step streams fp16 weights by default for models this big, on CPUs that convert fp16 in hardware: half the
+# bytes of a memory-bound step, ~2x the notes/s; the heads' distributions move by < 1e-6 nats and the eval's measures
+# stay within seed noise (benchmarks/decode/fp16_eval.md). Below it the fp32 matrices sit in L2/L3 and fp16 gains
+# little. weights="fp32" keeps the notes of the step it replaced (tests/generate/test_native.py).
+NATIVE_FP16_MIN_PARAMETERS = 1_000_000
 STEP_PATHS = ("auto", "native", "dynamic", "static", "graphs", "compiled")
 BIAS_CACHE_SIZE = 256  # constraint sets whose masks are kept (they rarely change within a session)
 
@@ -89,7 +94,8 @@ class TransformerBackend:
         if weights != "auto":
             return weights
         if self.step_path == "native":
-            return NATIVE_AUTO_WEIGHTS
+            big = self.model.num_parameters() >= NATIVE_FP16_MIN_PARAMETERS
+            return "fp16" if big and native.converts_half() else "fp32"
         big = self.model.num_parameters() >= FP16_MIN_PARAMETERS
         return "fp16" if self.device.type == "cpu" and big and fp16_weights_available() else "fp32"
 

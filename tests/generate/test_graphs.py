@@ -204,6 +204,9 @@ def test_auto_weights_pick_fp16_only_for_big_models():
     want = "fp16" if fp16_weights_available() else "fp32"
     assert TransformerBackend(big, Tokenizer(), STYLES, "cpu", step_path="dynamic").weights == want
     assert TransformerBackend(big, Tokenizer(), STYLES, "cpu", step_path="static").weights == want
+    if native.library() is not None:  # the C step: fp16 where the CPU converts it in hardware (the default model too)
+        want = "fp16" if native.converts_half() else "fp32"
+        assert TransformerBackend(big, Tokenizer(), STYLES, "cpu").weights == want
 
 
 @pytest.mark.gpu

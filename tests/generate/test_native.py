@@ -128,7 +128,7 @@ def test_the_native_step_plays_the_notes_of_the_step_it_replaced(preset):
         old = legacy_generator(default_checkpoint_dir())
     except LegacyUnavailable as err:
         pytest.skip(str(err))
-    new = ChunkedGenerator(TransformerBackend(*_checkpoint(), "cpu"))
+    new = ChunkedGenerator(TransformerBackend(*_checkpoint(), "cpu", weights="fp32"))
     assert new.backend.step_path == "native"
     base = load_preset(preset).controls
     i = preset_names().index(preset) % 2  # each preset on one of the two prompts: both are covered

@@ -48,6 +48,14 @@ def _cpu_signature() -> str:
     return f"{platform.system()} {platform.machine()} {platform.processor()}"
 
 
+def converts_half() -> bool:
+    """Whether this CPU turns fp16 into fp32 in hardware (x86's F16C, every arm64 core): then fp16 weights halve
+    the bytes a note streams for one conversion instruction per eight weights."""
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return True
+    return "f16c" in _cpu_signature().split()
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "tatumflow" / "native"
