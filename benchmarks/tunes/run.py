@@ -116,14 +116,14 @@ def excerpt_measures(notes: list, start_s: float, end_s: float, every_s: float =
     return out
 
 
-def texture(gen, data: str, seeds: list[int]) -> dict:
+def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT) -> dict:
     """The report charts' texture (the CLI's settings) beside Tatum's on his tuning split, and the ratios."""
     from tatumflow.notes import read_midi
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
     ours: list[dict] = []
     base = controls_from(DEFAULT_PRESET)
-    for c in REPORT:
+    for c in charts:
         chart = read_chart(CHARTS / f"{c}.txt")
         for seed in seeds:
             perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, seed=seed)
@@ -146,6 +146,7 @@ def main() -> None:
     ap.add_argument("what", choices=["tune", "report", "restyle", "texture"],
                     help="restyle: only the restyle part of --json")
     ap.add_argument("--data", help="texture: the PiJAMA root")
+    ap.add_argument("--tuning-charts", action="store_true", help="texture: on the tuning charts (default: report)")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json")
@@ -162,9 +163,10 @@ def main() -> None:
         from tatumflow.stamp import STAMP, stamp
 
         env = environment(torch.device("cpu"), 1)
-        result = {"what": "texture", "charts": REPORT, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
+        which = TUNING if args.tuning_charts else REPORT
+        result = {"what": "texture", "charts": which, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
                   "checkpoint": "embedded default", STAMP: stamp(env["git_commit"] or "unknown"),
-                  "environment": env, **texture(gen, args.data, seeds)}
+                  "environment": env, **texture(gen, args.data, seeds, which)}
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(json.dumps(result, indent=1))

@@ -148,6 +148,11 @@ CONFIGS: dict[str, TrainConfig] = {
     "specialize": TrainConfig(**_CPU, lr=5e-4, warmup=50, max_steps=400, focus_weight=12.0, style_dropout=0.1,
                               val_every=100, ckpt_every=50),
 }
+# Model v3's adaptation stage (issue 28): the shipped v2 (--init tatumflow/checkpoints, AdamW afresh) specialised to
+# Art Tatum while the corpus is replayed (Tatum's pieces x24: about half the crops), a short low cosine: it moves
+# the shared weights (the voicings, the register) toward his, where the style token alone did not.
+CONFIGS["v3-adapt"] = TrainConfig(**{**_V2, "focus_weight": 24.0, "val_every": 100, "ckpt_every": 50}, lr=2e-4,
+                                  warmup=20, max_steps=300, schedule="cosine", min_lr_ratio=0.1)
 # The recipe that collapses (fine-tuning on one pianist alone), kept to compare against `specialize`.
 CONFIGS["focus-only"] = replace(CONFIGS["specialize"], focus_only=True)
 
