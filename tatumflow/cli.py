@@ -10,7 +10,7 @@ import typer
 from tatumflow.bench import cli_bench
 from tatumflow.realtime import jam_cli
 from tatumflow.realtime.cli_options import ApiOpt, CheckpointOpt, DeviceOpt, SoundfontOpt, fail
-from tatumflow.realtime.knobs import option_help
+from tatumflow.realtime.control.knobs import option_help
 from tatumflow.tune import cli_tune
 from tatumflow.tunes import cli as tunes_cli
 
@@ -205,7 +205,7 @@ Several GPUs: `torchrun --nproc-per-node N -m tatumflow.cli train ...`."""
 @app.command()
 def ports(api: ApiOpt = None) -> None:
     """List MIDI input and output ports."""
-    from tatumflow.realtime.midi_io import detect_api, list_ports
+    from tatumflow.realtime.ports.midi_io import detect_api, list_ports
 
     try:
         chosen = detect_api(api)
@@ -231,7 +231,7 @@ def render(
     soundfont: SoundfontOpt = None,
 ) -> None:
     """Render a MIDI file to WAV with FluidSynth (a channel per track; gaps over 30 s cut to 30 s; 2 hours at most)."""
-    from tatumflow.realtime.synth import render_midi
+    from tatumflow.realtime.ports.synth import render_midi
 
     try:
         path = render_midi(midi, wav, soundfont)
@@ -253,9 +253,9 @@ def demo(
 ) -> None:
     """A built-in phrase is played live into the engine; TatumFlow answers through the synth; writes the files."""
     from tatumflow.paths import check_output_dir
-    from tatumflow.realtime.demo import run_demo
-    from tatumflow.realtime.report import format_report
-    from tatumflow.realtime.session import load_jam_generator
+    from tatumflow.realtime.engine.engine.report import format_report
+    from tatumflow.realtime.session.session.demo import run_demo
+    from tatumflow.realtime.session.session.session import load_jam_generator
 
     try:
         check_output_dir(out_dir, "--out-dir")

@@ -22,7 +22,7 @@ from .cli_options import (
     SyncOpt,
     fail,
 )
-from .knobs import option_help
+from .control.knobs import option_help
 
 ControlsOpt = Annotated[str | None, typer.Option(
     "--controls", help="MIDI CC map (TOML; default: the built-in map, see `tatumflow controls`). With --learn: the "
@@ -112,9 +112,9 @@ def jam(
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
 
-    from .live import LiveOptions
-    from .report import format_report
-    from .session import JamOptions, configure, run_session
+    from .control.live import LiveOptions
+    from .engine.report import format_report
+    from .session.session import JamOptions, configure, run_session
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -154,8 +154,8 @@ def _is_terminal(stream) -> bool:
 
 
 def _learn(inp: str, api: str | None, path) -> None:
-    from .learn import run_learn
-    from .midi_io import detect_api
+    from .control.learn import run_learn
+    from .ports.midi_io import detect_api
 
     try:
         run_learn(inp, detect_api(api), path)
@@ -176,8 +176,8 @@ def controls(
     from rich.console import Console
     from rich.table import Table
 
-    from .ccmap import PANIC, load_map, map_toml
-    from .knobs import KNOBS
+    from .control.ccmap import PANIC, load_map, map_toml
+    from .control.knobs import KNOBS
 
     try:
         ccmap = load_map(controls_file)

@@ -7,10 +7,10 @@ import pytest
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.context import LiveContext
-from tatumflow.realtime.report import SessionStats
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.context import LiveContext
+from tatumflow.realtime.engine.report import SessionStats
 
 
 class Counting:

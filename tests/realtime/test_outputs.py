@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import mido
 
-from tatumflow.realtime import deadman
-from tatumflow.realtime.outputs import Outputs
-from tatumflow.realtime.panic import every_key, panic_messages
-from tatumflow.realtime.sinks import HUMAN, MODEL, MemorySink, RecorderSink
+from tatumflow.realtime.ports import deadman
+from tatumflow.realtime.ports.outputs import Outputs
+from tatumflow.realtime.ports.panic import every_key, panic_messages
+from tatumflow.realtime.ports.sinks import HUMAN, MODEL, MemorySink, RecorderSink
 
 from .conftest import SimSession, assert_balanced, phrase
 

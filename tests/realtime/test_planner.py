@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tatumflow.notes import Note
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.planner import COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk, plan_window
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.planner import COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk, plan_window
 
 from .conftest import SimSession
 
