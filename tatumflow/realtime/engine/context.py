@@ -1,4 +1,6 @@
 """The live context: the generator state as the engine edits it, and the only caller of the generator in realtime/.
+What a window may cost and which windows to ask for is the planner's (planner.py, `Planner`): it hands this context a
+`Window` to sample and keeps the estimates and the stats.
 
 The generator's streaming contract (generate/generator.py) is `state = init_state(prompt, controls)`, then
 `notes, state = generate_chunk(state, human_notes, controls)` per window: one call folds the new human notes in and
@@ -14,7 +16,8 @@ contract the engine really uses, call by call:
   back to it (no recompute before it) and re-prefills the merged tail.
 - `generate_chunk(state, [], controls, window)`: the sampling half. `human_notes` is always empty (absorbed already)
   and the `Window` explicit: the engine decides where windows start and how long they are (a reply's start, a
-  degraded length), the latency budget's note cap, the session's beat grid and the tune's changes, and the seed.
+  degraded length), the latency budget's note cap, the session's beat grid and the tune's changes, and the seed
+  (the planner builds it).
 - `truncate(state, t_s)`: forget context notes with onset >= t_s, planned notes that will never sound (the human
   barged in; a reply's first chunk cut at the reply's end; a first chunk moved, below).
 - `absorb(state, notes, controls, heard=False)`: notes put back that the context held before: a reply's first
@@ -31,20 +34,13 @@ remembered (at most the keys down), so memory stays flat over a session.
 from __future__ import annotations
 
 import bisect
-import logging
 from collections.abc import Sequence
 
 from ...generate.controls import Controls
-from ...generate.window import DEFAULT_WINDOW_NOTES, Window
+from ...generate.window import Window
 from ...notes import Note
-from ...timing.form import Changes
-from ...timing.grid import BeatGrid
 from .clock import Clock
-from .config import EngineConfig, Settings
-from .planner import CostEstimate, WindowPlan, plan_first_chunk, plan_window
-from .report import SessionStats
 
-log = logging.getLogger(__name__)
 PROMPT_END_S = 0.05  # the prompt ends this long before the session starts
 
 
@@ -53,14 +49,11 @@ def _key(n: Note) -> tuple[float, int]:
 
 
 class LiveContext:
-    """The generator, its state, the live controls and the cost estimates, for one session (worker thread only,
-    except `controls`/`set_controls` and the read-only `notes`, which any thread may use)."""
+    """The generator, its state and the live controls, for one session (worker thread only, except
+    `controls`/`set_controls` and the read-only `notes`, which any thread may use)."""
 
-    def __init__(self, generator, controls: Controls, config: EngineConfig | Settings, clock: Clock,
-                 stats: SessionStats, prompt: Sequence[Note] = ()) -> None:
-        self._gen, self._settings, self._clock, self._stats = generator, Settings.of(config), clock, stats
-        self._controls = controls
-        self.cost = CostEstimate()
+    def __init__(self, generator, controls: Controls, clock: Clock, prompt: Sequence[Note] = ()) -> None:
+        self._gen, self._clock, self._controls = generator, clock, controls
         self._state = generator.init_state(self._place_prompt(prompt), controls, start_s=0.0)
         self._provisional: set[tuple[float, int]] = set()  # held keys in the context with their duration so far
 
@@ -69,10 +62,6 @@ class LiveContext:
             return []
         offset = self._clock.now() - PROMPT_END_S - max(n.onset_s for n in prompt)
         return [n.shifted(offset) for n in prompt]
-
-    @property
-    def _config(self) -> EngineConfig:
-        return self._settings.current
 
     # -- controls and views (any thread) ---------------------------------------------------------------------
     @property
@@ -150,50 +139,20 @@ class LiveContext:
         self._gen.absorb(self._state, shifted, self._controls, heard=False)  # its own notes: not for the harmony prior
         return shifted
 
-    # -- planning and generating -----------------------------------------------------------------------------
-    def first_cost_s(self) -> float:
-        return self.cost.first_cost_s(self._config)
-
-    def plan(self, now_s: float, start_s: float, end_s: float) -> WindowPlan | None:
-        """A window fitted to the latency budget (None: skipped), counted in the stats."""
-        plan = plan_window(now_s, start_s, end_s, self.cost.ms_per_note, self.cost.notes_per_s, self._config)
-        if plan is None:
-            self._stats.skipped_windows += 1
-            self.cost.skipped()
-            log.debug("window %.2f-%.2f skipped: no time to generate it", start_s, end_s)
-        elif plan.degraded:
-            self._stats.degraded_windows += 1
-        return plan
-
-    def plan_first(self, now_s: float, start_s: float, end_s: float) -> WindowPlan:
-        return plan_first_chunk(now_s, start_s, end_s, self.cost.ms_per_note, self._config)
-
-    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None, changes: Changes | None = None
-                 ) -> list[Note]:
-        """Sample the planned window (with the session's `beat_grid` and the tune's `changes`, when there are);
-        its cost refines the estimates and goes into the stats."""
-        controls = self._controls
-        budget = min(plan.max_notes, DEFAULT_WINDOW_NOTES)  # the latency budget's cap, never above a window's usual
-        window = Window(plan.start_s, plan.end_s, budget, beat_grid, changes, self._config.seed)
+    # -- generating ------------------------------------------------------------------------------------------
+    def generate(self, window: Window) -> tuple[list[Note], float]:
+        """Sample `window` (the planner's) with the controls now; returns its notes and the milliseconds it took."""
         t0 = self._clock.now()
-        notes, self._state = self._gen.generate_chunk(self._state, [], controls, window)
-        spent_ms = (self._clock.now() - t0) * 1e3
-        self._stats.generation_ms.append(spent_ms)
-        if plan.first:  # a reply's first notes: the music is up to their last onset
-            self._stats.window_music_s.append(notes[-1].onset_s - plan.start_s if notes else 0.0)
-            self.cost.observe(spent_ms, len(notes), None)
-        else:
-            self._stats.window_music_s.append(plan.end_s - plan.start_s)
-            self.cost.observe(spent_ms, len(notes), plan.end_s - plan.start_s)
-        return notes
+        notes, self._state = self._gen.generate_chunk(self._state, [], self._controls, window)
+        return notes, (self._clock.now() - t0) * 1e3
 
-    def warm_up(self) -> None:
-        """One throw-away window on a copy of the state: loads caches/kernels and seeds the cost estimate."""
+    def warm_up(self, max_notes: int, seed: int) -> float | None:
+        """One throw-away window of `max_notes` on a copy of the state: loads caches/kernels; returns what a note
+        cost (ms; None when the window came out empty)."""
         for _ in range(2):  # the first pass pays one-time costs (allocation, kernels): the second one is timed
             probe = self._state.copy()
-            window = Window(probe.window_start_s, probe.window_start_s + self._controls.window_s,
-                            self._config.first_notes, seed=self._config.seed)
+            window = Window(probe.window_start_s, probe.window_start_s + self._controls.window_s, max_notes,
+                            seed=seed)
             t0 = self._clock.now()
             notes, _ = self._gen.generate_chunk(probe, [], self._controls, window)
-        if notes:
-            self.cost.ms_per_note = (self._clock.now() - t0) * 1e3 / len(notes)
+        return (self._clock.now() - t0) * 1e3 / len(notes) if notes else None

@@ -34,6 +34,7 @@ from .liveform import FormView, LiveForm
 from .livein import EchoFilter, LiveInput, Taken
 from .modes import Mode, ModeParts
 from .outbox import Outbox
+from .planner import Planner
 from .report import SessionStats, build_report
 from .tempo import TempoConfig, TempoSource, TimeKeeper
 from .trade import make_mode
@@ -68,11 +69,11 @@ class JamEngine:
     """Made by `build_engine`; the parts are passed in whole and stay private."""
 
     def __init__(self, settings: Settings, clock: Clock, outputs: Outputs, live: LiveInput, echo: EchoFilter,
-                 context: LiveContext, mode: Mode, outbox: Outbox, stats: SessionStats,
+                 context: LiveContext, planner: Planner, mode: Mode, outbox: Outbox, stats: SessionStats,
                  time: TimeKeeper | None = None, form: LiveForm | None = None) -> None:
         self._settings, self.clock = settings, clock
         self.outputs, self._live, self._echo = outputs, live, echo
-        self._context, self._mode, self._outbox, self._stats = context, mode, outbox, stats
+        self._context, self._planner, self._mode, self._outbox, self._stats = context, planner, mode, outbox, stats
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -157,8 +158,8 @@ class JamEngine:
         self._outbox.cancel_from(at)  # a window committed while the switch was asked for
         self._context.forget_from(at)  # planned notes that never sounded
         paused = self._mode.paused
-        self._mode = make_mode(ModeParts(self._settings, self._live, self._context, self._outbox, self._stats,
-                                         self.time, self.form))
+        self._mode = make_mode(ModeParts(self._settings, self._live, self._context, self._planner, self._outbox,
+                                         self._stats, self.time, self.form))
         self._mode.paused = paused
         self.time.source.on_transport = self._mode.transport
 
@@ -239,7 +240,7 @@ class JamEngine:
     def start(self) -> JamEngine:
         """Live-thread settings, a warm-up window, then the scheduler and worker threads."""
         prepare_live_process(self.config.torch_threads)
-        self._context.warm_up()
+        self._planner.warm_up()
         self._started_at = self.clock.now()
         self._outbox.start()
         self._worker = threading.Thread(target=self._run, name="tatumflow-worker", daemon=True)
@@ -282,9 +283,11 @@ def build_engine(generator, sinks: Outputs | Sequence[Sink], *, config: EngineCo
     time = TimeKeeper(TempoSource(tempo or TempoConfig()), stats, outputs)
     outbox = Outbox(outputs, clock, settings, stats, on_sent=lambda msg, t_s: echo.sent(bytes(msg.bytes()), t_s),
                     time=time)
-    context = LiveContext(generator, controls or Controls(), settings, clock, stats, prompt)
+    context = LiveContext(generator, controls or Controls(), clock, prompt)
+    planner = Planner(context, settings, stats)
     live = LiveInput()
     live_form = LiveForm(form, count_in) if form is not None else None
-    mode = make_mode(ModeParts(settings, live, context, outbox, stats, time, live_form), has_prompt=bool(prompt))
+    mode = make_mode(ModeParts(settings, live, context, planner, outbox, stats, time, live_form),
+                     has_prompt=bool(prompt))
     time.source.on_transport = mode.transport
-    return JamEngine(settings, clock, outputs, live, echo, context, mode, outbox, stats, time, live_form)
+    return JamEngine(settings, clock, outputs, live, echo, context, planner, mode, outbox, stats, time, live_form)

@@ -33,6 +33,7 @@ from .config import EngineConfig, Settings
 from .context import LiveContext
 from .livein import LiveInput, Taken
 from .outbox import Outbox, ReplyTimes
+from .planner import Planner
 from .report import SessionStats
 from .tempo import TimeKeeper
 
@@ -47,11 +48,13 @@ FIRST_HORIZON_S = 30.0  # a reply's first notes are sampled wherever the model p
 
 @dataclass(frozen=True)
 class ModeParts:
-    """What a mode works with: the human's input, the context (generation), the outbox (playing), the stats."""
+    """What a mode works with: the human's input, the context (what the model heard and played), the planner
+    (which windows, sampled against the latency budget), the outbox (playing), the stats."""
 
     settings: Settings  # the session's one engine configuration (read `current`, never copied)
     live: LiveInput
     context: LiveContext
+    planner: Planner
     outbox: Outbox
     stats: SessionStats
     time: TimeKeeper | None = None
@@ -65,6 +68,7 @@ class Mode:
 
     def __init__(self, parts: ModeParts) -> None:
         self._settings, self.live, self.context, self.outbox = parts.settings, parts.live, parts.context, parts.outbox
+        self.planner = parts.planner
         self.stats, self.time, self.form = parts.stats, parts.time, parts.form
         self.paused = False  # the DAW's transport is stopped
 
@@ -88,8 +92,8 @@ class Mode:
         the tempo's grid."""
         changes = self.changes
         if changes is None:
-            return self.context.generate(plan, beat_grid=self.grid)
-        return self.context.generate(plan, beat_grid=changes.beat_grid(), changes=changes)
+            return self.planner.generate(plan, beat_grid=self.grid)
+        return self.planner.generate(plan, beat_grid=changes.beat_grid(), changes=changes)
 
     def on_beat(self, t_s: float) -> float:
         """The first beat at or after `t_s` (`t_s` itself without a grid)."""
@@ -221,13 +225,13 @@ class CallResponse(Mode):
 
     def _lead_s(self) -> float:
         """How long before the trigger the first window is generated (its expected cost, with margin)."""
-        return min(2 * self.context.first_cost_s() + 0.02, 0.9 * self.config.silence_threshold_s)
+        return min(2 * self.planner.first_cost_s() + 0.02, 0.9 * self.config.silence_threshold_s)
 
     def _maybe_reply(self, now_s: float) -> None:
         trigger = self._trigger_time(now_s)
         if trigger is None:
             return
-        cost = self.context.first_cost_s()
+        cost = self.planner.first_cost_s()
         start = self.on_beat(max(trigger, now_s + cost))
         if now_s < start - max(self._lead_s(), cost + DECIDE_SLACK_S):  # a slow first chunk: still a beat it meets
             return
@@ -257,16 +261,16 @@ class CallResponse(Mode):
         window_s = self.context.controls.window_s
         if reply.planned_until_s < now_s + window_s:
             start = reply.planned_until_s
-            plan = self.context.plan(now_s, start, min(start + window_s, reply.end_s))
+            plan = self.planner.plan(now_s, start, min(start + window_s, reply.end_s))
             if plan is None:
-                reply.planned_until_s = min(now_s + self.context.first_cost_s(), reply.end_s)
+                reply.planned_until_s = min(now_s + self.planner.first_cost_s(), reply.end_s)
                 return
             self._commit(self.generate(plan), reply, plan.end_s)
 
     def _first_window(self, now_s: float, reply: Reply) -> None:
         """The first few notes wherever the model puts them, then pulled to the reply's start (a beat, with a grid)."""
         start = reply.planned_until_s
-        plan = self.context.plan_first(now_s, start, start + FIRST_HORIZON_S)
+        plan = self.planner.plan_first(now_s, start, start + FIRST_HORIZON_S)
         notes = self.generate(plan)
         next_start = plan.end_s
         if notes:
@@ -345,13 +349,13 @@ class Duet(Mode):
         if self._until is None:
             if self.live.last_onset_s is None and not self._started_by_daw:
                 return  # the duet starts with the human's first note, or the DAW's Start
-            self._until = self.on_beat(now_s + self.context.first_cost_s())
+            self._until = self.on_beat(now_s + self.planner.first_cost_s())
         window_s = self.context.controls.window_s
         if self._until >= now_s + window_s:
             return
         self.context.hear_sounding(self.live.sounding_notes(now_s))
         start = max(self._until, now_s + self.config.safety_margin_s)
-        plan = self.context.plan(now_s, start, start + window_s)
+        plan = self.planner.plan(now_s, start, start + window_s)
         if plan is None:
             self._until = start + window_s
             return

@@ -161,7 +161,7 @@ class Trade(CallResponse):
             self.stats.trades_kept += 1
 
     def _lead_s(self) -> float:
-        cost = self.context.first_cost_s()
+        cost = self.planner.first_cost_s()
         changes = self.changes
         beat = changes.period_s if changes is not None else 0.5
         return max(min(2 * cost + 0.03, beat), cost + DECIDE_SLACK_S)
@@ -183,8 +183,8 @@ class Trade(CallResponse):
         self._decided = turn.index
         keep_from, keep_until = self.turns.keep_span(changes, turn)
         start = turn.start_s
-        if now_s + self.context.first_cost_s() > start:  # late: the first beat of the turn it can still meet
-            start = changes.beat_grid().next_beat(now_s + self.context.first_cost_s())
+        if now_s + self.planner.first_cost_s() > start:  # late: the first beat of the turn it can still meet
+            start = changes.beat_grid().next_beat(now_s + self.planner.first_cost_s())
         end = turn.end_s - END_MARGIN_S
         if start >= keep_until:
             return
