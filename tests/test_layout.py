@@ -1,5 +1,5 @@
 """The shape of the package, checked: small files and functions, no import cycles, dependencies pointing down
-(docs/ARCHITECTURE.md), and the live engine free of training and evaluation code."""
+(docs/ARCHITECTURE.md), realtime/'s rooms too, and the live engine free of training and evaluation code."""
 
 import ast
 from pathlib import Path
@@ -27,6 +27,9 @@ LAYERS = {
     "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",
             "signals", "files", "midistream", "tunes", "tune"},
 }
+
+# realtime/'s rooms, lowest first: a module imports from its own room and the rooms before it, never from one after.
+ROOMS = ("ports", "engine", "control", "session")
 
 
 def module_name(path: Path) -> str:
@@ -62,6 +65,24 @@ def imports_of(name: str, path: Path) -> set[str]:
 def layer(name: str) -> str:
     parts = name.split(".")
     return parts[1] if len(parts) > 1 else parts[0]
+
+
+def room(name: str) -> str | None:
+    """The realtime/ room a module is in (`tatumflow.realtime.engine.modes` -> "engine"), None outside realtime/."""
+    parts = name.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "realtime" else None
+
+
+def upward_edges(graph: dict[str, set[str]]) -> list[str]:
+    """The imports of a realtime/ room from a room after it in ROOMS."""
+    wrong = []
+    for name, targets in graph.items():
+        own = room(name)
+        for target in targets:
+            other = room(target)
+            if own in ROOMS and other in ROOMS and ROOMS.index(other) > ROOMS.index(own):
+                wrong.append(f"{name} -> {target}")
+    return sorted(wrong)
 
 
 def test_packages_are_seen_by_their_import_names():
@@ -123,3 +144,18 @@ def test_the_live_engine_imports_no_training_or_evaluation():
     for name, path in modules().items():
         if layer(name) == "realtime":
             assert not {layer(t) for t in imports_of(name, path)} & {"train", "eval"}, name
+
+
+def test_every_realtime_module_is_in_a_room():
+    loose = [n for n in modules() if layer(n) == "realtime" and n != "tatumflow.realtime" and room(n) not in ROOMS]
+    assert not loose, f"{loose}: put each in one of realtime/'s rooms {ROOMS} (docs/ARCHITECTURE.md)"
+
+
+def test_realtime_rooms_point_down():
+    """session -> control -> engine -> ports, never back: an upward import (a room's package `__init__` included) is
+    named, and the check itself sees one."""
+    assert upward_edges({"tatumflow.realtime.ports.sinks": {"tatumflow.realtime.engine"},
+                         "tatumflow.realtime.engine.modes": {"tatumflow.realtime.ports.sinks"}}) == [
+        "tatumflow.realtime.ports.sinks -> tatumflow.realtime.engine"]
+    graph = {name: imports_of(name, path) for name, path in modules().items()}
+    assert not upward_edges(graph), upward_edges(graph)

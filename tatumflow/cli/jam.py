@@ -1,5 +1,6 @@
-"""The `jam` and `controls` commands (registered on the app in cli.py): the live session's options, including the
-controls a musician reaches (CC map, MIDI learn, UI, OSC), the accompany split and the input/output conventions."""
+"""The `jam` and `controls` commands: the live session's options, including its time (tempo source, clock in and
+out, the meter prior), the controls a musician reaches (CC map, MIDI learn, UI, OSC), the accompany split and the
+input/output conventions."""
 
 from __future__ import annotations
 
@@ -8,21 +9,27 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import (
-    ApiOpt,
-    BpmOpt,
-    CheckpointOpt,
-    ClockInOpt,
-    ClockOutOpt,
-    DeadmanOpt,
-    DeviceOpt,
-    JackInputOpt,
-    MeterOpt,
-    SoundfontOpt,
-    SyncOpt,
-    fail,
-)
-from .control.knobs import option_help
+from tatumflow.realtime.control.knobs import option_help
+
+from .common import ApiOpt, CheckpointOpt, DeviceOpt, SoundfontOpt, fail
+
+SyncOpt = Annotated[str, typer.Option(
+    "--sync", help="Tempo source: auto (MIDI clock when it arrives, else follow the player), clock, human, off.")]
+BpmOpt = Annotated[float | None, typer.Option(
+    "--bpm", help="A fixed tempo (with --sync auto or off).", show_default=False)]
+ClockInOpt = Annotated[str | None, typer.Option(
+    "--clock-in", help="Read MIDI clock from this port (default: the --in port).", show_default=False)]
+ClockOutOpt = Annotated[bool, typer.Option(
+    "--clock-out", help="Send MIDI clock (Start/Stop, 24 ppqn) at the session tempo on the port outputs.")]
+MeterOpt = Annotated[float | None, typer.Option(
+    "--meter", help="Meter prior strength 0..4: onsets lean toward the beat grid (default: the preset's).",
+    show_default=False)]
+JackInputOpt = Annotated[str | None, typer.Option(
+    "--jack-input", help="How a JACK input is read: dump (jack_midi_dump, outside Python) or callback (default: "
+    "$TATUMFLOW_JACK_INPUT, else dump where installed).", show_default=False)]
+DeadmanOpt = Annotated[bool | None, typer.Option(
+    "--deadman/--no-deadman", help="A guard process that silences the port outputs if the session is killed "
+    "(default: $TATUMFLOW_DEADMAN, else on).", show_default=False)]
 
 ControlsOpt = Annotated[str | None, typer.Option(
     "--controls", help="MIDI CC map (TOML; default: the built-in map, see `tatumflow controls`). With --learn: the "
@@ -112,9 +119,9 @@ def jam(
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
 
-    from .control.live import LiveOptions
-    from .engine.report import format_report
-    from .session.session import JamOptions, configure, run_session
+    from tatumflow.realtime.control.live import LiveOptions
+    from tatumflow.realtime.engine.report import format_report
+    from tatumflow.realtime.session.session import JamOptions, configure, run_session
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -154,8 +161,8 @@ def _is_terminal(stream) -> bool:
 
 
 def _learn(inp: str, api: str | None, path) -> None:
-    from .control.learn import run_learn
-    from .ports.midi_io import detect_api
+    from tatumflow.realtime.control.learn import run_learn
+    from tatumflow.realtime.ports.midi_io import detect_api
 
     try:
         run_learn(inp, detect_api(api), path)
@@ -176,8 +183,8 @@ def controls(
     from rich.console import Console
     from rich.table import Table
 
-    from .control.ccmap import PANIC, load_map, map_toml
-    from .control.knobs import KNOBS
+    from tatumflow.realtime.control.ccmap import PANIC, load_map, map_toml
+    from tatumflow.realtime.control.knobs import KNOBS
 
     try:
         ccmap = load_map(controls_file)

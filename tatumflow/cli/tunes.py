@@ -1,6 +1,6 @@
 """The tune commands: `generate --changes` (a performance over a chart's form) and `restyle` (a melody played in
-Tatum's manner), kept here so that cli.py stays a page of commands. Library errors (ValueError, FileNotFoundError)
-become one-line errors with exit status 2; nothing is written before the work is done."""
+Tatum's manner). Library errors (ValueError, FileNotFoundError) become one-line errors with exit status 2; nothing is
+written before the work is done."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from .common import CheckpointOpt, DeviceOpt, fail
 
 ChangesOpt = Annotated[str | None, typer.Option(
     "--changes", help="A chord chart (text; README: Play a tune): play over its form, chorus after chorus.",
@@ -22,22 +24,17 @@ ChartWeightOpt = Annotated[float | None, typer.Option(
     show_default=False)]
 
 
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
-
-
 def generate_over_form(out: str, changes: str | None, prompt: str | None, bpm: float | None, choruses: int | None,
                        controls: Any, checkpoint: str | None, device: str, seed: int = 0) -> str:
     """`tatumflow generate --changes`: checks, generates, writes; returns the line to print. Raises ValueError."""
     from rich.progress import Progress
 
-    from ..generate.load import load_generator
-    from ..generate.window import Window
-    from ..notes import read_midi
-    from .chart import read_chart
-    from .midi import write_performance
-    from .perform import perform, place
+    from tatumflow.generate.load import load_generator
+    from tatumflow.generate.window import Window
+    from tatumflow.notes import read_midi
+    from tatumflow.tunes.chart import read_chart
+    from tatumflow.tunes.midi import write_performance
+    from tatumflow.tunes.perform import perform, place
 
     if not changes:
         raise ValueError("--bpm and --choruses go with --changes (a chord chart)")
@@ -69,13 +66,12 @@ def restyle(
     preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = "tatum",
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     chart_weight: ChartWeightOpt = None,
-    checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Checkpoint folder (default: the embedded "
-                                                   "model).", show_default=False)] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Play a melody in Art Tatum's manner: the melody stays the top voice at its times, the model plays the
     voicings, fills, runs and stride around it (over the lead sheet's chords or --changes)."""
-    from ..paths import check_input_file, check_output_file
+    from tatumflow.paths import check_input_file, check_output_file
 
     try:
         check_output_file(out, "--out")
@@ -90,15 +86,15 @@ def restyle(
 
 def _restyle(melody_path: str, out: str, changes: str | None, bpm: float | None, preset: str, seed: int | None,
              chart_weight: float | None, checkpoint: str | None, device: str) -> str:
-    from ..generate.load import load_generator
-    from ..generate.window import Window
-    from ..notes import Note, write_midi
-    from ..presets import controls_from
-    from ..timing.form import Changes
-    from .chart import read_chart
-    from .leadsheet import read_melody
-    from .midi import write_performance
-    from .restyle import choruses_to_cover, restyle
+    from tatumflow.generate.load import load_generator
+    from tatumflow.generate.window import Window
+    from tatumflow.notes import Note, write_midi
+    from tatumflow.presets import controls_from
+    from tatumflow.timing.form import Changes
+    from tatumflow.tunes.chart import read_chart
+    from tatumflow.tunes.leadsheet import read_melody
+    from tatumflow.tunes.midi import write_performance
+    from tatumflow.tunes.restyle import choruses_to_cover, restyle
 
     controls = controls_from(preset, chart_weight=chart_weight)
     Window(seed=seed or 0)  # the seed checked before anything loads

@@ -1,4 +1,4 @@
-"""`tatumflow bench`: the command (registered in cli.py), building a `BenchConfig` and writing the results."""
+"""`tatumflow bench`: the command, building a `BenchConfig` and writing the results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..realtime.cli_options import CheckpointOpt, fail
+from .common import CheckpointOpt, fail
 
 
 def bench(

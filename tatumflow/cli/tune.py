@@ -1,4 +1,4 @@
-"""`tatumflow tune`: preference tuning against the learned critic, in rounds that resume (rounds.py)."""
+"""`tatumflow tune`: preference tuning against the learned critic, in rounds that resume (tune/rounds.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from .common import fail
+
 CriticOpt = Annotated[str | None, typer.Option(
     "--critic", help="Learned critic folder (default: the shipped one, if any).", show_default=False)]
 PianistOpt = Annotated[str | None, typer.Option(
     "--pianist", help="Pianist classifier folder (default: the shipped one, if any).", show_default=False)]
 ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio")
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def _print_round(record: dict[str, Any]) -> None:
@@ -66,11 +63,11 @@ def tune(
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
     if config not in ("default", "tiny"):
-        _fail(f"--config must be default or tiny, got {config!r}")
+        fail(f"--config must be default or tiny, got {config!r}")
     if not 1 <= threads <= 256 or (rounds is not None and rounds < 1):
-        _fail("--threads must be in 1..256 and --rounds >= 1")
+        fail("--threads must be in 1..256 and --rounds >= 1")
     if not (Path(data) / "kong").is_dir():
-        _fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
+        fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
                            lr=lr, beta=beta, prompts_every_s=every)
@@ -87,5 +84,5 @@ def tune(
             resume(tuner)
         state = run_rounds(tuner, rounds, _print_round)
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"{out}: round {state.round} completed; {state.status}")
