@@ -51,9 +51,9 @@ def demo(
 ) -> None:
     """A built-in phrase is played live into the engine; TatumFlow answers through the synth; writes the files."""
     from tatumflow.paths import check_output_dir
-    from tatumflow.realtime.engine.engine.report import format_report
-    from tatumflow.realtime.session.session.demo import run_demo
-    from tatumflow.realtime.session.session.session import load_jam_generator
+    from tatumflow.realtime.engine.report import format_report
+    from tatumflow.realtime.session.demo import run_demo
+    from tatumflow.realtime.session.session import load_jam_generator
 
     try:
         check_output_dir(out_dir, "--out-dir")
