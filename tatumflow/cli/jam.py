@@ -121,7 +121,7 @@ def jam(
 
     from tatumflow.realtime.control.live import LiveOptions
     from tatumflow.realtime.engine.report import format_report
-    from tatumflow.realtime.session.session import JamOptions, configure, run_session
+    from tatumflow.realtime.session.session import JamOptions, configure
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -144,12 +144,26 @@ def jam(
                              on_server_loss=on_server_loss, live=live, jack_input=jack_input, deadman=deadman,
                              changes=Path(changes) if changes else None, trade=trade)
         config = configure(options)  # every option checked, before the model loads or anything opens
-        if not show_tui:
-            typer.echo(f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop", err=True)
-        result = run_session(config)
+        result = _play(config, None if show_tui else
+                       f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop")
     except (ValueError, FileNotFoundError, OSError) as err:
         fail(str(err))
     typer.echo(format_report(result))
+
+
+def _play(config, line: str | None) -> dict:
+    """The session, stop signals held from before `line` (Ctrl-C stops it) is printed: a signal then is a stop,
+    with its report and recording, not a kill."""
+    import threading
+
+    from tatumflow.realtime.session.guard import stop_on_signals
+    from tatumflow.realtime.session.session import run_session
+
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        if line is not None:
+            typer.echo(line, err=True)
+        return run_session(config, stop)
 
 
 def _is_terminal(stream) -> bool:
