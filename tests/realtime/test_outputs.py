@@ -81,6 +81,6 @@ def test_a_live_change_reaches_every_part_that_reads_the_configuration():
     s.engine.update_config(silence_threshold_s=1.25, mode="duet")
     engine = s.engine
     assert engine.config.silence_threshold_s == 1.25
-    for part in (engine._mode, engine._context, engine._outbox):
+    for part in (engine._mode, engine._planner, engine._outbox):
         settings = part._settings
         assert settings.current is engine.config  # one configuration, no copy
