@@ -76,7 +76,7 @@ class PedalFolder:
 
     A note sounds until key up or pedal up, whichever is later; a re-struck pitch ends what of it still sounds.
     `handle(t, msg)` folds one message in and says what changed; finished notes collect in `finished` until `take()`.
-    The file reader and the live input (realtime/livein.py) both fold through this class.
+    The file reader and the live input (realtime/engine/livein.py) both fold through this class.
     """
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tatumflow.realtime.recording import _vlq  # the recorder's variable-length quantity, not a second one
+from tatumflow.realtime.ports.recording import _vlq  # the recorder's variable-length quantity, not a second one
 
 
 def dense_midi(path: Path, notes: int, held: int = 96, ticks_apart: int = 2, ticks_per_beat: int = 480) -> Path:

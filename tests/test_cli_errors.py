@@ -53,14 +53,15 @@ def test_path_checks(places):
     (["--device", "tpu"], "--device must be auto, cpu or cuda, got 'tpu'"),
 ])
 def test_jam_refuses_a_bad_option_before_the_model_loads(monkeypatch, args, message):
-    """The session's configuration is checked whole first (realtime/jamconfig.py): no model, no port, no process."""
+    """The session's configuration is checked whole first (realtime/session/jamconfig.py): no model, no port, no
+    process."""
     import time
 
     def no_model(*a, **k):
         raise AssertionError("the model was loaded before the options were checked")
 
     monkeypatch.setattr("tatumflow.generate.load.load_generator", no_model)
-    monkeypatch.setattr("tatumflow.realtime.deadman.DeadMan", no_model)
+    monkeypatch.setattr("tatumflow.realtime.ports.deadman.DeadMan", no_model)
     monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/UNIX_JACK")  # no probing; the options fail first
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     t0 = time.perf_counter()

@@ -163,7 +163,7 @@ def _render(tmp_path, notes: int) -> tuple[int, float]:
 
 def _need_fluidsynth() -> None:
     pytest.importorskip("fluidsynth")
-    from tatumflow.realtime.synth import find_soundfont
+    from tatumflow.realtime.ports.synth import find_soundfont
 
     try:
         find_soundfont()
@@ -206,7 +206,7 @@ def test_render_of_a_million_notes_in_bounded_memory(tmp_path):
 
 
 def test_fluidsynth_messages_are_counted_not_kept(caplog):
-    from tatumflow.realtime.synth import _fluidsynth_messages
+    from tatumflow.realtime.ports.synth import _fluidsynth_messages
 
     with caplog.at_level("WARNING"), _fluidsynth_messages("x.wav"):
         for i in range(20_000):

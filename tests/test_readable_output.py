@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from tatumflow.cli import app
 from tatumflow.notes import Note, write_midi
-from tatumflow.realtime.report import format_report
+from tatumflow.realtime.engine.report import format_report
 
 
 def test_presets_print_no_python_dict():

@@ -39,9 +39,9 @@ def _phrase(i: int, n: int = 12, gap_s: float = 0.12) -> list[Note]:
 
 
 def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: float = 6.0) -> dict:
-    from ..realtime.clock import MonotonicClock, prepare_live_process
-    from ..realtime.scheduler import Scheduler
-    from ..realtime.sinks import MemorySink
+    from ..realtime.engine.clock import MonotonicClock, prepare_live_process
+    from ..realtime.engine.scheduler import Scheduler
+    from ..realtime.ports.sinks import MemorySink
 
     interval = sys.getswitchinterval()
     prepare_live_process(0)  # the short GIL slice the live engine uses; threads stay as the bench set them
@@ -75,8 +75,8 @@ def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: f
 def _engine(bm: BenchModel, device: str, preset: str, sinks: list):
     """The jam engine as `tatumflow jam` builds it (call-response), on the bench's model and style."""
     from ..presets import load_preset
-    from ..realtime.config import EngineConfig
-    from ..realtime.engine import build_engine
+    from ..realtime.engine.config import EngineConfig
+    from ..realtime.engine.engine import build_engine
 
     p = load_preset(preset)
     config = EngineConfig.from_preset(p.engine, mode="call-response")
@@ -85,8 +85,8 @@ def _engine(bm: BenchModel, device: str, preset: str, sinks: list):
 
 
 def engine_session(bm: BenchModel, device: str, phrases: int = 4, preset: str = "tatum") -> dict:
-    from ..realtime.demo import play_as_human
-    from ..realtime.sinks import MemorySink
+    from ..realtime.ports.sinks import MemorySink
+    from ..realtime.session.demo import play_as_human
 
     sink = MemorySink(keep=False)
     engine = _engine(bm, device, preset, [sink])
@@ -113,7 +113,7 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
 
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         return {"skipped": "python-rtmidi was built without JACK"}
-    from ..realtime.jack import jack_dummy_server
+    from .jackd import jack_dummy_server
 
     interval, threads = sys.getswitchinterval(), torch.get_num_threads()
     try:
@@ -130,9 +130,9 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
 
 def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tuple[list[float], dict]:
     """Phrases played by an outside client into `TatumFlow In`: trigger -> first reply note on `TatumFlow Out`."""
-    from ..realtime.jack import JACK_API, play_into_port, wait_for_port
-    from ..realtime.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
-    from ..realtime.sinks import PortSink
+    from ..realtime.ports.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
+    from ..realtime.ports.sinks import PortSink
+    from .jackd import JACK_API, play_into_port, wait_for_port
 
     received: list[float] = []
     lock = threading.Lock()

@@ -103,10 +103,10 @@ def duet(lane: str, checkpoint: str | None, seconds: float) -> dict:
 
     from ..model.checkpoint import default_checkpoint_dir
     from ..presets import load_preset
-    from ..realtime.config import EngineConfig
-    from ..realtime.demo import play_as_human
-    from ..realtime.engine import build_engine
-    from ..realtime.sinks import MemorySink
+    from ..realtime.engine.config import EngineConfig
+    from ..realtime.engine.engine import build_engine
+    from ..realtime.ports.sinks import MemorySink
+    from ..realtime.session.demo import play_as_human
     from .engine import _phrase
 
     torch.set_num_threads(1)

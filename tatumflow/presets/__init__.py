@@ -2,8 +2,8 @@
 
 A preset file has a `description`, a `[controls]` table whose keys are `Controls` fields (`style` is a table of
 style weights) and an optional `[engine]` table (mode, latency budget, silence threshold), kept as a table: the
-real-time engine checks it (`realtime.config.EngineConfig.from_table`; presets sit below the engine and know nothing
-of it). `load_preset("name")` raises a `ValueError` listing the valid names for an unknown one.
+real-time engine checks it (`realtime.engine.config.EngineConfig.from_table`; presets sit below the engine and know
+nothing of it). `load_preset("name")` raises a `ValueError` listing the valid names for an unknown one.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from tatumflow.fieldcheck import MAX_TOML_BYTES
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.window import Window
 from tatumflow.presets import load_preset
-from tatumflow.realtime.ccmap import load_map
-from tatumflow.realtime.config import EngineConfig
+from tatumflow.realtime.control.ccmap import load_map
+from tatumflow.realtime.engine.config import EngineConfig
 
 
 def _message(loader, path) -> str:

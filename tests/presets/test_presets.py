@@ -59,7 +59,7 @@ def test_overrides_apply_and_are_validated():
 def test_bad_engine_tables_are_clear_errors_where_the_engine_reads_them(tmp_path, text, message):
     """The preset keeps its `[engine]` table as written; the engine's configuration checks it (the jam session does
     so before anything opens, tests/test_cli_errors.py)."""
-    from tatumflow.realtime.config import EngineConfig
+    from tatumflow.realtime.engine.config import EngineConfig
 
     path = tmp_path / "mine.toml"
     path.write_text(text)

@@ -8,10 +8,10 @@ import pytest
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note, note_messages
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.sinks import MODEL, MemorySink
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.ports.sinks import MODEL, MemorySink
 
 __all__ = ["SimSession", "assert_balanced", "note_messages", "phrase", "sounding_notes"]
 

@@ -1,5 +1,5 @@
 """JACK dummy server and a test MIDI client (player into `TatumFlow In`, listener on `TatumFlow Out`), over the
-library's helpers in `tatumflow.realtime.jack`; a missing or failing jackd skips the test with the reason."""
+library's helpers in `tatumflow.bench.jackd`; a missing or failing jackd skips the test with the reason."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import mido
 import pytest
 
+from tatumflow.bench import jackd as jack
 from tatumflow.notes import Note
-from tatumflow.realtime import jack
-from tatumflow.realtime.jack_input import parse_line
-from tatumflow.realtime.midi_io import close_input, keep_forever
+from tatumflow.realtime.ports.jack_input import parse_line
+from tatumflow.realtime.ports.midi_io import close_input, keep_forever
 
 from .conftest import assert_balanced, phrase
 

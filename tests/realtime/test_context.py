@@ -1,4 +1,5 @@
-"""The live context: held keys enter once and are corrected when they end; barge-ins and compaction."""
+"""The live context: held keys enter once and are corrected when they end; barge-ins and compaction; the windows
+the planner asks of it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import pytest
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.context import LiveContext
-from tatumflow.realtime.report import SessionStats
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.context import LiveContext
+from tatumflow.realtime.engine.planner import Planner
+from tatumflow.realtime.engine.report import SessionStats
 
 
 class Counting:
@@ -29,7 +31,7 @@ class Counting:
 
 def make(context_steps: int = 512) -> tuple[LiveContext, Counting, SessionStats]:
     gen, stats = Counting(context_steps), SessionStats()
-    return LiveContext(gen, Controls(), EngineConfig(), SimClock(), stats), gen, stats
+    return LiveContext(gen, Controls(), SimClock()), gen, stats
 
 
 def triples(ctx: LiveContext) -> list[tuple[float, int, float]]:
@@ -69,15 +71,29 @@ def test_a_held_key_compacted_away_meanwhile_is_dropped_without_a_re_prefill():
 
 def test_generation_feeds_the_stats_and_the_estimates():
     ctx, _, stats = make()
+    planner = Planner(ctx, EngineConfig(), stats)
     ctx.hear([Note(0.1 * i, 0.1, 60 + i, 80) for i in range(5)])
-    plan = ctx.plan(0.5, 0.6, 2.6)
+    plan = planner.plan(0.5, 0.6, 2.6)
     assert plan is not None and not plan.first
-    notes = ctx.generate(plan)
+    notes = planner.generate(plan)
     assert notes and all(plan.start_s <= n.onset_s < plan.end_s for n in notes)
     assert stats.window_music_s == [pytest.approx(plan.end_s - plan.start_s)] and len(stats.generation_ms) == 1
-    first = ctx.plan_first(2.6, 2.7, 32.7)
+    first = planner.plan_first(2.6, 2.7, 32.7)
     assert first.first and first.max_notes == EngineConfig().first_notes
-    raw = ctx.generate(first)
+    raw = planner.generate(first)
     assert stats.window_music_s[-1] == pytest.approx(raw[-1].onset_s - 2.7)  # a first chunk: up to its last onset
     pulled = ctx.pull_to(raw, 2.7)
     assert pulled[0].onset_s == pytest.approx(2.7) and ctx.notes[-len(pulled):] == tuple(pulled)
+
+
+def test_the_warm_up_window_seeds_the_estimate_and_leaves_the_context_alone():
+    """The planner's warm-up samples on a copy of the context's state: the estimate is what a note cost there (0 ms
+    on a clock that stands still), the context and the stats are as before."""
+    ctx, _, stats = make()
+    planner = Planner(ctx, EngineConfig(), stats)
+    ctx.hear([Note(0.1 * i, 0.1, 60 + i, 80) for i in range(5)])
+    before = ctx.notes
+    assert planner.cost.ms_per_note > 0
+    planner.warm_up()
+    assert planner.cost.ms_per_note == 0.0
+    assert ctx.notes == before and stats.generation_ms == []

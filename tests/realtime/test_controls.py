@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tatumflow.cli import app
-from tatumflow.realtime.knobs import KNOBS
-from tatumflow.realtime.surface import ControlSurface, Split
+from tatumflow.realtime.control.knobs import KNOBS
+from tatumflow.realtime.control.surface import ControlSurface, Split
 
 from .conftest import SimSession, assert_balanced, phrase
 
@@ -175,9 +175,9 @@ def test_a_new_knob_is_one_row(monkeypatch):
     """A control added to the table alone reaches the engine through the surface, sits on its CC in the built-in
     map, answers on OSC and shows in the UI rows and `tatumflow controls` (the knob's field, `repeat_penalty`, is
     an existing `Controls` field: a new sampling control adds that field in generate/controls.py, and nothing else)."""
-    from tatumflow.realtime.ccmap import load_map
-    from tatumflow.realtime.knobs import Knob
-    from tatumflow.realtime.osc import OscControl
+    from tatumflow.realtime.control.ccmap import load_map
+    from tatumflow.realtime.control.knobs import Knob
+    from tatumflow.realtime.control.osc import OscControl
 
     new = Knob("repeat", 0.0, 4.0, 0.0, "float", "controls", "repeat_penalty", 0.5, "repeat penalty", cc=82)
     monkeypatch.setitem(KNOBS, "repeat", new)
@@ -211,7 +211,7 @@ def test_each_controls_knob_spans_what_its_field_accepts():
 
 
 def test_the_built_in_cc_map_is_the_tables_cc_column_and_round_trips_as_a_file(tmp_path):
-    from tatumflow.realtime.ccmap import PANIC, load_map
+    from tatumflow.realtime.control.ccmap import PANIC, load_map
 
     ccmap = load_map()
     assert {n: ccmap.cc_of(n) for n in KNOBS} == {n: k.cc for n, k in KNOBS.items()}

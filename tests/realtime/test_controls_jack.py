@@ -15,8 +15,8 @@ import mido
 import pytest
 
 from tatumflow.notes import Note
-from tatumflow.realtime.live import LiveOptions
-from tatumflow.realtime.session import JamOptions, run_jam
+from tatumflow.realtime.control.live import LiveOptions
+from tatumflow.realtime.session.session import JamOptions, run_jam
 
 from .conftest import phrase
 from .jack import JackClient, RawListener, assert_silent, jack_dummy_server, wait_for_port

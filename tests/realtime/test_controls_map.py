@@ -9,11 +9,11 @@ import threading
 import mido
 import pytest
 
-from tatumflow.realtime.ccmap import load_map, map_toml, write_map
-from tatumflow.realtime.learn import Learner, learn_loop
-from tatumflow.realtime.router import InputRouter, apply_curve, velocity_gamma
-from tatumflow.realtime.sinks import HUMAN
-from tatumflow.realtime.surface import ControlSurface
+from tatumflow.realtime.control.ccmap import load_map, map_toml, write_map
+from tatumflow.realtime.control.learn import Learner, learn_loop
+from tatumflow.realtime.control.router import InputRouter, apply_curve, velocity_gamma
+from tatumflow.realtime.control.surface import ControlSurface
+from tatumflow.realtime.ports.sinks import HUMAN
 
 from .conftest import SimSession
 

@@ -1,4 +1,4 @@
-"""The dead man's switch (realtime/deadman.py): what it sends, when it sends it (a pipe closed without `bye`), and
+"""The dead man's switch (realtime/ports/deadman.py): what it sends, when it sends it (a pipe closed without `bye`), and
 its switch."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tatumflow.realtime import deadman
+from tatumflow.realtime.ports import deadman
 
 
 def test_the_panic_is_every_key_off_first_then_the_controllers_on_every_channel():
@@ -21,7 +21,7 @@ def test_the_panic_is_every_key_off_first_then_the_controllers_on_every_channel(
 
 
 def test_the_switch_is_on_unless_turned_off(monkeypatch):
-    from tatumflow.realtime import environment
+    from tatumflow.realtime.ports import environment
 
     monkeypatch.delenv(environment.DEADMAN, raising=False)
     assert environment.deadman()
@@ -33,7 +33,7 @@ def test_the_switch_is_on_unless_turned_off(monkeypatch):
 
 
 def _guard(*outs: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "tatumflow.realtime.deadman", "--parent", "1", "--api", "LINUX_ALSA"]
+    args = [sys.executable, "-m", "tatumflow.realtime.ports.deadman", "--parent", "1", "--api", "LINUX_ALSA"]
     for out in outs:
         args += ["--out", out]
     return subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)

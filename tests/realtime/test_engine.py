@@ -10,8 +10,8 @@ from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.generate.window import DEFAULT_WINDOW_NOTES, Window
 from tatumflow.notes import Note
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
 
 from .conftest import SimSession, assert_balanced, phrase
 

@@ -16,14 +16,14 @@ from tatumflow.cli import app
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note, note_messages
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.jamconfig import JamOptions, configure
-from tatumflow.realtime.liveform import COUNT_IN_PITCHES, LiveForm
-from tatumflow.realtime.sinks import MODEL, MemorySink
-from tatumflow.realtime.surface import ControlSurface, Split
-from tatumflow.realtime.tempo import TempoConfig
+from tatumflow.realtime.control.surface import ControlSurface, Split
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.engine.liveform import COUNT_IN_PITCHES, LiveForm
+from tatumflow.realtime.engine.tempo import TempoConfig
+from tatumflow.realtime.ports.sinks import MODEL, MemorySink
+from tatumflow.realtime.session.jamconfig import JamOptions, configure
 from tatumflow.timing.grid import BeatGrid
 from tatumflow.timing.midiclock import PPQN, ClockFollower
 from tatumflow.tunes.chart import parse_chart
@@ -141,7 +141,7 @@ def no_model(monkeypatch):
         raise AssertionError("the model was loaded before the options were checked")
 
     monkeypatch.setattr("tatumflow.generate.load.load_generator", refuse)
-    monkeypatch.setattr("tatumflow.realtime.deadman.DeadMan", refuse)
+    monkeypatch.setattr("tatumflow.realtime.ports.deadman.DeadMan", refuse)
     monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/UNIX_JACK")  # no probing; the options fail first
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
 
@@ -258,9 +258,9 @@ def test_count_in_notes_reach_the_outputs_before_bar_1():
 def test_the_terminal_ui_shows_section_bar_beat_and_the_chords_at_80x24():
     import asyncio
 
-    from tatumflow.realtime.ccmap import load_map
-    from tatumflow.realtime.tui import TuiInfo
-    from tatumflow.realtime.tui_app import JamApp, screen_text
+    from tatumflow.realtime.control.ccmap import load_map
+    from tatumflow.realtime.control.tui import TuiInfo
+    from tatumflow.realtime.control.tui_app import JamApp, screen_text
 
     clock = SimClock()
     engine = build_engine(mock_generator(), [MemorySink()], config=EngineConfig(mode="trade"), clock=clock,

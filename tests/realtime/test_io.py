@@ -14,11 +14,11 @@ import pytest
 
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note, read_midi_tracks, write_midi
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.demo import play_as_human
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.livein import EchoFilter, LiveInput
-from tatumflow.realtime.sinks import HUMAN, MODEL, MemorySink, RecorderSink, Sink
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.engine.livein import EchoFilter, LiveInput
+from tatumflow.realtime.ports.sinks import HUMAN, MODEL, MemorySink, RecorderSink, Sink
+from tatumflow.realtime.session.demo import play_as_human
 
 from .conftest import assert_balanced, note_messages, phrase
 
@@ -134,7 +134,7 @@ def test_recorder_writes_human_and_tatumflow_tracks(tmp_path):
 
 def test_fluidsynth_renders_a_non_silent_wav(tmp_path):
     pytest.importorskip("fluidsynth")
-    from tatumflow.realtime.synth import find_soundfont, render_midi
+    from tatumflow.realtime.ports.synth import find_soundfont, render_midi
 
     try:
         find_soundfont()
@@ -150,14 +150,14 @@ def test_fluidsynth_renders_a_non_silent_wav(tmp_path):
 
 
 def test_missing_soundfont_is_a_clear_error():
-    from tatumflow.realtime.synth import find_soundfont
+    from tatumflow.realtime.ports.synth import find_soundfont
 
     with pytest.raises(ValueError, match="soundfont not found"):
         find_soundfont("/no/such.sf2")
 
 
 def test_api_choice(monkeypatch):
-    from tatumflow.realtime.midi_io import detect_api, resolve_port
+    from tatumflow.realtime.ports.midi_io import detect_api, resolve_port
 
     assert detect_api("jack") == "UNIX_JACK"
     with pytest.raises(ValueError, match="not available"):
@@ -212,7 +212,7 @@ def test_demo_writes_its_files(tmp_path):
 
 
 def test_demo_without_matplotlib_skips_the_png_with_a_one_line_notice(tmp_path, monkeypatch, caplog):
-    from tatumflow.realtime.demo import write_demo_files
+    from tatumflow.realtime.session.demo import write_demo_files
 
     write_midi(tmp_path / "demo.mid", {"human": phrase(n=3), "tatumflow": [Note(1.2, 0.5, 67, 90)]})
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
@@ -226,7 +226,7 @@ def test_demo_without_matplotlib_skips_the_png_with_a_one_line_notice(tmp_path, 
 
 def test_our_own_ports_are_never_suggested():
     """Issue 27 item 11: a mistyped --in listed TatumFlow's own output and the dead man's panic port as inputs."""
-    from tatumflow.realtime.midi_io import resolve_port
+    from tatumflow.realtime.ports.midi_io import resolve_port
 
     listed = ["Digital Keys:port 1", "TatumFlow Out:output", "TatumFlow-deadman:panic", "TatumFlow:TatumFlow Out 128:0"]
     with pytest.raises(ValueError) as err:

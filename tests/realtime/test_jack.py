@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tatumflow.realtime.midi_io import close_input
-from tatumflow.realtime.session import JamOptions, run_jam
+from tatumflow.realtime.ports.midi_io import close_input
+from tatumflow.realtime.session.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
 from .jack import JackClient, jack_dummy_server, wait_for_port
@@ -98,7 +98,7 @@ def test_signal_mid_reply_leaves_nothing_sounding(jack, tmp_path, sig):
 
 
 def test_unknown_port_lists_the_available_ones(jack):
-    from tatumflow.realtime.midi_io import MidiInput, detect_api
+    from tatumflow.realtime.ports.midi_io import MidiInput, detect_api
 
     with pytest.raises(ValueError, match="Available input ports"):
         MidiInput("no such keyboard", lambda m, t: None, None, detect_api()).open()
@@ -158,7 +158,7 @@ def mido_off(pitch: int):
 def test_vanished_output_port_is_dropped_then_refound(jack):
     import mido
 
-    from tatumflow.realtime.sinks import PortSink
+    from tatumflow.realtime.ports.sinks import PortSink
 
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
     received = []
@@ -185,7 +185,7 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
 
 STREAM_CLOSE_SCRIPT = """
 import sys, threading, time, mido
-from tatumflow.realtime.midi_io import JACK_INPUT_ENV, close_input
+from tatumflow.realtime.ports.midi_io import JACK_INPUT_ENV, close_input
 b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
 close = close_input if sys.argv[1] == "close_input" else (lambda port: port.close())
 for i in range(40):
@@ -219,11 +219,11 @@ def test_inputs_close_safely_while_messages_stream_in(jack):
 @pytest.mark.parametrize("reader", ["dump", "callback"])
 def test_our_ports_are_named_alike(jack, monkeypatch, reader):
     """Issue 27 item 11: on JACK the input showed as `TatumFlow In:input`, the output as `TatumFlow:TatumFlow Out`."""
-    from tatumflow.realtime.clock import MonotonicClock
-    from tatumflow.realtime.deadman import is_session_out
-    from tatumflow.realtime.midi_io import JACK_INPUT_ENV, MidiInput, detect_api
-    from tatumflow.realtime.sinks import PortSink
-    from tatumflow.realtime.watchdog import JackQuery
+    from tatumflow.realtime.engine.clock import MonotonicClock
+    from tatumflow.realtime.ports.deadman import is_session_out
+    from tatumflow.realtime.ports.midi_io import JACK_INPUT_ENV, MidiInput, detect_api
+    from tatumflow.realtime.ports.sinks import PortSink
+    from tatumflow.realtime.ports.watchdog import JackQuery
 
     monkeypatch.setenv(JACK_INPUT_ENV, reader)
     api = detect_api()
@@ -238,10 +238,10 @@ def test_our_ports_are_named_alike(jack, monkeypatch, reader):
 
 def test_the_ui_says_where_our_output_is_connected(jack):
     """Issue 27 item 7: the screen says whether `TatumFlow Out` reaches anything (asked of JACK)."""
-    from tatumflow.realtime.midi_io import detect_api
-    from tatumflow.realtime.sinks import PortSink
-    from tatumflow.realtime.tui import PortWatch
-    from tatumflow.realtime.watchdog import JackQuery
+    from tatumflow.realtime.control.tui import PortWatch
+    from tatumflow.realtime.ports.midi_io import detect_api
+    from tatumflow.realtime.ports.sinks import PortSink
+    from tatumflow.realtime.ports.watchdog import JackQuery
 
     with PortSink("virtual", detect_api()):
         out = wait_for_port("input", "TatumFlow Out")

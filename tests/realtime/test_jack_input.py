@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tatumflow.realtime import jack_input
-from tatumflow.realtime.jack_input import DumpPort, DumpReader, decode, parse_line
-from tatumflow.realtime.midi_io import JACK_INPUT_ENV, jack_reader
+from tatumflow.realtime.ports import jack_input
+from tatumflow.realtime.ports.jack_input import DumpPort, DumpReader, decode, parse_line
+from tatumflow.realtime.ports.midi_io import JACK_INPUT_ENV, jack_reader
 
 from .jack import jack_dummy_server, wait_for_port
 

@@ -9,8 +9,8 @@ import time
 
 from pythonosc.udp_client import SimpleUDPClient
 
-from tatumflow.realtime.osc import OscControl
-from tatumflow.realtime.surface import ControlSurface
+from tatumflow.realtime.control.osc import OscControl
+from tatumflow.realtime.control.surface import ControlSurface
 
 from .conftest import SimSession
 

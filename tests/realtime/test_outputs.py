@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import mido
 
-from tatumflow.realtime import deadman
-from tatumflow.realtime.outputs import Outputs
-from tatumflow.realtime.panic import every_key, panic_messages
-from tatumflow.realtime.sinks import HUMAN, MODEL, MemorySink, RecorderSink
+from tatumflow.realtime.ports import deadman
+from tatumflow.realtime.ports.outputs import Outputs
+from tatumflow.realtime.ports.panic import every_key, panic_messages
+from tatumflow.realtime.ports.sinks import HUMAN, MODEL, MemorySink, RecorderSink
 
 from .conftest import SimSession, assert_balanced, phrase
 
@@ -81,6 +81,6 @@ def test_a_live_change_reaches_every_part_that_reads_the_configuration():
     s.engine.update_config(silence_threshold_s=1.25, mode="duet")
     engine = s.engine
     assert engine.config.silence_threshold_s == 1.25
-    for part in (engine._mode, engine._context, engine._outbox):
+    for part in (engine._mode, engine._planner, engine._outbox):
         settings = part._settings
         assert settings.current is engine.config  # one configuration, no copy

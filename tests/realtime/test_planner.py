@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tatumflow.notes import Note
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.planner import COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk, plan_window
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.planner import COST_MARGIN, MIN_WINDOW_S, CostEstimate, plan_first_chunk, plan_window
 
 from .conftest import SimSession
 
@@ -66,10 +66,10 @@ def test_a_pessimistic_cost_estimate_skips_a_few_windows_then_the_duet_plays():
     """A cold warm-up can leave an estimate above half the budget (every window skipped, nothing generated to
     correct it): each skip lowers it until a window is tried, and the real cost takes over from there."""
     s = SimSession(mode="duet")
-    s.engine._context.cost.ms_per_note = 80.0  # 2 notes need 160 ms: more than the 100 ms budget
+    s.engine._planner.cost.ms_per_note = 80.0  # 2 notes need 160 ms: more than the 100 ms budget
     s.play([Note(0.1 + 0.25 * i, 0.2, 60 + i, 80) for i in range(6)])
     s.run_until(10.0)
     report = s.engine.stop()
     assert 1 <= report["skipped_windows"] <= 6, report["skipped_windows"]
     assert s.model_onsets() and max(s.model_onsets()) > 8.0  # it plays on once it started
-    assert s.engine._context.cost.ms_per_note < 20.0
+    assert s.engine._planner.cost.ms_per_note < 20.0

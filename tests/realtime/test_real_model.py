@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.demo import play_as_human, wait_for_reply
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.sinks import MODEL, MemorySink
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.ports.sinks import MODEL, MemorySink
+from tatumflow.realtime.session.demo import play_as_human, wait_for_reply
 
 from .conftest import assert_balanced, phrase
 

@@ -5,7 +5,7 @@ import os
 import stat
 
 from tatumflow.notes import read_midi_tracks
-from tatumflow.realtime.sinks import HUMAN, RecorderSink
+from tatumflow.realtime.ports.sinks import HUMAN, RecorderSink
 
 from .test_io import on
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tatumflow.cli import app
 from tatumflow.notes import Note, write_midi
-from tatumflow.realtime.synth import MAX_GAP_S, find_soundfont
+from tatumflow.realtime.ports.synth import MAX_GAP_S, find_soundfont
 
 from ..full_disk import full_disk, leftovers
 

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from tatumflow.notes import Note
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.scheduler import Scheduler
-from tatumflow.realtime.sinks import MemorySink
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.scheduler import Scheduler
+from tatumflow.realtime.ports.sinks import MemorySink
 
 from .conftest import assert_balanced
 

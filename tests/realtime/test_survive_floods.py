@@ -6,7 +6,7 @@ from __future__ import annotations
 import mido
 
 from tatumflow.notes import read_midi_tracks
-from tatumflow.realtime.sinks import RecorderSink
+from tatumflow.realtime.ports.sinks import RecorderSink
 
 from .conftest import SimSession
 
@@ -33,6 +33,6 @@ def test_forty_thousand_messages_a_second_report_and_recording_agree(tmp_path):
 def test_messages_the_input_lost_are_in_the_report():
     s = SimSession("duet")
     s.engine.on_message(mido.Message("note_on", note=60, velocity=80), 0.1)
-    s.engine.on_input_lost(1_234)  # what a JACK input read by jack_midi_dump counted (realtime/jack_input.py)
+    s.engine.on_input_lost(1_234)  # what a JACK input read by jack_midi_dump counted (realtime/ports/jack_input.py)
     report = s.engine.stop()
     assert report["input_lost"] == 1_234 and report["input_messages"] == 1

@@ -11,9 +11,9 @@ import threading
 import mido
 import pytest
 
-from tatumflow.realtime.guard import ServerLost, SessionGuard, stop_on_signals
-from tatumflow.realtime.midi_io import MidiInput
-from tatumflow.realtime.sinks import MODEL, MemorySink, PortSink
+from tatumflow.realtime.ports.midi_io import MidiInput
+from tatumflow.realtime.ports.sinks import MODEL, MemorySink, PortSink
+from tatumflow.realtime.session.guard import ServerLost, SessionGuard, stop_on_signals
 from tatumflow.signals import STOP_SIGNALS
 
 from .conftest import SimSession
@@ -76,7 +76,7 @@ def test_an_input_callback_that_raises_reaches_the_guard():
 
 class FakePort(PortSink):
     def __init__(self) -> None:  # no backend: a port that counts what it was given
-        from tatumflow.realtime.sinks import Sink
+        from tatumflow.realtime.ports.sinks import Sink
 
         Sink.__init__(self, "fake")
         self.requested, self.connected, self.got = "fake", True, []
@@ -89,7 +89,7 @@ class FakePort(PortSink):
 
 
 def test_server_loss_is_said_once_and_nothing_more_is_counted_as_sent(caplog, monkeypatch):
-    monkeypatch.setattr("tatumflow.realtime.sinks.keep_forever", lambda port: None)
+    monkeypatch.setattr("tatumflow.realtime.ports.sinks.keep_forever", lambda port: None)
     port, rec = FakePort(), MemorySink()
     guard, stop = _guard("exit", [port, rec])
     outputs = guard.outputs
@@ -106,7 +106,7 @@ def test_server_loss_is_said_once_and_nothing_more_is_counted_as_sent(caplog, mo
 
 
 def test_wait_mode_reopens_when_the_server_returns(monkeypatch):
-    monkeypatch.setattr("tatumflow.realtime.sinks.keep_forever", lambda port: None)
+    monkeypatch.setattr("tatumflow.realtime.ports.sinks.keep_forever", lambda port: None)
     port = FakePort()
     reopened = []
     monkeypatch.setattr(FakePort, "reopen", lambda self: reopened.append(1) or setattr(self, "connected", True))
@@ -120,7 +120,7 @@ def test_wait_mode_reopens_when_the_server_returns(monkeypatch):
 
 
 def test_bad_on_server_loss_is_refused():
-    from tatumflow.realtime.jamconfig import JamOptions
+    from tatumflow.realtime.session.jamconfig import JamOptions
 
     with pytest.raises(ValueError, match="on-server-loss must be one of wait, exit"):
         JamOptions(on_server_loss="maybe")

@@ -16,9 +16,9 @@ import time
 import mido
 import pytest
 
+from tatumflow.bench import jackd as jack
 from tatumflow.notes import read_midi_tracks
-from tatumflow.realtime import jack
-from tatumflow.realtime.midi_io import close_input
+from tatumflow.realtime.ports.midi_io import close_input
 
 from .conftest import assert_balanced, phrase
 from .jack import JackClient, RawListener, abandon_clients, assert_silent, close_open_clients
@@ -286,7 +286,7 @@ def test_a_mistyped_port_is_refused_in_under_a_second_before_the_model_loads(ser
         done = subprocess.run(cmd, capture_output=True, timeout=60)
         return time.monotonic() - t0, done
 
-    startup_cmd = [sys.executable, "-c", "import tatumflow.cli, tatumflow.realtime.session"]
+    startup_cmd = [sys.executable, "-c", "import tatumflow.cli, tatumflow.realtime.session.session"]
     cmd = [sys.executable, "-m", "tatumflow.cli", "jam", "--api", "jack", "--no-tui", "--report",
            str(tmp_path / "r.json"), *args]
     startup = min(timed(startup_cmd)[0] for _ in range(3))  # the best of three: the machine is shared

@@ -13,7 +13,7 @@ import tracemalloc
 import pytest
 
 from tatumflow.notes import note_messages
-from tatumflow.realtime.sinks import RecorderSink
+from tatumflow.realtime.ports.sinks import RecorderSink
 
 from .conftest import SimSession, phrase
 

@@ -14,8 +14,8 @@ import mido
 import pytest
 
 from tatumflow.notes import read_midi, read_midi_tracks
-from tatumflow.realtime.recording import IncrementalMidi
-from tatumflow.realtime.sinks import HUMAN, MODEL, RecorderSink
+from tatumflow.realtime.ports.recording import IncrementalMidi
+from tatumflow.realtime.ports.sinks import HUMAN, MODEL, RecorderSink
 
 
 def on(p, ch=0, v=90):
@@ -82,7 +82,7 @@ def test_restrikes_and_all_notes_off_stay_balanced():
 
 KILLED = textwrap.dedent("""
     import sys, time, mido
-    from tatumflow.realtime.sinks import MODEL, RecorderSink
+    from tatumflow.realtime.ports.sinks import MODEL, RecorderSink
     rec = RecorderSink(sys.argv[1], flush_s=0.5)
     t0 = time.monotonic()
     while True:

@@ -10,13 +10,13 @@ import pytest
 
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note, note_messages, read_midi_tracks
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.recording import MAX_PENDING, IncrementalMidi
-from tatumflow.realtime.report import format_report
-from tatumflow.realtime.sinks import MODEL, MemorySink, RecorderSink
-from tatumflow.realtime.tempo import TempoConfig
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.engine.report import format_report
+from tatumflow.realtime.engine.tempo import TempoConfig
+from tatumflow.realtime.ports.recording import MAX_PENDING, IncrementalMidi
+from tatumflow.realtime.ports.sinks import MODEL, MemorySink, RecorderSink
 from tatumflow.timing.grid import BeatGrid
 from tatumflow.timing.tempomap import BeatAligner
 

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
 from tatumflow.notes import Note, note_messages
-from tatumflow.realtime.clock import SimClock
-from tatumflow.realtime.config import EngineConfig
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.report import format_report
-from tatumflow.realtime.sinks import MODEL, MemorySink
-from tatumflow.realtime.tempo import TempoConfig
-from tatumflow.realtime.trade import END_MARGIN_S, MIN_NOTE_S, TradeTurns, clip_to, parse_trade
+from tatumflow.realtime.engine.clock import SimClock
+from tatumflow.realtime.engine.config import EngineConfig
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.engine.report import format_report
+from tatumflow.realtime.engine.tempo import TempoConfig
+from tatumflow.realtime.engine.trade import END_MARGIN_S, MIN_NOTE_S, TradeTurns, clip_to, parse_trade
+from tatumflow.realtime.ports.sinks import MODEL, MemorySink
 from tatumflow.timing.form import Changes
 from tatumflow.tunes.chart import parse_chart
 

@@ -9,11 +9,11 @@ import threading
 
 import mido
 
-from tatumflow.realtime.ccmap import load_map
-from tatumflow.realtime.sinks import HUMAN, MODEL
-from tatumflow.realtime.surface import ControlSurface, Split
-from tatumflow.realtime.tui import HELP, RecentNotes, TempoHold, TuiInfo
-from tatumflow.realtime.tui_app import JamApp, PaneHandler, logs_to, screen_text
+from tatumflow.realtime.control.ccmap import load_map
+from tatumflow.realtime.control.surface import ControlSurface, Split
+from tatumflow.realtime.control.tui import HELP, RecentNotes, TempoHold, TuiInfo
+from tatumflow.realtime.control.tui_app import JamApp, PaneHandler, logs_to, screen_text
+from tatumflow.realtime.ports.sinks import HUMAN, MODEL
 
 from .conftest import SimSession, phrase
 
@@ -104,7 +104,7 @@ def test_keys_change_controls_through_the_surface_and_the_list_scrolls():
 
 
 def NAME_AT(app: JamApp) -> str:
-    from tatumflow.realtime.tui_app import NAMES
+    from tatumflow.realtime.control.tui_app import NAMES
 
     return NAMES[app.selected]
 
@@ -144,7 +144,8 @@ def test_log_lines_go_to_the_pane_never_onto_the_screen(capsys):
 
     async def logged(pilot):
         with logs_to(handler):
-            logging.getLogger("tatumflow.realtime.tempo").warning("--sync clock: no MIDI clock arriving after 5 s")
+            log = logging.getLogger("tatumflow.realtime.engine.tempo")
+            log.warning("--sync clock: no MIDI clock arriving after 5 s")
             await pilot.pause(0.3)
             lines = _lines(app)
         pane = " ".join(line.strip("│ ") for line in lines[-4:-1])  # the pane: the last lines inside the border

@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = """
 import logging, sys, threading
 from tatumflow.generate.mock import mock_generator
-from tatumflow.realtime.engine import build_engine
-from tatumflow.realtime.sinks import MemorySink
-from tatumflow.realtime.surface import ControlSurface
-from tatumflow.realtime.tui import TuiInfo
-from tatumflow.realtime.tui_app import run_with_tui
+from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.realtime.ports.sinks import MemorySink
+from tatumflow.realtime.control.surface import ControlSurface
+from tatumflow.realtime.control.tui import TuiInfo
+from tatumflow.realtime.control.tui_app import run_with_tui
 
 logging.basicConfig(level=logging.WARNING)
 engine = build_engine(mock_generator(), [MemorySink()]).start()

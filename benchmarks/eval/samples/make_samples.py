@@ -34,7 +34,7 @@ from tatumflow.generate.window import Window
 from tatumflow.notes import Note, find_midi_files, read_midi, write_midi
 from tatumflow.plots import COLORS, draw_notes, pyplot
 from tatumflow.presets import DEFAULT_PRESET, controls_from
-from tatumflow.realtime.synth import render_tracks
+from tatumflow.realtime.ports.synth import render_tracks
 
 PROMPT_S, CONTINUE_S, EVERY_S = 20.0, 15.0, 30.0
 GAIN = 5.0  # the synth's renders peak near -17 dBFS; one fixed gain for every file keeps their dynamics comparable

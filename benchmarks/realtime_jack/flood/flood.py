@@ -16,8 +16,8 @@ from pathlib import Path
 
 import mido
 
-from tatumflow.realtime import jack
-from tatumflow.realtime.midi_io import close_input
+from tatumflow.bench import jackd as jack
+from tatumflow.realtime.ports.midi_io import close_input
 
 
 def _jam(out_dir: Path) -> subprocess.Popen:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tatumflow.realtime import jack
+from tatumflow.bench import jackd as jack
 from tests.realtime.conftest import sounding_notes
 from tests.realtime.jack import JackClient, RawListener
 

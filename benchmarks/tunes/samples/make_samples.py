@@ -23,7 +23,7 @@ import torch
 
 from tatumflow.notes import Note, read_midi_tracks
 from tatumflow.plots import COLORS, draw_notes, pyplot
-from tatumflow.realtime.synth import render_tracks
+from tatumflow.realtime.ports.synth import render_tracks
 from tatumflow.tunes.chart import read_chart
 from tatumflow.tunes.leadsheet import read_melody
 from tatumflow.tunes.measure import melody_kept

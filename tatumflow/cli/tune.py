@@ -1,0 +1,88 @@
+"""`tatumflow tune`: preference tuning against the learned critic, in rounds that resume (tune/rounds.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import fail
+
+CriticOpt = Annotated[str | None, typer.Option(
+    "--critic", help="Learned critic folder (default: the shipped one, if any).", show_default=False)]
+PianistOpt = Annotated[str | None, typer.Option(
+    "--pianist", help="Pianist classifier folder (default: the shipped one, if any).", show_default=False)]
+ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio")
+
+
+def _print_round(record: dict[str, Any]) -> None:
+    values = ", ".join(f"{k} {record[k]:.4g}" for k in ROUND_KEYS if isinstance(record.get(k), float))
+    typer.echo(f"round {record['round']} ({'kept' if record['kept'] else 'NOT kept'}, {record['seconds']} s): {values}")
+
+
+def _overrides(**given: Any) -> dict[str, Any]:
+    """The config fields given on the command line (a resumed run takes them; the others stay as started)."""
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def tune(
+    out: Annotated[str, typer.Option("--out", help="State folder: the run resumes from it (policy, critic, log).")],
+    data: Annotated[str, typer.Option("--data", help="The PiJAMA root (kong/, pijama.csv): Art Tatum's training "
+                                      "split gives the prompts, the tuning split judges the rounds.")],
+    checkpoint: Annotated[str | None, typer.Option(
+        "--checkpoint", help="Start model (default: the embedded one); ignored when resuming.")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Run at most this many rounds now.")] = None,
+    config: Annotated[str, typer.Option("--config", help="default or tiny (seconds, for tests).")] = "default",
+    prompts: Annotated[int | None, typer.Option("--prompts", help="Prompts per round (DPO pairs).")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", help="Continuations per prompt.")] = None,
+    critic_prompts: Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
+    = None,
+    heldout_prompts: Annotated[int | None, typer.Option("--heldout-prompts", help="Held-out prompts judged.")] = None,
+    heldout_seeds: Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
+    = None,
+    max_rounds: Annotated[int | None, typer.Option("--max-rounds", help="Stop the run after this round.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="DPO learning rate (AdamW).")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
+    every: Annotated[float | None, typer.Option("--prompts-every", help="Seconds between prompts (a new run).")] = None,
+    pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
+    resume_stopped: Annotated[bool, typer.Option(
+        "--resume-stopped", help="Go on with a run that stopped (a guard, the patience) after changing settings.")]
+    = False,
+) -> None:
+    """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out (with the
+    settings it was started with, except those given again)."""
+    from tatumflow.eval.pianist import load_pianist
+    from tatumflow.paths import check_output_dir
+    from tatumflow.tune.config import TINY, TuneConfig
+    from tatumflow.tune.rounds import tune_data
+    from tatumflow.tune.run import DEFAULT_BASE, open_tuner, run_rounds, set_threads
+    from tatumflow.tune.run import resume_stopped as resume
+    from tatumflow.tune.splits import pijama_recordings, tatum_split
+
+    if config not in ("default", "tiny"):
+        fail(f"--config must be default or tiny, got {config!r}")
+    if not 1 <= threads <= 256 or (rounds is not None and rounds < 1):
+        fail("--threads must be in 1..256 and --rounds >= 1")
+    if not (Path(data) / "kong").is_dir():
+        fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
+    overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
+                           heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
+                           lr=lr, beta=beta, prompts_every_s=every)
+    try:
+        check_output_dir(out, "--out")
+        cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
+        clf = load_pianist(pianist) if pianist else None
+        set_threads(threads)
+        train, tuning = tatum_split(pijama_recordings(data))
+        tuner = open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg,
+                           lambda c, grid: tune_data(train, tuning, c, grid), clf)
+        tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
+        if resume_stopped:
+            resume(tuner)
+        state = run_rounds(tuner, rounds, _print_round)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    typer.echo(f"{out}: round {state.round} completed; {state.status}")
