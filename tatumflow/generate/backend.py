@@ -9,15 +9,16 @@ keeps the module's numbers up to float rounding. A choice by size, not by a timi
 the same from run to run on one machine.
 
 `step_path` picks how one note is decoded once the cache holds a context: "native" (the step and the heads in C,
-native/decode_step.c, built once per machine; sampling in numpy on the host: the fastest on a CPU), "dynamic"
-(the same in torch, shapes following the context: the CPU path where no C compiler is found), "static" (graphs.py's
+native/decode_step.c, built once per machine; sampling in numpy on the host: the fastest on a CPU), "dynamic" (the
+same in torch, shapes following the context: the CPU path where no C compiler is found), "static" (graphs.py's
 fixed-shape functions, sampling on the device, run eagerly), "graphs" (those captured as CUDA graphs and replayed),
 "compiled" (those compiled by `torch.compile`, then captured on CUDA; compiling takes a while at the first notes of
 a process, so not the default), "auto" (graphs on CUDA, native on a CPU where it builds, else dynamic). With the
 native step, "auto" weights are fp16 for models of `NATIVE_FP16_MIN_PARAMETERS` or more where the CPU converts fp16
-in hardware (the default model: fp16 on x86 with F16C and on arm64), else fp32. Every path samples the same way: `heads.HostSampler` on the host (native,
-dynamic), `heads.DeviceSampler` on the device (the same arithmetic); the biases come from the constraints' frozen
-`MaskSpec`, built once per spec. Call `refresh()` after changing the module's weights in place.
+in hardware (the default model: fp16 on x86 with F16C and on arm64), else fp32. Every path samples the same way:
+`heads.HostSampler` on the host (native, dynamic), `heads.DeviceSampler` on the device (the same arithmetic); the
+biases come from the constraints' frozen `MaskSpec`, built once per spec. Call `refresh()` after changing the
+module's weights in place.
 """
 
 from __future__ import annotations
