@@ -46,6 +46,7 @@ def tune(
     lr: Annotated[float | None, typer.Option("--lr", help="DPO learning rate (AdamW).")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
     every: Annotated[float | None, typer.Option("--prompts-every", help="Seconds between prompts (a new run).")] = None,
+    chosen: Annotated[str | None, typer.Option("--chosen", help="A pair's preferred side: critic or real.")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     resume_stopped: Annotated[bool, typer.Option(
@@ -70,7 +71,7 @@ def tune(
         fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
-                           lr=lr, beta=beta, prompts_every_s=every)
+                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)

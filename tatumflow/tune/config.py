@@ -29,6 +29,7 @@ class TuneConfig:
     continue_seconds: float = 15.0
     prompts_every_s: float = 30.0
     beta: float = 0.1
+    chosen: str = "critic"  # a pair's preferred side: the critic's favourite sample, or "real": Tatum's own notes
     lr: float = 1e-5
     dpo_epochs: int = 1
     critic_epochs_first: int = 8
@@ -52,6 +53,8 @@ class TuneConfig:
         for name in ("prompt_seconds", "continue_seconds", "prompts_every_s"):
             if not 0 < getattr(self, name) <= 120:
                 raise ValueError(f"tune: {name} must be in (0, 120], got {getattr(self, name)}")
+        if self.chosen not in ("critic", "real"):
+            raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
         for name in ("beta", "lr", "critic_lr", "nll_rise", "spread_tolerance", "fourgram_tolerance"):
             if not 0 < getattr(self, name) <= 10:
                 raise ValueError(f"tune: {name} must be in (0, 10], got {getattr(self, name)}")

@@ -6,7 +6,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
 
 1. the current model continues `prompts_per_round` fresh training-split prompts, `samples_per_prompt` lanes each
    (sampler.py), and the critic ranks them: per prompt the sample it finds most like Tatum against the one it finds
-   least like him is a preference pair;
+   least like him is a preference pair (with `chosen="real"`, Tatum's own continuation of the prompt against the
+   sample the critic finds least like him: a preference for his notes, as self-play fine-tuning does);
 2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs);
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
@@ -31,7 +32,7 @@ from ..eval.critic import Critic, critic_scores, critic_steps
 from ..eval.pianist import PianistClassifier
 from ..eval.prompts import prompt_splits
 from ..model.checkpoint import Checkpoint
-from ..notes import read_midi
+from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
 from .config import TuneConfig, TuneState
 from .heldout import Prompt, Samples, judge, real_nll, sample_prompts
 from .learn import Pair, dpo_epoch, reference_logprobs, train_critic
@@ -122,14 +123,21 @@ class Tuner:
         _, fake = self._critic_items(samples)
         scores = critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
         out = []
-        tok = self.ckpt.tokenizer
         for p, lane_steps, row in zip(prompts, steps, scores):
             best, worst = int(np.argmin(row)), int(np.argmax(row))
-            if best == worst or not len(lane_steps[best]) or not len(lane_steps[worst]):
+            head, real = self._real_steps(p)
+            chosen = real if self.cfg.chosen == "real" else lane_steps[best]
+            if (best == worst and self.cfg.chosen == "critic") or not len(chosen) or not len(lane_steps[worst]):
                 continue
-            head = tok.steps_after(None, prompt_notes(p.prompt, self.sample_cfg))
-            out.append(Pair(head, lane_steps[best], lane_steps[worst]))
+            out.append(Pair(head, chosen, lane_steps[worst]))
         return out
+
+    def _real_steps(self, p: Prompt) -> tuple[np.ndarray, np.ndarray]:
+        """(the prompt's steps as the model reads them, Tatum's real continuation's steps after them)."""
+        head = prompt_notes(p.prompt, self.sample_cfg)
+        tail = sorted((n for n in p.real if PIANO_LOW <= n.pitch <= PIANO_HIGH), key=lambda n: (n.onset_s, n.pitch))
+        steps = self.ckpt.tokenizer.steps_after(None, head + tail[: self.sample_cfg.max_notes])
+        return steps[: len(head)], steps[len(head) :]
 
     def dpo(self, r: int) -> dict[str, float]:
         pairs = self.pairs(r)

@@ -189,3 +189,22 @@ def test_a_stopped_round_zero_state_without_its_policy_resumes_from_the_base(tmp
     assert run_rounds(again).round == 0  # a stopped run does not go on by itself
     resume_stopped(again)
     assert again.state.status == "running"
+
+
+def test_real_pairs_prefer_tatums_own_continuation(tmp_path):
+    """`chosen="real"`: every pair's preferred side is the prompt's real continuation, tokenized after the prompt
+    as the model reads it (the steps real_nll scores), and its rejected side one of the model's samples."""
+    from dataclasses import replace
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    tuner = open_tuner(tmp_path / "state", base, replace(TINY, chosen="real"), tiny_data)
+    pairs = tuner.pairs(1)
+    assert pairs
+    for pair in pairs:
+        prompt = next(p for p in tuner.data.train if np.array_equal(tuner._real_steps(p)[0], pair.prompt))
+        real_notes = sorted(prompt.real, key=lambda n: (n.onset_s, n.pitch))[: tuner.sample_cfg.max_notes]
+        assert [int(s[1]) + 21 for s in pair.chosen] == [n.pitch for n in real_notes]  # his notes, in order
+        assert not np.array_equal(pair.rejected, pair.chosen)
+    with pytest.raises(ValueError, match="chosen"):
+        TuneConfig(chosen="best")
