@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .paths import check_input_file
+
 DRUM_CHANNEL = 9
 DEFAULT_TEMPO = 500_000  # microseconds per beat until the first set_tempo (MIDI default: 120 bpm)
 MAX_MIDI_BYTES = 64 * 2**20  # a performance is kilobytes; 64 MiB holds millions of notes
@@ -64,13 +66,7 @@ def midi_structure_problem(data) -> str | None:
 
 def check_midi_path(path: str | os.PathLike) -> int:
     """The size of a MIDI file; a missing path, a folder, a device and a huge file each get their own error."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a MIDI file")
-    if not path.exists():
-        raise FileNotFoundError(f"MIDI file not found: {path}")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file (a device or a pipe?), not a MIDI file")
+    path = check_input_file(path, "MIDI file")
     size = path.stat().st_size
     if size > MAX_MIDI_BYTES:
         raise ValueError(f"{path}: {size:,} bytes is too large for a MIDI file (limit {MAX_MIDI_BYTES:,})")

@@ -30,6 +30,7 @@ from torch import nn
 from ..model.tokenizer import Tokenizer, TokenizerConfig
 from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, Note, cut_overlaps
+from .folder import read_config
 from .texture import snap_to_grid
 
 WEIGHTS, CONFIG, FORMAT = "critic.safetensors", "critic.json", "tatumflow-critic-1"
@@ -148,12 +149,8 @@ def save_critic(critic: Critic, path: str | Path, meta: dict[str, Any] | None = 
 def load_critic(path: str | Path) -> tuple[Critic, dict[str, Any]]:
     """(critic, meta) from a folder written by `save_critic`; ValueError when anything does not match."""
     path = Path(path)
-    if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
-        raise ValueError(f"critic {path}: needs {CONFIG} and {WEIGHTS}")
+    config = read_config(path, "critic", CONFIG, WEIGHTS, FORMAT)
     try:
-        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-        if config.get("format") != FORMAT:
-            raise ValueError(f"format {config.get('format')!r}, expected {FORMAT!r}")
         critic = Critic(CriticConfig.from_dict(config["critic"]))
         state = load_file(str(path / WEIGHTS))
         critic.load_state_dict({k: v.float() for k, v in state.items()})

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from ..notes import Note
 from .discriminator import feature_vector, shares
+from .folder import read_config
 from .metrics import onset_groups
 from .texture import TEXTURE_ONSET_S, snap_to_grid, texture_measures
 
@@ -154,12 +155,8 @@ def save_pianist(clf: PianistClassifier, path: str | Path) -> Path:
 
 def load_pianist(path: str | Path) -> PianistClassifier:
     path = Path(path)
-    if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
-        raise ValueError(f"pianist classifier {path}: needs {CONFIG} and {WEIGHTS}")
+    config = read_config(path, "pianist classifier", CONFIG, WEIGHTS, FORMAT)
     try:
-        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-        if config.get("format") != FORMAT:
-            raise ValueError(f"format {config.get('format')!r}, expected {FORMAT!r}")
         t = load_file(str(path / WEIGHTS))
         layers = [(t[f"weight{i}"], t[f"bias{i}"]) for i in range(int(config["layers"]))]
         clf = PianistClassifier(list(config["pianists"]), layers, t["mean"], t["scale"], dict(config.get("meta", {})))

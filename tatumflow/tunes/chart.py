@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import check_input_file
 from ..timing.form import METERS, Bar, Chord, Form
 from .chords import chord_from_symbol
 
@@ -180,13 +181,7 @@ def parse_chart(text: str, name: str = "<chart>") -> Chart:
 
 def read_chart(path: str | Path) -> Chart:
     """A chart file (UTF-8 text, at most MAX_CHART_BYTES). Raises ValueError or FileNotFoundError."""
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"chart {p} is a directory, not a file")
-    if not p.exists():
-        raise FileNotFoundError(f"chart not found: {p}")
-    if not p.is_file():
-        raise ValueError(f"chart {p} is not a regular file")
+    p = check_input_file(path, "chart")
     if p.stat().st_size > MAX_CHART_BYTES:
         raise ValueError(f"chart {p}: larger than {MAX_CHART_BYTES // 1024} KiB; a chart is a page of text")
     try:
