@@ -12,7 +12,8 @@ SUMMARY_ROWS = [
     ("window_ms_p50", "22-note window, ms p50"),
     ("window_ms_p99", "22-note window, ms p99 (target <= 10 quiet, budget 100)"),
     ("window_ms_p99_before", "22-note window on the decode step it replaced (fdcd752), ms p99"),
-    ("window_ms_p99_fp16", "22-note window with fp16 weights (KL < 1e-6 a head, not the same notes), ms p99"),
+    ("window_ms_p99_fp32", "22-note window with fp32 weights (fdcd752's notes exactly; the default streams fp16: "
+     "KL < 1e-6 a head), ms p99"),
     ("window_ms_p99_guidance_on", "22-note window with guidance lanes, ms p99"),
     ("real_time_factor_p50", "real-time factor p50 (music s per compute s)"),
     ("reply_ms_p50", "reply: trigger -> first note, ms p50"),

@@ -80,7 +80,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda part
                             "guidance_on": decode.windows(bm, device, controls, max(cfg.windows // 2, 1),
                                                           lanes_guidance=2.0),
                             "before": decode.windows(bm, device, controls, cfg.windows, before=True),
-                            **({"fp16": decode.windows(bm, device, controls, cfg.windows, weights="fp16")}
+                            **({"fp32": decode.windows(bm, device, controls, cfg.windows, weights="fp32")}
                                if device.type == "cpu" else {})},
         "reply": lambda: decode.reply(bm, device, controls, cfg.reply_trials),
         "guidance": lambda: decode.guidance_lanes(bm, device, controls, cfg.rounds, cfg.notes_per_round),
@@ -128,7 +128,7 @@ def summary(r: dict) -> dict:
         "window_ms_p99": _get(r, "windows", "guidance_off", "window_ms_p99"),
         "window_ms_p99_guidance_on": _get(r, "windows", "guidance_on", "window_ms_p99"),
         "window_ms_p99_before": _get(r, "windows", "before", "window_ms_p99"),
-        "window_ms_p99_fp16": _get(r, "windows", "fp16", "window_ms_p99"),
+        "window_ms_p99_fp32": _get(r, "windows", "fp32", "window_ms_p99"),
         "quota_skipped_windows": _get(r, "quota", "ours", "skipped_windows"),
         "quota_late_notes": _get(r, "quota", "ours", "late_notes"),
         "quota_skipped_windows_before": _get(r, "quota", "before", "skipped_windows"),
