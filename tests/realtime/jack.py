@@ -193,6 +193,13 @@ def assert_silent(client: JackClient, raw: RawListener | None) -> None:
     if raw is None:
         assert_balanced(client.messages())
         return
+    if raw.skipped:  # its ring of 100 overflowed (a panic's burst on a starved box): a note-off may be missing there
+        try:
+            assert_balanced(raw.messages())
+        except AssertionError as err:  # the callback listener cannot invent note-offs: balanced there, they were sent
+            print(f"the raw listener skipped {raw.skipped} messages ({err}); judged on the callback listener")
+            assert_balanced(client.messages())
+        return
     assert_balanced(raw.messages())
     try:
         assert_balanced(client.messages())
