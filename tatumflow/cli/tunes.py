@@ -42,7 +42,7 @@ def generate_over_form(out: str, changes: str | None, prompt: str | None, bpm: f
     tempo = chart.bpm if bpm is None else bpm
     count = 2 if choruses is None else choruses
     place(chart.form, tempo, count)  # the length's bounds, before any work
-    Window(seed=seed)
+    Window(seed=seed)  # the seed checked before anything loads
     prompt_notes = read_midi(prompt) if prompt else []
     gen = load_generator(checkpoint, device)
     with Progress(transient=True) as progress:
