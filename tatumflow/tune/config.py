@@ -81,6 +81,7 @@ class TuneState:
     round: int = -1  # the last round completed (0: the first critic and the baseline)
     status: str = "running"
     baseline: dict[str, float] | None = None
+    baseline_seeds: int | None = None  # the held-out seeds a prompt the baseline was judged with
     best_critic_auc: float | None = None
     stale_rounds: int = 0
 
@@ -108,6 +109,8 @@ def load_state(folder: Path) -> TuneState | None:
         if d.pop("format", None) != FORMAT:
             raise ValueError("not a tune state")
         d["config"] = TuneConfig.from_dict(d["config"])
+        if d.get("baseline") and "baseline_seeds" not in d:  # a state from before the field: judged as configured
+            d["baseline_seeds"] = d["config"].heldout_seeds
         return TuneState(**d)
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: cannot resume ({str(err)[:200]})") from err

@@ -35,6 +35,7 @@ def guards(measures: dict[str, float], baseline: dict[str, float], cfg: TuneConf
 
 
 DEFAULT_BASE = "default"  # the embedded default model, wherever the package lies
+BASELINE_KEYS = ("nll_real", "spread_ratio", "fourgram_ratio")
 
 
 def _base_path(base: str | Path) -> Path:
@@ -86,7 +87,8 @@ def run_round(tuner: Tuner, r: int) -> dict[str, Any]:
         record |= tuner.retrain_critic(r, tuner.cfg.critic_epochs)
     record |= tuner.heldout(r)
     if r == 0:
-        tuner.state.baseline = {k: record[k] for k in ("nll_real", "spread_ratio", "fourgram_ratio")}
+        tuner.state.baseline = {k: record[k] for k in BASELINE_KEYS}
+        tuner.state.baseline_seeds = tuner.cfg.heldout_seeds
     checks = guards(record, tuner.state.baseline or record, tuner.cfg)
     record |= checks
     record["kept"] = all(checks.values())
@@ -147,6 +149,31 @@ class _Deferred:
             raise SystemExit(f"stopped by signal {signum}; the state holds the last completed round")
 
 
+def rejudge_baseline(tuner: Tuner) -> dict[str, Any] | None:
+    """Where the held-out seeds changed since the baseline was judged, judge the start model again with the seeds
+    now set, so that every guard compares measures taken alike (the spread across 8 seeds is not the spread across
+    16). The record is logged; None when nothing changed."""
+    state = tuner.state
+    if state.baseline is None or state.baseline_seeds == tuner.cfg.heldout_seeds:
+        return None
+    log.info("judging the start model again with %d seeds a prompt (the baseline had %s)", tuner.cfg.heldout_seeds,
+             state.baseline_seeds)
+    t0, policy = time.time(), tuner.ckpt
+    tuner.ckpt = load_checkpoint(_base_path(state.base))
+    try:
+        measures = tuner.heldout(state.round)
+    finally:
+        tuner.ckpt = policy
+    record = {"round": state.round, "baseline_rejudged": True, "heldout_seeds": tuner.cfg.heldout_seeds,
+              "previous_baseline": state.baseline, "previous_seeds": state.baseline_seeds, **measures,
+              "seconds": round(time.time() - t0, 1)}
+    state.baseline = {k: measures[k] for k in BASELINE_KEYS}
+    state.baseline_seeds = tuner.cfg.heldout_seeds
+    append_log(tuner.folder, record)
+    save_state(tuner.folder, state)
+    return record
+
+
 def resume_stopped(tuner: Tuner) -> None:
     """Let a stopped run go on (after its settings were changed): running again, the patience count afresh."""
     tuner.state.status, tuner.state.stale_rounds = "running", 0
@@ -158,6 +185,8 @@ def run_rounds(tuner: Tuner, rounds: int | None = None, on_round: Callable[[dict
     handler = _Deferred()
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if tuner.state.status == "running":
+            rejudge_baseline(tuner)
         done = 0
         while tuner.state.status == "running" and (rounds is None or done < rounds):
             record = run_round(tuner, tuner.state.round + 1)

@@ -208,3 +208,34 @@ def test_real_pairs_prefer_tatums_own_continuation(tmp_path):
         assert not np.array_equal(pair.rejected, pair.chosen)
     with pytest.raises(ValueError, match="chosen"):
         TuneConfig(chosen="best")
+
+
+def test_a_baseline_judged_with_other_seeds_is_judged_again_on_the_start_model(tmp_path):
+    """Resuming with more held-out seeds than the baseline was judged with re-judges the start model first (the
+    spread across 2 seeds is not the spread across 3): logged, and the guards then compare like with like."""
+    from dataclasses import replace
+
+    from tatumflow.tune.run import rejudge_baseline
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    folder = tmp_path / "state"
+    tuner = open_tuner(folder, base, TINY, tiny_data)
+    run_rounds(tuner, rounds=1)
+    assert tuner.state.baseline_seeds == TINY.heldout_seeds
+    assert rejudge_baseline(tuner) is None  # same seeds: nothing to do
+    saved = dict(tuner.state.baseline)
+    written = json.loads((folder / "tune.json").read_text())
+    del written["baseline_seeds"]  # a state written before the field: its baseline was judged as configured
+    (folder / "tune.json").write_text(json.dumps(written))
+    again = open_tuner(folder, base, TINY, tiny_data)
+    assert again.state.baseline_seeds == TINY.heldout_seeds
+    again.state.config = replace(again.state.config, heldout_seeds=3)
+    for v in again.ckpt.model.state_dict().values():  # the policy moved: the re-judge must use the start model
+        v.add_(0.5)
+    record = rejudge_baseline(again)
+    assert record is not None and record["previous_baseline"] == saved and record["heldout_seeds"] == 3
+    assert again.state.baseline_seeds == 3 and load_state(folder).baseline == again.state.baseline
+    start = open_tuner(tmp_path / "fresh", base, replace(TINY, heldout_seeds=3), tiny_data)
+    assert start.heldout(0)["nll_real"] == pytest.approx(again.state.baseline["nll_real"])
+    assert json.loads((folder / LOG).read_text().splitlines()[-1])["baseline_rejudged"]
