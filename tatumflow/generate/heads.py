@@ -179,12 +179,10 @@ class HostSampler:
             return int(np.argmax(x))
         return sample_row(x, self.temps[k], controls.top_k, controls.nucleus(k), controls.min_p, self._uniform())
 
-    def note_arrays(self) -> tuple[list[np.ndarray], np.ndarray, list[float]]:
-        """What a kernel that samples a whole note needs: each head's bias (the pitch head's for a note that starts
-        an onset), the pitch head's for a note at delta 0, and the note's four uniforms (in draw order)."""
-        biases = list(self.biases)
-        biases[PITCH] = self._pitch_bias(1)
-        return biases, self._pitch_bias(0), [self._uniform() for _ in range(4)]
+    def note_arrays(self) -> tuple[np.ndarray, np.ndarray, list[float]]:
+        """What a kernel that samples a whole note needs besides `biases` (the other heads'): the pitch head's bias
+        for a note that starts an onset and for a note at delta 0, and the note's four uniforms (in draw order)."""
+        return self._pitch_bias(1), self._pitch_bias(0), [self._uniform() for _ in range(4)]
 
     def _pitch_bias(self, delta: int) -> np.ndarray:
         c = self.c

@@ -70,6 +70,41 @@ static inline float total8(v8f v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
+/* out[r] = total8(a[r]) for eight (or four) vectors at once, each sum the same additions in the same order: the
+ * halves added (v_j + v_j+4), then pairs (hadd), then the two pair sums (hadd). 15 instructions for eight sums
+ * where total8 takes ~7 each. */
+#if defined(__AVX2__)
+#include <immintrin.h>
+static inline __m256 halves(v8f a, v8f b) {  /* [a.lo + a.hi | b.lo + b.hi] */
+    __m256 x, y;
+    __builtin_memcpy(&x, &a, sizeof x);
+    __builtin_memcpy(&y, &b, sizeof y);
+    return _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31));
+}
+
+static inline void total8x8(const v8f *a, float *out) {
+    __m256 h0 = _mm256_hadd_ps(halves(a[0], a[1]), halves(a[2], a[3]));  /* rows 0, 2 | 1, 3: two partial sums */
+    __m256 h1 = _mm256_hadd_ps(halves(a[4], a[5]), halves(a[6], a[7]));
+    __m256 f = _mm256_hadd_ps(h0, h1);  /* rows 0 2 4 6 | 1 3 5 7 */
+    _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+static inline void total8x4(v8f a0, v8f a1, v8f a2, v8f a3, float *out) {
+    __m256 h = _mm256_hadd_ps(halves(a0, a1), halves(a2, a3));  /* rows 0, 2 | 1, 3 */
+    __m256 f = _mm256_hadd_ps(h, h);                            /* rows 0 2 0 2 | 1 3 1 3 */
+    __m128 lo = _mm256_castps256_ps128(f), hi = _mm256_extractf128_ps(f, 1);
+    _mm_storeu_ps(out, _mm_unpacklo_ps(lo, hi));                /* rows 0 1 2 3 */
+}
+#else
+static inline void total8x8(const v8f *a, float *out) {
+    for (int r = 0; r < 8; r++) out[r] = total8(a[r]);
+}
+
+static inline void total8x4(v8f a0, v8f a1, v8f a2, v8f a3, float *out) {
+    out[0] = total8(a0), out[1] = total8(a1), out[2] = total8(a2), out[3] = total8(a3);
+}
+#endif
+
 /* sum a[i] b[i] */
 static float dot(const float *restrict a, const float *restrict b, int n) {
     v8f s0 = {0}, s1 = {0};
@@ -95,7 +130,7 @@ static float dot(const float *restrict a, const float *restrict b, int n) {
             v8f xv = load8(x + i);                                                          \
             for (int r = 0; r < 8; r++) a[r] += LOAD(w + (size_t)r * n + i) * xv;           \
         }                                                                                   \
-        for (int r = 0; r < 8; r++) out[r] = total8(a[r]);                                  \
+        total8x8(a, out);                                                                   \
     }
 DOT8(dot8_f32, float, load8)
 DOT8(dot8_f16, _Float16, load8h)
@@ -240,7 +275,8 @@ static inline __attribute__((always_inline)) void attend_v(const float *q, const
             a2 += qv[j] * load8(kt + 2 * hd + 8 * j);
             a3 += qv[j] * load8(kt + 3 * hd + 8 * j);
         }
-        float s4[4] = {total8(a0), total8(a1), total8(a2), total8(a3)};
+        float s4[4];
+        total8x4(a0, a1, a2, a3, s4);
         for (int i = 0; i < 4; i++) {
             scores[t0 + i] = s4[i];
             top = s4[i] > top ? s4[i] : top;

@@ -119,7 +119,17 @@ class NativeStep:
             assert fc_b is not None and out_b is not None  # the heads' layers have biases
             self._heads_c.fc_w[k], self._heads_c.out_w[k] = fc_w.data_ptr(), out_w.data_ptr()
             self._heads_c.fc_b[k], self._heads_c.out_b[k] = fc_b.data_ptr(), out_b.data_ptr()
-        self._args = _NoteArgs(work=self._sample_ptrs[0], iwork=self._sample_ptrs[1])
+        # The per-note inputs tf_note reads, at addresses fixed once: the pitch head's biases (a new onset, and a note
+        # at delta 0) and the meter prior, copied in each note; the other heads' biases are the backend's arrays for
+        # the note's MaskSpec (pointed at while the spec holds); the sampling settings set while the controls hold.
+        self._pitch = np.zeros((2, cfg.vocab_sizes[1]), dtype=np.float64)
+        self._meter = np.zeros(cfg.vocab_sizes[0], dtype=np.float64)
+        self._meter_address = self._meter.ctypes.data
+        self._spec_biases: object = None
+        self._controls: object = None
+        self._args = _NoteArgs(work=self._sample_ptrs[0], iwork=self._sample_ptrs[1],
+                               pitch_at_onset=self._pitch[1].ctypes.data)
+        self._args.bias[1] = self._pitch[0].ctypes.data
         self._note_refs = (ctypes.byref(self._heads_c), ctypes.byref(self._args))
         self._out = np.zeros(4, dtype=np.int32)
         self._out_ptr = self._out.ctypes.data
@@ -167,21 +177,31 @@ class NativeStep:
         reads the hidden state plus the conditioning of the fields chosen before it, as `heads.sample_note`; each
         field sampled as `HostSampler.choose` samples it, with the biases and uniforms the sampler gives)."""
         self._bind(cache)
-        biases, at_onset, uniforms = sampler.note_arrays()
-        c, controls, a = sampler.c, sampler.controls, self._args
-        for k in range(4):
-            a.bias[k] = _address(biases[k])
-        a.pitch_at_onset = _address(at_onset)
-        a.meter = None if c.meter_bias is None else _address(c.meter_bias)
-        a.meter_from, a.top_k, a.min_p, a.guidance = c.meter_from, controls.top_k, controls.min_p, controls.guidance
-        a.temperature[:] = sampler.temps
-        a.top_p[:] = [controls.nucleus(k) for k in range(4)]
+        c, a = sampler.c, self._args
+        if sampler.biases is not self._spec_biases:  # the backend caches them per MaskSpec: seldom a new list
+            for k in (0, 2, 3):
+                a.bias[k] = _address(sampler.biases[k])
+            self._spec_biases = sampler.biases  # kept alive while pointed at
+        if sampler.controls is not self._controls:  # frozen: the same object, the same settings
+            self._set_controls(sampler)
+        self._pitch[0], self._pitch[1], uniforms = sampler.note_arrays()
+        if c.meter_bias is None:
+            a.meter = None
+        else:
+            self._meter[:] = c.meter_bias
+            a.meter = self._meter_address
+        a.meter_from = c.meter_from
         a.uniform[:] = uniforms
-        keep = (biases, at_onset)  # alive through the call
         self.lib.tf_note(self._model_ref, *self._note_refs, cache.length - 1, self._out_ptr)
-        del keep
         d, p, v, dur = self._out.tolist()
         return d, p, v, dur
+
+    def _set_controls(self, sampler: HostSampler) -> None:
+        controls, a = sampler.controls, self._args
+        a.top_k, a.min_p, a.guidance = controls.top_k, controls.min_p, controls.guidance
+        a.temperature[:] = sampler.temps
+        a.top_p[:] = [controls.nucleus(k) for k in range(4)]
+        self._controls = controls
 
     def sample_field(self, logits: np.ndarray, guidance: float, bias: np.ndarray, meter: np.ndarray | None,
                      meter_from: int, temperature: float, top_k: int, top_p: float, min_p: float, u: float) -> int:
