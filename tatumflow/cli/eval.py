@@ -54,6 +54,8 @@ def eval_command(
         "--preset", help="Preset name or .toml path for the model's controls.")] = "tatum",
     harmony: HarmonyOpt = None,
     critic: CriticOpt = None, pianist: PianistOpt = None,
+    best_of: Annotated[int, typer.Option("--best-of", help=(
+        "Also play each window N times and keep the critic's pick (system best_of_N; needs a critic)."))] = 1,
 ) -> None:
     """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
     baselines, texture measures, a real-vs-generated discriminator and the learned ears."""
@@ -73,9 +75,12 @@ def eval_command(
         for value, option in ((json_out, "--json"), (plot, "--plot")):
             if value:
                 check_output_file(value, option)
-        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every)
+        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every,
+                         best_of=best_of)
         controls = controls_from(preset, harmony_weight=harmony)
         judges = Judges.load(critic, pianist)
+        if best_of > 1 and judges.critic is None:
+            raise ValueError("--best-of needs a critic: give --critic DIR")
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
             task = progress.add_task("evaluating", total=None)

@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..generate.continuation import Pick
 from ..model.tokenizer import Tokenizer, TokenizerConfig
 from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, Note, cut_overlaps
@@ -157,3 +158,14 @@ def load_critic(path: str | Path) -> tuple[Critic, dict[str, Any]]:
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
         raise ValueError(f"critic {path}: cannot load ({str(err)[:200]})") from err
     return critic.eval(), dict(config.get("meta", {}))
+
+
+def critic_pick(critic: Critic, tokenizer: Tokenizer) -> Pick:
+    """A `continuation.Pick`: of a window's candidates, the one the critic finds most like Tatum (lowest log-odds
+    generated), each read after the context as the critic reads a continuation after its prompt."""
+
+    def pick(context: Sequence[Note], candidates: Sequence[Sequence[Note]], start_s: float, end_s: float) -> int:
+        items = [critic_steps(tokenizer, critic.cfg, context, c, start_s, end_s - start_s) for c in candidates]
+        return int(np.argmin(critic_scores(critic, items)))
+
+    return pick

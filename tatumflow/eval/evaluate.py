@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from ..files import atomic_path
-from ..generate.continuation import continue_notes
+from ..generate.continuation import BestOf, continue_notes
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
 from ..generate.window import Window
 from ..notes import Note, find_midi_files, read_midi
 from ..plots import draw_notes, pyplot
+from .critic import critic_pick
 from .discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector
 from .judges import Judges, judged_summary
 from .markov import markov_continuation
@@ -56,6 +57,7 @@ class EvalConfig:
     plot_files: int = 3
     prompts_every_s: float | None = None  # None: one prompt per file, its opening (see `prompts`)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    best_of: int = 1  # > 1: also the system "best_of_N": each window the critic's pick of N candidates
 
     def __post_init__(self) -> None:
         for name in ("prompt_seconds", "continue_seconds"):
@@ -66,6 +68,8 @@ class EvalConfig:
             raise ValueError(f"seeds must be in 1..100, got {self.seeds}")
         if self.max_files is not None and self.max_files < 1:
             raise ValueError(f"max_files must be >= 1, got {self.max_files}")
+        if not 1 <= self.best_of <= 16:
+            raise ValueError(f"best_of must be in 1..16, got {self.best_of}")
         if self.prompts_every_s is not None and not MIN_PROMPTS_EVERY_S <= self.prompts_every_s <= 3600:
             raise ValueError(f"prompts_every_s must be in [{MIN_PROMPTS_EVERY_S:g}, 3600], got {self.prompts_every_s}")
 
@@ -136,10 +140,10 @@ def _systems_of(files: Sequence[FileResult]) -> tuple[str, ...]:
 
 
 def _continuations(
-    generator: ChunkedGenerator, split: Split, cfg: EvalConfig, controls: Controls
+    generator: ChunkedGenerator, split: Split, cfg: EvalConfig, controls: Controls, best_of: BestOf | None = None
 ) -> dict[str, list[list[Note]]]:
     """Every system's continuation for every seed (`pair_seed`: the prompt's own, shared by the systems); the replayed
-    prompt once."""
+    prompt once. With `best_of`, also the model's best-of-N continuation (its candidate 0 is the model's window)."""
     prompt, start_s, seconds = split.prompt, split.start_s, cfg.continue_seconds
     out: dict[str, list[list[Note]]] = {name: [] for name in systems_for(controls)}
     for seed in (pair_seed(prompt, s) for s in range(cfg.seeds)):
@@ -150,6 +154,9 @@ def _continuations(
         if NO_HARMONY in out:
             plain = replace(controls, harmony_weight=0.0)
             out[NO_HARMONY].append(continue_notes(generator, prompt, seconds, plain, frame))
+        if best_of is not None:
+            out.setdefault(f"best_of_{best_of.n}", []).append(
+                continue_notes(generator, prompt, seconds, controls, frame, best_of=best_of))
     out[REPLAY] = [replayed_prompt(prompt, start_s, seconds)]
     return out
 
@@ -182,7 +189,12 @@ def evaluate_split(
     judges: Judges | None = None,
 ) -> FileResult:
     """Metrics of all systems on one prompt / real continuation pair."""
-    runs = _continuations(generator, split, cfg, controls)
+    best_of = None
+    if cfg.best_of > 1:
+        if judges is None or judges.critic is None:
+            raise ValueError("best of N needs a critic to pick (--critic)")
+        best_of = BestOf(cfg.best_of, critic_pick(judges.critic, generator.tokenizer))
+    runs = _continuations(generator, split, cfg, controls, best_of)
     start_s, seconds, grid_s = split.start_s, cfg.continue_seconds, generator.tokenizer.config.grid_s
     metrics: dict[str, dict[str, float]] = {}
     features: dict[str, list[np.ndarray]] = {}

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -57,3 +58,67 @@ def test_eval_rejects_a_critic_folder_that_is_not_one(tmp_path):
     result = CliRunner().invoke(app, ["eval", "--data", str(tmp_path), "--critic", str(tmp_path)])
     assert result.exit_code == 2
     assert "critic" in result.output
+
+
+def test_best_of_n_keeps_the_picked_candidate_window_by_window():
+    """Candidate 0 of every window is the plain continuation's window: keeping it plays the plain notes; keeping
+    another plays that candidate's window (its own seed) and goes on from its state; a critic's pick is the candidate
+    it scores lowest (most like Tatum)."""
+    from dataclasses import replace
+
+    from tatumflow.eval.critic import critic_pick, critic_scores, critic_steps
+    from tatumflow.generate.backend import TransformerBackend
+    from tatumflow.generate.continuation import CANDIDATE_SEED_STRIDE, BestOf, continue_notes
+    from tatumflow.generate.controls import Controls
+    from tatumflow.generate.generator import ChunkedGenerator
+    from tatumflow.generate.window import Window
+
+    model = tiny_model(context_steps=256)
+    gen = ChunkedGenerator(TransformerBackend(model, Tokenizer(), STYLES, "cpu"))
+    controls, frame, prompt = Controls(window_s=1.0), Window(seed=5), piece(4.0)
+    plain = continue_notes(gen, prompt, 3.0, controls, frame)
+    seen: list[int] = []
+
+    def first(context, candidates, start_s, end_s):
+        seen.append(len(candidates))
+        assert all(n.onset_s < start_s for n in context) and end_s == start_s + 1.0
+        return 0
+
+    assert continue_notes(gen, prompt, 3.0, controls, frame, best_of=BestOf(3, first)) == plain
+    assert seen == [3, 3, 3]
+    last = continue_notes(gen, prompt, 3.0, controls, frame, best_of=BestOf(3, lambda *a: 2))
+    other = continue_notes(gen, prompt, 1.0, controls, replace(frame, seed=5 + 2 * CANDIDATE_SEED_STRIDE))
+    first_window = [(n.onset_s, n.pitch, n.velocity) for n in last if n.onset_s < other[-1].onset_s + 1e-9]
+    assert first_window == [(n.onset_s, n.pitch, n.velocity) for n in other]  # durations: the 1 s run clips them
+    assert last != plain
+    with pytest.raises(ValueError, match="pick returned"):
+        continue_notes(gen, prompt, 2.0, controls, frame, best_of=BestOf(2, lambda *a: 2))
+    with pytest.raises(ValueError, match="1..16"):
+        BestOf(0, first)
+    critic = Critic(CriticConfig(embed_dim=32, d_model=16, n_layers=1, n_heads=2))
+    critic.copy_embeddings(model)
+    candidates = [piece(1.0, offset=k) for k in range(4)]
+    items = [critic_steps(Tokenizer(), critic.cfg, prompt, c, 0.0, 1.0) for c in candidates]
+    want = int(np.argmin(critic_scores(critic, items)))
+    assert critic_pick(critic, Tokenizer())(prompt, candidates, 0.0, 1.0) == want
+
+
+def test_eval_best_of_n_is_a_system_and_needs_a_critic(tmp_path):
+    model = tiny_model(context_steps=256)
+    ckpt = save_checkpoint(tmp_path / "ckpt", Checkpoint(model, Tokenizer(), STYLES))
+    critic = Critic(CriticConfig(embed_dim=32, d_model=16, n_layers=1, n_heads=2))
+    critic.copy_embeddings(model)
+    save_critic(critic, tmp_path / "critic")
+    data = tmp_path / "data"
+    data.mkdir()
+    write_midi(data / "a.mid", piece(6.0))
+    args = ["eval", "--data", str(data), "--prompt-seconds", "3", "--continue-seconds", "2", "--seeds", "1",
+            "--checkpoint", str(ckpt), "--device", "cpu", "--best-of", "2"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "needs a critic" in refused.output
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, [*args, "--critic", str(tmp_path / "critic"), "--json", str(out)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert 0 <= report["best_of_2"]["critic_auc"] <= 1 and report["best_of_2"]["grammar_errors"] == 0
