@@ -31,17 +31,23 @@ def test_summary_counts_the_critic_against_the_real_continuations():
     assert out["real"] == {"pianist_tatum_share": 1.0}
 
 
-def test_eval_reports_the_critic_and_the_pianist_share(tmp_path):
+def tiny_eval_setup(tmp_path):
+    """A tiny checkpoint, a critic over its embeddings (both saved) and a data folder with one piece."""
     model = tiny_model(context_steps=256)
     ckpt = save_checkpoint(tmp_path / "ckpt", Checkpoint(model, Tokenizer(), STYLES))
     critic = Critic(CriticConfig(embed_dim=32, d_model=16, n_layers=1, n_heads=2))
     critic.copy_embeddings(model)
     save_critic(critic, tmp_path / "critic")
-    x = np.array([pianist_features(piece(8.0, offset=k), 2.0) for k in range(4)])
-    save_pianist(fit_pianists(x, ["Art Tatum", "Other"] * 2), tmp_path / "pianist")
     data = tmp_path / "data"
     data.mkdir()
     write_midi(data / "a.mid", piece(6.0))
+    return ckpt, data
+
+
+def test_eval_reports_the_critic_and_the_pianist_share(tmp_path):
+    ckpt, data = tiny_eval_setup(tmp_path)
+    x = np.array([pianist_features(piece(8.0, offset=k), 2.0) for k in range(4)])
+    save_pianist(fit_pianists(x, ["Art Tatum", "Other"] * 2), tmp_path / "pianist")
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(app, [
         "eval", "--data", str(data), "--prompt-seconds", "3", "--continue-seconds", "2", "--seeds", "2",
@@ -104,14 +110,7 @@ def test_best_of_n_keeps_the_picked_candidate_window_by_window():
 
 
 def test_eval_best_of_n_is_a_system_and_needs_a_critic(tmp_path):
-    model = tiny_model(context_steps=256)
-    ckpt = save_checkpoint(tmp_path / "ckpt", Checkpoint(model, Tokenizer(), STYLES))
-    critic = Critic(CriticConfig(embed_dim=32, d_model=16, n_layers=1, n_heads=2))
-    critic.copy_embeddings(model)
-    save_critic(critic, tmp_path / "critic")
-    data = tmp_path / "data"
-    data.mkdir()
-    write_midi(data / "a.mid", piece(6.0))
+    ckpt, data = tiny_eval_setup(tmp_path)
     args = ["eval", "--data", str(data), "--prompt-seconds", "3", "--continue-seconds", "2", "--seeds", "1",
             "--checkpoint", str(ckpt), "--device", "cpu", "--best-of", "2"]
     refused = CliRunner().invoke(app, args)
