@@ -9,10 +9,14 @@ control), and the grammar errors (eval.metrics). Restyle: the share of the melod
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py tune --weights 1,2,3     # on the tuning charts
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py report --json benchmarks/tunes/report.json
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py texture --data PIJAMA_ROOT --json benchmarks/tunes/texture.json
+    python benchmarks/tunes/run.py reference --data PIJAMA_ROOT --json benchmarks/tunes/reference.json
 
 `texture`: the texture measures (eval/texture.py, as `tatumflow eval` computes them: 15 s excerpts snapped to the
 10 ms grid) of the report charts' performances (the CLI's settings), beside Art Tatum's own over 15 s excerpts every
 30 s of his tuning-split recordings (tune/splits.py; the report split is not read), and their ratio.
+
+`reference`: Art Tatum's own chord-tone share on tuning-split recordings aligned beat by beat to charts
+(tatumflow/tunes/charts/reference/, made with benchmarks/tunes/reference/align.py), and its semitone-up control.
 """
 
 from __future__ import annotations
@@ -141,17 +145,37 @@ def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT) -> dic
     return {"excerpts": {"tatumflow": len(ours), "tatum": len(his)}, **mean, "ratio": ratio}
 
 
+def reference(data: str) -> dict:
+    """Art Tatum's chord-tone share on his recordings aligned to charts (tunes/charts/reference/), and the
+    semitone-up control, per recording and over all (notes pooled)."""
+    from tatumflow.tunes.reference import REFERENCE, measure_reference, read_alignment
+
+    rows = [measure_reference(read_alignment(p), data) for p in sorted(REFERENCE.glob("*.json"))]
+    for r in rows:
+        print(r, flush=True)
+    counted = sum(r["notes_at_beats"] for r in rows)
+    pooled = {k: round(sum(r[k] * r["notes_at_beats"] for r in rows) / counted, 4)
+              for k in ("chord_tone_share", "semitone_up_share", "margin")}
+    return {"recordings": rows, "pooled": {**pooled, "notes_at_beats": counted}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tune", "report", "restyle", "texture"],
+    ap.add_argument("what", choices=["tune", "report", "restyle", "texture", "reference"],
                     help="restyle: only the restyle part of --json")
-    ap.add_argument("--data", help="texture: the PiJAMA root")
+    ap.add_argument("--data", help="texture, reference: the PiJAMA root")
     ap.add_argument("--tuning-charts", action="store_true", help="texture: on the tuning charts (default: report)")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--no-intro", action="store_true", help="tune: without the self-made intro")
     args = ap.parse_args()
+    if args.what == "reference":  # his recordings only: no model
+        result = {"what": "reference", **reference(args.data)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(result["pooled"]))
+        return
     torch.set_num_threads(1)
     gen = load_generator(None, "cpu")
     preset_w = controls_from(DEFAULT_PRESET).chart_weight
