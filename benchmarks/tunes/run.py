@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from tatumflow.eval.metrics import grammar_errors
+from tatumflow.eval.charts import chart_run, summarize
 from tatumflow.eval.texture import TEXTURE_KEYS, snap_to_grid, texture_measures
 from tatumflow.generate.load import load_generator
 from tatumflow.presets import DEFAULT_PRESET, controls_from
@@ -50,23 +49,9 @@ CHORUSES = 2
 
 
 def one(gen, chart_name: str, controls, seed: int, intro: bool) -> dict:
+    """One performance as `tatumflow eval --changes` measures it (eval/charts.py)."""
     chart = read_chart(CHARTS / f"{chart_name}.txt")
-    t0 = time.perf_counter()
-    perf = perform(gen, chart.form, chart.bpm, CHORUSES, controls, intro=intro, seed=seed)
-    assert perf.changes is not None
-    errors = grammar_errors(perf.notes, perf.changes.start_s, perf.changes.end_s)
-    return {"chart": chart_name, "seed": seed, **share_report(perf.notes, perf.changes),
-            "grammar_errors": sum(errors.values()), "seconds": round(time.perf_counter() - t0, 1)}
-
-
-def summary(rows: list[dict]) -> dict:
-    def mean(key: str) -> float:
-        return round(statistics.fmean(r[key] for r in rows if r[key] is not None), 4)
-
-    return {"chord_tone_share": mean("chord_tone_share"), "semitone_up_share": mean("semitone_up_share"),
-            "margin": mean("margin"), "min_share": min(r["chord_tone_share"] for r in rows),
-            "min_margin": min(r["margin"] for r in rows), "grammar_errors": sum(r["grammar_errors"] for r in rows),
-            "runs": len(rows)}
+    return {"chart": chart_name, **chart_run(gen, chart, controls, seed, intro, CHORUSES)}
 
 
 def systems(gen, charts: list[str], seeds: list[int], weights: list[float], ablations: bool = False,
@@ -76,14 +61,14 @@ def systems(gen, charts: list[str], seeds: list[int], weights: list[float], abla
     for w in weights:
         rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
         key = f"chart_weight {w:g}" + ("" if intro else ", no intro")
-        out[key] = {"summary": summary(rows), "runs": rows}
+        out[key] = {"summary": summarize(rows), "runs": rows}
         print(f"{key}: {out[key]['summary']}", flush=True)
     variants = [("without the chart", 0.0, False)]
     if ablations:  # what the intro and the prior each bring
         variants += [(f"chart_weight {weights[0]:g}, no intro", weights[0], False), ("intro only", 0.0, True)]
     for name, w, intro in variants:
         rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
-        out[name] = {"summary": summary(rows), "runs": rows}
+        out[name] = {"summary": summarize(rows), "runs": rows}
         print(f"{name}: {out[name]['summary']}", flush=True)
     return out
 
