@@ -17,7 +17,7 @@ LAYERS = {
     "model": {"notes", "fieldcheck", "files"},
     "generate": {"model", "notes", "timing"},
     "train": {"model", "notes", "stats", "signals", "files"},
-    "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots", "files"},
+    "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots", "files", "tunes"},
     "presets": {"generate", "fieldcheck", "files"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck", "signals", "files", "tunes"},

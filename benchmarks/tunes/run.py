@@ -9,10 +9,14 @@ control), and the grammar errors (eval.metrics). Restyle: the share of the melod
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py tune --weights 1,2,3     # on the tuning charts
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py report --json benchmarks/tunes/report.json
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py texture --data PIJAMA_ROOT --json benchmarks/tunes/texture.json
+    python benchmarks/tunes/run.py reference --data PIJAMA_ROOT --json benchmarks/tunes/reference.json
 
 `texture`: the texture measures (eval/texture.py, as `tatumflow eval` computes them: 15 s excerpts snapped to the
 10 ms grid) of the report charts' performances (the CLI's settings), beside Art Tatum's own over 15 s excerpts every
 30 s of his tuning-split recordings (tune/splits.py; the report split is not read), and their ratio.
+
+`reference`: Art Tatum's own chord-tone share on tuning-split recordings aligned beat by beat to charts
+(tatumflow/tunes/charts/reference/, made with benchmarks/tunes/reference/align.py), and its semitone-up control.
 """
 
 from __future__ import annotations
@@ -20,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from tatumflow.eval.metrics import grammar_errors
+from tatumflow.eval.charts import chart_run, summarize
 from tatumflow.eval.texture import TEXTURE_KEYS, snap_to_grid, texture_measures
 from tatumflow.generate.load import load_generator
 from tatumflow.presets import DEFAULT_PRESET, controls_from
@@ -46,23 +49,9 @@ CHORUSES = 2
 
 
 def one(gen, chart_name: str, controls, seed: int, intro: bool) -> dict:
+    """One performance as `tatumflow eval --changes` measures it (eval/charts.py)."""
     chart = read_chart(CHARTS / f"{chart_name}.txt")
-    t0 = time.perf_counter()
-    perf = perform(gen, chart.form, chart.bpm, CHORUSES, controls, intro=intro, seed=seed)
-    assert perf.changes is not None
-    errors = grammar_errors(perf.notes, perf.changes.start_s, perf.changes.end_s)
-    return {"chart": chart_name, "seed": seed, **share_report(perf.notes, perf.changes),
-            "grammar_errors": sum(errors.values()), "seconds": round(time.perf_counter() - t0, 1)}
-
-
-def summary(rows: list[dict]) -> dict:
-    def mean(key: str) -> float:
-        return round(statistics.fmean(r[key] for r in rows if r[key] is not None), 4)
-
-    return {"chord_tone_share": mean("chord_tone_share"), "semitone_up_share": mean("semitone_up_share"),
-            "margin": mean("margin"), "min_share": min(r["chord_tone_share"] for r in rows),
-            "min_margin": min(r["margin"] for r in rows), "grammar_errors": sum(r["grammar_errors"] for r in rows),
-            "runs": len(rows)}
+    return {"chart": chart_name, **chart_run(gen, chart, controls, seed, intro, CHORUSES)}
 
 
 def systems(gen, charts: list[str], seeds: list[int], weights: list[float], ablations: bool = False,
@@ -72,14 +61,14 @@ def systems(gen, charts: list[str], seeds: list[int], weights: list[float], abla
     for w in weights:
         rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
         key = f"chart_weight {w:g}" + ("" if intro else ", no intro")
-        out[key] = {"summary": summary(rows), "runs": rows}
+        out[key] = {"summary": summarize(rows), "runs": rows}
         print(f"{key}: {out[key]['summary']}", flush=True)
     variants = [("without the chart", 0.0, False)]
     if ablations:  # what the intro and the prior each bring
         variants += [(f"chart_weight {weights[0]:g}, no intro", weights[0], False), ("intro only", 0.0, True)]
     for name, w, intro in variants:
         rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
-        out[name] = {"summary": summary(rows), "runs": rows}
+        out[name] = {"summary": summarize(rows), "runs": rows}
         print(f"{name}: {out[name]['summary']}", flush=True)
     return out
 
@@ -141,17 +130,37 @@ def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT) -> dic
     return {"excerpts": {"tatumflow": len(ours), "tatum": len(his)}, **mean, "ratio": ratio}
 
 
+def reference(data: str) -> dict:
+    """Art Tatum's chord-tone share on his recordings aligned to charts (tunes/charts/reference/), and the
+    semitone-up control, per recording and over all (notes pooled)."""
+    from tatumflow.tunes.reference import REFERENCE, measure_reference, read_alignment
+
+    rows = [measure_reference(read_alignment(p), data) for p in sorted(REFERENCE.glob("*.json"))]
+    for r in rows:
+        print(r, flush=True)
+    counted = sum(r["notes_at_beats"] for r in rows)
+    pooled = {k: round(sum(r[k] * r["notes_at_beats"] for r in rows) / counted, 4)
+              for k in ("chord_tone_share", "semitone_up_share", "margin")}
+    return {"recordings": rows, "pooled": {**pooled, "notes_at_beats": counted}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tune", "report", "restyle", "texture"],
+    ap.add_argument("what", choices=["tune", "report", "restyle", "texture", "reference"],
                     help="restyle: only the restyle part of --json")
-    ap.add_argument("--data", help="texture: the PiJAMA root")
+    ap.add_argument("--data", help="texture, reference: the PiJAMA root")
     ap.add_argument("--tuning-charts", action="store_true", help="texture: on the tuning charts (default: report)")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--no-intro", action="store_true", help="tune: without the self-made intro")
     args = ap.parse_args()
+    if args.what == "reference":  # his recordings only: no model
+        result = {"what": "reference", **reference(args.data)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(result["pooled"]))
+        return
     torch.set_num_threads(1)
     gen = load_generator(None, "cpu")
     preset_w = controls_from(DEFAULT_PRESET).chart_weight

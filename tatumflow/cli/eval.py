@@ -38,8 +38,17 @@ def inspect(
     Console().print(table)
 
 
+ChartsOpt = Annotated[list[str] | None, typer.Option("--changes", show_default=False, help=(
+    "Instead of --data: a chord chart to play over (repeatable): chord-tone share with the chart, without it and "
+    "against it a semitone up, bar markers, grammar errors; Art Tatum's own share where he is aligned to it."))]
+ChorusesOpt = Annotated[int, typer.Option("--choruses", help="With --changes: choruses per performance.")]
+PijamaOpt = Annotated[str | None, typer.Option("--pijama", show_default=False, help=(
+    "With --changes: the PiJAMA root, to measure Art Tatum's share on charts aligned to his recordings."))]
+
+
 def eval_command(
-    data: Annotated[list[str], typer.Option("--data", help="Folder of MIDI files, searched recursively (repeatable).")],
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", show_default=False, help="Folder of MIDI files, searched recursively (repeatable).")] = None,
     prompt_seconds: Annotated[float, typer.Option("--prompt-seconds", help="Prompt length (s).")] = 20.0,
     continue_seconds: Annotated[float, typer.Option("--continue-seconds", help="Continuation length compared.")] = 15.0,
     seeds: Annotated[int, typer.Option("--seeds", help="Continuations per prompt and system (seeds 0..N-1).")] = 3,
@@ -56,15 +65,38 @@ def eval_command(
     critic: CriticOpt = None, pianist: PianistOpt = None,
     best_of: Annotated[int, typer.Option("--best-of", help=(
         "Also play each window N times and keep the critic's pick (system best_of_N; needs a critic)."))] = 1,
+    changes: ChartsOpt = None, choruses: ChorusesOpt = 2, pijama: PijamaOpt = None,
 ) -> None:
-    """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style
-    baselines, texture measures, a real-vs-generated discriminator and the learned ears."""
+    """Continue prompts from each file and compare with the real continuation: model vs Markov vs no-style baselines,
+    texture measures, a real-vs-generated discriminator, the learned ears; with --changes: playing over charts."""
+    if changes or not data:  # one of the two
+        if data or not changes:
+            fail("give --data DIR (continuations of its files) or --changes CHART (playing over a chart), not both")
+        unused = [name for name, given in (("--plot", plot), ("--critic", critic), ("--pianist", pianist),
+                                           ("--harmony", harmony is not None), ("--best-of", best_of != 1)) if given]
+        if unused:
+            fail(f"{', '.join(unused)} apply to --data only, not to --changes")
+        _eval_charts(changes or [], choruses, seeds, pijama, preset, checkpoint, device, json_out)
+        return
+    from tatumflow.eval.evaluate import EvalConfig
+
+    try:
+        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every,
+                         best_of=best_of)
+    except ValueError as err:
+        fail(str(err))
+    _eval_data(data, cfg, checkpoint, device, json_out, plot, preset, harmony, critic, pianist)
+
+
+def _eval_data(data: list[str], cfg, checkpoint: str | None, device: str, json_out: str | None, plot: str | None,
+               preset: str, harmony: float | None, critic: str | None, pianist: str | None) -> None:
+    """`eval --data`: continuations of the files' prompts against the real ones (every output checked first)."""
     from pathlib import Path
 
     from rich.console import Console
     from rich.progress import Progress
 
-    from tatumflow.eval.evaluate import EvalConfig, evaluate
+    from tatumflow.eval.evaluate import evaluate
     from tatumflow.eval.judges import Judges
     from tatumflow.eval.table import summary_table
     from tatumflow.generate.load import load_generator
@@ -75,11 +107,9 @@ def eval_command(
         for value, option in ((json_out, "--json"), (plot, "--plot")):
             if value:
                 check_output_file(value, option)
-        cfg = EvalConfig(prompt_seconds, continue_seconds, seeds, max_files, prompts_every_s=prompts_every,
-                         best_of=best_of)
         controls = controls_from(preset, harmony_weight=harmony)
         judges = Judges.load(critic, pianist)
-        if best_of > 1 and judges.critic is None:
+        if cfg.best_of > 1 and judges.critic is None:
             raise ValueError("--best-of needs a critic: give --critic DIR")
         gen = load_generator(checkpoint, device)
         with Progress(transient=True) as progress:
@@ -114,3 +144,54 @@ def _write_eval(report, json_out: str | None, plot: str | None, header: dict) ->
     if plot:
         plot_pianorolls(report, plot)
         typer.echo(f"wrote {plot}")
+
+
+def _eval_charts(paths: list[str], choruses: int, seeds: int, pijama: str | None, preset: str,
+                 checkpoint: str | None, device: str, json_out: str | None) -> None:
+    """`eval --changes`: every input checked (charts parsed, the output writable) before the model is loaded."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from tatumflow.eval.charts import MAX_CHARTS, ChartEvalConfig, evaluate_charts, table_rows
+    from tatumflow.files import write_atomic
+    from tatumflow.generate.load import load_generator
+    from tatumflow.paths import check_output_file
+    from tatumflow.presets import controls_from
+    from tatumflow.tunes.chart import read_chart
+
+    try:
+        if len(paths) > MAX_CHARTS:
+            raise ValueError(f"at most {MAX_CHARTS} --changes charts, got {len(paths)}")
+        cfg = ChartEvalConfig(choruses, seeds)
+        if json_out:
+            check_output_file(json_out, "--json")
+        if pijama and not Path(pijama).is_dir():
+            raise ValueError(f"--pijama {pijama}: not a folder")
+        charts = [(p, read_chart(p)) for p in paths]
+        controls = controls_from(preset)
+        gen = load_generator(checkpoint, device)
+        with Progress(transient=True) as progress:
+            task = progress.add_task("performing", total=None)
+            report = evaluate_charts(gen, charts, controls, cfg, pijama, lambda done, total, name: progress.update(
+                task, completed=done, total=total, description=name[:40]))
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    table = Table(title=f"over the charts: {choruses} choruses, seeds 0-{seeds - 1}, chart weight "
+                        f"{controls.chart_weight:g}")
+    for column in ("chart", "system", "chord-tone share", "semitone up", "margin", "worst run", "markers",
+                   "grammar errors"):
+        table.add_column(column)
+    for row in table_rows(report):
+        table.add_row(*row)
+    Console().print(table)
+    if json_out:
+        payload = {"checkpoint": checkpoint or "embedded default", "preset": preset, **report}
+        try:
+            typer.echo(f"wrote {write_atomic(json_out, json.dumps(payload, indent=2))}")
+        except ValueError as err:
+            typer.echo(json.dumps(payload))
+            fail(f"{err}; the results are printed above as one line of JSON")
