@@ -258,7 +258,10 @@ class ChunkedGenerator:
             note = note.shifted(start_s - note.onset_s)  # a collapsed silence: resume at the window start
         elif controls.meter_weight > 0:
             nudge = grid_nudge_s(priors.window.beat_grid, note.onset_s, grid)
-            if note.onset_s + nudge >= start_s:  # never before the window it was sampled for
+            moved = note.onset_s + nudge
+            # never before the window it was sampled for, nor onto the previous onset: a new onset (delta >= 1)
+            # moved back there would join it unseen by the no-re-strike rule, and a pitch could sound twice at once
+            if moved >= start_s and moved > last.onset_s + 0.5 * grid:
                 note = note.shifted(nudge)
         if note.onset_s < last.onset_s:  # grid rounding: never before the previous note
             note = note.shifted(last.onset_s - note.onset_s)

@@ -207,3 +207,31 @@ def test_the_sampler_keeps_the_models_odds_of_a_chord_note_against_the_next_onse
     draws = [sampler.choose(0, logits[None], []) for _ in range(4000)]
     p_chord = float(torch.softmax(logits.double(), 0)[0])
     assert np.mean(np.array(draws) == 0) == pytest.approx(p_chord, abs=0.03)
+
+
+def test_a_note_a_token_step_after_a_nudged_one_is_not_nudged_onto_it():
+    """120 bpm: a 16th at 0.125 s lies half a token step from the lattice points 0.12 and 0.13. A note sampled at
+    0.12 moves onto it (0.12499); the next, sampled one step later (delta 1: a new onset, which the no-re-strike rule
+    does not cover), would move onto it too (0.12501) and, at the same pitch, sound twice at once (seen over charts:
+    self-overlaps 20 us apart). It stays on its own lattice point instead."""
+    from tatumflow.generate.controls import Controls
+    from tatumflow.generate.generator import ChunkedGenerator
+    from tatumflow.generate.mock import MockBackend
+    from tatumflow.notes import Note
+
+    class Scripted(MockBackend):
+        def __init__(self, script):
+            super().__init__()
+            self.script = list(script)
+
+        def sample(self, cache, controls, c, rng):
+            return self.script.pop(0) if self.script else (399, 40, 16, 5)
+
+    gen = ChunkedGenerator(Scripted([(12, 40, 16, 5), (1, 40, 16, 5), (1, 41, 16, 5)]))
+    controls = Controls(meter_weight=1.0, window_s=1.0)
+    state = gen.init_state([Note(0.0, 0.1, 60, 80)], controls, start_s=0.01)
+    notes, _ = gen.generate_chunk(state, [], controls, Window(max_notes=3, beat_grid=BeatGrid(120.0, 0.0)))
+    onsets = [round(n.onset_s, 5) for n in notes]
+    assert onsets[0] == pytest.approx(0.125, abs=1e-4)  # nudged onto the 16th
+    assert onsets[1:] == [0.13, 0.14]  # one and two steps later: left on the lattice
+    assert notes[0].end_s <= notes[1].onset_s + 1e-9  # the re-struck pitch ends first
