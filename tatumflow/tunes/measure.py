@@ -27,11 +27,15 @@ MELODY_TOLERANCE_S = 0.03
 BeatChords = Sequence[tuple[float, Chord | None]]  # (a beat's time, the chord there), in time order
 
 
-def beat_chords(changes: Changes) -> list[tuple[float, Chord | None]]:
-    """Every beat of a placed form (its choruses; at a fixed tempo) and the chord there."""
-    if not math.isfinite(changes.end_s):
+def beat_chords(changes: Changes, until_s: float | None = None) -> list[tuple[float, Chord | None]]:
+    """Every beat of a placed form (its choruses; at a fixed tempo) and the chord there; an endless form (live, no
+    number of choruses) through `until_s`."""
+    if math.isfinite(changes.end_s):
+        count = round((changes.end_s - changes.start_s) / changes.period_s)
+    elif until_s is None:
         raise ValueError("an endless form has no last beat; give it a number of choruses")
-    count = round((changes.end_s - changes.start_s) / changes.period_s)
+    else:
+        count = max(0, math.ceil((until_s - changes.start_s) / changes.period_s))
     times = (changes.start_s + k * changes.period_s for k in range(count))
     return [(t, changes.chord_at(t + 1e-6)) for t in times]
 
@@ -66,8 +70,15 @@ def chord_tone_share_on_beats(notes: Sequence[Note], beats: BeatChords,
 
 def chord_tone_share(notes: Sequence[Note], changes: Changes,
                      tolerance_s: float = BEAT_TOLERANCE_S) -> tuple[float | None, int]:
-    """(share, notes counted) over the beats of a placed form; the share is None when no note is at a beat."""
-    return chord_tone_share_on_beats(notes, beat_chords(changes), tolerance_s)
+    """(share, notes counted) over the beats of a placed form (an endless one through the last note); the share is
+    None when no note is at a beat."""
+    return chord_tone_share_on_beats(notes, _beats_under(notes, changes, tolerance_s), tolerance_s)
+
+
+def _beats_under(notes: Sequence[Note], changes: Changes, tolerance_s: float = BEAT_TOLERANCE_S) -> BeatChords:
+    """The form's beats (an endless form's through the last note's)."""
+    until = max((n.onset_s for n in notes), default=changes.start_s) + tolerance_s + changes.period_s
+    return beat_chords(changes, until)
 
 
 def melody_kept(melody: Sequence[Note], performance: Sequence[Note],
@@ -92,7 +103,7 @@ def melody_kept(melody: Sequence[Note], performance: Sequence[Note],
 
 def share_report(notes: Sequence[Note], changes: Changes) -> dict[str, float | int | None]:
     """The chord-tone share against the chart and against it a semitone up, and their difference."""
-    return share_report_on_beats(notes, beat_chords(changes))
+    return share_report_on_beats(notes, _beats_under(notes, changes))
 
 
 def share_report_on_beats(notes: Sequence[Note], beats: BeatChords) -> dict[str, float | int | None]:

@@ -24,11 +24,14 @@ class SimSession:
     """Drives an engine on a simulated clock: deliver input, step the worker, send what is due."""
 
     def __init__(self, mode: str = "call-response", generator=None, controls: Controls | None = None, prompt=(),
-                 clock: SimClock | None = None, **config) -> None:
+                 clock: SimClock | None = None, build: dict | None = None, sinks=(), **config) -> None:
+        """`config`: EngineConfig's fields; `build`: build_engine's other arguments (tempo, form, count_in...);
+        `sinks`: more outputs beside the memory sink."""
         self.clock = clock or SimClock()
         self.sink = MemorySink()
-        self.engine = build_engine(generator or mock_generator(), [self.sink], config=EngineConfig(mode=mode, **config),
-                                   controls=controls, prompt=prompt, clock=self.clock)
+        self.engine = build_engine(generator or mock_generator(), [self.sink, *sinks],
+                                   config=EngineConfig(mode=mode, **config), controls=controls, prompt=prompt,
+                                   clock=self.clock, **(build or {}))
         self.inbox: list[tuple[float, mido.Message]] = []
 
     def play(self, notes) -> None:
@@ -46,8 +49,25 @@ class SimSession:
     def model_messages(self) -> list[tuple[float, mido.Message]]:
         return [(t, m) for t, track, m in self.sink.messages if track == MODEL]
 
-    def model_onsets(self) -> list[float]:
-        return [t for t, m in self.model_messages() if m.type == "note_on" and m.velocity > 0]
+    def model_onsets(self, after: float = -1.0) -> list[float]:
+        return [t for t, m in self.model_messages() if m.type == "note_on" and m.velocity > 0 and t >= after]
+
+    def drive(self, schedule: list, end_s: float, dt: float, set_controls) -> dict:
+        """Play a fuzz schedule ((t, "msg" | "controls" | "disconnect", payload), test_fuzz_engine._schedule) until
+        `end_s`, `set_controls(controls, payload)` turning the knobs; the engine's report once stopped."""
+        while self.clock.now() < end_s:
+            now = self.clock.now()
+            while schedule and schedule[0][0] <= now:
+                _, what, payload = schedule.pop(0)
+                if what == "msg":
+                    self.engine.on_message(payload, now)
+                elif what == "controls":
+                    self.engine.set_controls(set_controls(self.engine.controls, payload))
+                else:
+                    self.engine.on_disconnect(now)
+            self.engine.tick(now)
+            self.clock.advance(dt)
+        return self.engine.stop()
 
 
 def sounding_notes(messages) -> dict[tuple[int, int], int]:

@@ -64,20 +64,7 @@ def run_stream(mode: str, events) -> SimSession:
     s = SimSession(mode, controls=Controls(), silence_threshold_s=0.3, max_reply_s=2.0)
     schedule = _schedule(events)
     end = (schedule[-1][0] if schedule else 0.0) + 2.5
-    while s.clock.now() < end:
-        now = s.clock.now()
-        while schedule and schedule[0][0] <= now:
-            _, what, payload = schedule.pop(0)
-            if what == "msg":
-                s.engine.on_message(payload, now)
-            elif what == "controls":
-                temperature, cap = payload
-                s.engine.set_controls(replace(s.engine.controls, temperature=temperature, top_k=cap))
-            else:
-                s.engine.on_disconnect(now)
-        s.engine.tick(now)
-        s.clock.advance(DT)
-    report = s.engine.stop()
+    report = s.drive(schedule, end, DT, lambda c, knobs: replace(c, temperature=knobs[0], top_k=knobs[1]))
     assert report["stuck_notes"] == 0
     return s
 

@@ -8,31 +8,25 @@ import logging
 import mido
 import pytest
 
-from tatumflow.generate.mock import mock_generator
-from tatumflow.notes import Note, note_messages, read_midi_tracks
-from tatumflow.realtime.engine.clock import SimClock
-from tatumflow.realtime.engine.config import EngineConfig
-from tatumflow.realtime.engine.engine import build_engine
+from tatumflow.notes import Note, read_midi_tracks
 from tatumflow.realtime.engine.report import format_report
 from tatumflow.realtime.engine.tempo import TempoConfig
 from tatumflow.realtime.ports.recording import MAX_PENDING, IncrementalMidi
-from tatumflow.realtime.ports.sinks import MODEL, MemorySink, RecorderSink
+from tatumflow.realtime.ports.sinks import RecorderSink
 from tatumflow.timing.grid import BeatGrid
 from tatumflow.timing.tempomap import BeatAligner
+
+from .conftest import SimSession
 
 TIME_FIELDS = ("tempo_source", "tempo_bpm_last", "tempo_bpm_median", "beat_alignment_ms_p50",
                "beat_alignment_ms_p90", "reply_beat_offset_ms_p50", "reply_beat_offset_ms_max")
 
 
-class TimedSession:
+class TimedSession(SimSession):
     """An engine on a simulated clock with a tempo source; `clock_bpm` feeds MIDI clock from `clock_from_s`."""
 
     def __init__(self, mode="call-response", tempo=None, sinks=(), clock_bpm=None, start_at=None, **config):
-        self.clock = SimClock()
-        self.sink = MemorySink()
-        self.engine = build_engine(mock_generator(), [self.sink, *sinks], clock=self.clock, tempo=tempo,
-                                   config=EngineConfig(mode=mode, **config))
-        self.inbox: list[tuple[float, mido.Message]] = []
+        super().__init__(mode, build={"tempo": tempo}, sinks=sinks, **config)
         if clock_bpm is not None:
             self.add_clock(clock_bpm, 0.0, 60.0, start_at)
 
@@ -46,24 +40,8 @@ class TimedSession:
             t += tick
         self.inbox = sorted(self.inbox + msgs, key=lambda m: m[0])
 
-    def play(self, notes):
-        self.inbox = sorted(self.inbox + note_messages(notes), key=lambda m: m[0])
-
     def send(self, t_s, msg):
         self.inbox = sorted(self.inbox + [(t_s, msg)], key=lambda m: m[0])
-
-    def run_until(self, t_end, dt=0.002):
-        while self.clock.now() < t_end:
-            now = self.clock.now()
-            while self.inbox and self.inbox[0][0] <= now:
-                t, msg = self.inbox.pop(0)
-                self.engine.on_message(msg, t)
-            self.engine.tick(now)
-            self.clock.advance(dt)
-
-    def model_onsets(self, after=0.0):
-        return [t for t, track, m in self.sink.messages
-                if track == MODEL and m.type == "note_on" and m.velocity > 0 and t >= after]
 
 
 def on_grid_phrase(grid: BeatGrid, first_beat: int, n: int = 8) -> list[Note]:

@@ -19,11 +19,11 @@ from tatumflow.realtime.engine.engine import build_engine
 from tatumflow.realtime.engine.report import format_report
 from tatumflow.realtime.engine.tempo import TempoConfig
 from tatumflow.realtime.engine.trade import END_MARGIN_S, MIN_NOTE_S, TradeTurns, clip_to, parse_trade
-from tatumflow.realtime.ports.sinks import MODEL, MemorySink
+from tatumflow.realtime.ports.sinks import MemorySink
 from tatumflow.timing.form import Changes
 from tatumflow.tunes.chart import parse_chart
 
-from .conftest import assert_balanced
+from .conftest import SimSession, assert_balanced
 from .test_fuzz_engine import FAST, _schedule, stream
 
 FORM = parse_chart("[A]\n| C | Am7 | Dm7 | G7 |\n| C | Am7 | Dm7 G7 | C |\n").form  # 8 bars of 4/4
@@ -93,17 +93,13 @@ def test_answers_are_clipped_to_end_before_the_bar_line():
 
 # -- the mode in an engine, on a simulated clock --------------------------------------------------------------------
 
-class TradeSession:
+class TradeSession(SimSession):
     """An engine trading fours at a fixed tempo (120 bpm: a bar is 2 s) with a count-in (bar 1 where the form is
     placed)."""
 
     def __init__(self, bars: str = "4", bpm: float = 120.0) -> None:
-        self.clock, self.sink = SimClock(), MemorySink()
-        config = EngineConfig(mode="trade", trade_bars=parse_trade(bars))
-        self.engine = build_engine(mock_generator(), [self.sink], config=config, controls=Controls(chart_weight=2.5),
-                                   clock=self.clock, tempo=TempoConfig(sync="fixed", bpm=bpm), form=FORM,
-                                   count_in=True)
-        self.inbox: list = []
+        super().__init__("trade", controls=Controls(chart_weight=2.5), trade_bars=parse_trade(bars),
+                         build={"tempo": TempoConfig(sync="fixed", bpm=bpm), "form": FORM, "count_in": True})
         self.run_until(0.01)
         assert self.engine.form is not None and self.engine.form.changes is not None
         self.bar1 = self.engine.form.changes.start_s
@@ -118,23 +114,11 @@ class TradeSession:
         notes = [Note(self.bar(first) + i * 0.25, 0.2, 64 + (i * 5) % 12, 80) for i in range(n)]
         self.inbox = sorted(self.inbox + note_messages(notes), key=lambda m: m[0])
 
-    def run_until(self, t_end: float, dt: float = 0.002) -> None:
-        while self.clock.now() < t_end:
-            now = self.clock.now()
-            while self.inbox and self.inbox[0][0] <= now:
-                t, msg = self.inbox.pop(0)
-                self.engine.on_message(msg, t)
-            self.engine.tick(now)
-            self.clock.advance(dt)
-
-    def model(self) -> list:
-        return [(t, m) for t, track, m in self.sink.messages if track == MODEL]
-
     def onsets(self, lo: float, hi: float) -> list[float]:
-        return [t for t, m in self.model() if m.type == "note_on" and m.velocity > 0 and lo <= t < hi]
+        return [t for t, m in self.model_messages() if m.type == "note_on" and m.velocity > 0 and lo <= t < hi]
 
     def last_off(self, lo: float, hi: float) -> float:
-        return max(t for t, m in self.model() if lo <= t < hi and (m.type == "note_off" or m.velocity == 0))
+        return max(t for t, m in self.model_messages() if lo <= t < hi and (m.type == "note_off" or m.velocity == 0))
 
 
 def test_the_count_in_is_one_bar_on_the_beats_before_bar_1():
@@ -142,7 +126,7 @@ def test_the_count_in_is_one_bar_on_the_beats_before_bar_1():
     s.run_until(s.bar1 + 0.1)
     clicks = s.onsets(0.0, s.bar1)
     assert clicks == pytest.approx([s.bar1 - 2.0, s.bar1 - 1.5, s.bar1 - 1.0, s.bar1 - 0.5], abs=0.003)
-    pitches = [m.note for t, m in s.model() if m.type == "note_on" and m.velocity > 0 and t < s.bar1]
+    pitches = [m.note for t, m in s.model_messages() if m.type == "note_on" and m.velocity > 0 and t < s.bar1]
     assert pitches[0] > pitches[1] == pitches[2] == pitches[3]  # the first beat stands out
 
 
@@ -163,7 +147,7 @@ def test_trading_fours_answers_on_the_bar_line_and_is_quiet_by_the_next():
     assert report["trade_start_ms_max"] <= 3.0
     assert report["stuck_notes"] == 0
     assert "trades 2  kept by you 0" in format_report(report)
-    assert_balanced(s.model())
+    assert_balanced(s.model_messages())
 
 
 def test_a_player_who_plays_on_keeps_the_turn_and_tatumflow_answers_the_next():
@@ -176,7 +160,7 @@ def test_a_player_who_plays_on_keeps_the_turn_and_tatumflow_answers_the_next():
     assert ons and abs(ons[0] - s.bar(9)) <= 0.003  # the next turn is TatumFlow's
     report = s.engine.report()
     assert report["trades_kept"] == 1 and report["trades"] == 2  # turn 1's first note sounded, on its bar line
-    assert_balanced(s.model())
+    assert_balanced(s.model_messages())
 
 
 def test_trading_a_chorus():
@@ -201,19 +185,7 @@ def test_random_streams_while_trading_leave_nothing_stuck(events, bars):
     s = TradeSession(bars, bpm=240.0)
     schedule = _schedule(events)
     end = (schedule[-1][0] if schedule else 0.0) + 2.5
-    while s.clock.now() < end:
-        now = s.clock.now()
-        while schedule and schedule[0][0] <= now:
-            _, what, payload = schedule.pop(0)
-            if what == "msg":
-                s.engine.on_message(payload, now)
-            elif what == "controls":
-                s.engine.set_controls(replace(s.engine.controls, temperature=payload[0], pitch_high=60 + payload[1]))
-            else:
-                s.engine.on_disconnect(now)
-        s.engine.tick(now)
-        s.clock.advance(0.004)
-    report = s.engine.stop()
+    report = s.drive(schedule, end, 0.004, lambda c, knobs: replace(c, temperature=knobs[0], pitch_high=60 + knobs[1]))
     assert report["stuck_notes"] == 0 and s.sink.sounding == 0
-    assert_balanced(s.model())
+    assert_balanced(s.model_messages())
     assert_balanced([(t, m) for t, _, m in s.sink.messages])
