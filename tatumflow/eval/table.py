@@ -42,6 +42,17 @@ TEXTURE_ROWS = (
     ("critic_auc", "learned critic AUC (prompt + continuation)", True),
     ("pianist_tatum_share", "pianist classifier: share named Tatum", False),
 )
+VOICING_ROWS = (  # texture.VOICING_KEYS: shares of the chords' adjacent intervals, bass tenths, register
+    ("interval_seconds", "chord intervals: seconds (1-2)", False),
+    ("interval_thirds", "chord intervals: thirds (3-4)", False),
+    ("interval_fourths_fifths", "chord intervals: fourths/fifths (5, 7)", False),
+    ("interval_tritones", "chord intervals: tritones (6)", False),
+    ("interval_sixths_sevenths", "chord intervals: sixths/sevenths (8-11)", False),
+    ("interval_octaves", "chord intervals: octaves (12)", False),
+    ("interval_wider", "chord intervals: wider than an octave", False),
+    ("bass_tenth_share", "chords on a bass tenth (two lowest 15-16)", False),
+    ("register_spread", "register spread (10-90 % pitch range)", False),
+)
 
 
 def _fmt(value: float | None) -> str:
@@ -49,7 +60,7 @@ def _fmt(value: float | None) -> str:
 
 
 def summary_table(report: EvalReport) -> Table:
-    """A rich Table of the report's means: continuation metrics, then texture measures and discriminator AUCs."""
+    """A rich Table of the report's means: continuation metrics, texture measures and the ears' AUCs, voicing."""
     from rich.table import Table
 
     n_files = len({f.path for f in report.files})
@@ -59,7 +70,7 @@ def summary_table(report: EvalReport) -> Table:
     systems = [name for name in report.summary if name != "real"]
     for name in (*systems, "real"):
         table.add_column(name, justify="right")
-    for rows in (CONTINUATION_ROWS, TEXTURE_ROWS):
+    for rows in (CONTINUATION_ROWS, TEXTURE_ROWS, VOICING_ROWS):
         for key, label, systems_only in rows:
             cells = [_fmt(report.summary[name].get(key)) for name in systems]
             cells.append("" if systems_only else _fmt(report.summary["real"].get(key)))

@@ -22,6 +22,33 @@ timing resolution. Conventions:
 - Pitch-class entropy: Shannon entropy, in nats, of the count-based pitch-class histogram (no smoothing; at most
   ln 12 = 2.485).
 
+The voicing vocabulary (`VOICING_KEYS`, issue 28 item 5: which intervals the chords are built from, and over how much
+of the keyboard), on the same onsets:
+
+- Interval shares (`interval_*`): every onset with >= 2 distinct pitches (a pitch struck twice within one onset counts
+  once: a unison is not an interval of the voicing) gives the intervals between its adjacent notes, sorted by pitch;
+  each is classed as seconds (1-2 semitones), thirds (3-4), fourths/fifths (5, 7), tritones (6), sixths/sevenths
+  (8-11), octaves (12) or wider (> 12), and a class's share is its count over all adjacent intervals of the excerpt
+  (pooled, so a 6-note chord weighs more than a dyad: the share is of what is heard). Adjacent intervals, not
+  intervals above the bass, so that a stacked voicing (C-E-G-C: third, third, fourth) says how it is built, and an
+  octave doubling counts where it is played (Tatum's melody in octaves, his stride bass's octaves). A gap wider than
+  an octave, within one onset, is almost always between the hands.
+- Bass tenths (`bass_tenth_share`): of the onsets with >= 2 distinct pitches, the share whose two lowest notes are a
+  minor or major tenth apart (15-16 semitones). The two lowest, because a left-hand tenth (a stride pianist's stretch,
+  Tatum's; most pianists play the bass as a single note, an octave or a shell of a seventh) sits at the bottom of the
+  onset; above the bass a tenth is usually a chord note and the melody in the other hand, which the interval shares
+  already count as wider. A tenth rolled over more than 35 ms falls into two onsets and is not counted; nor is a
+  tenth with its middle filled (C-G-E: a fifth and a sixth, counted by the shares).
+- Register spread (`register_spread`): the 10-90 % range of all the excerpt's pitches, in semitones (numpy's linear
+  interpolation between order statistics). A range rather than the standard deviation, because it reads directly
+  as "the keyboard the music mostly lives on", and a few stray notes (a low bass note, a grace note at the top) or a
+  bimodal stride texture (bass far below, melody above) do not swing it the way they swing a standard deviation.
+  Every note weighs once: a run spends its notes in one region and narrows it, as a listener hears.
+
+The discriminator (`discriminator.feature_vector`) reads `TEXTURE_KEYS` only: the voicing measures are reported
+beside the texture measures, not added to its features (the committed AUCs and the pianist classifier's inputs stay
+as they were).
+
 Measures of an empty note list (or one without what they need: two onsets, a chord) are NaN.
 """
 
@@ -48,6 +75,16 @@ TEXTURE_KEYS = (
     "notes_per_onset", "chord_share", "voicing_width", "voicing_width_chords", "duration_mean_s", "velocity_std",
     "tempo_regularity", "repeated_top_note", "run_share", "pitch_class_entropy",
 )
+# The voicing vocabulary (see the module): interval classes of adjacent chord notes, by (key, smallest, largest).
+INTERVAL_CLASSES = (
+    ("interval_seconds", 1, 2), ("interval_thirds", 3, 4), ("interval_fourths_fifths", 5, 5),
+    ("interval_tritones", 6, 6), ("interval_fourths_fifths", 7, 7), ("interval_sixths_sevenths", 8, 11),
+    ("interval_octaves", 12, 12), ("interval_wider", 13, 127),
+)
+INTERVAL_KEYS = tuple(dict.fromkeys(k for k, _, _ in INTERVAL_CLASSES))
+TENTH = (15, 16)
+REGISTER_QUANTILES = (10, 90)
+VOICING_KEYS = (*INTERVAL_KEYS, "bass_tenth_share", "register_spread")
 
 
 def snap_to_grid(notes: Sequence[Note], grid_s: float = GRID_S, end_s: float | None = None) -> list[Note]:
@@ -120,6 +157,51 @@ def run_share(notes: Sequence[Note], min_onsets: int = RUN_MIN_ONSETS, max_ioi_s
     return float(in_run.mean())
 
 
+# -- voicing vocabulary ---------------------------------------------------------------------------------------------
+def chord_pitches(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> list[list[int]]:
+    """The distinct pitches, ascending, of every onset with >= 2 of them."""
+    chords = [sorted({n.pitch for n in g}) for g in onset_groups(notes, onset_s)]
+    return [c for c in chords if len(c) >= 2]
+
+
+def interval_class(semitones: int) -> str:
+    """The class (an `INTERVAL_KEYS` key) of an interval of >= 1 semitone."""
+    for key, lo, hi in INTERVAL_CLASSES:
+        if lo <= semitones <= hi:
+            return key
+    raise ValueError(f"no interval class for {semitones} semitones")
+
+
+def interval_shares(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> dict[str, float]:
+    """Each interval class's share of all adjacent intervals of the chords (see the module; NaN: no chord)."""
+    counts = dict.fromkeys(INTERVAL_KEYS, 0)
+    for c in chord_pitches(notes, onset_s):
+        for a, b in zip(c, c[1:]):
+            counts[interval_class(b - a)] += 1
+    total = sum(counts.values())
+    return {k: v / total if total else math.nan for k, v in counts.items()}
+
+
+def bass_tenth_share(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Share of the chords whose two lowest notes are a tenth (15-16 semitones) apart (NaN: no chord)."""
+    chords = chord_pitches(notes, onset_s)
+    return sum(TENTH[0] <= c[1] - c[0] <= TENTH[1] for c in chords) / len(chords) if chords else math.nan
+
+
+def register_spread(notes: Sequence[Note]) -> float:
+    """The 10-90 % range of the pitches, in semitones (see the module; NaN for no notes)."""
+    if not notes:
+        return math.nan
+    lo, hi = np.percentile([n.pitch for n in notes], REGISTER_QUANTILES)
+    return float(hi - lo)
+
+
+def voicing_measures(notes: Sequence[Note]) -> dict[str, float]:
+    """The measures of `VOICING_KEYS` for notes already passed through `snap_to_grid`."""
+    return interval_shares(notes) | {"bass_tenth_share": bass_tenth_share(notes),
+                                     "register_spread": register_spread(notes)}
+
+
 # -- time ------------------------------------------------------------------------------------------------------------
 def mean_duration(notes: Sequence[Note]) -> float:
     """Mean note duration in seconds (NaN for no notes)."""
@@ -180,7 +262,7 @@ def pitch_class_entropy(notes: Sequence[Note]) -> float:
 
 
 def texture_measures(notes: Sequence[Note], grid_s: float = GRID_S) -> dict[str, float]:
-    """All the measures of `TEXTURE_KEYS` for notes already passed through `snap_to_grid`."""
+    """All the measures of `TEXTURE_KEYS` and `VOICING_KEYS` for notes already passed through `snap_to_grid`."""
     return {
         "notes_per_onset": notes_per_onset(notes),
         "chord_share": chord_share(notes),
@@ -192,4 +274,4 @@ def texture_measures(notes: Sequence[Note], grid_s: float = GRID_S) -> dict[str,
         "repeated_top_note": repeated_top_note(notes),
         "run_share": run_share(notes),
         "pitch_class_entropy": pitch_class_entropy(notes),
-    }
+    } | voicing_measures(notes)

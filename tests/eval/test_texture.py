@@ -84,8 +84,59 @@ def test_durations_velocities_and_pitch_class_entropy():
     assert measures["velocity_std"] == pytest.approx(20.0)
     assert measures["pitch_class_entropy"] == pytest.approx(math.log(12))
     assert t.pitch_class_entropy([Note(0, 1, 60, 64), Note(1, 1, 72, 64)]) == 0.0
-    assert set(measures) == set(t.TEXTURE_KEYS)
+    assert set(measures) == set(t.TEXTURE_KEYS) | set(t.VOICING_KEYS)
     assert all(math.isnan(v) for v in t.texture_measures([]).values())
+
+
+def test_interval_shares_class_the_adjacent_intervals_of_every_chord():
+    notes = chord(0.0, (48, 60, 64, 67, 72), spread_s=0.005)  # octave, third, third, fourth
+    notes += chord(0.5, (50, 53, 59, 61))  # third, tritone, second
+    notes += chord(1.0, (41, 57, 73, 73))  # two tenths (> octave); the unison re-strike of 73 is no interval
+    notes += [Note(1.5, 0.2, 40, 64)] + chord(2.0, (60, 67, 77))  # a single note has no interval; fifth, seventh
+    shares = t.interval_shares(notes)
+    assert set(shares) == set(t.INTERVAL_KEYS)
+    assert shares == pytest.approx({
+        "interval_seconds": 1 / 11, "interval_thirds": 3 / 11, "interval_fourths_fifths": 2 / 11,
+        "interval_tritones": 1 / 11, "interval_sixths_sevenths": 1 / 11, "interval_octaves": 1 / 11,
+        "interval_wider": 2 / 11})
+    # two notes 40 ms apart are two onsets: no chord, so no interval at all
+    assert all(math.isnan(v) for v in t.interval_shares([Note(0, 1, 60, 64), Note(0.04, 1, 72, 64)]).values())
+    assert [t.interval_class(k) for k in (1, 5, 6, 7, 11, 12, 13)] == [
+        "interval_seconds", "interval_fourths_fifths", "interval_tritones", "interval_fourths_fifths",
+        "interval_sixths_sevenths", "interval_octaves", "interval_wider"]
+    with pytest.raises(ValueError):
+        t.interval_class(0)
+
+
+def test_bass_tenths_count_the_two_lowest_notes_of_a_chord():
+    notes = chord(0.0, (36, 52, 64))  # C2-E3: a major tenth in the bass
+    notes += chord(0.5, (38, 53))  # D2-F3: a minor tenth
+    notes += chord(1.0, (36, 43, 52))  # C-G-E: the tenth's middle filled, not counted
+    notes += chord(1.5, (36, 48, 64)) + [Note(2.0, 0.2, 40, 64)]  # an octave bass; a single note is no chord
+    assert t.bass_tenth_share(notes) == pytest.approx(2 / 4)
+    assert t.bass_tenth_share(chord(0.0, (36, 53))) == 0.0  # 17 semitones: an eleventh
+    assert math.isnan(t.bass_tenth_share([Note(0, 1, 60, 64)]))
+    assert math.isnan(t.bass_tenth_share([]))
+
+
+def test_register_spread_is_the_10_to_90_percent_pitch_range():
+    notes = [Note(i * 0.2, 0.1, p, 64) for i, p in enumerate(range(50, 71))]  # 21 pitches, 50..70
+    assert t.register_spread(notes) == pytest.approx(16.0)  # 52..68
+    # one stray note far below moves the range little (a standard deviation would move more)
+    stray = [*notes, Note(5.0, 0.1, 21, 64)]
+    assert t.register_spread(stray) == pytest.approx(16.8)  # 51.1..67.9
+    std = [float(np.std([n.pitch for n in x])) for x in (notes, stray)]
+    assert 16.8 / 16.0 < 1.1 < std[1] / std[0]
+    assert t.register_spread([Note(0, 1, 60, 64)]) == 0.0
+    assert math.isnan(t.register_spread([]))
+
+
+def test_voicing_measures_of_nothing_and_of_single_notes():
+    empty = t.voicing_measures([])
+    assert set(empty) == set(t.VOICING_KEYS) and all(math.isnan(v) for v in empty.values())
+    single = t.voicing_measures([Note(i * 0.5, 0.2, 60 + i, 64) for i in range(4)])
+    assert all(math.isnan(single[k]) for k in (*t.INTERVAL_KEYS, "bass_tenth_share"))
+    assert single["register_spread"] == pytest.approx(2.4)
 
 
 def test_a_periodic_onset_train_peaks_at_its_period():
@@ -119,3 +170,5 @@ def test_measures_of_real_tatum_continuations_are_sane_and_both_transcriptions_s
             assert 1.0 <= m["voicing_width"] <= 30.0 and 0.03 <= m["duration_mean_s"] <= 2.0
             assert 0.0 <= m["repeated_top_note"] <= 0.3 and 1.5 <= m["pitch_class_entropy"] <= math.log(12)
             assert 0.0 < m["tempo_regularity"] < 1.0
+            assert sum(m[k] for k in t.INTERVAL_KEYS) == pytest.approx(1.0) and 0.0 <= m["bass_tenth_share"] <= 1.0
+            assert 6.0 <= m["register_spread"] <= 60.0
