@@ -51,6 +51,8 @@ VOICING_ROWS = (  # texture.VOICING_KEYS: shares of the chords' adjacent interva
     ("interval_octaves", "chord intervals: octaves (12)", False),
     ("interval_wider", "chord intervals: wider than an octave", False),
     ("bass_tenth_share", "chords on a bass tenth (two lowest 15-16)", False),
+    ("bass_octave_share", "chords on a bass octave (two lowest)", False),
+    ("top_octave_share", "chords with the top in octaves (two highest)", False),
     ("register_spread", "register spread (10-90 % pitch range)", False),
 )
 

@@ -39,6 +39,9 @@ of the keyboard), on the same onsets:
   onset; above the bass a tenth is usually a chord note and the melody in the other hand, which the interval shares
   already count as wider. A tenth rolled over more than 35 ms falls into two onsets and is not counted; nor is a
   tenth with its middle filled (C-G-E: a fifth and a sixth, counted by the shares).
+- Where the octaves are (`bass_octave_share`, `top_octave_share`): of the same onsets, the share whose two lowest
+  notes are an octave apart (a stride bass in octaves) and the share whose two highest are (a melody in octaves). A
+  dyad is both its lowest and its highest pair, so an octave dyad counts in both.
 - Register spread (`register_spread`): the 10-90 % range of all the excerpt's pitches, in semitones (numpy's linear
   interpolation between order statistics). A range rather than the standard deviation, because it reads directly
   as "the keyboard the music mostly lives on", and a few stray notes (a low bass note, a grace note at the top) or a
@@ -83,8 +86,9 @@ INTERVAL_CLASSES = (
 )
 INTERVAL_KEYS = tuple(dict.fromkeys(k for k, _, _ in INTERVAL_CLASSES))
 TENTH = (15, 16)
+OCTAVE = (12, 12)
 REGISTER_QUANTILES = (10, 90)
-VOICING_KEYS = (*INTERVAL_KEYS, "bass_tenth_share", "register_spread")
+VOICING_KEYS = (*INTERVAL_KEYS, "bass_tenth_share", "bass_octave_share", "top_octave_share", "register_spread")
 
 
 def snap_to_grid(notes: Sequence[Note], grid_s: float = GRID_S, end_s: float | None = None) -> list[Note]:
@@ -182,10 +186,18 @@ def interval_shares(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> 
     return {k: v / total if total else math.nan for k, v in counts.items()}
 
 
+def edge_interval_share(notes: Sequence[Note], semitones: tuple[int, int], top: bool = False,
+                        onset_s: float = TEXTURE_ONSET_S) -> float:
+    """Share of the chords whose two lowest (with `top`: highest) notes are `semitones[0]`..`semitones[1]` apart
+    (NaN: no chord)."""
+    chords = chord_pitches(notes, onset_s)
+    gaps = [c[-1] - c[-2] if top else c[1] - c[0] for c in chords]
+    return sum(semitones[0] <= g <= semitones[1] for g in gaps) / len(gaps) if gaps else math.nan
+
+
 def bass_tenth_share(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
     """Share of the chords whose two lowest notes are a tenth (15-16 semitones) apart (NaN: no chord)."""
-    chords = chord_pitches(notes, onset_s)
-    return sum(TENTH[0] <= c[1] - c[0] <= TENTH[1] for c in chords) / len(chords) if chords else math.nan
+    return edge_interval_share(notes, TENTH, onset_s=onset_s)
 
 
 def register_spread(notes: Sequence[Note]) -> float:
@@ -198,8 +210,9 @@ def register_spread(notes: Sequence[Note]) -> float:
 
 def voicing_measures(notes: Sequence[Note]) -> dict[str, float]:
     """The measures of `VOICING_KEYS` for notes already passed through `snap_to_grid`."""
-    return interval_shares(notes) | {"bass_tenth_share": bass_tenth_share(notes),
-                                     "register_spread": register_spread(notes)}
+    return interval_shares(notes) | {
+        "bass_tenth_share": bass_tenth_share(notes), "bass_octave_share": edge_interval_share(notes, OCTAVE),
+        "top_octave_share": edge_interval_share(notes, OCTAVE, top=True), "register_spread": register_spread(notes)}
 
 
 # -- time ------------------------------------------------------------------------------------------------------------

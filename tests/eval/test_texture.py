@@ -114,6 +114,11 @@ def test_bass_tenths_count_the_two_lowest_notes_of_a_chord():
     notes += chord(1.0, (36, 43, 52))  # C-G-E: the tenth's middle filled, not counted
     notes += chord(1.5, (36, 48, 64)) + [Note(2.0, 0.2, 40, 64)]  # an octave bass; a single note is no chord
     assert t.bass_tenth_share(notes) == pytest.approx(2 / 4)
+    assert t.edge_interval_share(notes, t.OCTAVE) == pytest.approx(1 / 4)  # C2-C3 under E4
+    assert t.edge_interval_share(notes, t.OCTAVE, top=True) == pytest.approx(1 / 4)  # E3-E4 over C2
+    octaves = chord(0.0, (40, 47, 64, 76)) + chord(0.5, (45, 57))  # a melody octave; an octave dyad: both ends
+    assert t.edge_interval_share(octaves, t.OCTAVE, top=True) == 1.0
+    assert t.edge_interval_share(octaves, t.OCTAVE) == pytest.approx(1 / 2)
     assert t.bass_tenth_share(chord(0.0, (36, 53))) == 0.0  # 17 semitones: an eleventh
     assert math.isnan(t.bass_tenth_share([Note(0, 1, 60, 64)]))
     assert math.isnan(t.bass_tenth_share([]))
@@ -135,7 +140,8 @@ def test_voicing_measures_of_nothing_and_of_single_notes():
     empty = t.voicing_measures([])
     assert set(empty) == set(t.VOICING_KEYS) and all(math.isnan(v) for v in empty.values())
     single = t.voicing_measures([Note(i * 0.5, 0.2, 60 + i, 64) for i in range(4)])
-    assert all(math.isnan(single[k]) for k in (*t.INTERVAL_KEYS, "bass_tenth_share"))
+    assert all(math.isnan(single[k]) for k in (*t.INTERVAL_KEYS, "bass_tenth_share", "bass_octave_share",
+                                               "top_octave_share"))
     assert single["register_spread"] == pytest.approx(2.4)
 
 
@@ -172,3 +178,11 @@ def test_measures_of_real_tatum_continuations_are_sane_and_both_transcriptions_s
             assert 0.0 < m["tempo_regularity"] < 1.0
             assert sum(m[k] for k in t.INTERVAL_KEYS) == pytest.approx(1.0) and 0.0 <= m["bass_tenth_share"] <= 1.0
             assert 6.0 <= m["register_spread"] <= 60.0
+
+
+def test_eval_reports_every_voicing_measure_in_its_table_and_the_discriminator_does_not_read_them():
+    from tatumflow.eval.discriminator import feature_names
+    from tatumflow.eval.table import VOICING_ROWS
+
+    assert [key for key, _, _ in VOICING_ROWS] == list(t.VOICING_KEYS)
+    assert not set(t.VOICING_KEYS) & set(feature_names())

@@ -5,6 +5,9 @@ Measures: `tatumflow.eval.texture.VOICING_KEYS` (the shares of the chords' adjac
 bass tenth, the 10-90 % register range; definitions in that module), and three chord measures for context. Every
 excerpt is 15 s, snapped to the 10 ms grid and clipped at its end, measured exactly as `tatumflow eval` measures it.
 
+Shares of the chords' intervals are of all adjacent intervals; "chords on a bass tenth / octave" and "top in octaves"
+are shares of the onsets with >= 2 pitches (the two lowest / highest notes).
+
 - **Tatum**: his tuning split (`tune.splits.tatum_split`, kong transcription), a 20 s prompt every 30 s
   (`eval.prompts.prompt_splits`): the real 15 s continuations.
 - **model / no style / no harmony / Markov**: `eval.evaluate.evaluate_split` on the same pairs (the embedded
@@ -60,6 +63,7 @@ ROW_LABELS = {
     "interval_fourths_fifths": "fourths/fifths (5, 7)", "interval_tritones": "tritones (6)",
     "interval_sixths_sevenths": "sixths/sevenths (8-11)", "interval_octaves": "octaves (12)",
     "interval_wider": "wider than an octave", "bass_tenth_share": "chords on a bass tenth",
+    "bass_octave_share": "chords on a bass octave", "top_octave_share": "chords with the top in octaves",
     "register_spread": "register spread (10-90 %, semitones)", "notes_per_onset": "notes per onset",
     "chord_share": ">= 3-note onsets", "voicing_width_chords": "voicing width, 2+ note onsets",
 }
