@@ -205,7 +205,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="the PiJAMA root")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--corpus", type=int, default=60, help="recordings of other pianists")
+    ap.add_argument("--corpus", type=int, default=200, help="recordings of other pianists")
     ap.add_argument("--per-recording", type=int, default=12, help="excerpts at most per corpus / training recording")
     ap.add_argument("--seed", type=int, default=0, help="the corpus sample's and the bootstrap's")
     ap.add_argument("--resamples", type=int, default=4000)
