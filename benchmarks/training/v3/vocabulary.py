@@ -43,7 +43,7 @@ import torch
 from tatumflow.bench.common import environment
 from tatumflow.eval.evaluate import EvalConfig, evaluate_split
 from tatumflow.eval.prompts import prompt_splits
-from tatumflow.eval.texture import VOICING_KEYS, snap_to_grid, texture_measures
+from tatumflow.eval.texture import INTERVAL_KEYS, VOICING_KEYS, snap_to_grid, texture_measures
 from tatumflow.generate.load import load_generator
 from tatumflow.notes import read_midi
 from tatumflow.presets import controls_from
@@ -179,6 +179,12 @@ def json_safe(value: object) -> object:
     return value
 
 
+def distances(means: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The L1 distance between two columns' interval-class shares (0: the same mix; at most 2)."""
+    return {a: {b: round(sum(abs(means[a][k] - means[b][k]) for k in INTERVAL_KEYS), 4)
+                for b in ("tatum", "corpus", "tatum_training")} for a in COLUMNS}
+
+
 def markdown(result: dict) -> str:
     """The table: each measure per column, the model's ratio to Tatum's, the differences' intervals."""
     means, diffs = result["means"], result["differences"]
@@ -198,7 +204,11 @@ def markdown(result: dict) -> str:
              f"{result['config']['seeds']} seeds; corpus {n['corpus'][0]} ({n['corpus'][1]}); Tatum's training split "
              f"{n['tatum_training'][0]} ({n['tatum_training'][1]}). Interval shares: of all adjacent intervals of the "
              "chords, mean over excerpts. [ ]: cluster-bootstrap 95 % interval over recordings; *: excludes 0.\n")
-    return "\n".join(lines) + "\n" + notes
+    far = ["| L1 distance of the interval-class mix to | " + " | ".join(LABELS[c] for c in COLUMNS) + " |",
+           "|" + " --- |" * (len(COLUMNS) + 1)]
+    for b in ("tatum", "corpus", "tatum_training"):
+        far.append(f"| {LABELS[b]} | " + " | ".join(_f(result["distances"][a][b]) for a in COLUMNS) + " |")
+    return "\n".join(lines) + "\n" + notes + "\n" + "\n".join(far) + "\n"
 
 
 def main() -> None:
@@ -231,12 +241,14 @@ def main() -> None:
         "counts": {c: [sum(map(len, groups[c].values())), len(groups[c])] for c in COLUMNS},
         "means": {c: {k: round(mean(groups[c], k), 5) for k in KEYS} for c in COLUMNS},
         "differences": differences(groups, args.resamples, args.seed),
+        "distances": {},
         "per_recording": {c: {rec: {k: round(float(np.nanmean([m[k] for m in ms])), 5)
                                     if any(math.isfinite(m[k]) for m in ms) else None for k in KEYS}
                               for rec, ms in groups[c].items()} for c in ("tatum", "model", "no_style")},
         "seconds": {"tuning_split_systems": round(generated_s, 1),
                     "total": round(time.perf_counter() - t0, 1)},
     }
+    result["distances"] = distances(result["means"])
     out = Path(args.out)
     (out / "vocabulary.json").write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
     (out / "vocabulary.md").write_text(markdown(result))
