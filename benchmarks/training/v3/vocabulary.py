@@ -161,11 +161,14 @@ def _ci(d: dict) -> str:
 
 
 def nearer(means: dict[str, float], name: str) -> str:
-    """Whether `name`'s value is nearer the corpus's or Tatum's (or between the two, nearer one)."""
+    """Where `name`'s value lies against Tatum's and the corpus's: between them nearer one ("Tatum", "corpus"), or
+    outside them ("past Tatum", "past the corpus": beyond the one it is nearer, away from the other)."""
     tatum, corpus, value = means["tatum"], means["corpus"], means[name]
     if not all(math.isfinite(v) for v in (tatum, corpus, value)):
         return "-"
-    return "corpus" if abs(value - corpus) < abs(value - tatum) else "Tatum"
+    side = "corpus" if abs(value - corpus) < abs(value - tatum) else "Tatum"
+    between = min(tatum, corpus) <= value <= max(tatum, corpus)
+    return side if between else ("past the corpus" if side == "corpus" else "past Tatum")
 
 
 def json_safe(value: object) -> object:
@@ -189,7 +192,7 @@ def markdown(result: dict) -> str:
     """The table: each measure per column, the model's ratio to Tatum's, the differences' intervals."""
     means, diffs = result["means"], result["differences"]
     head = ["measure", *(LABELS[c] for c in COLUMNS), "model / Tatum", "model - Tatum (95 %)",
-            "no style - Tatum (95 %)", "corpus - Tatum (95 %)", "model nearer"]
+            "no style - Tatum (95 %)", "corpus - Tatum (95 %)", "model lies"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for key in KEYS:
         row = {c: means[c][key] for c in COLUMNS}
