@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from tatumflow.cli import app
 from tatumflow.eval.evaluate import EvalConfig, split_prompt
-from tatumflow.eval.texture import TEXTURE_KEYS
+from tatumflow.eval.texture import TEXTURE_KEYS, VOICING_KEYS
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.notes import Note, write_midi
@@ -55,7 +55,8 @@ def test_eval_command_end_to_end(tmp_path, tiny_checkpoint):
         "--json", str(out_json), "--plot", str(out_png),
     ], env={"COLUMNS": "200"})  # the table's six columns, unwrapped
     assert result.exit_code == 0, result.output
-    for label in ("pitch-class KL", "voicing width", "tempo regularity", "real-vs-generated AUC"):
+    for label in ("pitch-class KL", "voicing width", "tempo regularity", "real-vs-generated AUC",
+                  "chord intervals: octaves", "register spread"):
         assert label in result.output
     report = json.loads(out_json.read_text())
     assert report["preset"] == "tatum" and report["n_files"] == 2
@@ -65,9 +66,9 @@ def test_eval_command_end_to_end(tmp_path, tiny_checkpoint):
     assert report["harmony_weight"] == controls_from("tatum").harmony_weight > 0
     for system in ("model", "markov", "no_style", "no_harmony", "prompt_replay"):
         for key in ("pitch_class_kl", "pctm_cosine", "density_ratio", "voicing_ratio", "grammar_errors", "diversity",
-                    *TEXTURE_KEYS, "discriminator_auc"):
+                    *TEXTURE_KEYS, *VOICING_KEYS, "discriminator_auc"):
             assert key in report[system]
-    assert set(TEXTURE_KEYS) <= set(report["real"]) and "discriminator_auc" not in report["real"]
+    assert set(TEXTURE_KEYS) | set(VOICING_KEYS) <= set(report["real"]) and "discriminator_auc" not in report["real"]
     assert report["real"]["notes_per_onset"] == pytest.approx(1.5)  # the piece: a 3-note chord every 4th note
     # the tiny random network may re-strike a sounding pitch (counted as self_overlap); the baseline never errs
     assert report["markov"]["grammar_errors"] == 0 and "grammar_self_overlap" in report["model"]
