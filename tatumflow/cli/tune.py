@@ -47,6 +47,8 @@ def tune(
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
     every: Annotated[float | None, typer.Option("--prompts-every", help="Seconds between prompts (a new run).")] = None,
     chosen: Annotated[str | None, typer.Option("--chosen", help="A pair's preferred side: critic or real.")] = None,
+    rejected: Annotated[str | None, typer.Option("--rejected", help=(
+        "Its other side: worst (the critic's least Tatum-like sample) or best (its most; --chosen real)."))] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     resume_stopped: Annotated[bool, typer.Option(
@@ -71,7 +73,8 @@ def tune(
         fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
-                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen)
+                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen,
+                           rejected=rejected)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)

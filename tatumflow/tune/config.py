@@ -30,6 +30,7 @@ class TuneConfig:
     prompts_every_s: float = 30.0
     beta: float = 0.1
     chosen: str = "critic"  # a pair's preferred side: the critic's favourite sample, or "real": Tatum's own notes
+    rejected: str = "worst"  # its other side: the sample the critic finds least like him, or (with "real") "best"
     lr: float = 1e-5
     dpo_epochs: int = 1
     critic_epochs_first: int = 8
@@ -55,6 +56,8 @@ class TuneConfig:
                 raise ValueError(f"tune: {name} must be in (0, 120], got {getattr(self, name)}")
         if self.chosen not in ("critic", "real"):
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
+        if self.rejected not in ("worst", "best") or (self.rejected == "best" and self.chosen != "real"):
+            raise ValueError(f"tune: rejected must be worst, or best with chosen real; got {self.rejected!r}")
         for name in ("beta", "lr", "critic_lr", "nll_rise", "spread_tolerance", "fourgram_tolerance"):
             if not 0 < getattr(self, name) <= 10:
                 raise ValueError(f"tune: {name} must be in (0, 10], got {getattr(self, name)}")

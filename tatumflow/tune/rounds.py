@@ -7,7 +7,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
 1. the current model continues `prompts_per_round` fresh training-split prompts, `samples_per_prompt` lanes each
    (sampler.py), and the critic ranks them: per prompt the sample it finds most like Tatum against the one it finds
    least like him is a preference pair (with `chosen="real"`, Tatum's own continuation of the prompt against the
-   sample the critic finds least like him: a preference for his notes, as self-play fine-tuning does);
+   sample the critic finds least like him: a preference for his notes, as self-play fine-tuning does; with
+   `rejected="best"`, against the sample it finds most like him: the hardest negative);
 2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs);
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
@@ -127,9 +128,10 @@ class Tuner:
             best, worst = int(np.argmin(row)), int(np.argmax(row))
             head, real = self._real_steps(p)
             chosen = real if self.cfg.chosen == "real" else lane_steps[best]
-            if (best == worst and self.cfg.chosen == "critic") or not len(chosen) or not len(lane_steps[worst]):
+            rejected = lane_steps[best if self.cfg.rejected == "best" else worst]
+            if (best == worst and self.cfg.chosen == "critic") or not len(chosen) or not len(rejected):
                 continue
-            out.append(Pair(head, chosen, lane_steps[worst]))
+            out.append(Pair(head, chosen, rejected))
         return out
 
     def _real_steps(self, p: Prompt) -> tuple[np.ndarray, np.ndarray]:

@@ -239,3 +239,37 @@ def test_a_baseline_judged_with_other_seeds_is_judged_again_on_the_start_model(t
     start = open_tuner(tmp_path / "fresh", base, replace(TINY, heldout_seeds=3), tiny_data)
     assert start.heldout(0)["nll_real"] == pytest.approx(again.state.baseline["nll_real"])
     assert json.loads((folder / LOG).read_text().splitlines()[-1])["baseline_rejudged"]
+
+
+def test_rejected_best_pairs_his_notes_against_the_critics_favourite(tmp_path, monkeypatch):
+    """`rejected="best"` (with chosen real): the rejected side is the sample the critic scores most like Tatum (the
+    lowest log-odds generated), the hardest negative; it needs chosen real."""
+    from dataclasses import replace
+
+    from tatumflow.tune import rounds
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    cfg = replace(TINY, chosen="real", rejected="best")
+    tuner = open_tuner(tmp_path / "state", base, cfg, tiny_data)
+    scored: list[np.ndarray] = []
+
+    def scores(critic, items):
+        out = np.arange(len(items), dtype=float)[::-1].copy()  # the last lane of each prompt scores lowest
+        scored.append(out)
+        return out
+
+    monkeypatch.setattr(rounds, "critic_scores", scores)
+    captured = {}
+    sample = tuner._sample
+
+    def keep(prompts, lanes, seed):
+        captured["steps"] = sample(prompts, lanes, seed)
+        return captured["steps"]
+
+    monkeypatch.setattr(tuner, "_sample", keep)
+    pairs = tuner.pairs(1)
+    lanes = captured["steps"][1]
+    assert pairs and all(np.array_equal(p.rejected, lanes[i][-1]) for i, p in enumerate(pairs))
+    with pytest.raises(ValueError, match="rejected"):
+        TuneConfig(rejected="best")
