@@ -114,8 +114,10 @@ def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT, intro:
         for seed in seeds:
             perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, intro=intro, seed=seed)
             assert perf.changes is not None
-            rows.append({"chart": c, "seed": seed, **performance_measures(perf)})
-            ours += excerpt_textures(perf.notes, perf.changes.start_s, perf.changes.end_s)
+            excerpts = excerpt_textures(perf.notes, perf.changes.start_s, perf.changes.end_s)
+            rows.append({"chart": c, "seed": seed, **performance_measures(perf), "excerpts": len(excerpts),
+                         "texture": mean_texture(excerpts)})
+            ours += excerpts
             print(rows[-1], flush=True)
     _, tuning = tatum_split(pijama_recordings(data))
     his: list[dict] = []
