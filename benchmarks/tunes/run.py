@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "tatumflow" / "tunes" / "charts"
 TUNING = ["tea-for-two", "old-folks-at-home"]  # chart_weight was chosen on these
 REPORT = ["tiger-rag", "humoresque", "sweet-georgia-brown", "let-me-call-you-sweetheart"]  # never tuned on
+REFERENCE_CHARTS = ["gone-with-the-wind", "tea-for-two-in-g"]  # his aligned choruses' (tunes/charts/reference/)
 MELODIES = ROOT / "benchmarks" / "tunes" / "melodies"
 CHORUSES = 2
 
@@ -153,6 +154,8 @@ def main() -> None:
                     help="restyle: only the restyle part of --json")
     ap.add_argument("--data", help="texture, reference: the PiJAMA root")
     ap.add_argument("--tuning-charts", action="store_true", help="texture: on the tuning charts (default: report)")
+    ap.add_argument("--reference-charts", action="store_true",
+                    help="texture: on the charts his aligned choruses play, at his tempos (default: report)")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
@@ -176,7 +179,7 @@ def main() -> None:
         from tatumflow.stamp import STAMP, stamp
 
         env = environment(torch.device("cpu"), 1)
-        which = TUNING if args.tuning_charts else REPORT
+        which = TUNING if args.tuning_charts else REFERENCE_CHARTS if args.reference_charts else REPORT
         result = {"what": "texture", "charts": which, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
                   "checkpoint": "embedded default", STAMP: stamp(env["git_commit"] or "unknown"),
                   "environment": env, **texture(gen, args.data, seeds, which, not args.no_intro)}
