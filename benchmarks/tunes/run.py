@@ -12,8 +12,10 @@ control), and the grammar errors (eval.metrics). Restyle: the share of the melod
     python benchmarks/tunes/run.py reference --data PIJAMA_ROOT --json benchmarks/tunes/reference.json
 
 `texture`: the texture measures (eval/texture.py, as `tatumflow eval` computes them: 15 s excerpts snapped to the
-10 ms grid) of the report charts' performances (the CLI's settings), beside Art Tatum's own over 15 s excerpts every
-30 s of his tuning-split recordings (tune/splits.py; the report split is not read), and their ratio.
+10 ms grid; eval/charts.py cuts them) of the report charts' performances (the CLI's settings), beside Art Tatum's
+own, two references: 15 s excerpts cut one after another from his choruses aligned to charts (in tempo, as a
+performance over a chart is; tatumflow/tunes/charts/reference/) and 15 s excerpts every 30 s of his tuning-split
+recordings (tune/splits.py; the report split is not read); and the ratios to each.
 
 `reference`: Art Tatum's own chord-tone share on tuning-split recordings aligned beat by beat to charts
 (tatumflow/tunes/charts/reference/, made with benchmarks/tunes/reference/align.py), and its semitone-up control.
@@ -23,15 +25,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from tatumflow.eval.charts import chart_run, summarize
-from tatumflow.eval.texture import TEXTURE_KEYS, snap_to_grid, texture_measures
+from tatumflow.eval.charts import (
+    chart_run,
+    excerpt_textures,
+    mean_texture,
+    performance_measures,
+    summarize,
+    tatum_aligned_textures,
+    texture_ratios,
+)
 from tatumflow.generate.load import load_generator
+from tatumflow.notes import read_midi
 from tatumflow.presets import DEFAULT_PRESET, controls_from
 from tatumflow.timing.form import Changes
 from tatumflow.tunes.chart import read_chart
@@ -44,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "tatumflow" / "tunes" / "charts"
 TUNING = ["tea-for-two", "old-folks-at-home"]  # chart_weight was chosen on these
 REPORT = ["tiger-rag", "humoresque", "sweet-georgia-brown", "let-me-call-you-sweetheart"]  # never tuned on
+REFERENCE_CHARTS = ["gone-with-the-wind", "tea-for-two-in-g"]  # his aligned choruses' (tunes/charts/reference/)
 MELODIES = ROOT / "benchmarks" / "tunes" / "melodies"
 CHORUSES = 2
 
@@ -91,43 +101,37 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
     return rows
 
 
-EXCERPT_S = 15.0
-
-
-def excerpt_measures(notes: list, start_s: float, end_s: float, every_s: float = EXCERPT_S) -> list[dict]:
-    """Texture measures of each 15 s excerpt of `notes` from `start_s` (every `every_s`) that ends by `end_s`."""
-    out, t = [], start_s
-    while t + EXCERPT_S <= end_s + 1e-9:
-        view = snap_to_grid([n.shifted(-t) for n in notes if t <= n.onset_s < t + EXCERPT_S], end_s=EXCERPT_S)
-        if len(view) >= 10:
-            out.append(texture_measures(view))
-        t += every_s
-    return out
-
-
-def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT) -> dict:
-    """The report charts' texture (the CLI's settings) beside Tatum's on his tuning split, and the ratios."""
-    from tatumflow.notes import read_midi
+def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT, intro: bool = True) -> dict:
+    """The charts' texture (the CLI's settings) beside Art Tatum's, two references: his choruses aligned to charts
+    (in tempo, as over a chart) and 15 s every 30 s of his tuning-split recordings; the ratios to each; and the
+    chord-tone share of the same performances."""
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
     ours: list[dict] = []
+    rows = []
     base = controls_from(DEFAULT_PRESET)
     for c in charts:
         chart = read_chart(CHARTS / f"{c}.txt")
         for seed in seeds:
-            perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, seed=seed)
+            perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, intro=intro, seed=seed)
             assert perf.changes is not None
-            ours += excerpt_measures(perf.notes, perf.changes.start_s, perf.changes.end_s)
+            excerpts = excerpt_textures(perf.notes, perf.changes.start_s, perf.changes.end_s)
+            rows.append({"chart": c, "seed": seed, **performance_measures(perf), "excerpts": len(excerpts),
+                         "texture": mean_texture(excerpts)})
+            ours += excerpts
+            print(rows[-1], flush=True)
     _, tuning = tatum_split(pijama_recordings(data))
     his: list[dict] = []
     for rec in tuning:
         notes = read_midi(rec.files[0])
-        his += excerpt_measures(notes, 0.0, max(n.onset_s for n in notes), every_s=30.0)
-    mean = {name: {k: round(statistics.fmean(m[k] for m in ms), 4) for k in TEXTURE_KEYS}
-            for name, ms in (("tatumflow_over_charts", ours), ("tatum_tuning_split", his))}
-    ratio = {k: round(mean["tatumflow_over_charts"][k] / mean["tatum_tuning_split"][k], 3)
-             for k in TEXTURE_KEYS if mean["tatum_tuning_split"][k]}
-    return {"excerpts": {"tatumflow": len(ours), "tatum": len(his)}, **mean, "ratio": ratio}
+        his += excerpt_textures(notes, 0.0, max(n.onset_s for n in notes), every_s=30.0)
+    aligned = tatum_aligned_textures(data)
+    mean = {"tatumflow_over_charts": mean_texture(ours), "tatum_tuning_split": mean_texture(his),
+            "tatum_aligned_choruses": mean_texture(aligned)}
+    return {"intro": intro, "excerpts": {"tatumflow": len(ours), "tatum": len(his), "tatum_aligned": len(aligned)},
+            **mean, "ratio": texture_ratios(mean["tatumflow_over_charts"], mean["tatum_tuning_split"]),
+            "ratio_aligned": texture_ratios(mean["tatumflow_over_charts"], mean["tatum_aligned_choruses"]),
+            "share": summarize(rows), "runs": rows}
 
 
 def reference(data: str) -> dict:
@@ -150,10 +154,13 @@ def main() -> None:
                     help="restyle: only the restyle part of --json")
     ap.add_argument("--data", help="texture, reference: the PiJAMA root")
     ap.add_argument("--tuning-charts", action="store_true", help="texture: on the tuning charts (default: report)")
+    ap.add_argument("--reference-charts", action="store_true",
+                    help="texture: on the charts his aligned choruses play, at his tempos (default: report)")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
     ap.add_argument("--json")
-    ap.add_argument("--no-intro", action="store_true", help="tune: without the self-made intro")
+    ap.add_argument("--no-intro", action="store_true", help="tune, texture: without the self-made intro")
     args = ap.parse_args()
     if args.what == "reference":  # his recordings only: no model
         result = {"what": "reference", **reference(args.data)}
@@ -165,17 +172,17 @@ def main() -> None:
     gen = load_generator(None, "cpu")
     preset_w = controls_from(DEFAULT_PRESET).chart_weight
     weights = [float(w) for w in args.weights.split(",")] if args.weights else [preset_w]
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     charts = TUNING if args.what == "tune" else REPORT
     if args.what == "texture":
         from tatumflow.bench.common import environment
         from tatumflow.stamp import STAMP, stamp
 
         env = environment(torch.device("cpu"), 1)
-        which = TUNING if args.tuning_charts else REPORT
+        which = TUNING if args.tuning_charts else REFERENCE_CHARTS if args.reference_charts else REPORT
         result = {"what": "texture", "charts": which, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
                   "checkpoint": "embedded default", STAMP: stamp(env["git_commit"] or "unknown"),
-                  "environment": env, **texture(gen, args.data, seeds, which)}
+                  "environment": env, **texture(gen, args.data, seeds, which, not args.no_intro)}
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(json.dumps(result, indent=1))

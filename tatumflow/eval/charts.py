@@ -7,6 +7,11 @@ same share against the chart moved a semitone up (the control), the written file
 line, naming its chorus and bar: the MIDI `generate` writes, read back) and the grammar errors (eval.metrics).
 Where the project has Art Tatum's recording aligned to the chart (tunes/reference.py) and the PiJAMA root is given,
 his own share on it is reported beside the model's.
+
+Texture over charts (benchmarks/tunes `run.py texture`): a performance cut into 15 s excerpts one after another from
+bar 1 (`excerpt_textures`, each snapped to the 10 ms grid and measured as `tatumflow eval` measures texture), beside
+Art Tatum's own, cut the same way from the spans of his recordings aligned to charts (`tatum_aligned_textures`: he
+plays a chart in tempo there, as a performance over a chart does) or every 30 s of whole recordings.
 """
 
 from __future__ import annotations
@@ -23,19 +28,22 @@ import mido
 
 from ..generate.controls import Controls
 from ..generate.generator import ChunkedGenerator
-from ..notes import Note
+from ..notes import Note, read_midi
 from ..timing.form import Changes
 from ..tunes.chart import Chart
 from ..tunes.measure import share_report
 from ..tunes.midi import bar_marker, performance_midi
-from ..tunes.perform import perform
-from ..tunes.reference import measure_reference, read_alignment, reference_path
+from ..tunes.perform import Performance, perform
+from ..tunes.reference import REFERENCE, aligned_spans, measure_reference, read_alignment, reference_path
 from .metrics import grammar_errors
+from .texture import TEXTURE_KEYS, snap_to_grid, texture_measures
 
 MAX_CHARTS = 16
 MAX_CHORUSES = 8
 MAX_SEEDS = 32
 SYSTEMS = ("with_chart", "without_chart")
+EXCERPT_S = 15.0
+MIN_EXCERPT_NOTES = 10
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,54 @@ def chart_run(gen: ChunkedGenerator, chart: Chart, controls: Controls, seed: int
     """One performance over `chart` and its measures."""
     t0 = time.perf_counter()
     perf = perform(gen, chart.form, chart.bpm, choruses, controls, intro=intro, seed=seed)
+    return {"seed": seed, **performance_measures(perf), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def performance_measures(perf: Performance) -> dict:
+    """A performance over a form: its chord-tone shares, grammar errors and whether every bar has its marker."""
     assert perf.changes is not None
     errors = grammar_errors(perf.notes, perf.changes.start_s, perf.changes.end_s)
-    return {"seed": seed, **share_report(perf.notes, perf.changes), "grammar_errors": sum(errors.values()),
-            "markers_at_every_bar": markers_at_every_bar(perf.notes, perf.changes),
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {**share_report(perf.notes, perf.changes), "grammar_errors": sum(errors.values()),
+            "markers_at_every_bar": markers_at_every_bar(perf.notes, perf.changes)}
+
+
+def excerpt_textures(notes: Sequence[Note], start_s: float, end_s: float, every_s: float = EXCERPT_S) -> list[dict]:
+    """Texture measures of each 15 s excerpt of `notes` starting at `start_s`, then every `every_s`, that ends by
+    `end_s` (the notes attacked inside it, moved to start at 0 and snapped to the 10 ms grid, releases clipped at
+    its end); an excerpt of fewer than `MIN_EXCERPT_NOTES` notes is left out."""
+    out, t = [], start_s
+    while t + EXCERPT_S <= end_s + 1e-9:
+        view = snap_to_grid([n.shifted(-t) for n in notes if t <= n.onset_s < t + EXCERPT_S], end_s=EXCERPT_S)
+        if len(view) >= MIN_EXCERPT_NOTES:
+            out.append(texture_measures(view))
+        t += every_s
+    return out
+
+
+def tatum_aligned_textures(pijama_root: str | Path) -> list[dict]:
+    """Art Tatum over charts in tempo: 15 s excerpts cut one after another from each span of his recordings aligned
+    beat by beat to a chart (tunes/charts/reference/), measured as a performance's are (`excerpt_textures`)."""
+    out = []
+    for path in sorted(REFERENCE.glob("*.json")):
+        alignment = read_alignment(path)
+        notes = read_midi(Path(pijama_root) / alignment.recording)
+        for start, end in aligned_spans(alignment):
+            out += excerpt_textures(notes, start, end)
+    return out
+
+
+def mean_texture(excerpts: Sequence[dict]) -> dict[str, float]:
+    """Each texture measure's mean over the excerpts (NaN excerpts of a measure left out)."""
+    def mean(key: str) -> float:
+        values = [m[key] for m in excerpts if math.isfinite(m[key])]
+        return round(statistics.fmean(values), 4) if values else math.nan
+
+    return {k: mean(k) for k in TEXTURE_KEYS}
+
+
+def texture_ratios(ours: dict[str, float], his: dict[str, float]) -> dict[str, float]:
+    """Ours / his, per measure (where his is a number other than 0)."""
+    return {k: round(ours[k] / his[k], 3) for k in TEXTURE_KEYS if math.isfinite(his[k]) and his[k]}
 
 
 def summarize(rows: list[dict]) -> dict:

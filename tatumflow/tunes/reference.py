@@ -106,6 +106,21 @@ def aligned_beats(alignment: Alignment, form: Form) -> list[tuple[float, Chord |
     return out
 
 
+def aligned_spans(alignment: Alignment) -> list[tuple[float, float]]:
+    """The stretches of his recording that are aligned to the chart, in time order: each segment from its first
+    beat to one beat after its last (the last gap again), segments that meet (the next starting within half a beat
+    of that end) joined into one. Inside a span he plays the form in tempo, beat by beat."""
+    spans: list[tuple[float, float]] = []
+    for seg in sorted(alignment.segments, key=lambda s: s.beats[0]):
+        last_gap = seg.beats[-1] - seg.beats[-2] if len(seg.beats) > 1 else 0.0
+        start, end = seg.beats[0], seg.beats[-1] + last_gap
+        if spans and start <= spans[-1][1] + 0.5 * last_gap:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
 def measure_reference(alignment: Alignment, pijama_root: str | Path) -> dict:
     """His chord-tone share on the aligned beats, the semitone-up control, and what was measured."""
     chart = read_chart(CHARTS / f"{Path(alignment.chart).name}.txt")

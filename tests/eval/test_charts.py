@@ -8,7 +8,18 @@ from typer.testing import CliRunner
 
 from tatumflow.cli import app
 from tatumflow.eval import charts as chart_eval
-from tatumflow.eval.charts import ChartEvalConfig, evaluate_charts, markers_at_every_bar, table_rows, tatum_reference
+from tatumflow.eval.charts import (
+    ChartEvalConfig,
+    evaluate_charts,
+    excerpt_textures,
+    markers_at_every_bar,
+    mean_texture,
+    table_rows,
+    tatum_aligned_textures,
+    tatum_reference,
+    texture_ratios,
+)
+from tatumflow.eval.texture import TEXTURE_KEYS
 from tatumflow.generate.controls import Controls
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
 from tatumflow.model.tokenizer import Tokenizer
@@ -18,6 +29,7 @@ from tatumflow.tunes.chart import parse_chart
 from tatumflow.tunes.reference import CHARTS
 
 from ..tiny import STYLES, tiny_model
+from ..tunes.test_reference import PIJAMA
 
 torch.set_num_threads(1)
 CHART = "title: Four Bars\nmeter: 4/4\ntempo: 120\n[A]\n| C | G7 | F | Dm7 |\n"
@@ -61,6 +73,32 @@ def test_tatum_reference_where_an_alignment_exists(tmp_path):
     assert unmeasured["measured"] is False and "--pijama" in unmeasured["why"]
     elsewhere = tatum_reference(CHARTS / "gone-with-the-wind.txt", tmp_path)
     assert elsewhere["measured"] is False and "is not under" in elsewhere["why"]
+
+
+def test_excerpts_are_cut_from_the_start_and_measured_on_the_grid():
+    # 40 s: a single note every 0.25 s to 14.75 s, then triads every 0.5 s (the first at 15.004: snapped to 0)
+    notes = [Note(0.25 * k, 0.2, 60 + k % 5, 70 + 10 * (k % 2)) for k in range(60)]
+    notes += [Note(15.004 + 0.5 * k, 0.4, p, 80) for k in range(50) for p in (60, 64, 67)]
+    first, second = excerpt_textures(notes, 0.0, 40.0)  # 30-45 s does not end by 40 s
+    assert first["notes_per_onset"] == 1.0 and first["velocity_std"] == pytest.approx(5.0, abs=0.2)
+    assert second["notes_per_onset"] == 3.0 and second["chord_share"] == 1.0 and second["voicing_width"] == 7.0
+    assert second["duration_mean_s"] == pytest.approx(0.4) and second["velocity_std"] == 0.0
+    assert len(excerpt_textures(notes, 0.0, 40.0, every_s=30.0)) == 1
+    assert excerpt_textures(notes[:9], 0.0, 20.0) == []  # fewer than ten notes
+    mean = mean_texture([first, second])
+    assert mean["notes_per_onset"] == 2.0 and set(mean) == set(TEXTURE_KEYS)
+    ratio = texture_ratios(mean, {**mean, "notes_per_onset": 4.0, "run_share": 0.0})
+    assert ratio["notes_per_onset"] == 0.5 and ratio["chord_share"] == 1.0 and "run_share" not in ratio
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not PIJAMA.is_dir(), reason="needs ../shared/data/pijama")
+def test_tatum_aligned_choruses_give_ten_excerpts_in_tempo():
+    """Gone With the Wind's two choruses (108 s: 7 excerpts) and Tea for Two's two (57 s: 3), his touch kept."""
+    excerpts = tatum_aligned_textures(PIJAMA)
+    assert len(excerpts) == 10
+    mean = mean_texture(excerpts)
+    assert mean["velocity_std"] > 8 and 0.1 < mean["tempo_regularity"] < 0.5 and mean["notes_per_onset"] > 1.5
 
 
 @pytest.mark.parametrize("choruses, seeds", [(0, 1), (9, 1), (1, 0), (1, 33)])

@@ -20,6 +20,7 @@ from tatumflow.tunes.reference import (
     CHARTS,
     REFERENCE,
     aligned_beats,
+    aligned_spans,
     measure_reference,
     parse_alignment,
     read_alignment,
@@ -72,6 +73,15 @@ def test_an_alignment_runs_through_the_form_in_his_key():
     short = _raw(segments=[{"label": "s", "first_bar": 1, "bars": 2, "beats": [0.0, 1.0, 2.0]}])
     with pytest.raises(ValueError, match="3 beats for 2 bars"):
         aligned_beats(parse_alignment(short), FORM)
+
+
+def test_aligned_spans_join_segments_that_meet():
+    seg = {"label": "s", "first_bar": 1, "bars": 2}
+    meet = _raw(segments=[{**seg, "beats": [20.0 + 0.5 * k for k in range(8)]},  # 20.0 .. 23.5, a beat on: 24.0
+                          {**seg, "beats": [10.0 + 0.4 * k for k in range(8)]},  # 10.0 .. 12.8, on: 13.2
+                          {**seg, "beats": [13.3 + 0.5 * k for k in range(8)]}])  # 0.1 s late: joined
+    assert aligned_spans(parse_alignment(meet)) == [pytest.approx((10.0, 17.3)), pytest.approx((20.0, 24.0))]
+    assert aligned_spans(parse_alignment(_raw())) == [pytest.approx((10.0, 14.0))]
 
 
 @pytest.mark.parametrize("over, match", [
