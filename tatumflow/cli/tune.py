@@ -27,6 +27,15 @@ def _overrides(**given: Any) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def _check_options(config: str, threads: int, rounds: int | None, data: str) -> None:
+    if config not in ("default", "tiny"):
+        fail(f"--config must be default or tiny, got {config!r}")
+    if not 1 <= threads <= 256 or (rounds is not None and rounds < 1):
+        fail("--threads must be in 1..256 and --rounds >= 1")
+    if not (Path(data) / "kong").is_dir():
+        fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
+
+
 def tune(
     out: Annotated[str, typer.Option("--out", help="State folder: the run resumes from it (policy, critic, log).")],
     data: Annotated[str, typer.Option("--data", help="The PiJAMA root (kong/, pijama.csv): Art Tatum's training "
@@ -65,16 +74,10 @@ def tune(
     from tatumflow.tune.run import resume_stopped as resume
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
-    if config not in ("default", "tiny"):
-        fail(f"--config must be default or tiny, got {config!r}")
-    if not 1 <= threads <= 256 or (rounds is not None and rounds < 1):
-        fail("--threads must be in 1..256 and --rounds >= 1")
-    if not (Path(data) / "kong").is_dir():
-        fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
+    _check_options(config, threads, rounds, data)
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
-                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen,
-                           rejected=rejected)
+                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
