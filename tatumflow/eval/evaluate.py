@@ -111,17 +111,17 @@ class EvalReport:
                                "n_pairs": len(self.files), "skipped": self.skipped}
         out.update(self.summary)
         out["files"] = [f.to_dict() for f in self.files]
-        return _json_safe(out)
+        return json_safe(out)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinities become None (JSON has no NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from tatumflow.bench.common import environment
-from tatumflow.eval.evaluate import EvalConfig, evaluate_split
+from tatumflow.eval.evaluate import EvalConfig, evaluate_split, json_safe
 from tatumflow.eval.prompts import prompt_splits
 from tatumflow.eval.texture import INTERVAL_KEYS, VOICING_KEYS, snap_to_grid, texture_measures
 from tatumflow.generate.load import load_generator
@@ -169,17 +169,6 @@ def nearer(means: dict[str, float], name: str) -> str:
     side = "corpus" if abs(value - corpus) < abs(value - tatum) else "Tatum"
     between = min(tatum, corpus) <= value <= max(tatum, corpus)
     return side if between else ("past the corpus" if side == "corpus" else "past Tatum")
-
-
-def json_safe(value: object) -> object:
-    """NaN becomes None (JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def distances(means: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
