@@ -178,26 +178,33 @@ def interval_class(semitones: int) -> str:
 
 def interval_shares(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> dict[str, float]:
     """Each interval class's share of all adjacent intervals of the chords (see the module; NaN: no chord)."""
-    counts = dict.fromkeys(INTERVAL_KEYS, 0)
-    for c in chord_pitches(notes, onset_s):
-        for a, b in zip(c, c[1:]):
-            counts[interval_class(b - a)] += 1
-    total = sum(counts.values())
-    return {k: v / total if total else math.nan for k, v in counts.items()}
+    return _interval_shares(chord_pitches(notes, onset_s))
 
 
 def edge_interval_share(notes: Sequence[Note], semitones: tuple[int, int], top: bool = False,
                         onset_s: float = TEXTURE_ONSET_S) -> float:
     """Share of the chords whose two lowest (with `top`: highest) notes are `semitones[0]`..`semitones[1]` apart
     (NaN: no chord)."""
-    chords = chord_pitches(notes, onset_s)
-    gaps = [c[-1] - c[-2] if top else c[1] - c[0] for c in chords]
-    return sum(semitones[0] <= g <= semitones[1] for g in gaps) / len(gaps) if gaps else math.nan
+    return _edge_share(chord_pitches(notes, onset_s), semitones, top)
 
 
 def bass_tenth_share(notes: Sequence[Note], onset_s: float = TEXTURE_ONSET_S) -> float:
     """Share of the chords whose two lowest notes are a tenth (15-16 semitones) apart (NaN: no chord)."""
     return edge_interval_share(notes, TENTH, onset_s=onset_s)
+
+
+def _interval_shares(chords: Sequence[Sequence[int]]) -> dict[str, float]:
+    counts = dict.fromkeys(INTERVAL_KEYS, 0)
+    for c in chords:
+        for a, b in zip(c, c[1:]):
+            counts[interval_class(b - a)] += 1
+    total = sum(counts.values())
+    return {k: v / total if total else math.nan for k, v in counts.items()}
+
+
+def _edge_share(chords: Sequence[Sequence[int]], semitones: tuple[int, int], top: bool) -> float:
+    gaps = [c[-1] - c[-2] if top else c[1] - c[0] for c in chords]
+    return sum(semitones[0] <= g <= semitones[1] for g in gaps) / len(gaps) if gaps else math.nan
 
 
 def register_spread(notes: Sequence[Note]) -> float:
@@ -210,9 +217,10 @@ def register_spread(notes: Sequence[Note]) -> float:
 
 def voicing_measures(notes: Sequence[Note]) -> dict[str, float]:
     """The measures of `VOICING_KEYS` for notes already passed through `snap_to_grid`."""
-    return interval_shares(notes) | {
-        "bass_tenth_share": bass_tenth_share(notes), "bass_octave_share": edge_interval_share(notes, OCTAVE),
-        "top_octave_share": edge_interval_share(notes, OCTAVE, top=True), "register_spread": register_spread(notes)}
+    chords = chord_pitches(notes)  # grouped once for all of them
+    return _interval_shares(chords) | {
+        "bass_tenth_share": _edge_share(chords, TENTH, False), "bass_octave_share": _edge_share(chords, OCTAVE, False),
+        "top_octave_share": _edge_share(chords, OCTAVE, True), "register_spread": register_spread(notes)}
 
 
 # -- time ------------------------------------------------------------------------------------------------------------
