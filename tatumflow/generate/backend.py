@@ -36,6 +36,7 @@ from .graphs import StaticSteps
 from .heads import HostSampler, constraint_biases, sample_note
 from .inference import InferenceModel, fp16_weights_available
 from .native.step import NativeStep
+from .sampling import Draws
 
 FP16_MIN_PARAMETERS = 4_000_000
 # The native step streams fp16 weights by default for models this big, on CPUs that convert fp16 in hardware: half the
@@ -65,6 +66,7 @@ class TransformerBackend:
         self.context_steps = model.cfg.context_steps
         self._style_cache: tuple[tuple[object, ...], torch.Tensor] | None = None
         self._bias_cache: dict[MaskSpec, list[np.ndarray]] = {}
+        self._bias_last: tuple[MaskSpec, list[np.ndarray]] | None = None
         self.fast = fast
         self.step_path = self._pick_step_path(step_path, weights)
         self.weights = self._pick_weights(weights)
@@ -139,7 +141,10 @@ class TransformerBackend:
         return self._style_cache[1]
 
     def constraint_biases(self, spec: MaskSpec) -> list[np.ndarray]:
-        """The float64 biases per head for `spec` (masks, density and legato tilts), cached: `spec` is the key."""
+        """The float64 biases per head for `spec` (masks, density and legato tilts), cached: `spec` is the key (the
+        last one looked up is checked first by identity: a window asks with the same spec note after note)."""
+        if self._bias_last is not None and self._bias_last[0] is spec:
+            return self._bias_last[1]
         biases = self._bias_cache.get(spec)
         if biases is None:
             if len(self._bias_cache) > BIAS_CACHE_SIZE:
@@ -147,6 +152,7 @@ class TransformerBackend:
             cfg = self.tokenizer.config
             biases = self._bias_cache[spec] = constraint_biases(spec, cfg.vocab_sizes, self.tokenizer.duration_values_s,
                                                                 cfg.grid_s)
+        self._bias_last = (spec, biases)
         return biases
 
     # -- StepBackend ---------------------------------------------------------------------------------------------
@@ -175,7 +181,7 @@ class TransformerBackend:
         self.net.prefill(cache, x, style)
 
     def sample(self, cache: KVCache, controls: Controls, c: StepConstraints,
-               rng: torch.Generator) -> tuple[int, int, int, int]:
+               rng: torch.Generator | Draws) -> tuple[int, int, int, int]:
         biases = self.constraint_biases(c.spec)
         if self.native is not None and cache.length > 0:  # no torch on this path: no inference mode to enter
             return self.native.sample_note(cache, HostSampler(controls, rng, biases, c))
@@ -183,7 +189,7 @@ class TransformerBackend:
             if cache.length == 0:
                 self.net.prefill(cache, None, self.style_vectors(controls, cache.lanes))
             if self.static is not None:
-                return self.static.sample(cache, controls, biases, c, rng)
+                return self.static.sample(cache, controls, biases, c, rng.rng if isinstance(rng, Draws) else rng)
             if self.native is not None:
                 return self.native.sample_note(cache, HostSampler(controls, rng, biases, c))
             h = cache.hidden[:, cache.length - 1]  # [lanes, D]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from .controls import Controls
 from .harmony import HARMONY_WINDOW, log_prior_table
 from .meter import grid_nudge_s
 from .priors import WindowPriors
+from .sampling import Draws
 from .window import Window
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class StepBackend(Protocol):
     def compact(self, cache: Any, drop: int) -> None: ...
     def feed(self, cache: Any, steps: np.ndarray, controls: Controls) -> None: ...
     def sample(self, cache: Any, controls: Controls, constraints: StepConstraints,
-               rng: torch.Generator) -> tuple[int, int, int, int]: ...
+               rng: torch.Generator | Draws) -> tuple[int, int, int, int]: ...
 
 
 @dataclass
@@ -113,7 +115,7 @@ class ChunkedGenerator:
         self._ensure_lanes(state, controls)
         self.absorb(state, human_notes, controls)
         start, end = window.span(state.window_start_s, controls.window_s)
-        rng = torch.Generator().manual_seed(window.seed + state.window_index)
+        rng = Draws(torch.Generator().manual_seed(window.seed + state.window_index))
         priors = WindowPriors(self.tokenizer, controls, window, state.harmony_table, end)
         out: list[Note] = []
         while len(out) < window.max_notes:
@@ -196,7 +198,7 @@ class ChunkedGenerator:
             c = StepConstraints(spec=priors.spec(0))
         else:
             last = state.context[-1]
-            min_delta = max(0, int(np.ceil(round(start_s / grid, 6) - round(last.onset_s / grid))))
+            min_delta = max(0, math.ceil(round(start_s / grid, 6) - round(last.onset_s / grid)))
             min_delta = min(min_delta, tok.config.n_delta - 1)
             last_q = round(last.onset_s / grid)
             at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:]
@@ -242,7 +244,7 @@ class ChunkedGenerator:
             c.onset_pitch_bias[tops[1]] -= penalty
 
     def _sample_note(self, state: GeneratorState, priors: WindowPriors, start_s: float,
-                     rng: torch.Generator) -> Note:
+                     rng: Draws) -> Note:
         controls = priors.controls
         constraints = self._constraints(state, priors, start_s)
         step = self.backend.sample(state.cache, controls, constraints, rng)

@@ -28,7 +28,7 @@ from ..model.transformer import factorised_heads
 from .constraints import MaskSpec, StepConstraints
 from .controls import Controls
 from .meter import density_bias
-from .sampling import GREEDY, mask_bias, sample_index, sample_row, sampling_mode
+from .sampling import GREEDY, Draws, mask_bias, sample_index, sample_row, sampling_mode
 
 Field = TypeVar("Field")  # a chosen field: an int on the host, a 1-element long tensor on the device
 
@@ -148,27 +148,24 @@ def _logsumexp(x: np.ndarray) -> float:
 
 class HostSampler:
     """Fields sampled on the host in float64, one uniform from `rng` per sampled field: in numpy
-    (`sampling.sample_row`) by `choose`, or all four in C (native/step.py) from `note_arrays`. The uniforms are
-    drawn four at a time (a note's worth: one torch call, not four), used in order: the same numbers as drawing
-    them one by one."""
+    (`sampling.sample_row`) by `choose`, or all four in C (native/step.py) from `note_arrays`. The uniforms come
+    from `Draws` (a plain generator: drawn four at a time), used in order."""
 
-    def __init__(self, controls: Controls, rng: torch.Generator, biases: Sequence[np.ndarray],
+    def __init__(self, controls: Controls, rng: torch.Generator | Draws, biases: Sequence[np.ndarray],
                  constraints: StepConstraints) -> None:
-        self.controls, self.rng, self.biases, self.c = controls, rng, biases, constraints
+        self.controls, self.biases, self.c = controls, biases, constraints
+        self.draws = Draws.of(rng)
         self.temps = [controls.temperature * t for t in controls.head_temperature]
-        self._uniforms: list[float] = []
 
     def _uniform(self) -> float:
         if self.controls.greedy:  # greedy draws nothing (sampling_mode)
             return 0.0
-        if not self._uniforms:
-            self._uniforms = torch.rand(4, dtype=torch.float64, generator=self.rng).tolist()[::-1]
-        return self._uniforms.pop()
+        return self.draws.take()
 
     def choose(self, k: int, logits: torch.Tensor | np.ndarray, chosen: list[int]) -> int:
         """Field k from head k's logits [lanes, V] (lane 1, if any, unconditional)."""
         c, controls = self.c, self.controls
-        bias = self._pitch_bias(chosen[DELTA]) if k == PITCH else self.biases[k]
+        bias = self.pitch_bias(chosen[DELTA], np.empty(self.biases[PITCH].shape[0])) if k == PITCH else self.biases[k]
         meter = c.meter_bias if k == DELTA else None
         x = _host_logits(logits, controls.guidance)
         x += bias
@@ -179,24 +176,28 @@ class HostSampler:
             return int(np.argmax(x))
         return sample_row(x, self.temps[k], controls.top_k, controls.nucleus(k), controls.min_p, self._uniform())
 
-    def note_arrays(self) -> tuple[np.ndarray, np.ndarray, list[float]]:
-        """What a kernel that samples a whole note needs besides `biases` (the other heads'): the pitch head's bias
-        for a note that starts an onset and for a note at delta 0, and the note's four uniforms (in draw order)."""
-        return self._pitch_bias(1), self._pitch_bias(0), [self._uniform() for _ in range(4)]
+    def note_uniforms(self) -> list[float]:
+        """A note's four uniforms, in draw order: what a kernel that samples a whole note needs besides the biases
+        (it builds the pitch head's as `pitch_bias` does)."""
+        return [self._uniform(), self._uniform(), self._uniform(), self._uniform()]
 
-    def _pitch_bias(self, delta: int) -> np.ndarray:
+    def pitch_bias(self, delta: int, out: np.ndarray) -> np.ndarray:
+        """The pitch head's bias [88] for a note at `delta`, written into `out`: the spec's; at delta 0 plus the
+        no-re-strike rule and the onset's own bias (unless that leaves no pitch); then `pitch_bias`."""
         c = self.c
         bias = self.biases[PITCH]
         if delta == 0 and (c.pitches_at_last_onset or c.onset_pitch_bias is not None):
-            onset = restrike_bias(c.pitches_at_last_onset, np.empty(bias.shape[0]))
+            onset = restrike_bias(c.pitches_at_last_onset, out)
             if c.onset_pitch_bias is not None:
                 onset += c.onset_pitch_bias
-            without = bias + onset
-            if np.isfinite(without).any():
-                bias = without
+            np.add(bias, onset, out=out)  # without the re-strikes
+            if not np.isfinite(out).any():
+                out[:] = bias
+        else:
+            out[:] = bias
         if c.pitch_bias is not None:
-            bias = bias + c.pitch_bias
-        return bias
+            out += c.pitch_bias
+        return out
 
     @staticmethod
     def embed(table: torch.Tensor, field: int) -> torch.Tensor:

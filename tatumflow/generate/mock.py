@@ -12,6 +12,7 @@ from ..model.tokenizer import Tokenizer
 from .constraints import StepConstraints
 from .controls import Controls
 from .generator import ChunkedGenerator
+from .sampling import Draws
 
 
 @dataclass
@@ -45,8 +46,8 @@ class MockBackend:
         assert len(cache.steps) <= self.context_steps, "cache overflow"
 
     def sample(self, cache: MockCache, controls: Controls, c: StepConstraints,
-               rng: torch.Generator) -> tuple[int, int, int, int]:
-        r = torch.randint(0, 1 << 30, (3,), generator=rng).tolist()
+               rng: torch.Generator | Draws) -> tuple[int, int, int, int]:
+        r = torch.randint(0, 1 << 30, (3,), generator=rng.rng if isinstance(rng, Draws) else rng).tolist()
         delta = max(c.spec.min_delta, 12 + r[0] % 14)
         delta = min(delta, self.tokenizer.config.n_delta - 1)
         last_pitch = cache.steps[-1][1]

@@ -113,3 +113,24 @@ def sample_index(x: torch.Tensor, mode: str, temperature: torch.Tensor, top_k: t
         last = torch.where(top_p < 1.0, torch.minimum(nucleus, last), last)
     i = torch.minimum(torch.searchsorted(cum, u * cum.index_select(0, last), side="right"), last)
     return order.index_select(0, i) if order is not None else i
+
+
+class Draws:
+    """A window's uniform numbers from its seeded generator, drawn `block` at a time (one torch call per block, not
+    one per note). torch draws float64 uniforms one after another, so the numbers and their order are those of
+    drawing them one by one (tests/generate/test_heads.py). Whoever draws from `rng` directly (the device path's
+    `ParamLayout.pack`, the mock) never takes from the block, so it draws what it always drew."""
+
+    def __init__(self, rng: torch.Generator, block: int = 64) -> None:
+        self.rng, self.block = rng, block
+        self._left: list[float] = []
+
+    @classmethod
+    def of(cls, rng: torch.Generator | Draws) -> Draws:
+        """`rng` as `Draws` (a plain generator: four at a time, a note's worth)."""
+        return rng if isinstance(rng, Draws) else cls(rng, block=4)
+
+    def take(self) -> float:
+        if not self._left:
+            self._left = torch.rand(self.block, dtype=torch.float64, generator=self.rng).tolist()[::-1]
+        return self._left.pop()

@@ -40,11 +40,12 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.hidden = torch.zeros((lanes, cfg.context_steps, cfg.d_model), device=device, dtype=dtype)
         self._length = 0
+        self._lanes, self._capacity = lanes, cfg.context_steps  # the shapes, as ints: read every step
 
     def __deepcopy__(self, memo: dict[int, object]) -> KVCache:
         new = object.__new__(KVCache)
         new.k, new.v, new.hidden = self.k.clone(), self.v.clone(), self.hidden.clone()
-        new._length = self._length
+        new._length, new._lanes, new._capacity = self._length, self._lanes, self._capacity
         return new
 
     # -- sizes -------------------------------------------------------------------------------------------------
@@ -55,11 +56,11 @@ class KVCache:
 
     @property
     def lanes(self) -> int:
-        return self.k.shape[1]
+        return self._lanes
 
     @property
     def capacity(self) -> int:
-        return self.k.shape[3]
+        return self._capacity
 
     def storage_key(self) -> tuple[int, int, int, int]:
         """Where the tensors live, and the lanes: a captured graph serves every cache with this key."""

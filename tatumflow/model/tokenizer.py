@@ -71,6 +71,7 @@ class Tokenizer:
         self.duration_values_s = c.min_duration_s * np.exp(self._log_ratio * np.arange(c.n_duration))
         width = 127 / c.n_velocity
         self.velocity_values = np.clip(np.round((np.arange(c.n_velocity) + 0.5) * width), 1, 127).astype(int)
+        self._sizes, self._grid_s = c.vocab_sizes, c.grid_s  # read for every decoded step
 
     # -- single fields ---------------------------------------------------------------------------------------
     def velocity_bin(self, velocity: int) -> int:
@@ -133,15 +134,12 @@ class Tokenizer:
 
     def decode_step(self, step: Sequence[int], prev_onset_s: float) -> Note:
         """The note of one step whose onset is `delta` grid steps after `prev_onset_s`."""
-        d, p, v, dur = (int(x) for x in step)
-        if not all(0 <= x < n for x, n in zip((d, p, v, dur), self.config.vocab_sizes)):  # check(), for one step
+        d, p, v, dur = int(step[0]), int(step[1]), int(step[2]), int(step[3])
+        n_d, n_p, n_v, n_dur = self._sizes
+        if not (0 <= d < n_d and 0 <= p < n_p and 0 <= v < n_v and 0 <= dur < n_dur):  # check(), for one step
             raise ValueError(f"step fields out of range; sizes are {dict(zip(FIELDS, self.config.vocab_sizes))}")
-        return Note(
-            prev_onset_s + d * self.config.grid_s,
-            float(self.duration_values_s[dur]),
-            p + PIANO_LOW,
-            int(self.velocity_values[v]),
-        )
+        return Note(prev_onset_s + d * self._grid_s, float(self.duration_values_s[dur]), p + PIANO_LOW,
+                    int(self.velocity_values[v]))
 
     def check(self, steps: np.ndarray) -> None:
         if steps.size and ((steps.min(axis=0) < 0).any() or (steps.max(axis=0) >= self.config.vocab_sizes).any()):

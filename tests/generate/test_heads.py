@@ -120,3 +120,15 @@ def test_head_top_p_truncates_only_the_heads_it_names():
 def test_head_top_p_rejects_nonsense(bad):
     with pytest.raises(ValueError, match="head_top_p"):
         Controls(head_top_p=bad)
+
+
+def test_a_windows_draws_in_blocks_are_the_numbers_drawn_four_at_a_time():
+    """`Draws` takes its uniforms from one torch call per block: the same numbers, in the same order, as the four
+    a note the sampler drew before (so a seed plays the same notes)."""
+    from tatumflow.generate.sampling import Draws
+
+    draws = Draws(torch.Generator().manual_seed(3), block=64)
+    rng = torch.Generator().manual_seed(3)
+    want = [x for _ in range(50) for x in torch.rand(4, dtype=torch.float64, generator=rng).tolist()]
+    assert [draws.take() for _ in range(200)] == want
+    assert Draws.of(draws) is draws and Draws.of(rng).block == 4

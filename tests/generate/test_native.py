@@ -212,7 +212,30 @@ def test_the_c_sampler_draws_what_the_numpy_sampler_draws(setting):
         got = []
         for k in range(4):
             u = 0.0 if controls.greedy else float(torch.rand((), dtype=torch.float64, generator=rng))
-            bias = sampler._pitch_bias(trial % 3) if k == 1 else biases[k]
+            bias = sampler.pitch_bias(trial % 3, np.empty(88)) if k == 1 else biases[k]
             got.append(step.sample_field(logits[k], controls.guidance, bias, meter if k == 0 else None, 4,
                                          0.9, controls.top_k, controls.nucleus(k), controls.min_p, u))
         assert got == want, trial
+
+
+@needs_native
+def test_the_c_pitch_bias_is_the_samplers():
+    """`tf_pitch_bias` (what tf_note adds to the pitch head) against `HostSampler.pitch_bias`, value for value: the
+    no-re-strike rule, the onset's own bias, the pitch priors, and every pitch struck (the rule then gives way)."""
+    from tatumflow.generate.constraints import MaskSpec, StepConstraints
+    from tatumflow.generate.heads import HostSampler, constraint_biases
+
+    backend = TransformerBackend(tiny_model(), Tokenizer(), STYLES, "cpu", step_path="dynamic")
+    assert backend.infer is not None
+    step = NativeStep(backend.infer, native.library())
+    data = np.random.default_rng(8)
+    biases = constraint_biases(MaskSpec(pitch_low=20, pitch_high=60), (400, 88, 32, 64))
+    for trial in range(40):
+        struck = frozenset(range(20, 61)) if trial % 10 == 9 else frozenset(data.choice(88, trial % 5, replace=False))
+        c = StepConstraints(MaskSpec(pitch_low=20, pitch_high=60), pitches_at_last_onset=struck,
+                            pitch_bias=data.normal(0, 1, 88) if trial % 2 else None,
+                            onset_pitch_bias=data.normal(0, 1, 88) if trial % 3 else None)
+        sampler = HostSampler(Controls(), torch.Generator().manual_seed(trial), biases, c)
+        for delta in (0, 1, 7):
+            want = sampler.pitch_bias(delta, np.empty(88))
+            np.testing.assert_array_equal(step.pitch_bias(sampler, delta), want)

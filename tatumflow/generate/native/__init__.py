@@ -119,6 +119,8 @@ def library() -> ctypes.CDLL | None:
     lib.tf_sample.argtypes = [ptr, i, i, d, ptr, ptr, i, d, i, d, d, d, ptr, ptr]
     lib.tf_note.restype = None
     lib.tf_note.argtypes = [ptr, ptr, ptr, i, ptr]
+    lib.tf_pitch_bias.restype = None
+    lib.tf_pitch_bias.argtypes = [ptr, i, i, ptr]
     return lib
 
 

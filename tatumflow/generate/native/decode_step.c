@@ -489,8 +489,11 @@ typedef struct {
 } tf_heads;
 
 typedef struct {
-    const double *bias[4];           /* each head's bias [V_k] (float64); bias[1] for a note that starts an onset */
-    const double *pitch_at_onset;    /* the pitch bias for a note at delta 0 (the no-re-strike rule applied) */
+    const double *bias[4];           /* each head's bias [V_k] (float64) of the note's MaskSpec */
+    const double *pitch_bias;        /* added to the pitch head's (the harmony, repeat and chart priors), or NULL */
+    const double *onset_pitch_bias;  /* added for a note at delta 0 only, or NULL */
+    const int *struck;               /* the pitches struck at the last onset (no re-strike at delta 0) */
+    int n_struck;
     const double *meter;             /* the meter prior over the deltas, or NULL */
     int meter_from, top_k;
     double temperature[4], top_p[4], uniform[4];
@@ -499,7 +502,30 @@ typedef struct {
     float *logits;                   /* scratch [lanes][max V] */
     double *work;                    /* scratch, 2 max V */
     int *iwork;                      /* scratch, 2 max V */
+    double *pitch;                   /* scratch [V_1]: the pitch head's bias for the note */
 } tf_note_args;
+
+/* The pitch head's bias [V] for a note at `delta` into out (heads.HostSampler.pitch_bias, the same additions in the
+ * same order): the spec's; at delta 0 plus the no-re-strike rule (-inf at the struck pitches) and the onset's own
+ * bias, unless that leaves no pitch; then pitch_bias. */
+void tf_pitch_bias(const tf_note_args *a, int delta, int V, double *out) {
+    const double *b = a->bias[1];
+    int kept = 0;
+    if (delta == 0 && (a->n_struck > 0 || a->onset_pitch_bias)) {
+        for (int i = 0; i < V; i++) out[i] = 0.0;
+        for (int j = 0; j < a->n_struck; j++) out[a->struck[j]] = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            double onset = out[i];
+            if (a->onset_pitch_bias) onset += a->onset_pitch_bias[i];
+            out[i] = b[i] + onset;
+            kept |= isfinite(out[i]) != 0;
+        }
+    }
+    if (!kept)
+        for (int i = 0; i < V; i++) out[i] = b[i];
+    if (a->pitch_bias)
+        for (int i = 0; i < V; i++) out[i] += a->pitch_bias[i];
+}
 
 /* The next note's fields (out[4]) from the final hidden states at position pos: head k reads them plus the
  * embeddings of the fields chosen before it, as heads.sample_note does; each field drawn as tf_sample draws it. */
@@ -510,7 +536,11 @@ void tf_note(const tf_model *m, const tf_heads *heads, const tf_note_args *a, in
     for (int k = 0; k < 4; k++) {
         const int V = heads->vocab[k];
         tf_head(m, heads->fc_w[k], heads->fc_b[k], heads->out_w[k], heads->out_b[k], V, a->h, a->logits);
-        const double *bias = (k == 1 && out[0] == 0) ? a->pitch_at_onset : a->bias[k];
+        const double *bias = a->bias[k];
+        if (k == 1) {
+            tf_pitch_bias(a, out[0], V, a->pitch);
+            bias = a->pitch;
+        }
         out[k] = tf_sample(a->logits, B, V, a->guidance, bias, k == 0 ? a->meter : NULL, a->meter_from,
                            a->temperature[k], a->top_k, a->top_p[k], a->min_p, a->uniform[k], a->work, a->iwork);
         if (k < 3) {

@@ -43,11 +43,12 @@ class _Heads(ctypes.Structure):
 
 
 class _NoteArgs(ctypes.Structure):
-    _fields_ = [("bias", _P4), ("pitch_at_onset", ctypes.c_void_p), ("meter", ctypes.c_void_p),
+    _fields_ = [("bias", _P4), ("pitch_bias", ctypes.c_void_p), ("onset_pitch_bias", ctypes.c_void_p),
+                ("struck", ctypes.c_void_p), ("n_struck", ctypes.c_int), ("meter", ctypes.c_void_p),
                 ("meter_from", ctypes.c_int), ("top_k", ctypes.c_int), ("temperature", _D4), ("top_p", _D4),
                 ("uniform", _D4), ("min_p", ctypes.c_double), ("guidance", ctypes.c_double),
                 ("h", ctypes.c_void_p), ("logits", ctypes.c_void_p), ("work", ctypes.c_void_p),
-                ("iwork", ctypes.c_void_p)]
+                ("iwork", ctypes.c_void_p), ("pitch", ctypes.c_void_p)]
 
 
 def _address(a: np.ndarray) -> int:
@@ -119,17 +120,20 @@ class NativeStep:
             assert fc_b is not None and out_b is not None  # the heads' layers have biases
             self._heads_c.fc_w[k], self._heads_c.out_w[k] = fc_w.data_ptr(), out_w.data_ptr()
             self._heads_c.fc_b[k], self._heads_c.out_b[k] = fc_b.data_ptr(), out_b.data_ptr()
-        # The per-note inputs tf_note reads, at addresses fixed once: the pitch head's biases (a new onset, and a note
-        # at delta 0) and the meter prior, copied in each note; the other heads' biases are the backend's arrays for
-        # the note's MaskSpec (pointed at while the spec holds); the sampling settings set while the controls hold.
-        self._pitch = np.zeros((2, cfg.vocab_sizes[1]), dtype=np.float64)
+        # The per-note inputs tf_note reads, at addresses fixed once: the struck pitches and the meter prior, copied
+        # in each note; the heads' biases are the backend's arrays for the note's MaskSpec (pointed at while the spec
+        # holds), the pitch priors the constraints' own arrays (pointed at for the call); the sampling settings are
+        # set while the controls hold.
+        self._struck = np.zeros(cfg.vocab_sizes[1], dtype=np.int32)
         self._meter = np.zeros(cfg.vocab_sizes[0], dtype=np.float64)
         self._meter_address = self._meter.ctypes.data
+        self._pitch = np.zeros(cfg.vocab_sizes[1], dtype=np.float64)  # tf_note's scratch: the note's pitch bias
+        self._priors = np.zeros((2, cfg.vocab_sizes[1]), dtype=np.float64)  # the pitch priors (any note, delta 0)
+        self._prior_addresses = (self._priors[0].ctypes.data, self._priors[1].ctypes.data)
         self._spec_biases: object = None
         self._controls: object = None
-        self._args = _NoteArgs(work=self._sample_ptrs[0], iwork=self._sample_ptrs[1],
-                               pitch_at_onset=self._pitch[1].ctypes.data)
-        self._args.bias[1] = self._pitch[0].ctypes.data
+        self._args = _NoteArgs(work=self._sample_ptrs[0], iwork=self._sample_ptrs[1], struck=self._struck.ctypes.data,
+                               pitch=self._pitch.ctypes.data)
         self._note_refs = (ctypes.byref(self._heads_c), ctypes.byref(self._args))
         self._out = np.zeros(4, dtype=np.int32)
         self._out_ptr = self._out.ctypes.data
@@ -177,24 +181,44 @@ class NativeStep:
         reads the hidden state plus the conditioning of the fields chosen before it, as `heads.sample_note`; each
         field sampled as `HostSampler.choose` samples it, with the biases and uniforms the sampler gives)."""
         self._bind(cache)
+        self._note_inputs(sampler)
+        self.lib.tf_note(self._model_ref, *self._note_refs, cache.length - 1, self._out_ptr)
+        d, p, v, dur = self._out.tolist()
+        return d, p, v, dur
+
+    def pitch_bias(self, sampler: HostSampler, delta: int) -> np.ndarray:
+        """The pitch head's bias that `tf_note` builds for a note at `delta` (`tf_pitch_bias`; the tests check it
+        against `HostSampler.pitch_bias`)."""
+        self._note_inputs(sampler)
+        self.lib.tf_pitch_bias(self._note_refs[1], delta, self._pitch.shape[0], self._pitch.ctypes.data)
+        return self._pitch.copy()
+
+    def _note_inputs(self, sampler: HostSampler) -> None:
+        """Set tf_note's arguments: point at the spec's biases, copy the pitch priors, struck pitches, meter prior
+        and uniforms in."""
         c, a = sampler.c, self._args
         if sampler.biases is not self._spec_biases:  # the backend caches them per MaskSpec: seldom a new list
-            for k in (0, 2, 3):
+            for k in range(4):
                 a.bias[k] = _address(sampler.biases[k])
             self._spec_biases = sampler.biases  # kept alive while pointed at
         if sampler.controls is not self._controls:  # frozen: the same object, the same settings
             self._set_controls(sampler)
-        self._pitch[0], self._pitch[1], uniforms = sampler.note_arrays()
+        for i, prior in enumerate((c.pitch_bias, c.onset_pitch_bias)):
+            if prior is not None:
+                self._priors[i] = prior
+        a.pitch_bias = None if c.pitch_bias is None else self._prior_addresses[0]
+        a.onset_pitch_bias = None if c.onset_pitch_bias is None else self._prior_addresses[1]
+        struck = c.pitches_at_last_onset
+        if struck:
+            self._struck[: len(struck)] = tuple(struck)
+        a.n_struck = len(struck)
         if c.meter_bias is None:
             a.meter = None
         else:
             self._meter[:] = c.meter_bias
             a.meter = self._meter_address
         a.meter_from = c.meter_from
-        a.uniform[:] = uniforms
-        self.lib.tf_note(self._model_ref, *self._note_refs, cache.length - 1, self._out_ptr)
-        d, p, v, dur = self._out.tolist()
-        return d, p, v, dur
+        a.uniform[:] = sampler.note_uniforms()
 
     def _set_controls(self, sampler: HostSampler) -> None:
         controls, a = sampler.controls, self._args
