@@ -16,6 +16,11 @@ there came out unlike Art Tatum's in-tempo choruses (benchmarks/tunes/README.md,
   recent mean)`, on top of the controls' own legato, within the control's range. A prior on the duration head,
   never a cut: a long note stays possible.
 
+And the top note: a rolled chord (its notes 10-30 ms apart) was several onsets to the repeat penalty, which then
+penalised the roll's last note rather than its top, and the top line re-struck after a rolled chord 4x as often as
+after a plain one. Over a chart the penalty's onset is `repeat_onset_s` (35 ms: eval.texture's onset, which the
+measure and a listener hear as one).
+
 Only `tunes.perform` applies it: with no chart the controls, and so the notes, are the caller's.
 """
 
@@ -48,6 +53,7 @@ class ChartFeel:
     velocity_temperature: float = 1.7
     duration_beats: float | None = 0.52  # None: no steer
     steer_gain: float = 0.1
+    repeat_onset_s: float = 0.035  # eval.texture.TEXTURE_ONSET_S (tunes may not import eval)
 
     def __post_init__(self) -> None:
         _check("meter_scale", self.meter_scale, 0.0, 4.0)
@@ -55,10 +61,11 @@ class ChartFeel:
         if self.duration_beats is not None:
             _check("duration_beats", self.duration_beats, 0.05, 8.0)
         _check("steer_gain", self.steer_gain, 0.0, 2.0)
+        _check("repeat_onset_s", self.repeat_onset_s, 0.0, 0.1)
 
     @classmethod
     def off(cls) -> ChartFeel:
-        return cls(meter_scale=1.0, velocity_temperature=1.0, duration_beats=None)
+        return cls(meter_scale=1.0, velocity_temperature=1.0, duration_beats=None, repeat_onset_s=0.0)
 
     def controls(self, controls: Controls, legato_offset: float = 0.0) -> Controls:
         """`controls` as a window over a chart samples with them."""
@@ -66,7 +73,8 @@ class ChartFeel:
         velocity = min(max(temps[2] * self.velocity_temperature, 1e-3), 10.0)
         legato = min(max(controls.legato + legato_offset, -LEGATO_LIMIT), LEGATO_LIMIT)
         return replace(controls, meter_weight=min(controls.meter_weight * self.meter_scale, 4.0),
-                       head_temperature=(temps[0], temps[1], velocity, temps[3]), legato=legato)
+                       head_temperature=(temps[0], temps[1], velocity, temps[3]), legato=legato,
+                       repeat_onset_s=max(controls.repeat_onset_s, self.repeat_onset_s))
 
     def steer(self, beat_s: float) -> DurationSteer:
         return DurationSteer(self.duration_beats, beat_s, self.steer_gain)

@@ -103,3 +103,21 @@ def test_the_real_models_notes_keep_near_half_a_beat_at_a_fast_tempo(real_genera
         means[name] = statistics.fmean(n.duration_s for n in perf.notes) / beat_s
     target = ChartFeel().duration_beats
     assert abs(means["on"] - target) < abs(means["off"] - target), means
+
+
+def test_a_rolled_chord_is_one_onset_to_the_repeat_penalty():
+    """A chord rolled downward (72, 67, 64, 10 ms apart): on the grid's steps its last onset's top is 64; within
+    35 ms it is one onset whose top is 72, the note a new onset should not re-strike."""
+    from tatumflow.generate.constraints import StepConstraints
+    from tatumflow.notes import PIANO_LOW
+
+    gen = ChunkedGenerator(MockBackend())
+    context = [Note(0.0, 0.3, 60, 64), Note(0.5, 0.3, 72, 64), Note(0.51, 0.3, 67, 64), Note(0.52, 0.3, 64, 64)]
+    steps, rolled = StepConstraints(), StepConstraints()
+    gen._repeat_biases(steps, context, 3.0)
+    gen._repeat_biases(rolled, context, 3.0, onset_s=0.035)
+    assert steps.pitch_bias[64 - PIANO_LOW] == -3.0 and steps.pitch_bias[72 - PIANO_LOW] == 0.0
+    assert steps.onset_pitch_bias[67 - PIANO_LOW] == -3.0  # the step before: 67 alone
+    assert rolled.pitch_bias[72 - PIANO_LOW] == -3.0 and rolled.pitch_bias[64 - PIANO_LOW] == 0.0
+    assert rolled.onset_pitch_bias[60 - PIANO_LOW] == -3.0  # the onset before the roll
+    assert ChartFeel().controls(CONTROLS).repeat_onset_s == pytest.approx(0.035)
