@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -44,9 +44,10 @@ from tatumflow.notes import read_midi
 from tatumflow.presets import DEFAULT_PRESET, controls_from
 from tatumflow.timing.form import Changes
 from tatumflow.tunes.chart import read_chart
+from tatumflow.tunes.feel import ChartFeel
 from tatumflow.tunes.leadsheet import read_melody
 from tatumflow.tunes.measure import melody_kept, share_report
-from tatumflow.tunes.perform import perform
+from tatumflow.tunes.perform import CHART_FEEL, perform
 from tatumflow.tunes.restyle import choruses_to_cover, restyle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,18 +59,18 @@ MELODIES = ROOT / "benchmarks" / "tunes" / "melodies"
 CHORUSES = 2
 
 
-def one(gen, chart_name: str, controls, seed: int, intro: bool) -> dict:
+def one(gen, chart_name: str, controls, seed: int, intro: bool, feel: ChartFeel = CHART_FEEL) -> dict:
     """One performance as `tatumflow eval --changes` measures it (eval/charts.py)."""
     chart = read_chart(CHARTS / f"{chart_name}.txt")
-    return {"chart": chart_name, **chart_run(gen, chart, controls, seed, intro, CHORUSES)}
+    return {"chart": chart_name, **chart_run(gen, chart, controls, seed, intro, CHORUSES, feel)}
 
 
 def systems(gen, charts: list[str], seeds: list[int], weights: list[float], ablations: bool = False,
-            intro: bool = True) -> dict:
+            intro: bool = True, feel: ChartFeel = CHART_FEEL) -> dict:
     base = controls_from(DEFAULT_PRESET)
     out: dict = {}
     for w in weights:
-        rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
+        rows = [one(gen, c, replace(base, chart_weight=w), s, intro, feel) for c in charts for s in seeds]
         key = f"chart_weight {w:g}" + ("" if intro else ", no intro")
         out[key] = {"summary": summarize(rows), "runs": rows}
         print(f"{key}: {out[key]['summary']}", flush=True)
@@ -77,7 +78,7 @@ def systems(gen, charts: list[str], seeds: list[int], weights: list[float], abla
     if ablations:  # what the intro and the prior each bring
         variants += [(f"chart_weight {weights[0]:g}, no intro", weights[0], False), ("intro only", 0.0, True)]
     for name, w, intro in variants:
-        rows = [one(gen, c, replace(base, chart_weight=w), s, intro) for c in charts for s in seeds]
+        rows = [one(gen, c, replace(base, chart_weight=w), s, intro, feel) for c in charts for s in seeds]
         out[name] = {"summary": summarize(rows), "runs": rows}
         print(f"{name}: {out[name]['summary']}", flush=True)
     return out
@@ -101,7 +102,8 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
     return rows
 
 
-def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT, intro: bool = True) -> dict:
+def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT, intro: bool = True,
+            feel: ChartFeel = CHART_FEEL) -> dict:
     """The charts' texture (the CLI's settings) beside Art Tatum's, two references: his choruses aligned to charts
     (in tempo, as over a chart) and 15 s every 30 s of his tuning-split recordings; the ratios to each; and the
     chord-tone share of the same performances."""
@@ -113,7 +115,7 @@ def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT, intro:
     for c in charts:
         chart = read_chart(CHARTS / f"{c}.txt")
         for seed in seeds:
-            perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, intro=intro, seed=seed)
+            perf = perform(gen, chart.form, chart.bpm, CHORUSES, base, intro=intro, seed=seed, feel=feel)
             assert perf.changes is not None
             excerpts = excerpt_textures(perf.notes, perf.changes.start_s, perf.changes.end_s)
             rows.append({"chart": c, "seed": seed, **performance_measures(perf), "excerpts": len(excerpts),
@@ -161,7 +163,10 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
     ap.add_argument("--json")
     ap.add_argument("--no-intro", action="store_true", help="tune, texture: without the self-made intro")
+    ap.add_argument("--no-feel", action="store_true",
+                    help="tune, report, texture: without the feel over a chart (tunes/feel.py; the controls as given)")
     args = ap.parse_args()
+    feel = ChartFeel.off() if args.no_feel else CHART_FEEL
     if args.what == "reference":  # his recordings only: no model
         result = {"what": "reference", **reference(args.data)}
         if args.json:
@@ -182,7 +187,8 @@ def main() -> None:
         which = TUNING if args.tuning_charts else REFERENCE_CHARTS if args.reference_charts else REPORT
         result = {"what": "texture", "charts": which, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
                   "checkpoint": "embedded default", STAMP: stamp(env["git_commit"] or "unknown"),
-                  "environment": env, **texture(gen, args.data, seeds, which, not args.no_intro)}
+                  "feel": asdict(feel), "environment": env,
+                  **texture(gen, args.data, seeds, which, not args.no_intro, feel)}
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(json.dumps(result, indent=1))
@@ -193,8 +199,8 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return
     result = {"what": args.what, "charts": charts, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
-              "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "systems":
-              systems(gen, charts, seeds, weights, args.what == "report", not args.no_intro)}
+              "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "feel": asdict(feel), "systems":
+              systems(gen, charts, seeds, weights, args.what == "report", not args.no_intro, feel)}
     if args.what == "report":
         result["restyle"] = restyles(gen, seeds)
     if args.json:

@@ -31,9 +31,10 @@ from ..generate.generator import ChunkedGenerator
 from ..notes import Note, read_midi
 from ..timing.form import Changes
 from ..tunes.chart import Chart
+from ..tunes.feel import ChartFeel
 from ..tunes.measure import share_report
 from ..tunes.midi import bar_marker, performance_midi
-from ..tunes.perform import Performance, perform
+from ..tunes.perform import CHART_FEEL, Performance, perform
 from ..tunes.reference import REFERENCE, aligned_spans, measure_reference, read_alignment, reference_path
 from .metrics import grammar_errors
 from .texture import TEXTURE_KEYS, snap_to_grid, texture_measures
@@ -75,10 +76,10 @@ def markers_at_every_bar(notes: Sequence[Note], changes: Changes) -> bool:
 
 
 def chart_run(gen: ChunkedGenerator, chart: Chart, controls: Controls, seed: int, intro: bool,
-              choruses: int) -> dict:
-    """One performance over `chart` and its measures."""
+              choruses: int, feel: ChartFeel = CHART_FEEL) -> dict:
+    """One performance over `chart` (played with `feel`, tunes/feel.py) and its measures."""
     t0 = time.perf_counter()
-    perf = perform(gen, chart.form, chart.bpm, choruses, controls, intro=intro, seed=seed)
+    perf = perform(gen, chart.form, chart.bpm, choruses, controls, intro=intro, seed=seed, feel=feel)
     return {"seed": seed, **performance_measures(perf), "seconds": round(time.perf_counter() - t0, 1)}
 
 

@@ -30,9 +30,11 @@ class Controls:
     `meter_weight` > 0 with a window's beat grid leans the delta head toward the grid's 16th and triplet positions
     (meter.py); `density` > 0 favours shorter onset gaps, < 0 longer ones (a bias, not a cap). `repeat_penalty`
     lowers the logit of the previous onset's top pitch for the notes of a new onset (a top line that re-strikes
-    its last note is what free-running sampling overdoes; real players rarely do it). `legato` > 0 tilts the
-    duration head toward longer notes, < 0 toward shorter ones (staccato): `legato * ln(duration / 0.1 s)` is added
-    to each duration's logit (heads.py); free-running sampling drifts toward short notes, and this holds it.
+    its last note is what free-running sampling overdoes; real players rarely do it); `repeat_onset_s` is how far
+    after an onset's first note a note still belongs to it for that rule (0: the same 10 ms step only; a rolled
+    chord, its notes 10-30 ms apart, is then several onsets, and its top is not the one penalised). `legato` > 0
+    tilts the duration head toward longer notes, < 0 toward shorter ones (staccato): `legato * ln(duration / 0.1 s)`
+    is added to each duration's logit (heads.py); free-running sampling drifts toward short notes, and this holds it.
     `chart_weight` > 0 with a window's changes (a tune's chart placed in time) adds the chord sounding at each note's
     onset to the pitch head: its tones, more weakly its tensions, and the next chord's approach (chart.py).
     """
@@ -50,6 +52,7 @@ class Controls:
     chart_weight: float = 0.0
     density: float = 0.0
     repeat_penalty: float = 0.0
+    repeat_onset_s: float = 0.0
     legato: float = 0.0
     pitch_low: int = PIANO_LOW
     pitch_high: int = PIANO_HIGH
@@ -81,6 +84,7 @@ class Controls:
         _check_range("meter_weight", self.meter_weight, 0.0, 4.0)
         _check_range("density", self.density, -3.0, 3.0)
         _check_range("repeat_penalty", self.repeat_penalty, 0.0, 10.0)
+        _check_range("repeat_onset_s", self.repeat_onset_s, 0.0, 0.1)
         _check_range("legato", self.legato, -2.0, 2.0)
         _check_range("chart_weight", self.chart_weight, 0.0, 8.0)
         _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)

@@ -210,7 +210,7 @@ class ChunkedGenerator:
                                 meter_from=priors.meter_from)
             penalty = priors.controls.repeat_penalty
             if penalty > 0:
-                self._repeat_biases(c, state.context, penalty)
+                self._repeat_biases(c, state.context, penalty, priors.controls.repeat_onset_s)
         new, same = chart_biases(priors.window.changes, priors.controls.chart_weight, state.context, start_s)
         if new is not None:  # the chord at the next onset; a note at delta 0 gets its own onset's chord (chart.py)
             c.pitch_bias = new if c.pitch_bias is None else c.pitch_bias + new
@@ -218,13 +218,36 @@ class ChunkedGenerator:
             c.onset_pitch_bias = same if c.onset_pitch_bias is None else c.onset_pitch_bias + same
         return c
 
-    def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float) -> None:
+    def _repeat_biases(self, c: StepConstraints, context: Sequence[Note], penalty: float,
+                       onset_s: float = 0.0) -> None:
         """The previous onset's top pitch made less likely for a note that starts a new onset (pitch bias) and the
-        top of the onset before the last for a note joining the last onset (it may become that onset's top)."""
+        top of the onset before the last for a note joining the last onset (it may become that onset's top). An
+        onset is the notes on one grid step, or with `onset_s` > 0 those within it of the onset's first note."""
+        tops = self._last_tops(context[-24:], onset_s)
+        n_pitch = self.tokenizer.config.n_pitch
+        bias = np.zeros(n_pitch) if c.pitch_bias is None else c.pitch_bias.copy()
+        bias[tops[0]] -= penalty
+        c.pitch_bias = bias
+        if len(tops) > 1:
+            c.onset_pitch_bias = np.zeros(n_pitch)
+            c.onset_pitch_bias[tops[1]] -= penalty
+
+    def _last_tops(self, context: Sequence[Note], onset_s: float) -> list[int]:
+        """The top key index of the last onset and of the one before it (newest first; fewer if there are not)."""
         grid = self.tokenizer.config.grid_s
+        if onset_s > 0:  # grouped forward, as eval.texture's onsets are: within onset_s of the group's first note
+            reach = round(onset_s / grid)
+            groups: list[tuple[int, int]] = []  # (first step, top)
+            for n in context:
+                q = round(n.onset_s / grid)
+                if groups and q - groups[-1][0] <= reach:
+                    groups[-1] = (groups[-1][0], max(groups[-1][1], n.pitch - PIANO_LOW))
+                else:
+                    groups.append((q, n.pitch - PIANO_LOW))
+            return [top for _, top in reversed(groups[-2:])]
         tops: list[int] = []
         group_q, top = None, -1
-        for n in reversed(context[-24:]):
+        for n in reversed(context):
             q = round(n.onset_s / grid)
             if q != group_q:
                 if group_q is not None:
@@ -235,13 +258,7 @@ class ChunkedGenerator:
             top = max(top, n.pitch - PIANO_LOW)
         if group_q is not None and len(tops) < 2:
             tops.append(top)
-        n_pitch = self.tokenizer.config.n_pitch
-        bias = np.zeros(n_pitch) if c.pitch_bias is None else c.pitch_bias.copy()
-        bias[tops[0]] -= penalty
-        c.pitch_bias = bias
-        if len(tops) > 1:
-            c.onset_pitch_bias = np.zeros(n_pitch)
-            c.onset_pitch_bias[tops[1]] -= penalty
+        return tops
 
     def _sample_note(self, state: GeneratorState, priors: WindowPriors, start_s: float,
                      rng: Draws) -> Note:

@@ -7,7 +7,9 @@ at 0 s and the context starts with a self-made intro (`intro_notes`, on by defau
 its turnaround, as a plain stride comp (root on beats 1 and 3, a close voicing on 2 and 4) at negative times. It
 is never written; it gives the model the tempo, the key and the left hand's beat before bar 1 (benchmarks/tunes
 compares it with an empty context). With a prompt, the form starts on the first bar line (counted at the chart's
-tempo from 0 s) after the prompt's last onset; the model continues the prompt up to it.
+tempo from 0 s) after the prompt's last onset; the model continues the prompt up to it. Every window samples with
+the feel over a chart (feel.py: the meter prior scaled down, the velocity head warmer, the note lengths steered to
+about half a beat); `feel=ChartFeel.off()` samples with the controls as given.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from ..generate.generator import ChunkedGenerator
 from ..generate.window import Window
 from ..notes import MIN_DURATION_S, Note, cut_overlaps
 from ..timing.form import Changes, Chord, Form
+from .feel import ChartFeel
 
 MAX_PERFORMANCE_S = 3600.0
 MAX_CHORUSES = 100
 INTRO_BARS = 2
 INTRO_VELOCITY = 56
+CHART_FEEL = ChartFeel()
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,9 @@ def intro_notes(changes: Changes, bars: int = INTRO_BARS) -> list[Note]:
 
 def perform(generator: ChunkedGenerator, form: Form, bpm: float, choruses: int, controls: Controls,
             prompt: Sequence[Note] = (), intro: bool = True, seed: int = 0,
-            on_window: Callable[[int, int], None] | None = None) -> Performance:
-    """The model's notes over `choruses` of `form` at `bpm` (see the module); every note ends by the form's end."""
+            on_window: Callable[[int, int], None] | None = None, feel: ChartFeel = CHART_FEEL) -> Performance:
+    """The model's notes over `choruses` of `form` at `bpm` (see the module), played with `feel` (feel.py); every
+    note ends by the form's end."""
     changes = place(form, bpm, choruses, form_start_s(prompt, form, bpm))
     frame = Window(beat_grid=changes.beat_grid(), changes=changes, seed=seed)
     context = list(prompt) if prompt else (intro_notes(changes) if intro else [])
@@ -91,9 +96,11 @@ def perform(generator: ChunkedGenerator, form: Form, bpm: float, choruses: int, 
     end = changes.end_s
     total = max(1, math.ceil((end - start) / controls.window_s - 1e-9))
     out: list[Note] = []
+    steer = feel.steer(changes.period_s * form.beat_unit / 4)  # a quarter note (a half note's half in 2/2)
     for i in range(total):
         window = replace(frame, end_s=min(end, state.window_start_s + controls.window_s))
-        notes, state = generator.generate_chunk(state, [], controls, window)
+        notes, state = generator.generate_chunk(state, [], feel.controls(controls, steer.legato_offset), window)
+        steer.update(notes)
         out.extend(notes)
         if on_window:
             on_window(i + 1, total)
