@@ -120,23 +120,25 @@ class NativeStep:
             assert fc_b is not None and out_b is not None  # the heads' layers have biases
             self._heads_c.fc_w[k], self._heads_c.out_w[k] = fc_w.data_ptr(), out_w.data_ptr()
             self._heads_c.fc_b[k], self._heads_c.out_b[k] = fc_b.data_ptr(), out_b.data_ptr()
-        # The per-note inputs tf_note reads, at addresses fixed once: the struck pitches and the meter prior, copied
-        # in each note; the heads' biases are the backend's arrays for the note's MaskSpec (pointed at while the spec
-        # holds), the pitch priors the constraints' own arrays (pointed at for the call); the sampling settings are
-        # set while the controls hold.
-        self._struck = np.zeros(cfg.vocab_sizes[1], dtype=np.int32)
-        self._meter = np.zeros(cfg.vocab_sizes[0], dtype=np.float64)
+        self._note_buffers(cfg.vocab_sizes)
+        self._note_refs = (ctypes.byref(self._heads_c), ctypes.byref(self._args))
+        self._out = np.zeros(4, dtype=np.int32)
+        self._out_ptr = self._out.ctypes.data
+
+    def _note_buffers(self, vocab_sizes: tuple[int, int, int, int]) -> None:
+        """tf_note's per-note inputs, at addresses fixed once: the struck pitches, the pitch priors and the meter
+        prior are copied in each note; the heads' biases are the backend's arrays for the note's MaskSpec (pointed
+        at while the spec holds); the sampling settings are set while the controls hold."""
+        self._struck = np.zeros(vocab_sizes[1], dtype=np.int32)
+        self._meter = np.zeros(vocab_sizes[0], dtype=np.float64)
         self._meter_address = self._meter.ctypes.data
-        self._pitch = np.zeros(cfg.vocab_sizes[1], dtype=np.float64)  # tf_note's scratch: the note's pitch bias
-        self._priors = np.zeros((2, cfg.vocab_sizes[1]), dtype=np.float64)  # the pitch priors (any note, delta 0)
+        self._pitch = np.zeros(vocab_sizes[1], dtype=np.float64)  # tf_note's scratch: the note's pitch bias
+        self._priors = np.zeros((2, vocab_sizes[1]), dtype=np.float64)  # the pitch priors (any note, delta 0)
         self._prior_addresses = (self._priors[0].ctypes.data, self._priors[1].ctypes.data)
         self._spec_biases: object = None
         self._controls: object = None
         self._args = _NoteArgs(work=self._sample_ptrs[0], iwork=self._sample_ptrs[1], struck=self._struck.ctypes.data,
                                pitch=self._pitch.ctypes.data)
-        self._note_refs = (ctypes.byref(self._heads_c), ctypes.byref(self._args))
-        self._out = np.zeros(4, dtype=np.int32)
-        self._out_ptr = self._out.ctypes.data
 
     def _bind(self, cache: KVCache) -> None:
         """Point the struct at `cache`'s tensors (and size the scratch and buffers for its lanes)."""
