@@ -201,8 +201,11 @@ class ChunkedGenerator:
             min_delta = max(0, math.ceil(round(start_s / grid, 6) - round(last.onset_s / grid)))
             min_delta = min(min_delta, tok.config.n_delta - 1)
             last_q = round(last.onset_s / grid)
-            at_last = [n.pitch - PIANO_LOW for n in state.context[-MAX_ONSET_NOTES:]
-                       if round(n.onset_s / grid) == last_q]
+            at_last = []  # the last onset's keys: a suffix of the context (time order), at most a full chord
+            for n in reversed(state.context[-MAX_ONSET_NOTES:]):
+                if round(n.onset_s / grid) != last_q:
+                    break
+                at_last.append(n.pitch - PIANO_LOW)
             if len(at_last) >= MAX_ONSET_NOTES:  # a full chord: the next note starts a new onset
                 min_delta = max(min_delta, 1)
             c = StepConstraints(spec=priors.spec(min_delta), pitches_at_last_onset=frozenset(at_last),
