@@ -4,7 +4,6 @@ trade options before the model loads; comping under a split plays the changes (t
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -178,15 +177,6 @@ def test_the_session_configuration_carries_the_form_the_turn_and_the_count_in(no
 
 
 # -- comping: the real model under a split, over the changes -----------------------------------------------------
-
-@pytest.fixture(scope="module")
-def real_generator():
-    from tatumflow.generate.load import load_generator
-
-    try:
-        return load_generator(os.environ.get("TATUMFLOW_TEST_CHECKPOINT"), device="cpu")
-    except FileNotFoundError as err:
-        pytest.skip(f"no model to test with: {err}")
 
 
 def _comp(generator, chart_weight: float):

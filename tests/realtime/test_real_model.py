@@ -3,27 +3,12 @@ real time gets its reply within the latency goal."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from tatumflow.realtime.engine.config import EngineConfig
 from tatumflow.realtime.engine.engine import build_engine
 from tatumflow.realtime.ports.sinks import MODEL, MemorySink
 from tatumflow.realtime.session.demo import play_as_human, wait_for_reply
 
 from .conftest import assert_balanced, phrase
-
-
-@pytest.fixture(scope="module")
-def real_generator():
-    from tatumflow.generate.load import load_generator
-
-    checkpoint = os.environ.get("TATUMFLOW_TEST_CHECKPOINT")
-    try:
-        return load_generator(checkpoint, device="cpu")
-    except FileNotFoundError as err:
-        pytest.skip(f"no model to test with: {err} (set TATUMFLOW_TEST_CHECKPOINT)")
 
 
 def test_real_model_replies_within_the_budget(real_generator):

@@ -3,7 +3,6 @@ it does to the real model's note lengths at a fast tempo."""
 
 from __future__ import annotations
 
-import os
 import statistics
 
 import pytest
@@ -78,16 +77,6 @@ def test_perform_with_the_feel_off_samples_with_the_controls_given():
     backend = RecordingBackend()
     perform(ChunkedGenerator(backend), parse_chart(CHART).form, 120.0, 1, CONTROLS, seed=1, feel=ChartFeel.off())
     assert backend.seen and all(c == CONTROLS for c, _ in backend.seen)
-
-
-@pytest.fixture(scope="module")
-def real_generator():
-    from tatumflow.generate.load import load_generator
-
-    try:
-        return load_generator(os.environ.get("TATUMFLOW_TEST_CHECKPOINT"), device="cpu")
-    except FileNotFoundError as err:
-        pytest.skip(f"no model to test with: {err} (set TATUMFLOW_TEST_CHECKPOINT)")
 
 
 def test_the_real_models_notes_keep_near_half_a_beat_at_a_fast_tempo(real_generator):
