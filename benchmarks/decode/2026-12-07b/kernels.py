@@ -56,7 +56,10 @@ static double attention(int n, const char *big, size_t nbig) {
     const size_t T = 1024;
     float *k = aligned_alloc(64, heads * T * hd * 4), *v = aligned_alloc(64, heads * T * hd * 4);
     float q[64], y[64], *scores = malloc(T * 4);
-    for (size_t i = 0; i < heads * T * hd; i++) k[i] = (float)((i * 37) % 101) * 0.01f, v[i] = (float)((i * 11) % 97) * 0.01f;
+    for (size_t i = 0; i < heads * T * hd; i++) {
+        k[i] = (float)((i * 37) % 101) * 0.01f;
+        v[i] = (float)((i * 11) % 97) * 0.01f;
+    }
     for (int i = 0; i < hd; i++) q[i] = 0.1f * (i % 7);
     double best = 1e9;
     for (int rep = 0; rep < 1000; rep++) {
