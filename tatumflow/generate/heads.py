@@ -4,8 +4,8 @@
 native/step.py, runs the same loop over its C heads). The sampler says where the arithmetic runs:
 
 - `HostSampler`: each field sampled on the host in float64 (`sampling.sample_row` in numpy, or the same arithmetic
-  in C for a whole note: the native path, from `note_arrays`), its uniforms drawn from the torch generator in
-  field order: the CPU paths, and the bench's peers.
+  in C for a whole note: the native path, with `note_uniforms` and the pitch bias `pitch_bias` builds), its uniforms
+  drawn from the window's generator (`sampling.Draws`) in field order: the CPU paths, and the bench's peers.
 - `DeviceSampler`: each field sampled on the device in torch (`sample_index`), every per-note input read from one
   float64 buffer that `ParamLayout.pack` fills on the host, the uniforms drawn in advance from the same generator in
   the same order: the static / CUDA-graph path (graphs.py). No host reads, static shapes.
@@ -148,8 +148,9 @@ def _logsumexp(x: np.ndarray) -> float:
 
 class HostSampler:
     """Fields sampled on the host in float64, one uniform from `rng` per sampled field: in numpy
-    (`sampling.sample_row`) by `choose`, or all four in C (native/step.py) from `note_arrays`. The uniforms come
-    from `Draws` (a plain generator: drawn four at a time), used in order."""
+    (`sampling.sample_row`) by `choose`, or all four in C (native/step.py: `note_uniforms`, and `tf_pitch_bias`
+    building what `pitch_bias` builds). The uniforms come from `Draws` (a plain generator: drawn four at a time),
+    used in order."""
 
     def __init__(self, controls: Controls, rng: torch.Generator | Draws, biases: Sequence[np.ndarray],
                  constraints: StepConstraints) -> None:
