@@ -40,6 +40,7 @@ TRANSCRIPTIONS = ("kong", "hawthorne")  # PiJAMA's two transcription folders (se
 PIANO_LOW = 21
 PIANO_HIGH = 108
 MIN_DURATION_S = 0.005
+ONSET_S = 0.035  # notes within this of an onset's first note are heard as one onset (a rolled chord)
 # 1000 ticks per beat at 120 bpm = 2000 ticks per second: the tokenizer's 10 ms grid is a whole number of ticks, so
 # written onsets are exact and the round trip adds no error beyond quantisation to the grid.
 DEFAULT_TICKS_PER_BEAT = 1000

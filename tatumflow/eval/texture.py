@@ -62,11 +62,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..notes import Note
+from ..notes import ONSET_S, Note
 from .metrics import mean_voicing, onset_groups, velocity_stats
 
 GRID_S = 0.01
-TEXTURE_ONSET_S = 0.035
+TEXTURE_ONSET_S = ONSET_S
 CHORD_NOTES = 3
 TEMPO_MIN_LAG_S = 0.25
 TEMPO_MAX_LAG_S = 1.5

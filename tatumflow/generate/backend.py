@@ -189,7 +189,7 @@ class TransformerBackend:
             if cache.length == 0:
                 self.net.prefill(cache, None, self.style_vectors(controls, cache.lanes))
             if self.static is not None:
-                return self.static.sample(cache, controls, biases, c, rng.rng if isinstance(rng, Draws) else rng)
+                return self.static.sample(cache, controls, biases, c, Draws.generator(rng))
             if self.native is not None:
                 return self.native.sample_note(cache, HostSampler(controls, rng, biases, c))
             h = cache.hidden[:, cache.length - 1]  # [lanes, D]

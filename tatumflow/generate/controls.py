@@ -8,9 +8,11 @@ from dataclasses import dataclass, field, fields
 from ..notes import PIANO_HIGH, PIANO_LOW
 
 MAX_STYLE_WEIGHT = 100.0
+LEGATO_LIMIT = 2.0  # legato in [-2, 2]
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """A one-line error unless low <= value <= high (nan fails too)."""
     if not low <= value <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
@@ -66,31 +68,31 @@ class Controls:
         if not all(math.isfinite(w) and 0 <= w <= MAX_STYLE_WEIGHT for w in weights) or not sum(weights) > 0:
             raise ValueError(f"style weights must be in [0, {MAX_STYLE_WEIGHT}] with a positive sum, got "
                              f"{str(self.style)[:200]}")
-        _check_range("temperature", self.temperature, 1e-3, 10.0)
+        check_range("temperature", self.temperature, 1e-3, 10.0)
         if len(self.head_temperature) != 4:
             raise ValueError("head_temperature needs 4 values (delta, pitch, velocity, duration)")
         for t in self.head_temperature:
-            _check_range("head_temperature", t, 1e-3, 10.0)
+            check_range("head_temperature", t, 1e-3, 10.0)
         if not 0 <= self.top_k <= 10_000:
             raise ValueError(f"top_k must be in [0, 10000] (0 = off), got {self.top_k}")
-        _check_range("top_p", self.top_p, 1e-6, 1.0)
+        check_range("top_p", self.top_p, 1e-6, 1.0)
         if len(self.head_top_p) != 4:
             raise ValueError("head_top_p needs 4 values (delta, pitch, velocity, duration)")
         for p in self.head_top_p:
-            _check_range("head_top_p", p, 1e-6, 1.0)
-        _check_range("min_p", self.min_p, 0.0, 1.0)
-        _check_range("guidance", self.guidance, 0.0, 10.0)
-        _check_range("harmony_weight", self.harmony_weight, 0.0, 4.0)
-        _check_range("meter_weight", self.meter_weight, 0.0, 4.0)
-        _check_range("density", self.density, -3.0, 3.0)
-        _check_range("repeat_penalty", self.repeat_penalty, 0.0, 10.0)
-        _check_range("repeat_onset_s", self.repeat_onset_s, 0.0, 0.1)
-        _check_range("legato", self.legato, -2.0, 2.0)
-        _check_range("chart_weight", self.chart_weight, 0.0, 8.0)
-        _check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
-        _check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
-        _check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)
-        _check_range("window_s", self.window_s, 0.05, 60.0)
+            check_range("head_top_p", p, 1e-6, 1.0)
+        check_range("min_p", self.min_p, 0.0, 1.0)
+        check_range("guidance", self.guidance, 0.0, 10.0)
+        check_range("harmony_weight", self.harmony_weight, 0.0, 4.0)
+        check_range("meter_weight", self.meter_weight, 0.0, 4.0)
+        check_range("density", self.density, -3.0, 3.0)
+        check_range("repeat_penalty", self.repeat_penalty, 0.0, 10.0)
+        check_range("repeat_onset_s", self.repeat_onset_s, 0.0, 0.1)
+        check_range("legato", self.legato, -LEGATO_LIMIT, LEGATO_LIMIT)
+        check_range("chart_weight", self.chart_weight, 0.0, 8.0)
+        check_range("pitch_low", self.pitch_low, PIANO_LOW, PIANO_HIGH)
+        check_range("pitch_high", self.pitch_high, self.pitch_low, PIANO_HIGH)
+        check_range("max_duration_s", self.max_duration_s, 0.01, 60.0)
+        check_range("window_s", self.window_s, 0.05, 60.0)
 
     @property
     def greedy(self) -> bool:

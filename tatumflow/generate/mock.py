@@ -47,7 +47,7 @@ class MockBackend:
 
     def sample(self, cache: MockCache, controls: Controls, c: StepConstraints,
                rng: torch.Generator | Draws) -> tuple[int, int, int, int]:
-        r = torch.randint(0, 1 << 30, (3,), generator=rng.rng if isinstance(rng, Draws) else rng).tolist()
+        r = torch.randint(0, 1 << 30, (3,), generator=Draws.generator(rng)).tolist()
         delta = max(c.spec.min_delta, 12 + r[0] % 14)
         delta = min(delta, self.tokenizer.config.n_delta - 1)
         last_pitch = cache.steps[-1][1]

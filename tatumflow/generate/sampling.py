@@ -130,6 +130,11 @@ class Draws:
         """`rng` as `Draws` (a plain generator: four at a time, a note's worth)."""
         return rng if isinstance(rng, Draws) else cls(rng, block=4)
 
+    @staticmethod
+    def generator(rng: torch.Generator | Draws) -> torch.Generator:
+        """The torch generator behind `rng`, for whoever draws from it directly."""
+        return rng.rng if isinstance(rng, Draws) else rng
+
     def take(self) -> float:
         if not self._left:
             self._left = torch.rand(self.block, dtype=torch.float64, generator=self.rng).tolist()[::-1]

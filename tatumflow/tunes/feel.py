@@ -32,17 +32,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..generate.controls import Controls
-from ..notes import Note
+from ..generate.controls import LEGATO_LIMIT, Controls, check_range
+from ..notes import ONSET_S, Note
 
-LEGATO_LIMIT = 2.0  # Controls.legato's range
 LEGATO_STEP = 0.05  # the steer's offset is kept on this lattice (each value is a backend's cached bias spec)
 STEER_NOTES = 48  # the recent notes whose mean duration the steer reads
-
-
-def _check(name: str, value: float, low: float, high: float) -> None:
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -53,15 +47,15 @@ class ChartFeel:
     velocity_temperature: float = 1.7
     duration_beats: float | None = 0.52  # None: no steer
     steer_gain: float = 0.1
-    repeat_onset_s: float = 0.035  # eval.texture.TEXTURE_ONSET_S (tunes may not import eval)
+    repeat_onset_s: float = ONSET_S  # the onset as eval.texture hears it
 
     def __post_init__(self) -> None:
-        _check("meter_scale", self.meter_scale, 0.0, 4.0)
-        _check("velocity_temperature", self.velocity_temperature, 0.1, 4.0)
+        check_range("meter_scale", self.meter_scale, 0.0, 4.0)
+        check_range("velocity_temperature", self.velocity_temperature, 0.1, 4.0)
         if self.duration_beats is not None:
-            _check("duration_beats", self.duration_beats, 0.05, 8.0)
-        _check("steer_gain", self.steer_gain, 0.0, 2.0)
-        _check("repeat_onset_s", self.repeat_onset_s, 0.0, 0.1)
+            check_range("duration_beats", self.duration_beats, 0.05, 8.0)
+        check_range("steer_gain", self.steer_gain, 0.0, 2.0)
+        check_range("repeat_onset_s", self.repeat_onset_s, 0.0, 0.1)
 
     @classmethod
     def off(cls) -> ChartFeel:
