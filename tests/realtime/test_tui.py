@@ -181,3 +181,19 @@ def test_the_tempo_holds_its_last_value_with_its_age():
     Snap.tempo_from = "clock"
     assert hold.describe(Snap, "clock") == "tempo 120.0 bpm from MIDI clock"
     assert hold.describe(NoGrid, "off") == "tempo off (--sync off)"
+
+
+def test_a_frame_due_while_the_app_closes_is_skipped(monkeypatch):
+    """The frame timer belongs to the app and outlives its screen by a tick while the app closes: a frame then
+    finds no widgets and must be skipped, not raise (CI once failed on exactly that tick)."""
+    import tatumflow.realtime.control.tui_app as tui_app
+
+    monkeypatch.setattr(tui_app, "REFRESH_HZ", 2000)  # a frame due at every turn of the loop
+    for _ in range(20):
+        s, recent, surface = _session()
+        app = JamApp(s.engine, surface, load_map(), recent, INFO)
+
+        async def leave(pilot):
+            await pilot.pause(0.01)
+
+        _run(app, leave)  # raises the frame's NoMatches if one ran on the torn-down screen

@@ -150,7 +150,10 @@ class JamApp(App):
         self.set_interval(1 / REFRESH_HZ, self.refresh_view)
 
     def refresh_view(self) -> None:
-        """One frame from a snapshot; exits when the session stopped by itself."""
+        """One frame from a snapshot; exits when the session stopped by itself. The frame timer is the app's and
+        can tick once more after the app began closing and took its screen down: that frame is skipped."""
+        if not self.is_running:
+            return
         if self.done():
             self.exit()
             return
