@@ -140,10 +140,13 @@ class LiveContext:
         return shifted
 
     # -- generating ------------------------------------------------------------------------------------------
-    def generate(self, window: Window) -> tuple[list[Note], float]:
-        """Sample `window` (the planner's) with the controls now; returns its notes and the milliseconds it took."""
+    def generate(self, window: Window, controls: Controls | None = None) -> tuple[list[Note], float]:
+        """Sample `window` (the planner's) with the controls now, or with `controls` for this window alone (the feel
+        over a chart on top of them; the live ones are left as they are); returns its notes and the milliseconds
+        it took."""
+        controls = self._controls if controls is None else controls
         t0 = self._clock.now()
-        notes, self._state = self._gen.generate_chunk(self._state, [], self._controls, window)
+        notes, self._state = self._gen.generate_chunk(self._state, [], controls, window)
         return notes, (self._clock.now() - t0) * 1e3
 
     def warm_up(self, max_notes: int, seed: int) -> float | None:
