@@ -76,6 +76,8 @@ JamChangesOpt = Annotated[str | None, typer.Option(
 TradeOpt = Annotated[str | None, typer.Option(
     "--trade", help="Trade N bars (2, 4, 8) or 'chorus' with the form: you play N, TatumFlow answers the next N "
     "(--mode trade; default 4).", show_default=False)]
+NoFeelOpt = Annotated[bool, typer.Option(
+    "--no-feel", help="With --changes: sample with the live controls as they are, not the chart's feel on top.")]
 PromptOpt = Annotated[str | None, typer.Option(
     "--prompt", help="MIDI file used as context (continue: what to continue).", show_default=False)]
 RecordOpt = Annotated[str | None, typer.Option(
@@ -114,7 +116,7 @@ def jam(
     in_channel: InChannelOpt = None, out_channel: OutChannelOpt = None, thru: ThruOpt = True,
     velocity_curve: VelocityOpt = "linear", style_b: StyleBOpt = None,
     jack_input: JackInputOpt = None, deadman: DeadmanOpt = None,
-    changes: JamChangesOpt = None, trade: TradeOpt = None,
+    changes: JamChangesOpt = None, trade: TradeOpt = None, no_feel: NoFeelOpt = False,
 ) -> None:
     """Jam live: listen on a MIDI input and answer on the outputs until Ctrl-C (or --duration)."""
     from pathlib import Path
@@ -142,7 +144,7 @@ def jam(
                              device=device, api=api, soundfont=soundfont, silence_threshold_s=silence, mock=mock,
                              sync=sync, bpm=bpm, clock_in=clock_in, clock_out=clock_out, meter_weight=meter,
                              on_server_loss=on_server_loss, live=live, jack_input=jack_input, deadman=deadman,
-                             changes=Path(changes) if changes else None, trade=trade)
+                             changes=Path(changes) if changes else None, trade=trade, feel=not no_feel)
         config = configure(options)  # every option checked, before the model loads or anything opens
         result = _play(config, None if show_tui else
                        f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop")

@@ -21,7 +21,10 @@ penalised the roll's last note rather than its top, and the top line re-struck a
 after a plain one. Over a chart the penalty's onset is `repeat_onset_s` (35 ms: eval.texture's onset, which the
 measure and a listener hear as one).
 
-Only `tunes.perform` applies it: with no chart the controls, and so the notes, are the caller's.
+Where it applies: `tunes.perform` (`generate --changes`), `tunes.restyle` with a chart, and the live jam over a
+chart (realtime/engine/liveform.py, `LiveForm.feel_controls`), each on top of the controls it was given (the jam's:
+the musician's live controls, never stored into them). With no chart the controls, and so the notes, are the
+caller's.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class DurationSteer:
     gain: float
     legato_offset: float = 0.0
     recent: list[float] = field(default_factory=list)  # the last STEER_NOTES durations (s)
+    pending: list[Note] = field(default_factory=list)  # `fold`: notes not folded in yet
+    folded_s: float | None = None  # `fold`: where the music stood at the last fold
 
     def update(self, notes: Sequence[Note]) -> float:
         """Fold a window's notes in; returns the offset for the next window (unchanged with no target or notes)."""
@@ -93,4 +98,16 @@ class DurationSteer:
         step = self.gain * math.log(self.target_beats / mean_beats)
         offset = min(max(self.legato_offset + step, -LEGATO_LIMIT), LEGATO_LIMIT)
         self.legato_offset = round(offset / LEGATO_STEP) * LEGATO_STEP
+        return self.legato_offset
+
+    def fold(self, notes: Sequence[Note], end_s: float, every_s: float) -> float:
+        """`update` at perform's pace (once per window of `every_s`) where the windows come shorter or uneven
+        (restyle's, cut at the melody's onsets; a live reply's first notes): `notes` are held until the music, now
+        up to `end_s`, has gone `every_s` past the last fold, then folded in together. Returns the offset now."""
+        self.pending = (self.pending + list(notes))[-STEER_NOTES:]
+        if self.folded_s is None:
+            self.folded_s = min((n.onset_s for n in notes), default=end_s)
+        if end_s - self.folded_s >= every_s - 1e-9:
+            self.update(self.pending)
+            self.pending, self.folded_s = [], end_s
         return self.legato_offset

@@ -33,6 +33,8 @@ class EngineConfig:
     most `latency_budget_ms`, and its notes must be planned `safety_margin_ms` before they sound; past that the engine
     degrades (shorter window, fewer notes, skip). A note later than `drop_tolerance_ms` at send time is dropped.
     In `trade` (a chart's form, trade.py) the player and TatumFlow take turns of `trade_bars` bars (0: a chorus).
+    Over a chart every window samples with the feel over a chart on top of the live controls (`chart_feel`;
+    liveform.py, tunes/feel.py; `jam --no-feel`: the live controls as they are).
     """
 
     mode: str = "call-response"
@@ -53,6 +55,7 @@ class EngineConfig:
     torch_threads: int = 1
     trade_bars: int = 4
     seed: int = 0  # the session's seed: window i samples with seed + i (generate/window.py)
+    chart_feel: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

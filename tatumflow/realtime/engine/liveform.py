@@ -15,6 +15,19 @@
 
 With no grid (none yet, the tracker unsure, the clock stopped), the last placement holds. `changes` is replaced
 whole (a reference swap), so any thread may read it.
+
+The feel over a chart (tunes/feel.py, as `generate --changes` plays it): once the form is placed, every window the
+modes sample gets `feel_controls(live)`, a new `Controls` made from the musician's live ones as they are at that
+window (a CC or TUI change shows at the next window; the live controls themselves are never changed, so the UI
+shows the musician's values): the meter prior scaled, the velocity head warmer, the repeat penalty's 35 ms onset,
+and the duration steer's legato offset on top of the live legato. The steer's beat is a quarter note at the
+placement's tempo now (a live tempo moves it), and it reads the notes the engine commits to play (`played`, from
+the modes: a reply's first notes after they are pulled to its start, a trade answer's clipped at its bar line,
+nothing of a window thrown away before it was sent), moved once per `window_s` of music (`DurationSteer.fold`,
+perform's pace). A barge-in that cancels notes already committed does not take them back: it cuts the reply by
+onset, from the key press on, not by length, so the notes it drops are as fair a sample of the lengths the model
+was playing as those it kept (the steer measures the model's habit, which the next window samples with). The steer
+lives as long as the session's form (a mode switch keeps it). Worker thread only.
 """
 
 from __future__ import annotations
@@ -23,9 +36,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from ...generate.controls import Controls
 from ...notes import Note
 from ...timing.form import Changes, Form
 from ...timing.grid import BeatGrid
+from ...tunes.feel import ChartFeel
 
 COUNT_IN_LEAD_S = 0.3  # the count-in's first note at least this long after the pass that places it
 COUNT_IN_PITCHES = (84, 77)  # the first beat (C6), the others (F5)
@@ -66,14 +81,37 @@ def count_in_notes(changes: Changes) -> list[Note]:
 
 
 class LiveForm:
-    """A form placed live (see the module). `hear` and `update` from the worker thread; `changes` from any."""
+    """A form placed live, and the feel it is played with (see the module). `hear`, `update`, `feel_controls` and
+    `played` from the worker thread; `changes` from any."""
 
-    def __init__(self, form: Form, count_in: bool = False) -> None:
+    def __init__(self, form: Form, count_in: bool = False, feel: ChartFeel | None = None) -> None:
         self.form = form
         self.count_in = count_in
+        self.feel = ChartFeel() if feel is None else feel  # the default: perform's (tunes.perform.CHART_FEEL)
         self.changes: Changes | None = None
         self._grid: BeatGrid | None = None  # the grid of the placement now
         self._first_onset_s: float | None = None
+        self._steer = self.feel.steer(0.5)  # its beat set from the placement at each window
+
+    @property
+    def legato_offset(self) -> float:
+        """The duration steer's legato offset now (what the next window adds to the live legato)."""
+        return self._steer.legato_offset
+
+    def feel_controls(self, controls: Controls) -> Controls:
+        """The controls a window over the placed form samples with: the feel on top of `controls` (the live ones;
+        returned unchanged before the form is placed)."""
+        changes = self.changes
+        if changes is None:
+            return controls
+        self._steer.beat_s = changes.period_s * self.form.beat_unit / 4  # a quarter note (a half note's half in 2/2)
+        return self.feel.controls(controls, self._steer.legato_offset)
+
+    def played(self, notes: Sequence[Note], until_s: float, window_s: float) -> None:
+        """Notes the engine committed to play, the music planned up to `until_s`: into the duration steer, which
+        moves once per `window_s` of music."""
+        if self.changes is not None:
+            self._steer.fold(notes, until_s, window_s)
 
     def hear(self, onsets: Sequence[float]) -> None:
         """The player's onsets (the first places bar 1 when the tempo comes from the player)."""

@@ -88,12 +88,21 @@ class Mode:
         return None if self.form is None else self.form.changes
 
     def generate(self, plan) -> list[Note]:
-        """Sample a window with the session's time: the chart's changes and beat grid when a form is placed, else
-        the tempo's grid."""
+        """Sample a window with the session's time: the chart's changes and beat grid when a form is placed, and
+        the feel over a chart on top of the live controls (liveform.py; `chart_feel` off: the live controls); else
+        the tempo's grid and the live controls."""
         changes = self.changes
-        if changes is None:
+        if changes is None or self.form is None:
             return self.planner.generate(plan, beat_grid=self.grid)
-        return self.planner.generate(plan, beat_grid=changes.beat_grid(), changes=changes)
+        felt = self.form.feel_controls(self.context.controls) if self.config.chart_feel else None
+        return self.planner.generate(plan, beat_grid=changes.beat_grid(), changes=changes, controls=felt)
+
+    def played(self, notes: list[Note], until_s: float) -> None:
+        """Notes just committed to play, the music planned up to `until_s`: over a placed form with the feel on,
+        into its duration steer (liveform.py says which notes count)."""
+        if notes and self.form is not None and self.config.chart_feel:
+            until = min(until_s, max(n.end_s for n in notes))  # a reply's first chunk: its next start may be far
+            self.form.played(notes, until, self.context.controls.window_s)
 
     def on_beat(self, t_s: float) -> float:
         """The first beat at or after `t_s` (`t_s` itself without a grid)."""
@@ -293,6 +302,7 @@ class CallResponse(Mode):
             if notes:
                 reply.last_end_s = max(reply.last_end_s, max(n.end_s for n in notes))
             self.outbox.send(notes, reply.group)
+        self.played(notes, next_start_s)
 
 
     def _played_meanwhile(self, reply: Reply) -> float | None:
@@ -365,6 +375,7 @@ class Duet(Mode):
                 return  # stopped while generating: these never sound (forgotten at the next step)
             self._until = plan.end_s
             self.outbox.send(notes, None)
+        self.played(notes, plan.end_s)
 
 
 def make_mode(parts: ModeParts, has_prompt: bool = False) -> Mode:

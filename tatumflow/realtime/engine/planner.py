@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ...generate.controls import Controls
 from ...generate.window import DEFAULT_WINDOW_NOTES, Window
 from ...notes import Note
 from ...timing.form import Changes
@@ -117,13 +118,14 @@ class Planner:
     def plan_first(self, now_s: float, start_s: float, end_s: float) -> WindowPlan:
         return plan_first_chunk(now_s, start_s, end_s, self.cost.ms_per_note, self._config)
 
-    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None, changes: Changes | None = None
-                 ) -> list[Note]:
-        """Sample the planned window (with the session's `beat_grid` and the tune's `changes`, when there are);
-        its cost refines the estimates and goes into the stats."""
+    def generate(self, plan: WindowPlan, beat_grid: BeatGrid | None = None, changes: Changes | None = None,
+                 controls: Controls | None = None) -> list[Note]:
+        """Sample the planned window (with the session's `beat_grid` and the tune's `changes`, when there are; with
+        `controls` for this window alone, the feel over a chart, or else the live ones); its cost refines the
+        estimates and goes into the stats."""
         budget = min(plan.max_notes, DEFAULT_WINDOW_NOTES)  # the latency budget's cap, never above a window's usual
         window = Window(plan.start_s, plan.end_s, budget, beat_grid, changes, self._config.seed)
-        notes, spent_ms = self._context.generate(window)
+        notes, spent_ms = self._context.generate(window, controls)
         self._stats.generation_ms.append(spent_ms)
         if plan.first:  # a reply's first notes: the music is up to their last onset
             self._stats.window_music_s.append(notes[-1].onset_s - plan.start_s if notes else 0.0)

@@ -60,6 +60,7 @@ class JamOptions:
     deadman: bool | None = None  # the dead man's switch for port outputs (None: TATUMFLOW_DEADMAN, else on)
     changes: Path | None = None  # a chord chart: the form in the jam (liveform.py)
     trade: str | None = None  # bars a turn in `trade` ("2", "4", "8", "chorus"); None: 4
+    feel: bool = True  # over a chart, the feel on top of the live controls (liveform.py); False: jam --no-feel
 
     def __post_init__(self) -> None:
         if not self.outs:
@@ -127,6 +128,7 @@ def _engine_config(options: JamOptions, preset_name: str, table: dict) -> Engine
         raise ValueError("--mode trade needs a chord chart: --changes tune.txt (the bars to trade on)")
     overrides = {"mode": mode, "silence_threshold_s": options.silence_threshold_s,
                  "trade_bars": parse_trade(options.trade) if options.trade is not None else None,
+                 "chart_feel": None if options.feel else False,
                  **options.live.engine_overrides(mode)}  # a split plays in duet; the output channel
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
