@@ -84,7 +84,7 @@ def systems(gen, charts: list[str], seeds: list[int], weights: list[float], abla
     return out
 
 
-def restyles(gen, seeds: list[int]) -> list[dict]:
+def restyles(gen, seeds: list[int], feel: ChartFeel = CHART_FEEL) -> list[dict]:
     rows = []
     base = controls_from(DEFAULT_PRESET)
     for melody_file, chart_file in (("old-folks-at-home.musicxml", None), ("humoresque.mid", "humoresque")):
@@ -94,7 +94,7 @@ def restyles(gen, seeds: list[int]) -> list[dict]:
         placed = Changes(form, tune.bpm, tune.start_s)
         placed = replace(placed, choruses=choruses_to_cover(placed, max(n.end_s for n in tune.notes)))
         for s in seeds:
-            perf = restyle(gen, tune.notes, base, placed, seed=s)
+            perf = restyle(gen, tune.notes, base, placed, seed=s, feel=feel)
             rows.append({"melody": melody_file, "seed": s, "melody_notes": len(tune.notes),
                          "melody_kept": melody_kept(tune.notes, perf.notes + perf.melody),
                          **share_report(perf.notes, placed)})
@@ -164,7 +164,8 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--no-intro", action="store_true", help="tune, texture: without the self-made intro")
     ap.add_argument("--no-feel", action="store_true",
-                    help="tune, report, texture: without the feel over a chart (tunes/feel.py; the controls as given)")
+                    help="tune, report, restyle, texture: without the feel over a chart (tunes/feel.py; the controls "
+                    "as given)")
     args = ap.parse_args()
     feel = ChartFeel.off() if args.no_feel else CHART_FEEL
     if args.what == "reference":  # his recordings only: no model
@@ -195,14 +196,14 @@ def main() -> None:
         return
     if args.what == "restyle":  # the restyle rows of an existing report
         result = json.loads(Path(args.json).read_text(encoding="utf-8"))
-        result["restyle"] = restyles(gen, seeds)
+        result["restyle"] = restyles(gen, seeds, feel)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return
     result = {"what": args.what, "charts": charts, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
               "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "feel": asdict(feel), "systems":
               systems(gen, charts, seeds, weights, args.what == "report", not args.no_intro, feel)}
     if args.what == "report":
-        result["restyle"] = restyles(gen, seeds)
+        result["restyle"] = restyles(gen, seeds, feel)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")

@@ -9,7 +9,11 @@ rest before the next one, below the higher of the two, and in the rest's last `L
 fill note struck just before a melody note would sound over it). Afterwards a model note still sounding when a
 melody note at or below its pitch starts is cut there, so the melody is the top voice at every one of its onsets
 (measure.melody_kept, tolerance 30 ms). With a chart (`--changes`,
-or the lead sheet's own chord symbols) the chart prior and the chart's beat grid apply as in `generate --changes`.
+or the lead sheet's own chord symbols) the chart prior and the chart's beat grid apply as in `generate --changes`,
+and so does the feel over a chart (feel.py; `feel=ChartFeel.off()`: the controls as given): each window samples
+with `feel.controls` on top of its capped controls, and the duration steer reads the model's notes as they come,
+moved once per `controls.window_s` of music (`DurationSteer.fold`: perform's pace; the windows here are cut at every
+melody onset, far shorter). Without a chart the controls are the caller's (the range cap alone).
 After the last melody note the model plays on for `tail_s`.
 """
 
@@ -24,7 +28,8 @@ from ..generate.generator import ChunkedGenerator
 from ..generate.window import Window
 from ..notes import MIN_DURATION_S, PIANO_HIGH, PIANO_LOW, Note, cut_overlaps, sort_notes
 from ..timing.form import Changes
-from .perform import Performance
+from .feel import ChartFeel
+from .perform import CHART_FEEL, Performance
 
 MAX_MELODY_S = 1800.0
 LEAD_IN_S = 0.05  # the last part of a rest before a melody note: the model stays under that note already
@@ -65,8 +70,10 @@ def under_melody(notes: Sequence[Note], melody: Sequence[Note]) -> list[Note]:
 
 
 def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Controls, changes: Changes | None = None,
-            tail_s: float = 2.0, seed: int = 0, on_note: Callable[[int, int], None] | None = None) -> Performance:
-    """The model's notes around `melody` (see the module); the melody itself is returned unchanged beside them."""
+            tail_s: float = 2.0, seed: int = 0, on_note: Callable[[int, int], None] | None = None,
+            feel: ChartFeel = CHART_FEEL) -> Performance:
+    """The model's notes around `melody` (see the module), played with `feel` over `changes` (feel.py); the melody
+    itself is returned unchanged beside them."""
     melody = sort_notes(melody)
     if not melody:
         raise ValueError("the melody has no notes")
@@ -75,13 +82,17 @@ def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Contr
         raise ValueError(f"the melody lasts {span:.0f} s, more than {MAX_MELODY_S:.0f} s")
     frame = Window(beat_grid=None if changes is None else changes.beat_grid(), changes=changes, seed=seed)
     state = generator.init_state([], controls, start_s=melody[0].onset_s)
+    steer = None if changes is None else feel.steer(changes.period_s * changes.form.beat_unit / 4)  # a quarter
     out: list[Note] = []
     for i, m in enumerate(melody):
         nxt = melody[i + 1] if i + 1 < len(melody) else None
         inside = [m] if PIANO_LOW <= m.pitch <= PIANO_HIGH else []
         for a, b, cap in _windows(m, nxt, tail_s):
-            notes, state = generator.generate_chunk(state, inside, _capped(controls, cap),
-                                                    replace(frame, start_s=a, end_s=b))
+            capped = _capped(controls, cap)
+            felt = capped if steer is None else feel.controls(capped, steer.legato_offset)
+            notes, state = generator.generate_chunk(state, inside, felt, replace(frame, start_s=a, end_s=b))
+            if steer is not None:
+                steer.fold(notes, b, controls.window_s)
             out.extend(notes)
             inside = []
         if inside:

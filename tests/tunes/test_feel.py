@@ -4,6 +4,7 @@ it does to the real model's note lengths at a fast tempo."""
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from tatumflow.generate.mock import MockBackend
 from tatumflow.notes import Note
 from tatumflow.tunes.chart import parse_chart
 from tatumflow.tunes.feel import LEGATO_LIMIT, LEGATO_STEP, ChartFeel, DurationSteer
+from tatumflow.tunes.measure import melody_kept
 from tatumflow.tunes.perform import perform
 
 CHART = "title: T\nmeter: 4/4\ntempo: 120\n[A]\n| C | Dm7 G7 | C | G7 |\n"
@@ -110,3 +112,60 @@ def test_a_rolled_chord_is_one_onset_to_the_repeat_penalty():
     assert rolled.pitch_bias[72 - PIANO_LOW] == -3.0 and rolled.pitch_bias[64 - PIANO_LOW] == 0.0
     assert rolled.onset_pitch_bias[60 - PIANO_LOW] == -3.0  # the onset before the roll
     assert ChartFeel().controls(CONTROLS).repeat_onset_s == pytest.approx(0.035)
+
+
+# -- restyle over a chart plays with the feel too -------------------------------------------------------------------
+
+MELODY = [Note(0.5 * i, 0.45, (72, 74, 76, 79, 77, 76, 74, 72)[i % 8], 90) for i in range(24)]
+
+
+def _restyle(feel=None, chart: bool = True, bpm: float = 60.0):
+    from tatumflow.timing.form import Changes
+    from tatumflow.tunes.restyle import restyle
+
+    backend = RecordingBackend()
+    changes = Changes(parse_chart(CHART).form, bpm, choruses=4) if chart else None
+    kwargs = {} if feel is None else {"feel": feel}
+    perf = restyle(ChunkedGenerator(backend), MELODY, CONTROLS, changes, seed=3, **kwargs)
+    return backend.seen, perf
+
+
+def test_restyle_over_a_chart_samples_with_the_feel_and_steers_at_performs_pace():
+    seen, perf = _restyle()
+    feel = ChartFeel()
+    controls = [c for c, _ in seen]
+    assert all(c.meter_weight == pytest.approx(CONTROLS.meter_weight * feel.meter_scale) for c in controls)
+    assert all(c.head_temperature[2] == pytest.approx(1.2 * feel.velocity_temperature) for c in controls)
+    assert all(c.repeat_onset_s == pytest.approx(0.035) and c.pitch_high < 109 for c in controls)  # capped still
+    legato = [spec_legato for _, spec_legato in seen]
+    # the mock's 0.2 s notes are 0.2 of a quarter note at 60 bpm: longer, one step per window_s (1 s) of music at most
+    assert legato[0] == CONTROLS.legato and legato[-1] > CONTROLS.legato + 0.2
+    steps = sum(b != a for a, b in zip(legato, legato[1:], strict=False))
+    span = MELODY[-1].end_s + 2.0 - MELODY[0].onset_s
+    assert 3 <= steps <= span / CONTROLS.window_s + 1, steps
+    assert melody_kept(MELODY, perf.notes + perf.melody) == 1.0
+
+
+@pytest.mark.parametrize("chart, feel", [(False, None), (True, ChartFeel.off())])
+def test_restyle_without_a_chart_or_with_the_feel_off_samples_with_the_controls_given(chart, feel):
+    seen, _ = _restyle(feel, chart)
+    assert seen and all(replace(c, pitch_high=CONTROLS.pitch_high) == CONTROLS for c, _ in seen)  # the cap alone
+
+
+def test_the_real_model_restyles_over_a_chart_with_the_feel_and_keeps_the_melody(real_generator):
+    """The Humoresque figure (benchmarks/tunes/melodies, from MIDI) over its chart, as `run.py restyle` plays it."""
+    from pathlib import Path
+
+    from tatumflow.presets import DEFAULT_PRESET, controls_from
+    from tatumflow.timing.form import Changes
+    from tatumflow.tunes.chart import read_chart
+    from tatumflow.tunes.leadsheet import read_melody
+    from tatumflow.tunes.restyle import choruses_to_cover, restyle
+
+    root = Path(__file__).resolve().parents[2]
+    tune = read_melody(root / "benchmarks" / "tunes" / "melodies" / "humoresque.mid")
+    placed = Changes(read_chart(root / "tatumflow" / "tunes" / "charts" / "humoresque.txt").form, tune.bpm,
+                     tune.start_s)
+    placed = replace(placed, choruses=choruses_to_cover(placed, max(n.end_s for n in tune.notes)))
+    perf = restyle(real_generator, tune.notes, controls_from(DEFAULT_PRESET), placed, seed=0)
+    assert melody_kept(tune.notes, perf.notes + perf.melody) >= 0.95
