@@ -3,8 +3,11 @@
 The child process joins a cgroup whose CPU quota makes this machine `slowdown` times slower (cgroup v1:
 `cpu.cfs_quota_us` = period / slowdown; v2: `cpu.max`), then plays a duet: a pianist's phrases fed in real time
 while the engine answers one window ahead, its report (windows degraded and skipped, late notes, generation and
-reply times) written as JSON. Today's decode step and the one it replaced (bench/legacy.py) run the same duet one
-after the other. Writing a cgroup needs root; elsewhere the lane is skipped with the reason.
+reply times) written as JSON. Three lanes play the same duet one after the other: `ours`, as `jam` runs it (the
+generator in its own process, generate/process.py); `same_process`, today's decode step inside the engine's process
+(as `jam` ran before the split: a generating thread frozen by the quota while it holds the interpreter lock keeps
+the sender waiting); `before`, the decode step it replaced (bench/legacy.py), inside too. Writing a cgroup needs
+root; elsewhere the lane is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 V1_ROOT = Path("/sys/fs/cgroup/cpu")
 V2_ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 10_000  # a short period: the share is spread evenly (a slower CPU), not in 33 ms bursts
+LANES = ("ours", "same_process", "before")  # as `jam` runs (the generator in its own process, generate/process.py);
+# today's step inside the engine's process (as before the split); the step it replaced (fdcd752), inside too
 QUOTA_KEYS = ("windows", "degraded_windows", "skipped_windows", "late_notes", "dropped_notes", "notes_sent",
               "generation_ms_p50", "generation_ms_p99", "engine_latency_ms_p99", "send_jitter_ms_p99", "stuck_notes")
 
@@ -73,7 +78,7 @@ def _remove(group: Path, parent_procs: Path) -> None:
 
 
 def quota_lanes(checkpoint: str | None, seconds: float = 60.0, slowdown: float = 3.0,
-                lanes: tuple[str, ...] = ("ours", "before")) -> dict:
+                lanes: tuple[str, ...] = LANES) -> dict:
     """The duet in a child process per lane, each under the quota; the reports side by side."""
     if os.geteuid() != 0:
         return {"skipped": "the CPU quota needs root (writing a cgroup)"}
@@ -110,10 +115,15 @@ def duet(lane: str, checkpoint: str | None, seconds: float) -> dict:
     from .engine import _phrase
 
     torch.set_num_threads(1)
-    if lane == "before":
+    generator: Any
+    if lane == "ours":
+        from ..generate.process import GeneratorProcess
+
+        generator = GeneratorProcess(checkpoint, "cpu", 1)  # its process joins this one's cgroup: the same quota
+    elif lane == "before":
         from .legacy import TodaysContract, legacy_generator
 
-        generator: Any = TodaysContract(legacy_generator(checkpoint or default_checkpoint_dir()))
+        generator = TodaysContract(legacy_generator(checkpoint or default_checkpoint_dir()))
     else:
         from ..generate.load import load_generator
 
@@ -131,13 +141,15 @@ def duet(lane: str, checkpoint: str | None, seconds: float) -> dict:
     finally:
         report = engine.stop()
         sink.close()
+        if lane == "ours":
+            generator.close()
     return {"lane": lane, "step_path": getattr(generator.backend, "step_path", None),
             **{k: report.get(k) for k in QUOTA_KEYS}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="one lane of the CPU-quota duet (run by quota_lanes)")
-    parser.add_argument("--lane", choices=("ours", "before"), required=True)
+    parser.add_argument("--lane", choices=LANES, required=True)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--checkpoint")
     parser.add_argument("--cgroup-procs", help="join this cgroup first")

@@ -29,6 +29,7 @@ SUMMARY_ROWS = [
     ("ratio_native_vs_torch", "native step / the same step in torch (no C compiler), notes/s"),
     ("quota_skipped_windows", "duet under a CPU quota: skipped windows (target 0)"),
     ("quota_late_notes", "duet under a CPU quota: late notes (target 0)"),
+    ("quota_late_notes_same_process", "the same duet, the generator inside the engine's process: late notes"),
     ("quota_skipped_windows_before", "the same duet on the step it replaced: skipped windows"),
     ("quota_late_notes_before", "the same duet on the step it replaced: late notes"),
     ("ratio_fp16_vs_fp32_weights", "fp16 / fp32 weights, notes/s"),
@@ -70,7 +71,7 @@ def markdown(result: dict) -> str:
         lines += ["", f"Duet of {quota['seconds']:g} s under a CPU quota ({quota['slowdown']:g}x slower):", "",
                   "| lane | windows | degraded | skipped | late notes | notes sent | generation ms p99 |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
-        for lane in ("ours", "before"):
+        for lane in ("ours", "same_process", "before"):
             q = quota.get(lane, {})
             if "windows" in q:
                 lines.append(f"| {lane} | {q['windows']} | {q['degraded_windows']} | {q['skipped_windows']} | "

@@ -131,6 +131,7 @@ def summary(r: dict) -> dict:
         "window_ms_p99_fp32": _get(r, "windows", "fp32", "window_ms_p99"),
         "quota_skipped_windows": _get(r, "quota", "ours", "skipped_windows"),
         "quota_late_notes": _get(r, "quota", "ours", "late_notes"),
+        "quota_late_notes_same_process": _get(r, "quota", "same_process", "late_notes"),
         "quota_skipped_windows_before": _get(r, "quota", "before", "skipped_windows"),
         "quota_late_notes_before": _get(r, "quota", "before", "late_notes"),
         "real_time_factor_p50": _get(r, "windows", "guidance_off", "real_time_factor_p50"),

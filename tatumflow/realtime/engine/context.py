@@ -54,6 +54,7 @@ class LiveContext:
 
     def __init__(self, generator, controls: Controls, clock: Clock, prompt: Sequence[Note] = ()) -> None:
         self._gen, self._clock, self._controls = generator, clock, controls
+        self.own_process = bool(getattr(generator, "own_process", False))  # generate/process.py: calls only wait
         self._state = generator.init_state(self._place_prompt(prompt), controls, start_s=0.0)
         self._provisional: set[tuple[float, int]] = set()  # held keys in the context with their duration so far
 

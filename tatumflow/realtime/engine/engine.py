@@ -27,7 +27,7 @@ from ...notes import Note
 from ...timing.form import Form
 from ..ports.outputs import Outputs
 from ..ports.sinks import Sink
-from .clock import Clock, MonotonicClock, prepare_live_process
+from .clock import FIFO_PRIORITY, Clock, MonotonicClock, prepare_live_process, settle_heap, try_realtime_priority
 from .config import EngineConfig, Settings
 from .context import LiveContext
 from .liveform import FormView, LiveForm
@@ -40,6 +40,7 @@ from .tempo import TempoConfig, TempoSource, TimeKeeper
 from .trade import make_mode
 
 log = logging.getLogger(__name__)
+WORKER_PRIORITY = FIFO_PRIORITY - 1  # when the generator has its own process (the sender's is higher)
 MONITORED = ("note_on", "note_off", "control_change")  # the human's messages echoed to the sinks
 
 
@@ -226,6 +227,8 @@ class JamEngine:
         self._outbox.send_due(now_s)
 
     def _run(self) -> None:
+        if self._context.own_process:  # the worker only plans and waits on the generator's process: it may run at
+            try_realtime_priority(WORKER_PRIORITY)  # real-time priority, below the sender, never frozen by a quota
         try:
             while not self._stop.is_set():
                 self.step(self.clock.now())
@@ -241,6 +244,7 @@ class JamEngine:
         """Live-thread settings, a warm-up window, then the scheduler and worker threads."""
         prepare_live_process(self.config.torch_threads)
         self._planner.warm_up()
+        settle_heap()
         self._started_at = self.clock.now()
         self._outbox.start()
         self._worker = threading.Thread(target=self._run, name="tatumflow-worker", daemon=True)

@@ -17,6 +17,7 @@ import logging
 import threading
 
 from ..control.live import LiveRig
+from ..engine.clock import settle_heap
 from ..engine.engine import JamEngine, build_engine
 from ..engine.report import format_report, write_report
 from ..ports.deadman import DeadMan
@@ -34,8 +35,15 @@ CHECK_PORTS_S = 1.0
 POLL_S = 0.1  # the session loop: signals, the server watch, a thread's failure noticed this fast
 
 
-def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False):
-    """The real model (the embedded default when `checkpoint` is None), or the mock when asked (`--mock`)."""
+def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False, own_process: bool = False,
+                       threads: int = 1):
+    """The real model (the embedded default when `checkpoint` is None), or the mock when asked (`--mock`);
+    `own_process`: in a child process (generate/process.py: the live session's threads never wait on its
+    interpreter lock), which the caller closes."""
+    if own_process:
+        from ...generate.process import GeneratorProcess
+
+        return GeneratorProcess(checkpoint, device, threads, mock), "mock" if mock else checkpoint or "default"
     if mock:
         from ...generate.mock import mock_generator
 
@@ -109,8 +117,11 @@ def run_session(config: SessionConfig, stop: threading.Event | None = None) -> d
     stop = stop or threading.Event()
     with stop_on_signals(stop):
         generator, model_name = load_jam_generator(config.options.checkpoint, config.options.device,
-                                                   config.options.mock)
+                                                   config.options.mock, own_process=True,
+                                                   threads=config.engine.torch_threads)
+        settle_heap()  # the ~90 ms full collection now, before the ports open (the engine's own call is then short)
         with contextlib.ExitStack() as stack:
+            stack.callback(generator.close)  # last: after the engine has stopped calling it
             engine, guard, rig = _open(config, generator, model_name, stop, stack)
             report = _play(config, engine, guard, rig, stop)
         log.info("%s", format_report(report))
