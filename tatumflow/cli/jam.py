@@ -123,7 +123,7 @@ def jam(
 
     from tatumflow.realtime.control.live import LiveOptions
     from tatumflow.realtime.engine.report import format_report
-    from tatumflow.realtime.session.session import JamOptions, configure
+    from tatumflow.realtime.session.session import JamOptions, SessionFailed, configure
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -150,6 +150,9 @@ def jam(
                        f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop")
     except (ValueError, FileNotFoundError, OSError) as err:
         fail(str(err))
+    except SessionFailed as err:  # not the user's input (exit 2): the session failed after saving what it had
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
     typer.echo(format_report(result))
 
 

@@ -110,6 +110,7 @@ class GeneratorProcess:
         self._handles = itertools.count()
         self._forgotten: list[int] = []
         self._controls, self._changes = _Sent(wire.controls_out), _Sent(wire.changes_out)
+        self._eof = threading.Event()  # the child's stderr ended: the child is gone
         threading.Thread(target=self._relay_log, name="tatumflow-generator-log", daemon=True).start()
         hello = self._reply(START_TIMEOUT_S)
         self.pid = int(hello["hello"])
@@ -142,6 +143,12 @@ class GeneratorProcess:
         copy = RemoteState(next(self._handles), self, list(state.context), state.window_start_s)
         self._call(copy, {"op": "copy", "state": state.handle, "new": copy.handle})
         return copy
+
+    def check(self) -> None:
+        """Raise `GeneratorGone` if the child has ended, called or not (the engine's worker asks every pass, so a
+        session between calls, waiting for the player, also stops at once)."""
+        if self._eof.is_set():
+            raise GeneratorGone(f"the generator process is gone ({self._ended()})")
 
     def forget(self, handle: int) -> None:
         self._forgotten.append(handle)
@@ -191,6 +198,7 @@ class GeneratorProcess:
             text = line.decode(errors="replace").rstrip()
             if text:
                 log.warning("generator process: %s", text[:500])
+        self._eof.set()
 
     # -- closing -----------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,13 @@ def test_a_dead_child_is_a_clear_error_and_close_ends_a_live_one():
     notes, state = gp.generate_chunk(state, [], Controls(), Window(max_notes=8))
     tail = state.context[-len(notes):]
     assert notes and [(n.onset_s, n.pitch) for n in tail] == [(n.onset_s, n.pitch) for n in notes]
+    gp.check()  # alive: nothing to say
     os.kill(gp.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not gp._eof.is_set():  # noticed between calls too (check, every pass)
+        time.sleep(0.01)
+    with pytest.raises(GeneratorGone, match="exit code -9"):
+        gp.check()
     with pytest.raises(GeneratorGone, match="gone"):
         gp.generate_chunk(state, [], Controls(), Window(max_notes=8))
     gp.close()

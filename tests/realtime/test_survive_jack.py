@@ -297,3 +297,27 @@ def test_a_mistyped_port_is_refused_in_under_a_second_before_the_model_loads(ser
     assert message in err and len(err.strip().splitlines()) == 1, err[-2000:]
     assert not (tmp_path / "r.json").exists()
     assert took - startup < 1.0, f"{took:.2f} s, of which {startup:.2f} s starting and importing"
+
+
+def _kill_the_generator(proc: subprocess.Popen) -> None:
+    """SIGKILL the jam's generator process (generate/process.py: a child running tatumflow.generate.serve)."""
+    children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "tatumflow.generate.serve"], capture_output=True,
+                              text=True).stdout.split()
+    assert len(children) == 1, f"the jam's generator process: {children}"
+    os.kill(int(children[0]), signal.SIGKILL)
+
+
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
+def test_the_generator_process_killed_mid_reply_ends_the_session_cleanly(server, tmp_path):
+    """The model's process dies (the OOM killer, a crash): the session stops as on every stop path, with its
+    note-offs, report and recording, and says why in one line, exit 1 (not the user's input)."""
+    proc, text, client, raw = _stopped_mid_reply(tmp_path, _kill_the_generator, 0.1)
+    print(text[-600:])
+    assert proc.returncode == 1, text[-2000:]
+    assert "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the generator process is gone" in errors[0], text[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["stuck_notes"] == 0
+    assert_silent(client, raw)
+    assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)

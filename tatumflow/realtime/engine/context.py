@@ -64,6 +64,12 @@ class LiveContext:
         offset = self._clock.now() - PROMPT_END_S - max(n.onset_s for n in prompt)
         return [n.shifted(offset) for n in prompt]
 
+    def check(self) -> None:
+        """Raises when the generator can no longer answer (its own process ended: generate/process.py)."""
+        check = getattr(self._gen, "check", None)
+        if check is not None:
+            check()
+
     # -- controls and views (any thread) ---------------------------------------------------------------------
     @property
     def controls(self) -> Controls:

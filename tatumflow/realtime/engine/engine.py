@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import mido
 
 from ...generate.controls import Controls
+from ...generate.process import GeneratorGone
 from ...notes import Note
 from ...timing.form import Form
 from ..ports.outputs import Outputs
@@ -231,9 +232,14 @@ class JamEngine:
             try_realtime_priority(WORKER_PRIORITY)  # real-time priority, below the sender, never frozen by a quota
         try:
             while not self._stop.is_set():
+                self._context.check()
                 self.step(self.clock.now())
                 self._wake.wait(self.config.poll_ms / 1e3)
                 self._wake.clear()
+        except GeneratorGone as err:  # the model's process died: said in one line, no traceback of ours
+            log.error("engine worker stopped: %s", err)
+            self.error = err
+            self._stop.set()
         except BaseException as err:  # reported to the session, which stops everything cleanly
             log.exception("engine worker failed")
             self.error = err

@@ -29,10 +29,16 @@ from .clockout import open_time_ports
 from .guard import SessionGuard, stop_on_signals
 from .jamconfig import SYNTH, JamOptions, SessionConfig, configure
 
-__all__ = ["JamOptions", "SessionConfig", "configure", "run_jam", "run_session", "load_jam_generator"]
+__all__ = ["JamOptions", "SessionConfig", "SessionFailed", "configure", "run_jam", "run_session",
+           "load_jam_generator"]
 log = logging.getLogger(__name__)
 CHECK_PORTS_S = 1.0
 POLL_S = 0.1  # the session loop: signals, the server watch, a thread's failure noticed this fast
+
+
+class SessionFailed(RuntimeError):
+    """The session stopped on an error of its own (the engine's worker, the guard), after its note-offs, report and
+    recording: the CLI says it in one line."""
 
 
 def load_jam_generator(checkpoint: str | None, device: str, mock: bool = False, own_process: bool = False,
@@ -126,11 +132,11 @@ def run_session(config: SessionConfig, stop: threading.Event | None = None) -> d
             report = _play(config, engine, guard, rig, stop)
         log.info("%s", format_report(report))
     if engine.error is not None:
-        raise RuntimeError(f"the engine stopped on an error: {engine.error}") from engine.error
+        raise SessionFailed(f"the engine stopped on an error: {str(engine.error)[:300]}") from engine.error
     if guard.error is not None:
         if isinstance(guard.error, OSError):
             raise guard.error
-        raise RuntimeError(f"the session stopped on an error: {guard.error!r}") from guard.error
+        raise SessionFailed(f"the session stopped on an error: {guard.error!r:.300}") from guard.error
     return report
 
 
