@@ -8,6 +8,8 @@ import io
 import os
 import signal
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -156,3 +158,23 @@ def test_a_hostile_stream_stops_the_server_with_exit_2(stream, why, caplog):
     out = io.BytesIO()
     assert serve(Server(mock_generator()), io.BytesIO(stream), out) == 2
     assert out.getvalue() == b"" and why in caplog.text
+
+
+def test_the_session_side_never_loads_torch_when_the_generator_has_its_own_process():
+    """The model's memory (~350 MB with torch) is the child's alone: the engine started and stopped over a
+    generator process leaves torch unimported in its own process (a fresh interpreter: pytest's has torch)."""
+    script = (
+        "import sys\n"
+        "from tatumflow.generate.process import GeneratorProcess\n"
+        "from tatumflow.realtime.engine.engine import build_engine\n"
+        "from tatumflow.realtime.ports.sinks import MemorySink\n"
+        "with GeneratorProcess(mock=True) as gp:\n"
+        "    engine = build_engine(gp, [MemorySink()])\n"
+        "    engine.start()\n"
+        "    report = engine.stop()\n"
+        "print(report['stuck_notes'], 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.split() == ["0", "False"]

@@ -248,7 +248,7 @@ class JamEngine:
     # -- running -----------------------------------------------------------------------------------------------
     def start(self) -> JamEngine:
         """Live-thread settings, a warm-up window, then the scheduler and worker threads."""
-        prepare_live_process(self.config.torch_threads)
+        prepare_live_process(0 if self._context.own_process else self.config.torch_threads)  # 0: torch not loaded
         self._planner.warm_up()
         settle_heap()
         self._started_at = self.clock.now()
