@@ -89,6 +89,7 @@ class BenchModel:
     tokenizer: Tokenizer
     styles: list[str]
     source: str  # "checkpoint PATH" or "random weights, ModelConfig defaults"
+    checkpoint: Path | None = None  # where it was loaded from (None: random weights)
 
     @property
     def style(self) -> str:
@@ -121,7 +122,7 @@ def bench_model(checkpoint: str | None, device: str) -> BenchModel:
     path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
     if checkpoint or (path / WEIGHTS).is_file():
         ckpt = load_checkpoint(path, device)
-        return BenchModel(ckpt.model.eval(), ckpt.tokenizer, ckpt.styles, f"checkpoint {path}")
+        return BenchModel(ckpt.model.eval(), ckpt.tokenizer, ckpt.styles, f"checkpoint {path}", path)
     torch.manual_seed(0)
     model = NoteTransformer(ModelConfig(n_styles=len(DEFAULT_STYLES))).eval()
     with torch.no_grad():  # random deltas average ~2 s; Tatum's gaps are ~90 ms: favour 0-170 ms like him

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 import mido
 import torch
@@ -72,8 +73,9 @@ def scheduler_jitter(bm: BenchModel, device: str, controls: Controls, seconds: f
             "dropped_notes": sched.stats.dropped_notes, "send_jitter_ms": [round(x, 4) for x in lateness]}
 
 
-def _engine(bm: BenchModel, device: str, preset: str, sinks: list):
-    """The jam engine as `tatumflow jam` builds it (call-response), on the bench's model and style."""
+def _engine(bm: BenchModel, device: str, preset: str, sinks: list, generator: Any = None):
+    """The jam engine as `tatumflow jam` builds it (call-response), on the bench's model and style (`generator`:
+    another generator of that model, e.g. in its own process, as `jam` runs it)."""
     from ..presets import load_preset
     from ..realtime.engine.config import EngineConfig
     from ..realtime.engine.engine import build_engine
@@ -81,7 +83,7 @@ def _engine(bm: BenchModel, device: str, preset: str, sinks: list):
     p = load_preset(preset)
     config = EngineConfig.from_preset(p.engine, mode="call-response")
     controls = replace(p.controls, style={bm.style: 1.0})
-    return build_engine(bm.generator(device), sinks, config=config, controls=controls)
+    return build_engine(generator or bm.generator(device), sinks, config=config, controls=controls)
 
 
 def engine_session(bm: BenchModel, device: str, phrases: int = 4, preset: str = "tatum") -> dict:
@@ -124,7 +126,8 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
     finally:
         sys.setswitchinterval(interval)
         torch.set_num_threads(threads)
-    return {"phrases": phrases, "replies_received": len(replies), "reply_ms": [round(x, 3) for x in replies],
+    return {"phrases": phrases, "generator": "own process" if bm.checkpoint is not None else "in process",
+            "replies_received": len(replies), "reply_ms": [round(x, 3) for x in replies],
             **percentiles(replies, "reply_ms", (50, 99)), "engine_send_jitter_ms_p99": report.get("send_jitter_ms_p99")}
 
 
@@ -143,8 +146,13 @@ def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tup
                 received.append(time.monotonic())
 
     with contextlib.ExitStack() as stack:
+        generator = None
+        if bm.checkpoint is not None:  # as `jam` runs it: the model in its own process (random weights: in this one)
+            from ..generate.process import GeneratorProcess
+
+            generator = stack.enter_context(GeneratorProcess(str(bm.checkpoint), device, torch.get_num_threads()))
         sink = stack.enter_context(PortSink(VIRTUAL, JACK_API))
-        engine = _engine(bm, device, preset, [sink])
+        engine = _engine(bm, device, preset, [sink], generator)
         config = engine.config
         stack.enter_context(MidiInput(VIRTUAL, engine.on_message, engine.clock, JACK_API, engine.is_echo,
                                       engine.on_disconnect))

@@ -21,7 +21,8 @@ SUMMARY_ROWS = [
     ("send_jitter_ms_p50", "scheduler send jitter while the model runs, ms p50"),
     ("send_jitter_ms_p99", "scheduler send jitter while the model runs, ms p99"),
     ("engine_reply_ms_p99", "engine (in process): trigger -> first note sent, ms p99"),
-    ("jack_reply_ms_p99", "JACK dummy end to end: trigger -> first note received, ms p99"),
+    ("jack_reply_ms_p99", "JACK dummy end to end (the model in its own process, as jam runs it): trigger -> first "
+                          "note received, ms p99"),
     ("prefill_256_ms_p50", "prefill 256 notes, ms p50"),
     ("prefill_1024_ms_p50", "prefill 1024 notes, or the full context if shorter (JSON: prefill.1024.notes), ms p50"),
     ("ratio_vs_before", "ours / before (the decode step of fdcd752), notes/s (target >= 4)"),
