@@ -162,8 +162,8 @@ def tempo_matched(runs: list[dict], his: list[dict]) -> dict:
     """Per chart of texture rows (chart, excerpts, mean texture per run), the model against his in-tempo excerpts
     near the chart's tempo in quarter notes (eval/intempo.py `chart_reference`), and both pooled by the model's
     excerpts (his side: each chart's reference weighted as the model's excerpts are; charts with no reference
-    left out)."""
-    per, ours_parts, his_parts = [], [], []
+    left out; `pooled_enough`: only the charts whose reference has `MIN_EXCERPTS` excerpts from >= 2 recordings)."""
+    per: list[dict] = []
     for c in dict.fromkeys(r["chart"] for r in runs):
         chart = read_chart(CHARTS / f"{c}.txt")
         bpm = quarter_bpm(chart.bpm, chart.form.beat_unit)
@@ -174,12 +174,15 @@ def tempo_matched(runs: list[dict], his: list[dict]) -> dict:
         per.append({"chart": c, "quarter_bpm": bpm, "runs": len(rows), "excerpts": n, "tatumflow": ours,
                     "duration_beats": round(ours["duration_mean_s"] * bpm / 60.0, 4), "tatum": ref,
                     "ratio": texture_ratios(ours, ref["texture"]) if ref["excerpts"] else {}})
-        if ref["excerpts"]:
-            ours_parts.append((n, ours))
-            his_parts.append((n, ref["texture"]))
-    ours, his_mix = pooled_texture(ours_parts), pooled_texture(his_parts)
-    return {"charts": per, "pooled": {"charts": [p["chart"] for p in per if p["tatum"]["excerpts"]],
-                                      "tatumflow": ours, "tatum": his_mix, "ratio": texture_ratios(ours, his_mix)}}
+
+    def pooled(charts: list[dict]) -> dict:
+        ours = pooled_texture([(p["excerpts"], p["tatumflow"]) for p in charts])
+        his_mix = pooled_texture([(p["excerpts"], p["tatum"]["texture"]) for p in charts])
+        return {"charts": [p["chart"] for p in charts], "tatumflow": ours, "tatum": his_mix,
+                "ratio": texture_ratios(ours, his_mix)}
+
+    return {"charts": per, "pooled": pooled([p for p in per if p["tatum"]["excerpts"]]),
+            "pooled_enough": pooled([p for p in per if p["tatum"]["enough"]])}
 
 
 def tempo(data: str, against: list[str]) -> dict:
