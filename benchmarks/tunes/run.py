@@ -10,6 +10,11 @@ control), and the grammar errors (eval.metrics). Restyle: the share of the melod
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py report --json benchmarks/tunes/report.json
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py texture --data PIJAMA_ROOT --json benchmarks/tunes/texture.json
     python benchmarks/tunes/run.py reference --data PIJAMA_ROOT --json benchmarks/tunes/reference.json
+    python benchmarks/tunes/run.py tempo --data PIJAMA_ROOT --against benchmarks/tunes/feel/texture.json --json ...
+
+`tempo`: Art Tatum's in-tempo excerpts of his tuning-split recordings and their tempo (eval/intempo.py), his
+reference at each chart's own tempo in quarter notes, and committed `texture` runs set against it per chart
+(`texture --tempo-matched` adds the same to a fresh texture run).
 
 `texture`: the texture measures (eval/texture.py, as `tatumflow eval` computes them: 15 s excerpts snapped to the
 10 ms grid; eval/charts.py cuts them) of the report charts' performances (the CLI's settings), beside Art Tatum's
