@@ -10,6 +10,11 @@ control), and the grammar errors (eval.metrics). Restyle: the share of the melod
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py report --json benchmarks/tunes/report.json
     OMP_NUM_THREADS=1 python benchmarks/tunes/run.py texture --data PIJAMA_ROOT --json benchmarks/tunes/texture.json
     python benchmarks/tunes/run.py reference --data PIJAMA_ROOT --json benchmarks/tunes/reference.json
+    python benchmarks/tunes/run.py tempo --data PIJAMA_ROOT --against benchmarks/tunes/feel/texture.json --json ...
+
+`tempo`: Art Tatum's in-tempo excerpts of his tuning-split recordings and their tempo (eval/intempo.py), his
+reference at each chart's own tempo in quarter notes, and committed `texture` runs set against it per chart
+(`texture --tempo-matched` adds the same to a fresh texture run).
 
 `texture`: the texture measures (eval/texture.py, as `tatumflow eval` computes them: 15 s excerpts snapped to the
 10 ms grid; eval/charts.py cuts them) of the report charts' performances (the CLI's settings), beside Art Tatum's
@@ -39,9 +44,18 @@ from tatumflow.eval.charts import (
     tatum_aligned_textures,
     texture_ratios,
 )
+from tatumflow.eval.intempo import (
+    chart_reference,
+    duration_by_tempo,
+    duration_slope,
+    in_tempo_excerpts,
+    pooled_texture,
+    quarter_bpm,
+)
 from tatumflow.generate.load import load_generator
 from tatumflow.notes import read_midi
 from tatumflow.presets import DEFAULT_PRESET, controls_from
+from tatumflow.stamp import STAMP
 from tatumflow.timing.form import Changes
 from tatumflow.tunes.chart import read_chart
 from tatumflow.tunes.feel import ChartFeel
@@ -136,6 +150,64 @@ def texture(gen, data: str, seeds: list[int], charts: list[str] = REPORT, intro:
             "share": summarize(rows), "runs": rows}
 
 
+def tatum_in_tempo(data: str) -> list[dict]:
+    """Every 15 s excerpt (5 s apart) of his tuning-split recordings, its tempo, and the texture of those in tempo
+    (eval/intempo.py; the report split is not read)."""
+    from tatumflow.tune.splits import pijama_recordings, tatum_split
+
+    _, tuning = tatum_split(pijama_recordings(data))
+    out: list[dict] = []
+    for rec in tuning:
+        notes = read_midi(rec.files[0])
+        out += in_tempo_excerpts(notes, 0.0, max(n.onset_s for n in notes), Path(rec.key).name)
+    return out
+
+
+def tempo_matched(runs: list[dict], his: list[dict]) -> dict:
+    """Per chart of texture rows (chart, excerpts, mean texture per run), the model against his in-tempo excerpts
+    near the chart's tempo in quarter notes (eval/intempo.py `chart_reference`), and both pooled by the model's
+    excerpts (his side: each chart's reference weighted as the model's excerpts are; charts with no reference
+    left out; `pooled_enough`: only the charts whose reference has `MIN_EXCERPTS` excerpts from >= 2 recordings)."""
+    per: list[dict] = []
+    for c in dict.fromkeys(r["chart"] for r in runs):
+        chart = read_chart(CHARTS / f"{c}.txt")
+        bpm = quarter_bpm(chart.bpm, chart.form.beat_unit)
+        rows = [r for r in runs if r["chart"] == c]
+        n = sum(r["excerpts"] for r in rows)
+        ours = pooled_texture([(r["excerpts"], r["texture"]) for r in rows])
+        ref = chart_reference(his, bpm)
+        per.append({"chart": c, "quarter_bpm": bpm, "runs": len(rows), "excerpts": n, "tatumflow": ours,
+                    "duration_beats": round(ours["duration_mean_s"] * bpm / 60.0, 4), "tatum": ref,
+                    "ratio": texture_ratios(ours, ref["texture"]) if ref["excerpts"] else {}})
+
+    def pooled(charts: list[dict]) -> dict:
+        ours = pooled_texture([(p["excerpts"], p["tatumflow"]) for p in charts])
+        his_mix = pooled_texture([(p["excerpts"], p["tatum"]["texture"]) for p in charts])
+        return {"charts": [p["chart"] for p in charts], "tatumflow": ours, "tatum": his_mix,
+                "ratio": texture_ratios(ours, his_mix)}
+
+    return {"charts": per, "pooled": pooled([p for p in per if p["tatum"]["excerpts"]]),
+            "pooled_enough": pooled([p for p in per if p["tatum"]["enough"]])}
+
+
+def tempo(data: str, against: list[str]) -> dict:
+    """His tempo-matched reference (eval/intempo.py), his note length by tempo, and committed texture runs
+    (`run.py texture` JSON files) set against it per chart."""
+    his = tatum_in_tempo(data)
+    steady = [e for e in his if e["in_tempo"]]
+    out: dict = {"what": "tempo", "excerpts": len(his), "in_tempo": len(steady),
+                 "duration_by_tempo": duration_by_tempo(his), "duration_slope": duration_slope(his),
+                 "references": {c: chart_reference(his, quarter_bpm(ch.bpm, ch.form.beat_unit))
+                                for c in TUNING + REPORT + REFERENCE_CHARTS
+                                for ch in [read_chart(CHARTS / f"{c}.txt")]},
+                 "against": [], "tatum_excerpts": his}
+    for path in against:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        out["against"].append({"file": Path(path).resolve().relative_to(ROOT).as_posix(), "seeds": result["seeds"],
+                               "model_stamp": result.get(STAMP), **tempo_matched(result["runs"], his)})
+    return out
+
+
 def reference(data: str) -> dict:
     """Art Tatum's chord-tone share on his recordings aligned to charts (tunes/charts/reference/), and the
     semitone-up control, per recording and over all (notes pooled)."""
@@ -152,12 +224,16 @@ def reference(data: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tune", "report", "restyle", "texture", "reference"],
+    ap.add_argument("what", choices=["tune", "report", "restyle", "texture", "reference", "tempo"],
                     help="restyle: only the restyle part of --json")
     ap.add_argument("--data", help="texture, reference: the PiJAMA root")
     ap.add_argument("--tuning-charts", action="store_true", help="texture: on the tuning charts (default: report)")
     ap.add_argument("--reference-charts", action="store_true",
                     help="texture: on the charts his aligned choruses play, at his tempos (default: report)")
+    ap.add_argument("--tempo-matched", action="store_true",
+                    help="texture: also against his in-tempo excerpts near each chart's tempo (eval/intempo.py)")
+    ap.add_argument("--against", action="append", default=[],
+                    help="tempo: a committed `texture` JSON to set against his tempo-matched reference (repeatable)")
     ap.add_argument("--weights", default=None, help="chart weights to try (default: the preset's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
@@ -168,6 +244,12 @@ def main() -> None:
                     "as given)")
     args = ap.parse_args()
     feel = ChartFeel.off() if args.no_feel else CHART_FEEL
+    if args.what == "tempo":  # his recordings and committed runs: no model
+        tempo_result = tempo(args.data, args.against)
+        if args.json:
+            Path(args.json).write_text(json.dumps(tempo_result, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps({k: v for k, v in tempo_result.items() if k != "tatum_excerpts"}, indent=1))
+        return
     if args.what == "reference":  # his recordings only: no model
         result = {"what": "reference", **reference(args.data)}
         if args.json:
@@ -182,7 +264,7 @@ def main() -> None:
     charts = TUNING if args.what == "tune" else REPORT
     if args.what == "texture":
         from tatumflow.bench.common import environment
-        from tatumflow.stamp import STAMP, stamp
+        from tatumflow.stamp import stamp
 
         env = environment(torch.device("cpu"), 1)
         which = TUNING if args.tuning_charts else REFERENCE_CHARTS if args.reference_charts else REPORT
@@ -190,6 +272,8 @@ def main() -> None:
                   "checkpoint": "embedded default", STAMP: stamp(env["git_commit"] or "unknown"),
                   "feel": asdict(feel), "environment": env,
                   **texture(gen, args.data, seeds, which, not args.no_intro, feel)}
+        if args.tempo_matched:
+            result["tempo_matched"] = tempo_matched(result["runs"], tatum_in_tempo(args.data))
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(json.dumps(result, indent=1))
