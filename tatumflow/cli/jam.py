@@ -123,7 +123,7 @@ def jam(
 
     from tatumflow.realtime.control.live import LiveOptions
     from tatumflow.realtime.engine.report import format_report
-    from tatumflow.realtime.session.session import JamOptions, SessionFailed, configure
+    from tatumflow.realtime.session.session import JamOptions, configure
 
     if learn:
         return _learn(inp, api, Path(controls or "tatumflow-controls.toml"))
@@ -150,9 +150,6 @@ def jam(
                        f"TatumFlow jam: in {inp}, out {', '.join(options.outs)}; Ctrl-C to stop")
     except (ValueError, FileNotFoundError, OSError) as err:
         fail(str(err))
-    except SessionFailed as err:  # not the user's input (exit 2): the session failed after saving what it had
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
     typer.echo(format_report(result))
 
 
@@ -162,13 +159,17 @@ def _play(config, line: str | None) -> dict:
     import threading
 
     from tatumflow.realtime.session.guard import stop_on_signals
-    from tatumflow.realtime.session.session import run_session
+    from tatumflow.realtime.session.session import SessionFailed, run_session
 
     stop = threading.Event()
     with stop_on_signals(stop):
         if line is not None:
             typer.echo(line, err=True)
-        return run_session(config, stop)
+        try:
+            return run_session(config, stop)
+        except SessionFailed as err:  # not the user's input (exit 2): the session failed after saving what it had
+            typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
 
 
 def _is_terminal(stream) -> bool:

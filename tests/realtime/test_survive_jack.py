@@ -312,7 +312,6 @@ def test_the_generator_process_killed_mid_reply_ends_the_session_cleanly(server,
     """The model's process dies (the OOM killer, a crash): the session stops as on every stop path, with its
     note-offs, report and recording, and says why in one line, exit 1 (not the user's input)."""
     proc, text, client, raw = _stopped_mid_reply(tmp_path, _kill_the_generator, 0.1)
-    print(text[-600:])
     assert proc.returncode == 1, text[-2000:]
     assert "Traceback" not in text
     errors = [line for line in text.splitlines() if line.startswith("error:")]
