@@ -104,8 +104,10 @@ class GeneratorProcess:
         cmd += ["--mock"] if mock else (["--checkpoint", str(checkpoint)] if checkpoint else [])
         path = os.pathsep.join(p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "PYTHONPATH": path, **({"OMP_NUM_THREADS": str(threads)} if threads > 0 else {})}
+        # its own session: a terminal's Ctrl-C or hang-up signals the caller's process group, and the caller stops
+        # on it with its note-offs and report; the child must not die first (it leaves when its stdin closes)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      env=env)
+                                      env=env, start_new_session=True)
         self._lock = threading.Lock()
         self._handles = itertools.count()
         self._forgotten: list[int] = []

@@ -178,3 +178,34 @@ def test_the_session_side_never_loads_torch_when_the_generator_has_its_own_proce
                          cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.split() == ["0", "False"]
+
+
+def test_a_caller_killed_with_sigkill_leaves_no_generator_behind():
+    """Its own session keeps a terminal's signals off the child; a caller that dies however it dies (kill -9)
+    closes the child's stdin with it, and the child leaves."""
+    script = ("import sys, time\n"
+              "from tatumflow.generate.process import GeneratorProcess\n"
+              "gp = GeneratorProcess(mock=True)\n"
+              "print(gp.pid, flush=True)\n"
+              "time.sleep(60)\n")
+    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    try:
+        child = int(caller.stdout.readline())  # type: ignore[union-attr]
+        assert os.getsid(child) == child  # a session of its own
+        caller.kill()
+        caller.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{child}").exists() and _state(child) != "Z":
+            time.sleep(0.05)
+        assert not Path(f"/proc/{child}").exists() or _state(child) == "Z"  # gone (or a zombie of init's)
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -320,3 +320,15 @@ def test_the_generator_process_killed_mid_reply_ends_the_session_cleanly(server,
     assert report["stuck_notes"] == 0
     assert_silent(client, raw)
     assert isinstance(mido.MidiFile(tmp_path / "s.mid"), mido.MidiFile)
+
+
+@pytest.mark.flaky(reruns=2, reruns_delay=1)  # real-time over JACK on 2 shared cores: timing can starve
+def test_ctrl_c_at_a_terminal_reaches_the_whole_group_and_still_stops_cleanly(server, tmp_path):
+    """A terminal's Ctrl-C signals the jam's whole process group, the generator's process too if it were in it:
+    the session must stop as on its own SIGINT (exit 0, report, silence), not fail on a generator that died first."""
+    proc, text, client, raw = _stopped_mid_reply(tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT), 0.1)
+    assert proc.returncode == 0, text[-2000:]
+    assert "Traceback" not in text and "error:" not in text, text[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["stuck_notes"] == 0
+    assert_silent(client, raw)
