@@ -3,13 +3,15 @@
 A process asked to stop by a signal finishes what it is doing the usual way (the session: note-offs, report,
 recording; training: save `last`) instead of dying mid-write. `on_signals(handler)` installs `handler(signum)` for
 the given signals while its block runs and puts the previous handlers back after; outside the main thread (where
-Python cannot take signals) it installs nothing.
+Python cannot take signals) it installs nothing. `wait_or_kill(proc, timeout_s)`: a child process asked to stop (its
+stdin closed, a signal) is given that long to leave, then killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 
@@ -32,3 +34,12 @@ def on_signals(handler: Callable[[int], None], signals: tuple[int, ...] = STOP_S
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+def wait_or_kill(proc: subprocess.Popen, timeout_s: float) -> int:
+    """Wait up to `timeout_s` for `proc`, already asked to stop, to leave; kill it past that. Its exit code."""
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

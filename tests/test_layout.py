@@ -15,7 +15,7 @@ LAYERS = {
     "paths": set(), "fieldcheck": {"files"}, "signals": set(), "stamp": set(),
     "plots": {"notes", "files"}, "timing": {"notes"},
     "model": {"notes", "fieldcheck", "files"},
-    "generate": {"model", "notes", "timing"},
+    "generate": {"model", "notes", "timing", "signals"},
     "train": {"model", "notes", "stats", "signals", "files"},
     "eval": {"generate", "model", "notes", "stats", "timing", "train", "plots", "files", "tunes"},
     "presets": {"generate", "fieldcheck", "files"},

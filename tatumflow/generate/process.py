@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..notes import Note
+from ..signals import wait_or_kill
 from . import wire
 from .controls import Controls
 from .window import Window
@@ -208,11 +209,7 @@ class GeneratorProcess:
         if self._proc.poll() is None:
             with contextlib.suppress(OSError):
                 self._proc.stdin.close()  # type: ignore[union-attr]
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            wait_or_kill(self._proc, 5.0)
 
     def __enter__(self) -> GeneratorProcess:
         return self

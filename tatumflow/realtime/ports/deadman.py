@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 import mido
 
+from ...signals import wait_or_kill
 from .environment import is_jack
 from .midi_io import JACK_PORT_NAMES, OUT_PORT_NAME, VIRTUAL, backend, resolve_port
 from .panic import MIDI_CHANNELS, every_key
@@ -103,11 +104,7 @@ class DeadMan:
         if stdin is not None and not stdin.closed:
             with contextlib.suppress(OSError):
                 stdin.close()
-        try:
-            self.proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        wait_or_kill(self.proc, 3.0)
 
     def __enter__(self) -> DeadMan:
         return self

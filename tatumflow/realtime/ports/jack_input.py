@@ -32,6 +32,7 @@ from typing import IO
 import mido
 from mido.messages.specs import SPEC_BY_STATUS
 
+from ...signals import wait_or_kill
 from .watchdog import JackQuery, libjack
 
 log = logging.getLogger(__name__)
@@ -214,11 +215,7 @@ class DumpPort:
         if self.proc.poll() is None:
             self._drain()
             self.proc.send_signal(signal.SIGINT)  # its handler closes its JACK client; it exits at the next cycle
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:  # no cycles come (the server is gone): it would wait for ever
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc, 2.0)  # no cycles come (the server is gone): it would wait for ever
         if self._reader is not threading.current_thread():
             self._reader.join(timeout=2)
         self._count_lost()
