@@ -62,7 +62,7 @@ from tatumflow.tunes.feel import ChartFeel
 from tatumflow.tunes.leadsheet import read_melody
 from tatumflow.tunes.measure import melody_kept, share_report
 from tatumflow.tunes.perform import CHART_FEEL, perform
-from tatumflow.tunes.restyle import choruses_to_cover, restyle
+from tatumflow.tunes.restyle import RESTYLE_FEEL, choruses_to_cover, restyle
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "tatumflow" / "tunes" / "charts"
@@ -98,7 +98,7 @@ def systems(gen, charts: list[str], seeds: list[int], weights: list[float], abla
     return out
 
 
-def restyles(gen, seeds: list[int], feel: ChartFeel = CHART_FEEL) -> list[dict]:
+def restyles(gen, seeds: list[int], feel: ChartFeel = RESTYLE_FEEL) -> list[dict]:
     rows = []
     base = controls_from(DEFAULT_PRESET)
     for melody_file, chart_file in (("old-folks-at-home.musicxml", None), ("humoresque.mid", "humoresque")):
@@ -280,14 +280,14 @@ def main() -> None:
         return
     if args.what == "restyle":  # the restyle rows of an existing report
         result = json.loads(Path(args.json).read_text(encoding="utf-8"))
-        result["restyle"] = restyles(gen, seeds, feel)
+        result["restyle"] = restyles(gen, seeds, feel if args.no_feel else RESTYLE_FEEL)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return
     result = {"what": args.what, "charts": charts, "seeds": seeds, "choruses": CHORUSES, "preset": DEFAULT_PRESET,
               "preset_chart_weight": preset_w, "machine": "CPU, 1 torch thread", "feel": asdict(feel), "systems":
               systems(gen, charts, seeds, weights, args.what == "report", not args.no_intro, feel)}
     if args.what == "report":
-        result["restyle"] = restyles(gen, seeds, feel)
+        result["restyle"] = restyles(gen, seeds, feel if args.no_feel else RESTYLE_FEEL)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")

@@ -13,7 +13,12 @@ or the lead sheet's own chord symbols) the chart prior and the chart's beat grid
 and so does the feel over a chart (feel.py; `feel=ChartFeel.off()`: the controls as given): each window samples
 with `feel.controls` on top of its capped controls, and the duration steer reads the model's notes as they come,
 moved once per `controls.window_s` of music (`DurationSteer.fold`: perform's pace; the windows here are cut at every
-melody onset, far shorter). Without a chart the controls are the caller's (the range cap alone).
+melody onset, far shorter). Without a chart the controls are the caller's (the range cap alone). The feel here
+(`RESTYLE_FEEL`) leaves the velocity head's temperature as it is: chosen for `generate --changes`, where the
+model's touch over a chart came out flat (a per-excerpt velocity spread of 6 against his 10), its x1.7 took
+restyle's spread, already his without it (10.3, Old Folks at Home and Humoresque, seeds 0-2, 15 excerpts), to 15.5;
+the rest of the feel brought restyle nearer his (tempo regularity 0.69 -> 0.28, his ~0.30; voicing width 11.5 ->
+8.8 semitones, his ~8.6-9.0 at these tempos: `benchmarks/tunes/README.md`, "Restyle's touch").
 After the last melody note the model plays on for `tail_s`.
 """
 
@@ -30,6 +35,8 @@ from ..notes import MIN_DURATION_S, PIANO_HIGH, PIANO_LOW, Note, cut_overlaps, s
 from ..timing.form import Changes
 from .feel import ChartFeel
 from .perform import CHART_FEEL, Performance
+
+RESTYLE_FEEL = replace(CHART_FEEL, velocity_temperature=1.0)  # the feel without its warmer touch (see the module)
 
 MAX_MELODY_S = 1800.0
 LEAD_IN_S = 0.05  # the last part of a rest before a melody note: the model stays under that note already
@@ -71,7 +78,7 @@ def under_melody(notes: Sequence[Note], melody: Sequence[Note]) -> list[Note]:
 
 def restyle(generator: ChunkedGenerator, melody: Sequence[Note], controls: Controls, changes: Changes | None = None,
             tail_s: float = 2.0, seed: int = 0, on_note: Callable[[int, int], None] | None = None,
-            feel: ChartFeel = CHART_FEEL) -> Performance:
+            feel: ChartFeel = RESTYLE_FEEL) -> Performance:
     """The model's notes around `melody` (see the module), played with `feel` over `changes` (feel.py); the melody
     itself is returned unchanged beside them."""
     melody = sort_notes(melody)
