@@ -11,6 +11,7 @@ tail), so the caller's copy of the context stays exact without the whole context
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -110,9 +111,9 @@ def serve(server: Server, inp: IO[bytes], out: IO[bytes]) -> int:
                 reply = server.answer(message)
             except wire.WireError:
                 raise
-            except (ValueError, KeyError, TypeError) as err:  # the call's values: the caller's error, one line
+            except ValueError as err:  # a value the generator refused: the caller's error, one line
                 reply = {"error": f"{type(err).__name__}: {str(err)[:300]}", "kind": "ValueError"}
-            except Exception as err:
+            except Exception as err:  # a malformed call (a field missing) or the generator's own failure
                 log.exception("the generator failed")
                 reply = {"error": f"{type(err).__name__}: {str(err)[:300]}", "kind": "RuntimeError"}
             wire.write_frame(out, reply)
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     if hasattr(os, "sched_setscheduler"):  # started from a real-time thread it would inherit that thread's policy
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # and starve it: the generator runs as normal
+        with contextlib.suppress(OSError):  # and starve it: the generator runs as a normal process
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     out = os.fdopen(os.dup(1), "wb")  # the messages' own descriptor; anything printed goes to stderr instead
     os.dup2(2, 1)
     inp = sys.stdin.buffer
