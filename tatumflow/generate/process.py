@@ -16,6 +16,7 @@ a closed caller closes the child's stdin, and the child exits.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -111,7 +112,7 @@ class GeneratorProcess:
                                       env=env, start_new_session=True)
         self._lock = threading.Lock()
         self._handles = itertools.count()
-        self._forgotten: list[int] = []
+        self._forgotten: collections.deque[int] = collections.deque()  # appended from any thread (a collected copy)
         self._controls, self._changes = _Sent(wire.controls_out), _Sent(wire.changes_out)
         self._eof = threading.Event()  # the child's stderr ended: the child is gone
         threading.Thread(target=self._relay_log, name="tatumflow-generator-log", daemon=True).start()
@@ -161,8 +162,11 @@ class GeneratorProcess:
         request.setdefault("state", state.handle)
         with self._lock:
             request["controls"] = self._controls.ref(controls)
-            if self._forgotten:
-                request["free"], self._forgotten = self._forgotten, []
+            free = []
+            while self._forgotten:  # popleft and append are atomic: nothing a collector appends meanwhile is lost
+                free.append(self._forgotten.popleft())
+            if free:
+                request["free"] = free
             try:
                 wire.write_frame(self._proc.stdin, request)  # type: ignore[arg-type]
             except (BrokenPipeError, OSError) as err:

@@ -18,7 +18,7 @@ import pytest
 from tatumflow.generate import wire
 from tatumflow.generate.controls import Controls
 from tatumflow.generate.mock import mock_generator
-from tatumflow.generate.process import GeneratorGone, GeneratorProcess
+from tatumflow.generate.process import GeneratorGone, GeneratorProcess, RemoteState
 from tatumflow.generate.serve import Server, serve
 from tatumflow.generate.window import Window
 from tatumflow.notes import Note
@@ -209,3 +209,19 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_copies_the_caller_drops_are_freed_in_the_child_at_the_next_call():
+    import gc
+
+    with GeneratorProcess(mock=True) as gp:
+        state = gp.init_state(PROMPT[:10], Controls(), start_s=2.0)
+        probes = [state.copy() for _ in range(3)]
+        handles = [p.handle for p in probes]
+        del probes
+        gc.collect()
+        assert sorted(gp._forgotten) == handles
+        gp.truncate(state, 1.0)  # carries them as "free"
+        assert not gp._forgotten
+        with pytest.raises(GeneratorGone):  # the child no longer knows them: naming one breaks the protocol
+            gp._call(RemoteState(handles[0], gp), {"op": "truncate", "t_s": 0.0})
