@@ -25,7 +25,7 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None: ...
+    def sleep_until(self, t_s: float, stop: threading.Event | None = None, spin: bool = True) -> None: ...
 
 
 class MonotonicClock:
@@ -37,18 +37,23 @@ class MonotonicClock:
     def now(self) -> float:
         return (time.monotonic_ns() - self.origin_ns) * 1e-9
 
-    def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None:
-        """Sleep, then spin the last `SPIN_S`, until session time `t_s` (returns early if `stop` is set)."""
+    def sleep_until(self, t_s: float, stop: threading.Event | None = None, spin: bool = True) -> None:
+        """Sleep, then spin the last `SPIN_S`, until session time `t_s` (returns early if `stop` is set). `spin`
+        False: sleep all the way (~0.1 ms late), for a thread that stands for something outside the engine, such as
+        a simulated player: a spin holds the interpreter lock, and in the bench's quota duet the player's thread,
+        frozen by the quota while spinning, is the likely holder the sender waited 3-8 ms for (by the evidence:
+        the late notes came while the engine's own threads were waiting on the generator's pipe)."""
         while True:
             left = t_s - self.now()
             if left <= 0:
                 return
-            if left > SPIN_S:
+            nap = left - SPIN_S if spin else left
+            if nap > 0:
                 if stop is not None:
-                    if stop.wait(left - SPIN_S):
+                    if stop.wait(nap):
                         return
                 else:
-                    time.sleep(left - SPIN_S)
+                    time.sleep(nap)
             # spin: a busy wait keeps the wake-up precise where the OS timer would be ~0.1-1 ms late
 
 
@@ -64,7 +69,7 @@ class SimClock:
     def advance(self, dt_s: float) -> None:
         self.t += dt_s
 
-    def sleep_until(self, t_s: float, stop: threading.Event | None = None) -> None:
+    def sleep_until(self, t_s: float, stop: threading.Event | None = None, spin: bool = True) -> None:
         self.t = max(self.t, t_s)
 
 

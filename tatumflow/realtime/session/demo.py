@@ -55,10 +55,12 @@ class DemoOutputs:
 
 
 def play_as_human(engine: JamEngine, notes: list[Note], clock: Clock) -> float:
-    """Send a phrase into the engine in real time, stamped like a keyboard would be; returns the last release."""
+    """Send a phrase into the engine in real time, stamped like a keyboard would be; returns the last release. The
+    player sleeps between notes, never spins (clock.py: a keyboard's messages come from the MIDI server's thread,
+    which holds no lock of the engine's while it waits)."""
     t0 = clock.now() + 0.05
     for t, msg in note_messages(notes):
-        clock.sleep_until(t0 + t)
+        clock.sleep_until(t0 + t, spin=False)
         engine.on_message(msg, clock.now())
     return clock.now()
 
