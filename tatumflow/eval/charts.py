@@ -91,17 +91,28 @@ def performance_measures(perf: Performance) -> dict:
             "markers_at_every_bar": markers_at_every_bar(perf.notes, perf.changes)}
 
 
-def excerpt_textures(notes: Sequence[Note], start_s: float, end_s: float, every_s: float = EXCERPT_S) -> list[dict]:
-    """Texture measures of each 15 s excerpt of `notes` starting at `start_s`, then every `every_s`, that ends by
-    `end_s` (the notes attacked inside it, moved to start at 0 and snapped to the 10 ms grid, releases clipped at
-    its end); an excerpt of fewer than `MIN_EXCERPT_NOTES` notes is left out."""
+def excerpts(notes: Sequence[Note], start_s: float, end_s: float, every_s: float = EXCERPT_S
+             ) -> list[tuple[float, list[Note]]]:
+    """(start, the notes attacked inside) of each 15 s excerpt of `notes` starting at `start_s`, then every
+    `every_s`, that ends by `end_s` and has at least `MIN_EXCERPT_NOTES` notes."""
     out, t = [], start_s
     while t + EXCERPT_S <= end_s + 1e-9:
-        view = snap_to_grid([n.shifted(-t) for n in notes if t <= n.onset_s < t + EXCERPT_S], end_s=EXCERPT_S)
-        if len(view) >= MIN_EXCERPT_NOTES:
-            out.append(texture_measures(view))
+        inside = [n for n in notes if t <= n.onset_s < t + EXCERPT_S]
+        if len(inside) >= MIN_EXCERPT_NOTES:
+            out.append((t, inside))
         t += every_s
     return out
+
+
+def excerpt_texture(inside: Sequence[Note], start_s: float) -> dict:
+    """An excerpt's texture as `tatumflow eval` measures it: its notes moved to start at 0 and snapped to the 10 ms
+    grid, releases clipped at its end."""
+    return texture_measures(snap_to_grid([n.shifted(-start_s) for n in inside], end_s=EXCERPT_S))
+
+
+def excerpt_textures(notes: Sequence[Note], start_s: float, end_s: float, every_s: float = EXCERPT_S) -> list[dict]:
+    """Texture measures of each excerpt (`excerpts`, `excerpt_texture`)."""
+    return [excerpt_texture(inside, t) for t, inside in excerpts(notes, start_s, end_s, every_s)]
 
 
 def tatum_aligned_textures(pijama_root: str | Path) -> list[dict]:

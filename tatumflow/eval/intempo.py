@@ -39,8 +39,8 @@ import numpy as np
 
 from ..notes import Note
 from ..timing.tracker import TempoTracker, TrackerConfig
-from .charts import EXCERPT_S, MIN_EXCERPT_NOTES
-from .texture import TEXTURE_KEYS, snap_to_grid, texture_measures
+from .charts import EXCERPT_S, excerpt_texture, excerpts
+from .texture import TEXTURE_KEYS
 
 MIN_BPM, MAX_BPM = 50.0, 360.0  # quarter notes a minute: his ballads to past Tiger Rag's 300
 MIN_CONFIDENCE = 0.2
@@ -111,20 +111,17 @@ def in_tempo_excerpts(notes: Sequence[Note], start_s: float, end_s: float, sourc
     """Every 15 s excerpt of `notes` from `start_s`, then every `every_s`, that ends by `end_s` and has at least
     `MIN_EXCERPT_NOTES` notes: where it starts, its tempo (`excerpt_tempo`), and, for those in tempo, its texture
     (as `excerpt_textures` measures it) and its mean duration in quarter notes at its tempo."""
-    out, t = [], start_s
-    while t + EXCERPT_S <= end_s + 1e-9:
-        inside = [n for n in notes if t <= n.onset_s < t + EXCERPT_S]
-        if len(inside) >= MIN_EXCERPT_NOTES:
-            tempo = excerpt_tempo(inside, t)
-            row: dict = {"source": source, "start_s": round(t, 2),
-                         "bpm": None if tempo.bpm is None else round(tempo.bpm, 1),
-                         "confidence": round(tempo.confidence, 3), "stride": tempo.stride, "in_tempo": tempo.in_tempo}
-            if tempo.in_tempo and tempo.bpm is not None:
-                texture = texture_measures(snap_to_grid([n.shifted(-t) for n in inside], end_s=EXCERPT_S))
-                row["texture"] = texture
-                row["duration_beats"] = round(texture["duration_mean_s"] * tempo.bpm / 60.0, 4)
-            out.append(row)
-        t += every_s
+    out = []
+    for t, inside in excerpts(notes, start_s, end_s, every_s):
+        tempo = excerpt_tempo(inside, t)
+        row: dict = {"source": source, "start_s": round(t, 2),
+                     "bpm": None if tempo.bpm is None else round(tempo.bpm, 1),
+                     "confidence": round(tempo.confidence, 3), "stride": tempo.stride, "in_tempo": tempo.in_tempo}
+        if tempo.in_tempo and tempo.bpm is not None:
+            texture = excerpt_texture(inside, t)
+            row["texture"] = texture
+            row["duration_beats"] = round(texture["duration_mean_s"] * tempo.bpm / 60.0, 4)
+        out.append(row)
     return out
 
 
