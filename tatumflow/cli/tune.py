@@ -57,7 +57,10 @@ def tune(
     every: Annotated[float | None, typer.Option("--prompts-every", help="Seconds between prompts (a new run).")] = None,
     chosen: Annotated[str | None, typer.Option("--chosen", help="A pair's preferred side: critic or real.")] = None,
     rejected: Annotated[str | None, typer.Option("--rejected", help=(
-        "Its other side: worst (the critic's least Tatum-like sample) or best (its most; --chosen real)."))] = None,
+        "Its other side: worst (the critic's least Tatum-like sample), best (its most; --chosen real) or random "
+        "(a lane drawn at random; --chosen real)."))] = None,
+    sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
+    per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     resume_stopped: Annotated[bool, typer.Option(
@@ -77,7 +80,8 @@ def tune(
     _check_options(config, threads, rounds, data)
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
-                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected)
+                           lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected,
+                           sft_weight=sft, per_step=per_step)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)

@@ -30,8 +30,12 @@ class TuneConfig:
     prompts_every_s: float = 30.0
     beta: float = 0.1
     chosen: str = "critic"  # a pair's preferred side: the critic's favourite sample, or "real": Tatum's own notes
-    rejected: str = "worst"  # its other side: the sample the critic finds least like him, or (with "real") "best"
+    # its other side: the sample the critic finds least like him, or (with "real") "best", its favourite, or
+    # "random", a lane drawn at random (the critic's ranking unused: self-play fine-tuning's negative)
+    rejected: str = "worst"
     lr: float = 1e-5
+    sft_weight: float = 0.0  # > 0: the chosen side's NLL per step added to DPO's loss, so weighted (learn.py)
+    per_step: bool = False  # DPO's log-ratios as means per step, not sums (learn.py)
     dpo_epochs: int = 1
     critic_epochs_first: int = 8
     critic_epochs: int = 3
@@ -56,8 +60,10 @@ class TuneConfig:
                 raise ValueError(f"tune: {name} must be in (0, 120], got {getattr(self, name)}")
         if self.chosen not in ("critic", "real"):
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
-        if self.rejected not in ("worst", "best") or (self.rejected == "best" and self.chosen != "real"):
-            raise ValueError(f"tune: rejected must be worst, or best with chosen real; got {self.rejected!r}")
+        if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):
+            raise ValueError(f"tune: rejected must be worst, or best or random with chosen real; got {self.rejected!r}")
+        if not 0 <= self.sft_weight <= 100:
+            raise ValueError(f"tune: sft_weight must be in [0, 100], got {self.sft_weight}")
         for name in ("beta", "lr", "critic_lr", "nll_rise", "spread_tolerance", "fourgram_tolerance"):
             if not 0 < getattr(self, name) <= 10:
                 raise ValueError(f"tune: {name} must be in (0, 10], got {getattr(self, name)}")

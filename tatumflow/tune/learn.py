@@ -4,7 +4,12 @@ DPO (Rafailov et al. 2023): for a prompt x, a preferred continuation y+ and a di
 -log sigmoid(beta * ((log pi(y+|x) - log ref(y+|x)) - (log pi(y-|x) - log ref(y-|x)))), where log pi(y|x) is the
 sum over the continuation's steps of the four fields' log-probabilities, teacher-forced in one forward pass over
 prompt + continuation (`sequence_logprob`), and `ref` is the frozen model that sampled them (its log-probabilities
-computed once, before training).
+computed once, before training). With `sft_weight` > 0 the chosen side's negative log-likelihood per step is added,
+weighted (as RPO does, Pang et al. 2024): a mass-covering term beside DPO's contrast, which on its own narrowed how
+much the textures vary (benchmarks/training/v3/README.md, runs d and e). With `per_step`, each side's log-ratio is
+divided by its number of steps (a mean per note, as length-normalised DPO variants do): a sum rewards a model that
+makes a long continuation less likely by making each of its notes a little less likely, and his continuations and the
+model's differ in length.
 """
 
 from __future__ import annotations
@@ -56,15 +61,21 @@ def reference_logprobs(model: NoteTransformer, style: int, pairs: Sequence[Pair]
 
 
 def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimizer: torch.optim.Optimizer,
-              beta: float, gen: torch.Generator, grad_clip: float = 1.0) -> dict[str, float]:
-    """One pass over the pairs in a random order, one pair per step; mean loss, reward accuracy and margin."""
+              beta: float, gen: torch.Generator, grad_clip: float = 1.0, sft_weight: float = 0.0,
+              per_step: bool = False) -> dict[str, float]:
+    """One pass over the pairs in a random order, one pair per step; mean loss, reward accuracy and margin (and the
+    chosen side's NLL per step)."""
     model.train()
-    losses, correct, margins = [], [], []
+    losses, correct, margins, nlls = [], [], [], []
     for i in torch.randperm(len(pairs), generator=gen).tolist():
         pair = pairs[i]
         lp = sequence_logprob(model, style, [pair.prompt] * 2, [pair.chosen, pair.rejected])
-        margin = beta * ((lp[0] - pair.ref_chosen) - (lp[1] - pair.ref_rejected))
+        n_chosen, n_rejected = (len(pair.chosen), len(pair.rejected)) if per_step else (1, 1)
+        margin = beta * ((lp[0] - pair.ref_chosen) / n_chosen - (lp[1] - pair.ref_rejected) / n_rejected)
         loss = -F.logsigmoid(margin)
+        nll = -lp[0] / max(1, len(pair.chosen))
+        if sft_weight > 0:
+            loss = loss + sft_weight * nll
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -72,8 +83,10 @@ def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimiz
         losses.append(loss.item())
         correct.append(float(margin.item() > 0))
         margins.append(margin.item())
+        nlls.append(nll.item())
     model.eval()
-    return {"dpo_loss": _mean(losses), "dpo_reward_accuracy": _mean(correct), "dpo_margin": _mean(margins)}
+    return {"dpo_loss": _mean(losses), "dpo_reward_accuracy": _mean(correct), "dpo_margin": _mean(margins),
+            "dpo_chosen_nll": _mean(nlls)}
 
 
 def train_critic(critic: Critic, real: Sequence[tuple[np.ndarray, int]], fake: Sequence[tuple[np.ndarray, int]],

@@ -8,7 +8,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
    (sampler.py), and the critic ranks them: per prompt the sample it finds most like Tatum against the one it finds
    least like him is a preference pair (with `chosen="real"`, Tatum's own continuation of the prompt against the
    sample the critic finds least like him: a preference for his notes, as self-play fine-tuning does; with
-   `rejected="best"`, against the sample it finds most like him: the hardest negative);
+   `rejected="best"`, against the sample it finds most like him: the hardest negative; with `rejected="random"`,
+   against a lane drawn at random, so that the pairs do not push on the critic's extremes alone);
 2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs);
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
@@ -123,12 +124,13 @@ class Tuner:
         samples, steps = self._sample(prompts, self.cfg.samples_per_prompt, self.cfg.seed * 1_000_003 + 2 * r)
         _, fake = self._critic_items(samples)
         scores = critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
+        drawn = np.random.default_rng([self.cfg.seed, r]).integers(0, self.cfg.samples_per_prompt, len(prompts))
         out = []
-        for p, lane_steps, row in zip(prompts, steps, scores):
+        for p, lane_steps, row, lane in zip(prompts, steps, scores, drawn):
             best, worst = int(np.argmin(row)), int(np.argmax(row))
             head, real = self._real_steps(p)
             chosen = real if self.cfg.chosen == "real" else lane_steps[best]
-            rejected = lane_steps[best if self.cfg.rejected == "best" else worst]
+            rejected = lane_steps[{"best": best, "worst": worst, "random": int(lane)}[self.cfg.rejected]]
             if (best == worst and self.cfg.chosen == "critic") or not len(chosen) or not len(rejected):
                 continue
             out.append(Pair(head, chosen, rejected))
@@ -150,7 +152,8 @@ class Tuner:
         gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * r)
         stats: dict[str, float] = {"pairs": float(len(pairs))}
         for _ in range(self.cfg.dpo_epochs):
-            stats |= dpo_epoch(model, self.style, pairs, optimizer, self.cfg.beta, gen)
+            stats |= dpo_epoch(model, self.style, pairs, optimizer, self.cfg.beta, gen, sft_weight=self.cfg.sft_weight,
+                               per_step=self.cfg.per_step)
         return stats
 
     def heldout(self, r: int) -> dict[str, float]:

@@ -64,6 +64,49 @@ def test_sequence_logprob_padded_batch_equals_one_at_a_time():
     assert float(both[0]) < 0
 
 
+@pytest.mark.parametrize("weight", [0.0, 3.0])
+def test_dpo_loss_adds_the_chosen_sides_nll_per_step_when_weighted(weight):
+    """`sft_weight`: the first step's loss is DPO's -log sigmoid(0) (the reference is the model itself) plus the
+    weight times the chosen continuation's NLL per step, as computed apart; the NLL is reported either way."""
+    from tatumflow.tune.learn import Pair, dpo_epoch, reference_logprobs
+
+    torch.manual_seed(0)
+    model, tok = tiny_model(context_steps=256), Tokenizer()
+    head = tok.steps_after(None, music(1, 2.0))
+    chosen, rejected = tok.steps_after(None, music(2, 1.0)), tok.steps_after(None, music(3, 1.0))
+    pair = Pair(head, chosen, rejected)
+    reference_logprobs(model, 1, [pair])
+    nll = -pair.ref_chosen / len(chosen)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    stats = dpo_epoch(model, 1, [pair], optimizer, 0.1, torch.Generator().manual_seed(0), sft_weight=weight)
+    model.eval()
+    assert stats["dpo_chosen_nll"] == pytest.approx(nll, rel=1e-4)
+    assert stats["dpo_loss"] == pytest.approx(np.log(2) + weight * nll, rel=1e-4)
+    with pytest.raises(ValueError, match="sft_weight"):
+        TuneConfig(sft_weight=-1.0)
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+def test_dpo_margin_is_of_sums_or_of_means_per_step(per_step):
+    """`per_step`: each side's log-ratio to the reference divided by its number of steps before they are compared."""
+    from tatumflow.tune.learn import Pair, dpo_epoch, reference_logprobs
+
+    torch.manual_seed(0)
+    model, tok = tiny_model(context_steps=256), Tokenizer()
+    head = tok.steps_after(None, music(1, 2.0))
+    pair = Pair(head, tok.steps_after(None, music(2, 1.0)), tok.steps_after(None, music(3, 2.0)))
+    assert len(pair.chosen) != len(pair.rejected)
+    reference_logprobs(model, 1, [pair])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    dpo_epoch(model, 1, [pair], optimizer, 0.1, torch.Generator().manual_seed(0), per_step=per_step)
+    with torch.no_grad():
+        lp = sequence_logprob(model, 1, [head] * 2, [pair.chosen, pair.rejected])
+    n = (len(pair.chosen), len(pair.rejected)) if per_step else (1, 1)
+    expected = 0.1 * ((float(lp[0]) - pair.ref_chosen) / n[0] - (float(lp[1]) - pair.ref_rejected) / n[1])
+    stats = dpo_epoch(model, 1, [pair], optimizer, 0.1, torch.Generator().manual_seed(0), per_step=per_step)
+    assert expected != 0 and stats["dpo_margin"] == pytest.approx(expected, rel=1e-3)
+
+
 def critic_data(tok, cfg, n, low):
     return [critic_steps(tok, cfg, music(i, 4.0), [x.shifted(4.2) for x in music(100 + i, 2.0, low=low)], 4.2, 2.0)
             for i in range(n)]
@@ -273,3 +316,31 @@ def test_rejected_best_pairs_his_notes_against_the_critics_favourite(tmp_path, m
     assert pairs and all(np.array_equal(p.rejected, lanes[i][-1]) for i, p in enumerate(pairs))
     with pytest.raises(ValueError, match="rejected"):
         TuneConfig(rejected="best")
+    with pytest.raises(ValueError, match="rejected"):
+        TuneConfig(rejected="random")
+
+
+def test_rejected_random_draws_a_lane_per_prompt_the_same_on_resume(tmp_path):
+    """`rejected="random"` (with chosen real): each pair's rejected side is one of the prompt's own lanes, drawn
+    from the run's seed and the round (so a resumed round builds the same pairs), not always the same lane."""
+    from dataclasses import replace
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    cfg = replace(TINY, chosen="real", rejected="random", prompts_per_round=8)
+    tuner = open_tuner(tmp_path / "state", base, cfg, tiny_data)
+    captured = {}
+    sample = tuner._sample
+
+    def keep(prompts, lanes, seed):
+        captured["steps"] = sample(prompts, lanes, seed)
+        return captured["steps"]
+
+    tuner._sample = keep  # type: ignore[method-assign]
+    pairs = tuner.pairs(1)
+    lanes = captured["steps"][1]
+    picked = [next(i for i, lane in enumerate(lanes[k]) if np.array_equal(lane, p.rejected))
+              for k, p in enumerate(pairs)]
+    assert len(pairs) == len(lanes) and len(set(picked)) > 1
+    again = tuner.pairs(1)
+    assert all(np.array_equal(a.rejected, b.rejected) for a, b in zip(pairs, again))
