@@ -108,6 +108,7 @@ def duet(lane: str, checkpoint: str | None, seconds: float) -> dict:
 
     from ..model.checkpoint import default_checkpoint_dir
     from ..presets import load_preset
+    from ..realtime.engine.clock import promote_input_thread
     from ..realtime.engine.config import EngineConfig
     from ..realtime.engine.engine import build_engine
     from ..realtime.ports.sinks import MemorySink
@@ -133,6 +134,7 @@ def duet(lane: str, checkpoint: str | None, seconds: float) -> dict:
     sink = MemorySink(keep=False)
     engine = build_engine(generator, [sink], config=config, controls=preset.controls)
     engine.start()
+    promote_input_thread()  # the player's messages come as a keyboard's do in `jam`: from a reader thread it promotes
     try:
         end, i = engine.clock.now() + seconds, 0
         while engine.clock.now() < end and not engine.failed:

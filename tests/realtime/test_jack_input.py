@@ -184,3 +184,39 @@ def test_a_truncated_song_position_on_the_jack_input_is_counted_not_fatal(jack):
         port.close()
     assert [m.type for m in got] == ["songpos", "note_on"], got
     assert port.errors >= 4, port.errors
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("reader", ["dump", "callback"])
+def test_the_keyboards_thread_runs_real_time_in_a_session(jack, monkeypatch, reader):
+    """The thread that hands the player's messages to the engine runs SCHED_FIFO (`promote_input_thread`, as the
+    session sets it up): an ordinary thread stopped by the OS mid-message holds the interpreter lock, and the sender
+    waits for it (seen in the CPU-quota duet). jack_midi_dump's reader is ours, promoted to INPUT_PRIORITY; rtmidi's
+    callback runs in JACK's process thread, real-time already where the server is, else promoted."""
+    import os
+
+    from tatumflow.realtime.engine.clock import INPUT_PRIORITY, MonotonicClock, promote_input_thread
+    from tatumflow.realtime.ports.midi_io import MidiInput, detect_api
+
+    if os.geteuid() != 0:
+        pytest.skip("SCHED_FIFO needs root")
+    monkeypatch.setenv(JACK_INPUT_ENV, reader)
+    seen: list[tuple[int, int]] = []
+    got = threading.Event()
+
+    def on_message(msg, t_s):
+        seen.append((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority))
+        got.set()
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+    with MidiInput("virtual", on_message, MonotonicClock(), detect_api(), on_thread=promote_input_thread):
+        out = b.open_output(wait_for_port("output", "TatumFlow In"))
+        try:
+            out.send(mido.Message("note_on", note=60, velocity=64))
+            assert got.wait(5), "the message did not arrive"
+        finally:
+            out.close()
+    policy, priority = seen[0]
+    assert policy in (os.SCHED_FIFO, os.SCHED_RR)
+    if reader == "dump":
+        assert priority == INPUT_PRIORITY

@@ -17,7 +17,9 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 SPIN_S = 0.001  # the last millisecond before a deadline is spun, not slept
-FIFO_PRIORITY = 20
+FIFO_PRIORITY = 20  # the sender's; the worker's is one below (engine.py), an input reader's two below
+INPUT_PRIORITY = FIFO_PRIORITY - 2
+_input_thread = threading.local()  # whether this thread was already seen by `promote_input_thread`
 
 
 class Clock(Protocol):
@@ -83,6 +85,21 @@ def try_realtime_priority(priority: int = FIFO_PRIORITY) -> bool:
         return False
     log.debug("thread %s runs under SCHED_FIFO %d", threading.current_thread().name, priority)
     return True
+
+
+def promote_input_thread(priority: int = INPUT_PRIORITY) -> bool:
+    """Put the calling thread, one that hands the player's messages to the engine (a MIDI library's reader), under
+    SCHED_FIFO `priority`, once per thread, when it runs under the ordinary policy; a thread the MIDI server already
+    runs real-time (JACK's process thread) is left as it is. Every Python thread holds the interpreter lock while it
+    runs, so an ordinary one that the OS stops mid-message (a CPU quota's throttling, a busy core) keeps the sender
+    waiting until it runs again (seen in the CPU-quota duet: benchmarks/decode/2026-12-07d/); a real-time one is not
+    throttled by a CFS quota. True when it was promoted now."""
+    if getattr(_input_thread, "seen", False):
+        return False
+    _input_thread.seen = True
+    if not hasattr(os, "sched_getscheduler") or os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return False
+    return try_realtime_priority(priority)
 
 
 def prepare_live_process(torch_threads: int = 1) -> None:

@@ -205,7 +205,8 @@ class MidiInput:
     Each message is stamped in the callback from `clock.now()`, dropped when `is_echo(bytes, t_s)` says it is our own
     output coming back, else handed to `on_message(msg, t_s)`. `on_disconnect(t_s)` is called when a named keyboard
     disappears. On JACK the port is read by `jack_midi_dump` where it is installed (`jack_reader`): messages it had
-    to skip are counted through `on_lost(n)`.
+    to skip are counted through `on_lost(n)`. `on_thread()`, when given, runs first in every callback, in the thread
+    that runs it (the session passes `clock.promote_input_thread`, which sets a reader thread's priority once).
     """
 
     def __init__(
@@ -219,8 +220,10 @@ class MidiInput:
         poll_s: float = 1.0,
         on_lost: Callable[[int], None] | None = None,
         reader: str | None = None,
+        on_thread: Callable[[], object] | None = None,
     ) -> None:
         self.requested = name
+        self.on_thread = on_thread
         self.reader = jack_reader(api, reader)
         self.on_lost = on_lost
         self.on_message, self.on_disconnect, self.is_echo = on_message, on_disconnect, is_echo
@@ -263,6 +266,8 @@ class MidiInput:
 
     def _callback(self, msg: mido.Message) -> None:
         t_s = self.clock.now()  # stamp first: everything after this is processing time
+        if self.on_thread is not None:
+            self.on_thread()
         try:
             if self.is_echo is not None and self.is_echo(bytes(msg.bytes()), t_s):
                 return

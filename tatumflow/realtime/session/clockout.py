@@ -14,6 +14,7 @@ import logging
 import threading
 
 from ...timing.midiclock import ClockSender
+from ..engine.clock import promote_input_thread
 from ..engine.tempo import TimeKeeper
 from ..ports.midi_io import MidiInput
 from ..ports.outputs import Outputs
@@ -88,7 +89,8 @@ def open_time_ports(engine, api: str | None, clock_in: str | None, clock_out: bo
     """`--clock-in PORT`: a second input whose realtime messages go to the tempo source (nothing else from it);
     `--clock-out`: `ClockOut` on the engine's outputs. Both close with `stack`."""
     if clock_in is not None:
-        stack.enter_context(MidiInput(clock_in, engine.time.feed, engine.clock, api, reader=reader))
+        stack.enter_context(MidiInput(clock_in, engine.time.feed, engine.clock, api, reader=reader,
+                                            on_thread=promote_input_thread))
     if clock_out:
         if not engine.outputs.carry_clock:
             raise ValueError("--clock-out needs a MIDI port output (--out virtual or a port name)")

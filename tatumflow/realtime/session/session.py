@@ -17,7 +17,7 @@ import logging
 import threading
 
 from ..control.live import LiveRig
-from ..engine.clock import settle_heap
+from ..engine.clock import promote_input_thread, settle_heap
 from ..engine.engine import JamEngine, build_engine
 from ..engine.report import format_report, write_report
 from ..ports.deadman import DeadMan
@@ -162,7 +162,7 @@ def _open(config: SessionConfig, generator, model_name: str, stop: threading.Eve
         log.info("continue mode without --prompt: the human's first phrase is the prompt")
     rig = LiveRig(engine, options.live, generator, config.api, config.ccmap, config.jack_input)
     midi_in = MidiInput(options.inp, rig.on_message, engine.clock, config.api, engine.is_echo, engine.on_disconnect,
-                        on_lost=engine.on_input_lost, reader=config.jack_input)
+                        on_lost=engine.on_input_lost, reader=config.jack_input, on_thread=promote_input_thread)
     stack.enter_context(midi_in)
     stack.callback(rig.close)
     rig.open(recent)
