@@ -90,7 +90,7 @@ def open_time_ports(engine, api: str | None, clock_in: str | None, clock_out: bo
     `--clock-out`: `ClockOut` on the engine's outputs. Both close with `stack`."""
     if clock_in is not None:
         stack.enter_context(MidiInput(clock_in, engine.time.feed, engine.clock, api, reader=reader,
-                                            on_thread=promote_input_thread))
+                                      on_thread=promote_input_thread))
     if clock_out:
         if not engine.outputs.carry_clock:
             raise ValueError("--clock-out needs a MIDI port output (--out virtual or a port name)")
