@@ -6,7 +6,7 @@ sum over the continuation's steps of the four fields' log-probabilities, teacher
 prompt + continuation (`sequence_logprob`), and `ref` is the frozen model that sampled them (its log-probabilities
 computed once, before training). With `sft_weight` > 0 the chosen side's negative log-likelihood per step is added,
 weighted (as RPO does, Pang et al. 2024): a mass-covering term beside DPO's contrast, which on its own narrowed how
-much the textures vary (benchmarks/training/v3/README.md, runs d-g). With `per_step`, each side's log-ratio is
+much the textures vary (benchmarks/training/v3/README.md, runs d-h). With `per_step`, each side's log-ratio is
 divided by its number of steps (a mean per note, as length-normalised DPO variants do), so that how long his
 continuation and the model's are does not weigh in.
 """
