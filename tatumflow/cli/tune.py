@@ -57,8 +57,7 @@ def tune(
     every: Annotated[float | None, typer.Option("--prompts-every", help="Seconds between prompts (a new run).")] = None,
     chosen: Annotated[str | None, typer.Option("--chosen", help="A pair's preferred side: critic or real.")] = None,
     rejected: Annotated[str | None, typer.Option("--rejected", help=(
-        "Its other side: worst (the critic's least Tatum-like sample), best (its most; --chosen real) or random "
-        "(a lane drawn at random; --chosen real)."))] = None,
+        "Its other side: the critic's worst or best sample, or random (best and random need --chosen real)."))] = None,
     sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
     per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,

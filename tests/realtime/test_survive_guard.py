@@ -68,6 +68,7 @@ def test_an_input_callback_that_raises_reaches_the_guard():
 
     midi_in = MidiInput.__new__(MidiInput)  # no port: only the callback path
     midi_in.on_message, midi_in.is_echo, midi_in.clock, midi_in.error = boom, None, SimSession().clock, None
+    midi_in.on_thread = None
     errors = []
     midi_in.on_error = errors.append
     midi_in._callback(mido.Message("note_on", note=60))
