@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -208,12 +210,9 @@ def judge(data: str, weights: Sequence[float], seeds: int, log_ratio: Sequence[f
     from tatumflow.eval.judges import Judges
 
     _, tuning = tatum_split(pijama_recordings(data))
-    folder = Path("/tmp/tatumflow-voicing-tuning")
-    folder.mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="tatumflow-voicing-"))  # his tuning files, linked: what eval reads
     for rec in tuning:
-        link = folder / rec.files[0].name
-        if not link.exists():
-            link.symlink_to(rec.files[0])
+        (folder / rec.files[0].name).symlink_to(rec.files[0])
     generator = load_generator(None, "cpu")
     if reach:
         generator.backend.native = generator.backend.static = None  # the host sampler: its pitch bias is patched
@@ -221,18 +220,21 @@ def judge(data: str, weights: Sequence[float], seeds: int, log_ratio: Sequence[f
     judges = Judges.load(critic, pianist)
     cfg = EvalConfig(PROMPT_S, CONTINUE_S, seeds, prompts_every_s=EVERY_S)
     out: dict = {"recordings": [r.key for r in tuning], "seeds": seeds, "reach": reach, "weights": {}}
-    for weight in weights:
-        patch = tilted(log_ratio, weight, reach)
-        patch(True)
-        try:
-            started = time.time()
-            report = evaluate(generator, [folder], cfg, controls, judges=judges)
-        finally:
-            patch(False)
-        out["weights"][str(weight)] = {name: {k: report.summary[name].get(k) for k in KEYS}
-                                       for name in ("model", "real", "no_style", "markov")}
-        out["weights"][str(weight)]["seconds"] = round(time.time() - started, 1)
-        print(weight, json.dumps(out["weights"][str(weight)]["model"]), flush=True)
+    try:
+        for weight in weights:
+            patch = tilted(log_ratio, weight, reach)
+            patch(True)
+            try:
+                started = time.time()
+                report = evaluate(generator, [folder], cfg, controls, judges=judges)
+            finally:
+                patch(False)
+            out["weights"][str(weight)] = {name: {k: report.summary[name].get(k) for k in KEYS}
+                                           for name in ("model", "real", "no_style", "markov")}
+            out["weights"][str(weight)]["seconds"] = round(time.time() - started, 1)
+            print(weight, json.dumps(out["weights"][str(weight)]["model"]), flush=True)
+    finally:
+        shutil.rmtree(folder)
     return out
 
 
