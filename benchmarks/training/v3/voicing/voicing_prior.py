@@ -114,19 +114,6 @@ KEYS = ("critic_auc", "discriminator_auc", "pianist_tatum_share", "pitch_class_k
         "velocity_std", "tempo_regularity", "run_share", "repeated_top_note", "grammar_errors")
 
 
-def _group(context: Sequence[Note], grid_s: float) -> tuple[int, int, int]:
-    """(first step, last step, highest key index) of the context's last onset group as eval.texture groups it."""
-    groups: list[list[int]] = []  # [first step, last step, top pitch]
-    for n in context[-24:]:
-        q = round(n.onset_s / grid_s)
-        if groups and q - groups[-1][0] <= CHORD_STEPS:
-            groups[-1][1], groups[-1][2] = q, max(groups[-1][2], n.pitch)
-        else:
-            groups.append([q, q, n.pitch])
-    first, last, top = groups[-1]
-    return first, last, top - PIANO_LOW
-
-
 def _group_pitches(context: Sequence[Note], grid_s: float) -> tuple[int, int, list[int]]:
     """(first step, last step, distinct key indices) of the context's last onset group (eval.texture's grouping)."""
     first, last, keys = None, None, set()
@@ -177,7 +164,6 @@ def tilted(log_ratio: Sequence[float], weight: float, reach: bool):
         for key in range(top + 1, n_keys):
             rows[top, key] = weight * log_ratio[min(key - top, WIDEST) - 1]
     originals = ChunkedGenerator._constraints, HostSampler.pitch_bias
-
     w = weight * np.asarray(log_ratio)
 
     def constraints(self, state, priors, start_s):
@@ -187,8 +173,9 @@ def tilted(log_ratio: Sequence[float], weight: float, reach: bool):
             if reach:  # every key, by how it changes the chord's adjacent intervals
                 first, last, keys = _group_pitches(state.context, self.tokenizer.config.grid_s)
                 c.chord_reach, c.chord_row = first + CHORD_STEPS - last, insertion_tilt(keys, w)
-            else:  # above the onset's top only, at delta 0
-                c.chord_reach, c.chord_row = 0, rows[_group(state.context, self.tokenizer.config.grid_s)[2]]
+            elif c.pitches_at_last_onset:  # at delta 0, above the top of the onset on the last step: the onset bias
+                row = rows[max(c.pitches_at_last_onset)]  # the native step applies too
+                c.onset_pitch_bias = row if c.onset_pitch_bias is None else c.onset_pitch_bias + row
         return c
 
     def pitch_bias(self, delta, out):
