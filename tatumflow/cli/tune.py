@@ -60,11 +60,11 @@ def tune(
         "Its other side: the critic's worst or best sample, or random (best and random need --chosen real)."))] = None,
     sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
     per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
+    anchor: Annotated[float | None, typer.Option("--anchor-kl", help="Add KL(ref || model) per note.")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     resume_stopped: Annotated[bool, typer.Option(
-        "--resume-stopped", help="Go on with a run that stopped (a guard, the patience) after changing settings.")]
-    = False,
+        "--resume-stopped", help="Go on with a stopped run (a guard, the patience), settings changed.")] = False,
 ) -> None:
     """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out (with the
     settings it was started with, except those given again)."""
@@ -80,7 +80,7 @@ def tune(
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
                            lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected,
-                           sft_weight=sft, per_step=per_step)
+                           sft_weight=sft, per_step=per_step, anchor_kl=anchor)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)

@@ -36,6 +36,7 @@ class TuneConfig:
     lr: float = 1e-5
     sft_weight: float = 0.0  # > 0: the chosen side's NLL per step added to DPO's loss, so weighted (learn.py)
     per_step: bool = False  # DPO's log-ratios as means per step, not sums (learn.py)
+    anchor_kl: float = 0.0  # > 0: KL(reference || model) per step added to DPO's loss, so weighted (learn.py)
     dpo_epochs: int = 1
     critic_epochs_first: int = 8
     critic_epochs: int = 3
@@ -62,8 +63,9 @@ class TuneConfig:
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
         if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):
             raise ValueError(f"tune: rejected must be worst, or best or random with chosen real; got {self.rejected!r}")
-        if not 0 <= self.sft_weight <= 100:
-            raise ValueError(f"tune: sft_weight must be in [0, 100], got {self.sft_weight}")
+        for name in ("sft_weight", "anchor_kl"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"tune: {name} must be in [0, 100], got {getattr(self, name)}")
         for name in ("beta", "lr", "critic_lr", "nll_rise", "spread_tolerance", "fourgram_tolerance"):
             if not 0 < getattr(self, name) <= 10:
                 raise ValueError(f"tune: {name} must be in (0, 10], got {getattr(self, name)}")

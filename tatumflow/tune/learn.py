@@ -8,11 +8,15 @@ computed once, before training). With `sft_weight` > 0 the chosen side's negativ
 weighted (as RPO does, Pang et al. 2024): a mass-covering term beside DPO's contrast, which on its own narrowed how
 much the textures vary (benchmarks/training/v3/README.md, runs d-h). With `per_step`, each side's log-ratio is
 divided by its number of steps (a mean per note, as length-normalised DPO variants do), so that how long his
-continuation and the model's are does not weigh in.
+continuation and the model's are does not weigh in. With `anchor_kl` > 0, the forward KL from the frozen reference
+to the model, per step of both continuations and summed over the four fields, is added, so weighted: DPO's contrast
+moves the sequences' log-ratios, and this keeps each step's distribution covering what the reference's covered (the
+spread of textures across seeds is what every round so far lost).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +29,9 @@ from ..eval.critic import Critic, collate
 from ..model.transformer import NoteTransformer
 
 
-def sequence_logprob(model: NoteTransformer, style: int, prompts: Sequence[np.ndarray],
-                     continuations: Sequence[np.ndarray]) -> torch.Tensor:
-    """log p(continuation | prompt) [B] under `model` (grad flows when enabled): one padded forward."""
+def _forward(model: NoteTransformer, style: int, prompts: Sequence[np.ndarray], continuations: Sequence[np.ndarray]
+             ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """(steps [B, T, 4], the continuations' mask [B, T], the four heads' log-probabilities) of one padded forward."""
     lengths = [len(p) + len(c) for p, c in zip(prompts, continuations)]
     width = max(lengths)
     steps = torch.zeros(len(lengths), width, 4, dtype=torch.long)
@@ -36,10 +40,33 @@ def sequence_logprob(model: NoteTransformer, style: int, prompts: Sequence[np.nd
         steps[i, : lengths[i]] = torch.as_tensor(np.concatenate([p, c]).reshape(-1, 4))
         mask[i, len(p) : lengths[i]] = 1.0
     logits = model(steps, torch.full((len(lengths),), style, dtype=torch.long))
+    return steps, mask, [F.log_softmax(head.float(), dim=-1) for head in logits]
+
+
+def _sequence_sum(steps: torch.Tensor, mask: torch.Tensor, logps: Sequence[torch.Tensor]) -> torch.Tensor:
     total = torch.zeros(steps.shape[:2])
-    for k, head in enumerate(logits):
-        total = total + F.log_softmax(head.float(), dim=-1).gather(-1, steps[..., k : k + 1])[..., 0]
+    for k, logp in enumerate(logps):
+        total = total + logp.gather(-1, steps[..., k : k + 1])[..., 0]
     return (total * mask).sum(dim=1)
+
+
+def sequence_logprob(model: NoteTransformer, style: int, prompts: Sequence[np.ndarray],
+                     continuations: Sequence[np.ndarray]) -> torch.Tensor:
+    """log p(continuation | prompt) [B] under `model` (grad flows when enabled): one padded forward."""
+    return _sequence_sum(*_forward(model, style, prompts, continuations))
+
+
+def anchor_kl(logps: Sequence[torch.Tensor], ref_logps: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """KL(reference || model) per continuation step, summed over the fields, averaged over the masked steps."""
+    kl = sum((ref.exp() * (ref - logp)).sum(-1) for logp, ref in zip(logps, ref_logps))
+    return (kl * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def frozen_copy(model: NoteTransformer) -> NoteTransformer:
+    ref = copy.deepcopy(model).eval()
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    return ref
 
 
 @dataclass
@@ -61,20 +88,28 @@ def reference_logprobs(model: NoteTransformer, style: int, pairs: Sequence[Pair]
 
 def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimizer: torch.optim.Optimizer,
               beta: float, gen: torch.Generator, grad_clip: float = 1.0, sft_weight: float = 0.0,
-              per_step: bool = False) -> dict[str, float]:
+              per_step: bool = False, anchor: tuple[NoteTransformer, float] | None = None) -> dict[str, float]:
     """One pass over the pairs in a random order, one pair per step; mean loss, reward accuracy and margin (and the
-    chosen side's NLL per step)."""
+    chosen side's NLL per step; with `anchor`, (the frozen reference, its weight), the mean anchor KL)."""
     model.train()
-    losses, correct, margins, nlls = [], [], [], []
+    losses, correct, margins, nlls, kls = [], [], [], [], []
     for i in torch.randperm(len(pairs), generator=gen).tolist():
         pair = pairs[i]
-        lp = sequence_logprob(model, style, [pair.prompt] * 2, [pair.chosen, pair.rejected])
+        sides = ([pair.prompt] * 2, [pair.chosen, pair.rejected])
+        steps, mask, logps = _forward(model, style, *sides)
+        lp = _sequence_sum(steps, mask, logps)
         n_chosen, n_rejected = (len(pair.chosen), len(pair.rejected)) if per_step else (1, 1)
         margin = beta * ((lp[0] - pair.ref_chosen) / n_chosen - (lp[1] - pair.ref_rejected) / n_rejected)
         loss = -F.logsigmoid(margin)
         nll = -lp[0] / max(1, len(pair.chosen))
         if sft_weight > 0:
             loss = loss + sft_weight * nll
+        if anchor is not None:
+            with torch.no_grad():
+                ref_logps = _forward(anchor[0], style, *sides)[2]
+            kl = anchor_kl(logps, ref_logps, mask)
+            loss = loss + anchor[1] * kl
+            kls.append(kl.item())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -84,8 +119,9 @@ def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimiz
         margins.append(margin.item())
         nlls.append(nll.item())
     model.eval()
-    return {"dpo_loss": _mean(losses), "dpo_reward_accuracy": _mean(correct), "dpo_margin": _mean(margins),
-            "dpo_chosen_nll": _mean(nlls)}
+    out = {"dpo_loss": _mean(losses), "dpo_reward_accuracy": _mean(correct), "dpo_margin": _mean(margins),
+           "dpo_chosen_nll": _mean(nlls)}
+    return out | ({"dpo_anchor_kl": _mean(kls)} if anchor is not None else {})
 
 
 def train_critic(critic: Critic, real: Sequence[tuple[np.ndarray, int]], fake: Sequence[tuple[np.ndarray, int]],

@@ -37,7 +37,7 @@ from ..model.checkpoint import Checkpoint
 from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
 from .config import TuneConfig, TuneState
 from .heldout import Prompt, Samples, judge, real_nll, sample_prompts
-from .learn import Pair, dpo_epoch, reference_logprobs, train_critic
+from .learn import Pair, dpo_epoch, frozen_copy, reference_logprobs, train_critic
 from .sampler import SampleConfig, prompt_notes
 from .splits import Recording
 
@@ -151,9 +151,10 @@ class Tuner:
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=0.0)
         gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * r)
         stats: dict[str, float] = {"pairs": float(len(pairs))}
+        anchor = (frozen_copy(model), self.cfg.anchor_kl) if self.cfg.anchor_kl > 0 else None
         for _ in range(self.cfg.dpo_epochs):
             stats |= dpo_epoch(model, self.style, pairs, optimizer, self.cfg.beta, gen, sft_weight=self.cfg.sft_weight,
-                               per_step=self.cfg.per_step)
+                               per_step=self.cfg.per_step, anchor=anchor)
         return stats
 
     def heldout(self, r: int) -> dict[str, float]:

@@ -107,6 +107,38 @@ def test_dpo_margin_is_of_sums_or_of_means_per_step(per_step):
     assert expected != 0 and stats["dpo_margin"] == pytest.approx(expected, rel=1e-3)
 
 
+def test_anchor_kl_holds_each_steps_distribution_near_the_reference():
+    """`anchor_kl`: KL(reference || model) over the continuations' steps is 0 at the start (the reference is the model
+    as it was) and, weighted, keeps the tuned model nearer the reference than DPO alone does."""
+    from tatumflow.tune.learn import Pair, _forward, anchor_kl, dpo_epoch, frozen_copy, reference_logprobs
+
+    tok = Tokenizer()
+    head = tok.steps_after(None, music(1, 2.0))
+    sides = ([head] * 2, [tok.steps_after(None, music(2, 1.0)), tok.steps_after(None, music(3, 1.0))])
+    kls = {}
+    for weight in (0.0, 50.0):
+        torch.manual_seed(0)
+        model = tiny_model(context_steps=256)
+        ref = frozen_copy(model)
+        pair = Pair(head, sides[1][0], sides[1][1])
+        reference_logprobs(model, 1, [pair])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        gen = torch.Generator().manual_seed(0)
+        first = dpo_epoch(model, 1, [pair], optimizer, 0.1, gen, anchor=(ref, weight) if weight else None)
+        for _ in range(7):
+            dpo_epoch(model, 1, [pair], optimizer, 0.1, gen, anchor=(ref, weight) if weight else None)
+        with torch.no_grad():
+            _, mask, logps = _forward(model, 1, *sides)
+            kls[weight] = float(anchor_kl(logps, _forward(ref, 1, *sides)[2], mask))
+        assert ("dpo_anchor_kl" in first) == bool(weight)
+        if weight:
+            assert first["dpo_anchor_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert 0 <= kls[50.0] < 0.5 * kls[0.0]
+    assert list(ref.parameters())[0].requires_grad is False
+    with pytest.raises(ValueError, match="anchor_kl"):
+        TuneConfig(anchor_kl=-1.0)
+
+
 def critic_data(tok, cfg, n, low):
     return [critic_steps(tok, cfg, music(i, 4.0), [x.shifted(4.2) for x in music(100 + i, 2.0, low=low)], 4.2, 2.0)
             for i in range(n)]

@@ -1,0 +1,68 @@
+"""Issue 25: is the quota duet's last late note the interpreter's, or the kernel's? A C real-time thread
+(`cyclictest`, rt-tests: SCHED_FIFO 20, as the engine's sender, waking every 1 ms, no Python) runs in the same
+CPU-quota group as the duet's `ours` lane, for the whole duet; how often the kernel wakes *it* >= 2 ms late is set
+beside the duet's late note-ons (sent > 2 ms after their time). The VM's steal over the run is read from /proc/stat.
+
+    sudo PYTHONPATH=. .venv/bin/python benchmarks/decode/2026-12-07e/wake_beside_duet.py OUT TAG \
+        [--no-duet] [--ct-outside]
+
+`--no-duet`: cyclictest alone in the group (the group's own effect); `--ct-outside`: cyclictest in the root group
+while the duet plays in the quota group (the machine's effect, apart from the group's).
+
+Writes OUT/ct_TAG.txt (cyclictest's histogram, 1 us bins), OUT/duet_TAG.json (the lane's report) and one JSON line
+on stdout. Needs root (the cgroup, SCHED_FIFO) and `cyclictest` (apt: rt-tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tatumflow.bench.quota import cpu_group
+
+SLOWDOWN, DUET_S, CT_S = 3.0, 60, 75  # cyclictest outlasts the duet (its start-up included)
+
+
+def steal_ticks() -> int:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return int(fields[8])  # cpu user nice system idle iowait irq softirq steal
+
+
+def late_wakeups(hist: Path, at_least_us: int) -> int:
+    rows = [line.split() for line in hist.read_text().splitlines() if line[:1].isdigit()]
+    return sum(int(count) for value, count in rows if int(value) >= at_least_us)
+
+
+def main() -> None:
+    out, tag = Path(sys.argv[1]), sys.argv[2]
+    duet = "--no-duet" not in sys.argv
+    out.mkdir(parents=True, exist_ok=True)
+    hist, report = out / f"ct_{tag}.txt", out / f"duet_{tag}.json"
+    steal0, t0 = steal_ticks(), time.monotonic()
+    with cpu_group(f"tatumflow-wake-{os.getpid()}", SLOWDOWN) as procs, open(hist, "w") as ct_out:
+        ct = subprocess.Popen(["cyclictest", "-m", "-p", "20", "-i", "1000", "-D", str(CT_S), "-h", "20000", "-q",
+                               "-t", "1"], stdout=ct_out, stderr=subprocess.STDOUT)
+        if "--ct-outside" not in sys.argv:
+            procs.write_text(str(ct.pid))
+        if duet:
+            subprocess.run([sys.executable, "-m", "tatumflow.bench.quota", "--lane", "ours", "--seconds",
+                            str(DUET_S), "--cgroup-procs", str(procs), "--json", str(report)], check=True)
+        ct.wait()
+    line = {"tag": tag, "duet": duet, "ct_in_group": "--ct-outside" not in sys.argv,
+            "seconds": round(time.monotonic() - t0, 1), "steal_ticks": steal_ticks() - steal0,
+            "ct_wakeups": late_wakeups(hist, 0), "ct_late_1ms": late_wakeups(hist, 1000),
+            "ct_late_2ms": late_wakeups(hist, 2000),
+            "ct_max_us": max((int(v) for v, c in (r.split() for r in hist.read_text().splitlines() if r[:1].isdigit())
+                              if int(c) > 0), default=0)}
+    if duet:
+        d = json.loads(report.read_text())
+        line |= {k: d[k] for k in ("late_notes", "notes_sent", "skipped_windows", "send_jitter_ms_p99")}
+    print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
