@@ -61,26 +61,26 @@ def tune(
     sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
     per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
     anchor: Annotated[float | None, typer.Option("--anchor-kl", help="Add KL(ref || model) per note.")] = None,
+    anchor_to: Annotated[str | None, typer.Option("--anchor-to", help="Its ref: round (the sampler) or start.")] = None,
     pianist: Annotated[str | None, typer.Option("--pianist", help="Pianist classifier folder (for the log).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
-    resume_stopped: Annotated[bool, typer.Option(
+    go_on: Annotated[bool, typer.Option(
         "--resume-stopped", help="Go on with a stopped run (a guard, the patience), settings changed.")] = False,
 ) -> None:
     """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out (with the
     settings it was started with, except those given again)."""
     from tatumflow.eval.pianist import load_pianist
     from tatumflow.paths import check_output_dir
-    from tatumflow.tune.config import TINY, TuneConfig
+    from tatumflow.tune.config import DEFAULT_BASE, TINY, TuneConfig
     from tatumflow.tune.rounds import tune_data
-    from tatumflow.tune.run import DEFAULT_BASE, open_tuner, run_rounds, set_threads
-    from tatumflow.tune.run import resume_stopped as resume
+    from tatumflow.tune.run import open_tuner, resume_stopped, run_rounds, set_threads
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
     _check_options(config, threads, rounds, data)
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
                            lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected,
-                           sft_weight=sft, per_step=per_step, anchor_kl=anchor)
+                           sft_weight=sft, per_step=per_step, anchor_kl=anchor, anchor_to=anchor_to)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
@@ -90,8 +90,8 @@ def tune(
         tuner = open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg,
                            lambda c, grid: tune_data(train, tuning, c, grid), clf)
         tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
-        if resume_stopped:
-            resume(tuner)
+        if go_on:
+            resume_stopped(tuner)
         state = run_rounds(tuner, rounds, _print_round)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))

@@ -16,6 +16,14 @@ from typing import Any
 
 STATE, LOG, POLICY, CRITIC = "tune.json", "log.jsonl", "policy", "critic"
 FORMAT = "tatumflow-tune-1"
+DEFAULT_BASE = "default"  # the embedded default model, wherever the package lies
+
+
+def base_path(base: str | Path) -> Path:
+    """The folder of a run's start model (`DEFAULT_BASE`: the embedded default)."""
+    from ..model.checkpoint import default_checkpoint_dir
+
+    return default_checkpoint_dir() if str(base) == DEFAULT_BASE else Path(base)
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class TuneConfig:
     sft_weight: float = 0.0  # > 0: the chosen side's NLL per step added to DPO's loss, so weighted (learn.py)
     per_step: bool = False  # DPO's log-ratios as means per step, not sums (learn.py)
     anchor_kl: float = 0.0  # > 0: KL(reference || model) per step added to DPO's loss, so weighted (learn.py)
+    anchor_to: str = "round"  # that reference: the model that sampled the round's pairs, or "start": the run's base
     dpo_epochs: int = 1
     critic_epochs_first: int = 8
     critic_epochs: int = 3
@@ -61,6 +70,8 @@ class TuneConfig:
                 raise ValueError(f"tune: {name} must be in (0, 120], got {getattr(self, name)}")
         if self.chosen not in ("critic", "real"):
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
+        if self.anchor_to not in ("round", "start"):
+            raise ValueError(f"tune: anchor_to must be round or start, got {self.anchor_to!r}")
         if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):
             raise ValueError(f"tune: rejected must be worst, or best or random with chosen real; got {self.rejected!r}")
         for name in ("sft_weight", "anchor_kl"):

@@ -33,9 +33,10 @@ import torch
 from ..eval.critic import Critic, critic_scores, critic_steps
 from ..eval.pianist import PianistClassifier
 from ..eval.prompts import prompt_splits
-from ..model.checkpoint import Checkpoint
+from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
-from .config import TuneConfig, TuneState
+from .config import TuneConfig, TuneState, base_path
 from .heldout import Prompt, Samples, judge, real_nll, sample_prompts
 from .learn import Pair, dpo_epoch, frozen_copy, reference_logprobs, train_critic
 from .sampler import SampleConfig, prompt_notes
@@ -151,11 +152,18 @@ class Tuner:
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=0.0)
         gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * r)
         stats: dict[str, float] = {"pairs": float(len(pairs))}
-        anchor = (frozen_copy(model), self.cfg.anchor_kl) if self.cfg.anchor_kl > 0 else None
+        anchor = (self._anchor_model(), self.cfg.anchor_kl) if self.cfg.anchor_kl > 0 else None
         for _ in range(self.cfg.dpo_epochs):
             stats |= dpo_epoch(model, self.style, pairs, optimizer, self.cfg.beta, gen, sft_weight=self.cfg.sft_weight,
                                per_step=self.cfg.per_step, anchor=anchor)
         return stats
+
+    def _anchor_model(self) -> NoteTransformer:
+        """The anchor KL's reference, frozen: the model that sampled this round's pairs, or the run's start model (a
+        leash on the whole run's drift, not on each round's)."""
+        if self.cfg.anchor_to == "start":
+            return frozen_copy(load_checkpoint(base_path(self.state.base)).model)
+        return frozen_copy(self.ckpt.model)
 
     def heldout(self, r: int) -> dict[str, float]:
         log.info("round %d: judging on %d held-out prompts", r, len(self.data.heldout))

@@ -15,8 +15,8 @@ import torch
 
 from ..eval.critic import Critic, CriticConfig, load_critic, save_critic
 from ..eval.pianist import PianistClassifier
-from ..model.checkpoint import Checkpoint, default_checkpoint_dir, load_checkpoint, save_checkpoint
-from .config import CRITIC, POLICY, TuneConfig, TuneState, append_log, load_state, save_state
+from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .config import CRITIC, POLICY, TuneConfig, TuneState, append_log, base_path, load_state, save_state
 from .rounds import TuneData, Tuner
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,7 @@ def guards(measures: dict[str, float], baseline: dict[str, float], cfg: TuneConf
             "guard_fourgram": near("fourgram_ratio", cfg.fourgram_tolerance)}
 
 
-DEFAULT_BASE = "default"  # the embedded default model, wherever the package lies
 BASELINE_KEYS = ("nll_real", "spread_ratio", "fourgram_ratio")
-
-
-def _base_path(base: str | Path) -> Path:
-    return default_checkpoint_dir() if str(base) == DEFAULT_BASE else Path(base)
 
 
 def _policy(folder: Path, state: TuneState) -> Checkpoint:
@@ -47,7 +42,7 @@ def _policy(folder: Path, state: TuneState) -> Checkpoint:
     state folder copied without `policy/` after round 0 resumes from its base)."""
     if (folder / POLICY).is_dir() or state.round > 0:
         return load_checkpoint(folder / POLICY)
-    return load_checkpoint(_base_path(state.base))
+    return load_checkpoint(base_path(state.base))
 
 
 def open_tuner(folder: Path, base: str | Path, cfg: TuneConfig, data: Callable[[TuneConfig, float], TuneData],
@@ -57,7 +52,7 @@ def open_tuner(folder: Path, base: str | Path, cfg: TuneConfig, data: Callable[[
     state = load_state(folder)
     if state is None:
         folder.mkdir(parents=True, exist_ok=True)
-        ckpt = load_checkpoint(_base_path(base))
+        ckpt = load_checkpoint(base_path(base))
         mcfg = ckpt.model.cfg
         critic = Critic(CriticConfig(vocab_sizes=mcfg.vocab_sizes, embed_dim=mcfg.d_model))
         critic.copy_embeddings(ckpt.model)
@@ -159,7 +154,7 @@ def rejudge_baseline(tuner: Tuner) -> dict[str, Any] | None:
     log.info("judging the start model again with %d seeds a prompt (the baseline had %s)", tuner.cfg.heldout_seeds,
              state.baseline_seeds)
     t0, policy = time.time(), tuner.ckpt
-    tuner.ckpt = load_checkpoint(_base_path(state.base))
+    tuner.ckpt = load_checkpoint(base_path(state.base))
     try:
         measures = tuner.heldout(state.round)
     finally:
