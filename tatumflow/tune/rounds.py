@@ -10,7 +10,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
    sample the critic finds least like him: a preference for his notes, as self-play fine-tuning does; with
    `rejected="best"`, against the sample it finds most like him: the hardest negative; with `rejected="random"`,
    against a lane drawn at random, so that the pairs do not push on the critic's extremes alone);
-2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs);
+2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs), with `anchor_kl` > 0
+   plus a KL leash per step to that reference or (`anchor_to="start"`) to the run's start model;
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
 4. the new model is judged on the held-out prompts by the new critic, the texture discriminator and the pianist
