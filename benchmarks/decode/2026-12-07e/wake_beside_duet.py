@@ -11,6 +11,13 @@ while the duet plays in the quota group (the machine's effect, apart from the gr
 
 Writes OUT/ct_TAG.txt (cyclictest's histogram, 1 us bins), OUT/duet_TAG.json (the lane's report) and one JSON line
 on stdout. Needs root (the cgroup, SCHED_FIFO) and `cyclictest` (apt: rt-tests).
+
+    python benchmarks/decode/2026-12-07e/wake_beside_duet.py --expect OUT SUMMARY.jsonl...
+
+sets each duet's late note-ons beside those the C thread's stalls predict: cyclictest skips the periods a stall
+swallows, so each late wake-up is one stall, about as long as its latency; a note-on due in the first (latency - 2 ms)
+of it is sent > 2 ms late, so the stalls' sum of (latency - 2 ms) over the run's length, times the notes sent, is the
+late count a sender that the kernel alone delays would get.
 """
 
 from __future__ import annotations
@@ -37,7 +44,36 @@ def late_wakeups(hist: Path, at_least_us: int) -> int:
     return sum(int(count) for value, count in rows if int(value) >= at_least_us)
 
 
+def _header(hist: Path, name: str) -> int:
+    """A number from cyclictest's summary lines ("# Max Latencies: 05328")."""
+    return next((int(line.split(":")[1]) for line in hist.read_text().splitlines() if line.startswith(f"# {name}:")), 0)
+
+
+def exposed_s(hist: Path, late_us: int = 2000) -> float:
+    """Seconds of the run in which a message due would be sent more than `late_us` late (see the module); wake-ups
+    past the histogram's 20 ms count as its longest (one of them is; no run here had two)."""
+    rows = [line.split() for line in hist.read_text().splitlines() if line[:1].isdigit()]
+    inside = sum((int(value) - late_us) * int(count) for value, count in rows if int(value) >= late_us)
+    return (inside + _header(hist, "Histogram Overflows") * (_header(hist, "Max Latencies") - late_us)) / 1e6
+
+
+def expect(out: Path, summaries: list[str]) -> None:
+    expected = got = sent = 0.0
+    for summary in summaries:
+        for line in Path(summary).read_text().splitlines():
+            run = json.loads(line)
+            if not run.get("duet", True):
+                continue
+            predicted = exposed_s(out / f"ct_{run['tag']}.txt") / CT_S * run["notes_sent"]
+            expected, got, sent = expected + predicted, got + run["late_notes"], sent + run["notes_sent"]
+            print(f"{run['tag']}: late note-ons {run['late_notes']}, the stalls predict {predicted:.2f}")
+    print(f"all: late note-ons {got:.0f} of {sent:.0f}, the stalls predict {expected:.2f}")
+
+
 def main() -> None:
+    if sys.argv[1] == "--expect":
+        expect(Path(sys.argv[2]), sys.argv[3:])
+        return
     out, tag = Path(sys.argv[1]), sys.argv[2]
     duet = "--no-duet" not in sys.argv
     out.mkdir(parents=True, exist_ok=True)
@@ -56,8 +92,7 @@ def main() -> None:
             "seconds": round(time.monotonic() - t0, 1), "steal_ticks": steal_ticks() - steal0,
             "ct_wakeups": late_wakeups(hist, 0), "ct_late_1ms": late_wakeups(hist, 1000),
             "ct_late_2ms": late_wakeups(hist, 2000),
-            "ct_max_us": max((int(v) for v, c in (r.split() for r in hist.read_text().splitlines() if r[:1].isdigit())
-                              if int(c) > 0), default=0)}
+            "ct_max_us": _header(hist, "Max Latencies"), "ct_overflows": _header(hist, "Histogram Overflows")}
     if duet:
         d = json.loads(report.read_text())
         line |= {k: d[k] for k in ("late_notes", "notes_sent", "skipped_windows", "send_jitter_ms_p99")}
