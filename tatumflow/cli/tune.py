@@ -14,6 +14,10 @@ CriticOpt = Annotated[str | None, typer.Option(
     "--critic", help="Learned critic folder (default: the shipped one, if any).", show_default=False)]
 PianistOpt = Annotated[str | None, typer.Option(
     "--pianist", help="Pianist classifier folder (default: the shipped one, if any).", show_default=False)]
+ObjectiveOpt = Annotated[str | None, typer.Option(
+    "--objective", help="dpo (pairs) or rloo (a policy gradient on every sample's critic score).")]
+CriticPromptsOpt = Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
+SeedsOpt = Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
 ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio")
 
 
@@ -37,7 +41,8 @@ def _check_options(config: str, threads: int, rounds: int | None, data: str) -> 
 
 
 def tune(
-    out: Annotated[str, typer.Option("--out", help="State folder: the run resumes from it (policy, critic, log).")],
+    out: Annotated[str, typer.Option("--out", help=(
+        "State folder: a run resumes from it (policy, critic, log) with its settings, but those given again."))],
     data: Annotated[str, typer.Option("--data", help="The PiJAMA root (kong/, pijama.csv): Art Tatum's training "
                                       "split gives the prompts, the tuning split judges the rounds.")],
     checkpoint: Annotated[str | None, typer.Option(
@@ -46,11 +51,9 @@ def tune(
     config: Annotated[str, typer.Option("--config", help="default or tiny (seconds, for tests).")] = "default",
     prompts: Annotated[int | None, typer.Option("--prompts", help="Prompts per round (DPO pairs).")] = None,
     samples: Annotated[int | None, typer.Option("--samples", help="Continuations per prompt.")] = None,
-    critic_prompts: Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
-    = None,
+    critic_prompts: CriticPromptsOpt = None,
     heldout_prompts: Annotated[int | None, typer.Option("--heldout-prompts", help="Held-out prompts judged.")] = None,
-    heldout_seeds: Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
-    = None,
+    heldout_seeds: SeedsOpt = None,
     max_rounds: Annotated[int | None, typer.Option("--max-rounds", help="Stop the run after this round.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="DPO learning rate (AdamW).")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta (the KL leash).")] = None,
@@ -59,6 +62,7 @@ def tune(
     rejected: Annotated[str | None, typer.Option("--rejected", help=(
         "Its other side: the critic's worst or best sample, or random (best and random need --chosen real)."))] = None,
     sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
+    objective: ObjectiveOpt = None,
     per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
     anchor: Annotated[float | None, typer.Option("--anchor-kl", help="Add KL(ref || model) per note.")] = None,
     anchor_to: Annotated[str | None, typer.Option("--anchor-to", help="Its ref: round (the sampler) or start.")] = None,
@@ -67,8 +71,7 @@ def tune(
     go_on: Annotated[bool, typer.Option(
         "--resume-stopped", help="Go on with a stopped run (a guard, the patience), settings changed.")] = False,
 ) -> None:
-    """Preference-tune the generator against a learned critic (DPO), in rounds; resumes from --out (with the
-    settings it was started with, except those given again)."""
+    """Preference-tune the generator against a learned critic (DPO or RLOO), in rounds; resumes from --out."""
     from tatumflow.eval.pianist import load_pianist
     from tatumflow.paths import check_output_dir
     from tatumflow.tune.config import DEFAULT_BASE, TINY, TuneConfig
@@ -80,7 +83,8 @@ def tune(
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
                            lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected,
-                           sft_weight=sft, per_step=per_step, anchor_kl=anchor, anchor_to=anchor_to)
+                           sft_weight=sft, per_step=per_step, anchor_kl=anchor, anchor_to=anchor_to,
+                           objective=objective)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)

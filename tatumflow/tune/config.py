@@ -46,7 +46,8 @@ class TuneConfig:
     per_step: bool = False  # DPO's log-ratios as means per step, not sums (learn.py)
     anchor_kl: float = 0.0  # > 0: KL(reference || model) per step added to DPO's loss, so weighted (learn.py)
     anchor_to: str = "round"  # that reference: the model that sampled the round's pairs, or "start": the run's base
-    dpo_epochs: int = 1
+    objective: str = "dpo"  # the generator's step: "dpo" on pairs, or "rloo": a policy gradient on every sample
+    dpo_epochs: int = 1  # passes over a round's pairs (or groups)
     critic_epochs_first: int = 8
     critic_epochs: int = 3
     critic_lr: float = 1e-3
@@ -70,6 +71,8 @@ class TuneConfig:
                 raise ValueError(f"tune: {name} must be in (0, 120], got {getattr(self, name)}")
         if self.chosen not in ("critic", "real"):
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
+        if self.objective not in ("dpo", "rloo"):
+            raise ValueError(f"tune: objective must be dpo or rloo, got {self.objective!r}")
         if self.anchor_to not in ("round", "start"):
             raise ValueError(f"tune: anchor_to must be round or start, got {self.anchor_to!r}")
         if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):

@@ -12,6 +12,12 @@ continuation and the model's are does not weigh in. With `anchor_kl` > 0, the fo
 to the model, per step of both continuations and summed over the four fields, is added, so weighted: DPO's contrast
 moves the sequences' log-ratios, and this keeps each step's distribution covering what the reference's covered (the
 spread of textures across seeds is what every round so far lost).
+
+The other objective, RLOO (Ahmadian et al. 2024; REINFORCE with a leave-one-out baseline): every sample of a prompt
+is used, not one pair. Each of a prompt's K samples has a reward (the critic's log-odds that it is Tatum's); its
+advantage is its reward minus the mean of the other K-1, divided by the round's reward spread; the loss is minus the
+advantage times the sample's mean log-probability per step, averaged over the K, plus the same anchor KL. A policy
+gradient on the critic's score, on the samples the model itself drew (on-policy), under the same leash.
 """
 
 from __future__ import annotations
@@ -122,6 +128,54 @@ def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimiz
     out = {"dpo_loss": _mean(losses), "dpo_reward_accuracy": _mean(correct), "dpo_margin": _mean(margins),
            "dpo_chosen_nll": _mean(nlls)}
     return out | ({"dpo_anchor_kl": _mean(kls)} if anchor is not None else {})
+
+
+@dataclass
+class Group:
+    prompt: np.ndarray  # [P, 4] steps
+    samples: list[np.ndarray]  # K continuations' steps, drawn by the model from this prompt
+    rewards: np.ndarray  # [K] the critic's log-odds that each is Tatum's
+
+
+def leave_one_out(rewards: np.ndarray, scale: float) -> np.ndarray:
+    """Each reward minus the mean of the others (RLOO's baseline), divided by `scale`."""
+    k = len(rewards)
+    return (rewards - (rewards.sum() - rewards) / (k - 1)) / scale
+
+
+def rloo_epoch(model: NoteTransformer, style: int, groups: Sequence[Group], optimizer: torch.optim.Optimizer,
+               gen: torch.Generator, grad_clip: float = 1.0, anchor: tuple[NoteTransformer, float] | None = None
+               ) -> dict[str, float]:
+    """One pass over the prompts in a random order, one prompt's K samples per step (the module's RLOO); the mean
+    policy-gradient loss, the advantages' mean size, the samples' NLL per step (and with `anchor`, the anchor KL)."""
+    scale = float(np.std(np.concatenate([g.rewards for g in groups]))) if groups else 1.0
+    scale = scale if scale > 1e-6 else 1.0
+    model.train()
+    losses, sizes, nlls, kls = [], [], [], []
+    for i in torch.randperm(len(groups), generator=gen).tolist():
+        group = groups[i]
+        sides = ([group.prompt] * len(group.samples), group.samples)
+        steps, mask, logps = _forward(model, style, *sides)
+        per_step = _sequence_sum(steps, mask, logps) / mask.sum(dim=1).clamp(min=1.0)
+        advantage = torch.as_tensor(leave_one_out(group.rewards, scale), dtype=per_step.dtype)
+        loss = -(advantage * per_step).mean()
+        if anchor is not None:
+            with torch.no_grad():
+                ref_logps = _forward(anchor[0], style, *sides)[2]
+            kl = anchor_kl(logps, ref_logps, mask)
+            loss = loss + anchor[1] * kl
+            kls.append(kl.item())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+        sizes.append(float(advantage.abs().mean()))
+        nlls.append(-float(per_step.detach().mean()))
+    model.eval()
+    out = {"pg_loss": _mean(losses), "pg_advantage": _mean(sizes), "pg_sample_nll": _mean(nlls),
+           "pg_reward_scale": scale}
+    return out | ({"pg_anchor_kl": _mean(kls)} if anchor is not None else {})
 
 
 def train_critic(critic: Critic, real: Sequence[tuple[np.ndarray, int]], fake: Sequence[tuple[np.ndarray, int]],

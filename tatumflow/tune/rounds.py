@@ -11,7 +11,9 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
    `rejected="best"`, against the sample it finds most like him: the hardest negative; with `rejected="random"`,
    against a lane drawn at random, so that the pairs do not push on the critic's extremes alone);
 2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs), with `anchor_kl` > 0
-   plus a KL leash per step to that reference or (`anchor_to="start"`) to the run's start model;
+   plus a KL leash per step to that reference or (`anchor_to="start"`) to the run's start model; or, with
+   `objective="rloo"`, no pairs: a policy gradient on every lane, its reward the critic's log-odds that it is
+   Tatum's against the prompt's other lanes (learn.py's RLOO), under the same leash;
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
 4. the new model is judged on the held-out prompts by the new critic, the texture discriminator and the pianist
@@ -39,7 +41,7 @@ from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
 from .config import TuneConfig, TuneState, base_path
 from .heldout import Prompt, Samples, judge, real_nll, sample_prompts
-from .learn import Pair, dpo_epoch, frozen_copy, reference_logprobs, train_critic
+from .learn import Group, Pair, dpo_epoch, frozen_copy, reference_logprobs, rloo_epoch, train_critic
 from .sampler import SampleConfig, prompt_notes
 from .splits import Recording
 
@@ -121,11 +123,16 @@ class Tuner:
         loss = train_critic(self.critic, real, fake, epochs, self.cfg.critic_lr, gen)
         return {"critic_loss": loss, "critic_examples": float(len(real) + len(fake))}
 
-    def pairs(self, r: int) -> list[Pair]:
+    def _ranked(self, r: int) -> tuple[list[Prompt], list[list[np.ndarray]], np.ndarray]:
+        """Round r's fresh prompts, the current model's lanes' steps for each, and the critic's scores [prompts,
+        lanes] (log-odds that a sample is generated: lower is more like Tatum)."""
         prompts = _pick(self.data.train, self.cfg.prompts_per_round, self.cfg.seed, r, 0)
         samples, steps = self._sample(prompts, self.cfg.samples_per_prompt, self.cfg.seed * 1_000_003 + 2 * r)
         _, fake = self._critic_items(samples)
-        scores = critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
+        return prompts, steps, critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
+
+    def pairs(self, r: int) -> list[Pair]:
+        prompts, steps, scores = self._ranked(r)
         drawn = np.random.default_rng([self.cfg.seed, r]).integers(0, self.cfg.samples_per_prompt, len(prompts))
         out = []
         for p, lane_steps, row, lane in zip(prompts, steps, scores, drawn):
@@ -138,6 +145,16 @@ class Tuner:
             out.append(Pair(head, chosen, rejected))
         return out
 
+    def groups(self, r: int) -> list[Group]:
+        """RLOO's groups: each fresh prompt's lanes with their rewards (minus the critic's scores); a prompt with an
+        empty lane is left out (a group needs all its samples for the leave-one-out baseline)."""
+        prompts, steps, scores = self._ranked(r)
+        out = []
+        for p, lane_steps, row in zip(prompts, steps, scores):
+            if all(len(s) for s in lane_steps):
+                out.append(Group(self._real_steps(p)[0], list(lane_steps), -row.astype(np.float64)))
+        return out
+
     def _real_steps(self, p: Prompt) -> tuple[np.ndarray, np.ndarray]:
         """(the prompt's steps as the model reads them, Tatum's real continuation's steps after them)."""
         head = prompt_notes(p.prompt, self.sample_cfg)
@@ -145,15 +162,23 @@ class Tuner:
         steps = self.ckpt.tokenizer.steps_after(None, head + tail[: self.sample_cfg.max_notes])
         return steps[: len(head)], steps[len(head) :]
 
-    def dpo(self, r: int) -> dict[str, float]:
-        pairs = self.pairs(r)
+    def learn(self, r: int) -> dict[str, float]:
+        """Round r's step on the generator: DPO on pairs, or RLOO on every sample (`objective`)."""
         model = self.ckpt.model
-        log.info("round %d: %d pairs; DPO", r, len(pairs))
-        reference_logprobs(model, self.style, pairs)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.cfg.lr, weight_decay=0.0)
         gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * r)
-        stats: dict[str, float] = {"pairs": float(len(pairs))}
         anchor = (self._anchor_model(), self.cfg.anchor_kl) if self.cfg.anchor_kl > 0 else None
+        if self.cfg.objective == "rloo":
+            groups = self.groups(r)
+            log.info("round %d: %d prompts x %d samples; RLOO", r, len(groups), self.cfg.samples_per_prompt)
+            stats: dict[str, float] = {"groups": float(len(groups))}
+            for _ in range(self.cfg.dpo_epochs):
+                stats |= rloo_epoch(model, self.style, groups, optimizer, gen, anchor=anchor)
+            return stats
+        pairs = self.pairs(r)
+        log.info("round %d: %d pairs; DPO", r, len(pairs))
+        reference_logprobs(model, self.style, pairs)
+        stats = {"pairs": float(len(pairs))}
         for _ in range(self.cfg.dpo_epochs):
             stats |= dpo_epoch(model, self.style, pairs, optimizer, self.cfg.beta, gen, sft_weight=self.cfg.sft_weight,
                                per_step=self.cfg.per_step, anchor=anchor)

@@ -78,7 +78,7 @@ def run_round(tuner: Tuner, r: int) -> dict[str, Any]:
     if r == 0:
         record |= tuner.retrain_critic(0, tuner.cfg.critic_epochs_first)
     else:
-        record |= tuner.dpo(r)
+        record |= tuner.learn(r)
         record |= tuner.retrain_critic(r, tuner.cfg.critic_epochs)
     record |= tuner.heldout(r)
     if r == 0:

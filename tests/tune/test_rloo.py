@@ -1,0 +1,83 @@
+"""RLOO, the policy gradient on every sample's critic score (tune/learn.py `rloo_epoch`, rounds.py `Tuner.groups`),
+on a tiny model."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
+from tatumflow.model.tokenizer import Tokenizer
+from tatumflow.tune.config import LOG, TINY, TuneConfig
+from tatumflow.tune.learn import Group, _forward, _sequence_sum, frozen_copy, leave_one_out, rloo_epoch
+from tatumflow.tune.run import open_tuner, run_rounds
+from tests.tiny import STYLES, tiny_model
+from tests.tune.test_tune import music, tiny_data
+
+
+def test_leave_one_out_baseline():
+    """Each advantage is the reward minus the mean of the prompt's other rewards, scaled; they sum to 0."""
+    adv = leave_one_out(np.array([1.0, 2.0, 3.0, 6.0]), 2.0)
+    assert adv == pytest.approx([(1 - 11 / 3) / 2, (2 - 10 / 3) / 2, (3 - 3) / 2, (6 - 2) / 2])
+    assert adv.sum() == pytest.approx(0.0)
+    assert leave_one_out(np.array([5.0, 5.0]), 1.0) == pytest.approx([0.0, 0.0])
+
+
+def _group(tok: Tokenizer, rewards: list[float]) -> Group:
+    head = tok.steps_after(None, music(1, 2.0))
+    return Group(head, [tok.steps_after(None, music(2 + i, 1.0)) for i in range(len(rewards))], np.array(rewards))
+
+
+def _per_step(model, group: Group) -> np.ndarray:
+    with torch.no_grad():
+        steps, mask, logps = _forward(model, 1, [group.prompt] * len(group.samples), group.samples)
+        return (_sequence_sum(steps, mask, logps) / mask.sum(dim=1)).numpy()
+
+
+def test_rloo_raises_the_rewarded_sample_and_leaves_equal_rewards_alone():
+    """The sample the critic rewards gains log-probability per step against the one it does not; a prompt whose
+    samples are rewarded alike moves nothing (its advantages are 0), and the anchor's KL is logged from 0."""
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    model = tiny_model(context_steps=256)
+    group = _group(tok, [2.0, -2.0])
+    before = _per_step(model, group)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(0)
+    first = rloo_epoch(model, 1, [group], optimizer, gen, anchor=(frozen_copy(model), 1.0))
+    assert first["pg_anchor_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert first["pg_advantage"] == pytest.approx(2.0)  # (2 - -2) / the rewards' spread, 2
+    for _ in range(5):
+        rloo_epoch(model, 1, [group], optimizer, gen)
+    after = _per_step(model, group)
+    assert after[0] - before[0] > after[1] - before[1]
+
+    still = tiny_model(context_steps=256)
+    start = {k: v.clone() for k, v in still.state_dict().items()}
+    optimizer = torch.optim.AdamW(still.parameters(), lr=3e-3, weight_decay=0.0)
+    stats = rloo_epoch(still, 1, [_group(tok, [0.5, 0.5, 0.5])], optimizer, gen)
+    assert stats["pg_loss"] == pytest.approx(0.0, abs=1e-9)
+    assert all(torch.equal(start[k], v) for k, v in still.state_dict().items())
+
+
+def test_an_rloo_round_scores_every_lane_and_logs_its_step(tmp_path):
+    """`objective="rloo"`: a round's groups hold every lane of each fresh prompt, their rewards minus the critic's
+    log-odds that the lane is generated; the round logs the policy gradient's step instead of DPO's."""
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    tuner = open_tuner(tmp_path / "state", base, replace(TINY, objective="rloo", anchor_kl=1.0), tiny_data)
+    run_rounds(tuner, rounds=1)
+    groups = tuner.groups(1)
+    assert groups and all(len(g.samples) == TINY.samples_per_prompt for g in groups)
+    prompts, steps, scores = tuner._ranked(1)
+    assert [len(s) for s in groups[0].samples] == [len(s) for s in steps[0]]
+    assert groups[0].rewards == pytest.approx(-scores[0])
+    assert scores.shape == (len(prompts), TINY.samples_per_prompt)
+    run_rounds(tuner, rounds=1)
+    records = [json.loads(line) for line in (tmp_path / "state" / LOG).read_text().splitlines()]
+    assert records[1]["groups"] >= 1 and "pg_loss" in records[1] and "dpo_loss" not in records[1]
+    assert records[1]["pg_anchor_kl"] >= 0
+    with pytest.raises(ValueError, match="objective"):
+        TuneConfig(objective="ppo")
