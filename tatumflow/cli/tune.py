@@ -16,6 +16,8 @@ PianistOpt = Annotated[str | None, typer.Option(
     "--pianist", help="Pianist classifier folder (default: the shipped one, if any).", show_default=False)]
 ObjectiveOpt = Annotated[str | None, typer.Option(
     "--objective", help="dpo (pairs) or rloo (a policy gradient on every sample's critic score).")]
+DiversityOpt = Annotated[float | None, typer.Option(
+    "--diversity", help="rloo: add each sample's texture distance to its prompt's others, so weighted.")]
 CriticPromptsOpt = Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
 SeedsOpt = Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
 ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio")
@@ -38,6 +40,21 @@ def _check_options(config: str, threads: int, rounds: int | None, data: str) -> 
         fail("--threads must be in 1..256 and --rounds >= 1")
     if not (Path(data) / "kong").is_dir():
         fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
+
+
+def _open(out: str, data: str, checkpoint: str | None, cfg: Any, pianist: str | None) -> Any:
+    """The run in `out` (started from `checkpoint` or the embedded model with `cfg`, or resumed), on Art Tatum's
+    training and tuning splits of the PiJAMA root `data`."""
+    from tatumflow.eval.pianist import load_pianist
+    from tatumflow.tune.config import DEFAULT_BASE
+    from tatumflow.tune.rounds import tune_data
+    from tatumflow.tune.run import open_tuner
+    from tatumflow.tune.splits import pijama_recordings, tatum_split
+
+    clf = load_pianist(pianist) if pianist else None
+    train, tuning = tatum_split(pijama_recordings(data))
+    return open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg, lambda c, grid: tune_data(train, tuning, c, grid),
+                      clf)
 
 
 def tune(
@@ -63,6 +80,7 @@ def tune(
         "Its other side: the critic's worst or best sample, or random (best and random need --chosen real)."))] = None,
     sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
     objective: ObjectiveOpt = None,
+    diversity: DiversityOpt = None,
     per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
     anchor: Annotated[float | None, typer.Option("--anchor-kl", help="Add KL(ref || model) per note.")] = None,
     anchor_to: Annotated[str | None, typer.Option("--anchor-to", help="Its ref: round (the sampler) or start.")] = None,
@@ -72,27 +90,21 @@ def tune(
         "--resume-stopped", help="Go on with a stopped run (a guard, the patience), settings changed.")] = False,
 ) -> None:
     """Preference-tune the generator against a learned critic (DPO or RLOO), in rounds; resumes from --out."""
-    from tatumflow.eval.pianist import load_pianist
     from tatumflow.paths import check_output_dir
-    from tatumflow.tune.config import DEFAULT_BASE, TINY, TuneConfig
-    from tatumflow.tune.rounds import tune_data
-    from tatumflow.tune.run import open_tuner, resume_stopped, run_rounds, set_threads
-    from tatumflow.tune.splits import pijama_recordings, tatum_split
+    from tatumflow.tune.config import TINY, TuneConfig
+    from tatumflow.tune.run import resume_stopped, run_rounds, set_threads
 
     _check_options(config, threads, rounds, data)
     overrides = _overrides(prompts_per_round=prompts, samples_per_prompt=samples, critic_prompts=critic_prompts,
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
                            lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected,
                            sft_weight=sft, per_step=per_step, anchor_kl=anchor, anchor_to=anchor_to,
-                           objective=objective)
+                           objective=objective, diversity=diversity)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
-        clf = load_pianist(pianist) if pianist else None
         set_threads(threads)
-        train, tuning = tatum_split(pijama_recordings(data))
-        tuner = open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg,
-                           lambda c, grid: tune_data(train, tuning, c, grid), clf)
+        tuner = _open(out, data, checkpoint, cfg, pianist)
         tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
         if go_on:
             resume_stopped(tuner)

@@ -47,6 +47,7 @@ class TuneConfig:
     anchor_kl: float = 0.0  # > 0: KL(reference || model) per step added to DPO's loss, so weighted (learn.py)
     anchor_to: str = "round"  # that reference: the model that sampled the round's pairs, or "start": the run's base
     objective: str = "dpo"  # the generator's step: "dpo" on pairs, or "rloo": a policy gradient on every sample
+    diversity: float = 0.0  # RLOO: > 0 adds each sample's texture distance to its prompt's others, so weighted
     dpo_epochs: int = 1  # passes over a round's pairs (or groups)
     critic_epochs_first: int = 8
     critic_epochs: int = 3
@@ -77,7 +78,7 @@ class TuneConfig:
             raise ValueError(f"tune: anchor_to must be round or start, got {self.anchor_to!r}")
         if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):
             raise ValueError(f"tune: rejected must be worst, or best or random with chosen real; got {self.rejected!r}")
-        for name in ("sft_weight", "anchor_kl"):
+        for name in ("sft_weight", "anchor_kl", "diversity"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"tune: {name} must be in [0, 100], got {getattr(self, name)}")
         for name in ("beta", "lr", "critic_lr", "nll_rise", "spread_tolerance", "fourgram_tolerance"):

@@ -71,6 +71,12 @@ def _texture(notes: Sequence[Note], end_s: float) -> tuple[dict[str, float], np.
     return m, feature_vector(view, m)
 
 
+def spread_measures(notes: Sequence[Note], end_s: float) -> np.ndarray:
+    """The texture measures the spread guard reads (`SPREAD_KEYS`), of one continuation (NaN where undefined)."""
+    m = _texture(notes, end_s)[0]
+    return np.array([m[key] for key in SPREAD_KEYS], dtype=np.float64)
+
+
 @torch.no_grad()
 def real_nll(model: NoteTransformer, tokenizer: Tokenizer, style: int, prompts: Sequence[Prompt],
              cfg: SampleConfig) -> float:

@@ -17,13 +17,17 @@ The other objective, RLOO (Ahmadian et al. 2024; REINFORCE with a leave-one-out 
 is used, not one pair. Each of a prompt's K samples has a reward (the critic's log-odds that it is Tatum's); its
 advantage is its reward minus the mean of the other K-1, divided by the round's reward spread; the loss is minus the
 advantage times the sample's mean log-probability per step, averaged over the K, plus the same anchor KL. A policy
-gradient on the critic's score, on the samples the model itself drew (on-policy), under the same leash.
+gradient on the critic's score, on the samples the model itself drew (on-policy), under the same leash. With a
+diversity weight, each sample's reward also counts how far its textures lie from its prompt's other samples
+(`lane_diversity`), as diversity-aware preference methods do (DivPO, Lanchantin et al. 2025): every step that moved
+an ear so far also narrowed how much the textures vary, and this rewards the variety the spread guard measures.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -141,6 +145,23 @@ def leave_one_out(rewards: np.ndarray, scale: float) -> np.ndarray:
     """Each reward minus the mean of the others (RLOO's baseline), divided by `scale`."""
     k = len(rewards)
     return (rewards - (rewards.sum() - rewards) / (k - 1)) / scale
+
+
+def lane_diversity(measures: np.ndarray) -> np.ndarray:
+    """[prompts, K] each sample's mean distance to its prompt's other samples over the texture measures
+    [prompts, K, M], each measure standardised over the whole round (undefined values count as the mean)."""
+    flat = measures.reshape(-1, measures.shape[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a measure undefined everywhere: its column counts 0
+        mean, std = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
+    z = np.nan_to_num((measures - mean) / np.where(std > 0, std, 1.0))
+    dist = np.linalg.norm(z[:, :, None, :] - z[:, None, :, :], axis=-1)  # [prompts, K, K]
+    return dist.sum(axis=-1) / (measures.shape[1] - 1)
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
+    std = float(np.std(values))
+    return (values - float(np.mean(values))) / (std if std > 1e-9 else 1.0)
 
 
 def rloo_epoch(model: NoteTransformer, style: int, groups: Sequence[Group], optimizer: torch.optim.Optimizer,

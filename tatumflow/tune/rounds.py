@@ -13,7 +13,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
 2. DPO (learn.py) against the model as it was (the frozen reference that sampled the pairs), with `anchor_kl` > 0
    plus a KL leash per step to that reference or (`anchor_to="start"`) to the run's start model; or, with
    `objective="rloo"`, no pairs: a policy gradient on every lane, its reward the critic's log-odds that it is
-   Tatum's against the prompt's other lanes (learn.py's RLOO), under the same leash;
+   Tatum's against the prompt's other lanes (learn.py's RLOO), under the same leash, and with `diversity` > 0
+   how far each lane's textures lie from its prompt's other lanes' added to it;
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
 4. the new model is judged on the held-out prompts by the new critic, the texture discriminator and the pianist
@@ -40,8 +41,18 @@ from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
 from .config import TuneConfig, TuneState, base_path
-from .heldout import Prompt, Samples, judge, real_nll, sample_prompts
-from .learn import Group, Pair, dpo_epoch, frozen_copy, reference_logprobs, rloo_epoch, train_critic
+from .heldout import Prompt, Samples, judge, real_nll, sample_prompts, spread_measures
+from .learn import (
+    Group,
+    Pair,
+    dpo_epoch,
+    frozen_copy,
+    lane_diversity,
+    reference_logprobs,
+    rloo_epoch,
+    standardised,
+    train_critic,
+)
 from .sampler import SampleConfig, prompt_notes
 from .splits import Recording
 
@@ -123,16 +134,17 @@ class Tuner:
         loss = train_critic(self.critic, real, fake, epochs, self.cfg.critic_lr, gen)
         return {"critic_loss": loss, "critic_examples": float(len(real) + len(fake))}
 
-    def _ranked(self, r: int) -> tuple[list[Prompt], list[list[np.ndarray]], np.ndarray]:
-        """Round r's fresh prompts, the current model's lanes' steps for each, and the critic's scores [prompts,
-        lanes] (log-odds that a sample is generated: lower is more like Tatum)."""
+    def _ranked(self, r: int) -> tuple[Samples, list[list[np.ndarray]], np.ndarray]:
+        """Round r's fresh prompts continued by the current model (notes, and each lane's steps), and the critic's
+        scores [prompts, lanes] (log-odds that a sample is generated: lower is more like Tatum)."""
         prompts = _pick(self.data.train, self.cfg.prompts_per_round, self.cfg.seed, r, 0)
         samples, steps = self._sample(prompts, self.cfg.samples_per_prompt, self.cfg.seed * 1_000_003 + 2 * r)
         _, fake = self._critic_items(samples)
-        return prompts, steps, critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
+        return samples, steps, critic_scores(self.critic, fake).reshape(len(prompts), self.cfg.samples_per_prompt)
 
     def pairs(self, r: int) -> list[Pair]:
-        prompts, steps, scores = self._ranked(r)
+        samples, steps, scores = self._ranked(r)
+        prompts = samples.prompts
         drawn = np.random.default_rng([self.cfg.seed, r]).integers(0, self.cfg.samples_per_prompt, len(prompts))
         out = []
         for p, lane_steps, row, lane in zip(prompts, steps, scores, drawn):
@@ -145,15 +157,23 @@ class Tuner:
             out.append(Pair(head, chosen, rejected))
         return out
 
-    def groups(self, r: int) -> list[Group]:
-        """RLOO's groups: each fresh prompt's lanes with their rewards (minus the critic's scores); a prompt with an
+    def groups(self, r: int) -> tuple[list[Group], dict[str, float]]:
+        """RLOO's groups: each fresh prompt's lanes with their rewards, minus the critic's scores (with `diversity`
+        > 0, both standardised over the round and the lanes' texture diversity added, so weighted); a prompt with an
         empty lane is left out (a group needs all its samples for the leave-one-out baseline)."""
-        prompts, steps, scores = self._ranked(r)
-        out = []
-        for p, lane_steps, row in zip(prompts, steps, scores):
-            if all(len(s) for s in lane_steps):
-                out.append(Group(self._real_steps(p)[0], list(lane_steps), -row.astype(np.float64)))
-        return out
+        samples, steps, scores = self._ranked(r)
+        rewards = -scores.astype(np.float64)
+        stats: dict[str, float] = {"pg_critic_reward": float(rewards.mean())}
+        if self.cfg.diversity > 0:
+            seconds = self.cfg.continue_seconds
+            measures = np.array([[spread_measures(n, p.start_s + seconds) for n in lanes]
+                                 for p, lanes in zip(samples.prompts, samples.generated)])
+            variety = lane_diversity(measures)
+            rewards = standardised(rewards) + self.cfg.diversity * standardised(variety)
+            stats["pg_lane_diversity"] = float(variety.mean())
+        out = [Group(self._real_steps(p)[0], list(lanes), row)
+               for p, lanes, row in zip(samples.prompts, steps, rewards) if all(len(s) for s in lanes)]
+        return out, stats
 
     def _real_steps(self, p: Prompt) -> tuple[np.ndarray, np.ndarray]:
         """(the prompt's steps as the model reads them, Tatum's real continuation's steps after them)."""
@@ -169,9 +189,9 @@ class Tuner:
         gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * r)
         anchor = (self._anchor_model(), self.cfg.anchor_kl) if self.cfg.anchor_kl > 0 else None
         if self.cfg.objective == "rloo":
-            groups = self.groups(r)
+            groups, stats = self.groups(r)
             log.info("round %d: %d prompts x %d samples; RLOO", r, len(groups), self.cfg.samples_per_prompt)
-            stats: dict[str, float] = {"groups": float(len(groups))}
+            stats["groups"] = float(len(groups))
             for _ in range(self.cfg.dpo_epochs):
                 stats |= rloo_epoch(model, self.style, groups, optimizer, gen, anchor=anchor)
             return stats

@@ -11,7 +11,17 @@ import torch
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.tune.config import LOG, TINY, TuneConfig
-from tatumflow.tune.learn import Group, _forward, _sequence_sum, frozen_copy, leave_one_out, rloo_epoch
+from tatumflow.tune.heldout import spread_measures
+from tatumflow.tune.learn import (
+    Group,
+    _forward,
+    _sequence_sum,
+    frozen_copy,
+    lane_diversity,
+    leave_one_out,
+    rloo_epoch,
+    standardised,
+)
 from tatumflow.tune.run import open_tuner, run_rounds
 from tests.tiny import STYLES, tiny_model
 from tests.tune.test_tune import music, tiny_data
@@ -23,6 +33,36 @@ def test_leave_one_out_baseline():
     assert adv == pytest.approx([(1 - 11 / 3) / 2, (2 - 10 / 3) / 2, (3 - 3) / 2, (6 - 2) / 2])
     assert adv.sum() == pytest.approx(0.0)
     assert leave_one_out(np.array([5.0, 5.0]), 1.0) == pytest.approx([0.0, 0.0])
+
+
+def test_lane_diversity_is_each_samples_mean_distance_to_its_prompts_others():
+    """Over measures standardised across the round: two identical lanes and one apart; a measure undefined (NaN)
+    everywhere counts nothing; a prompt whose lanes agree has diversity 0."""
+    measures = np.array([[[0.0, np.nan], [0.0, np.nan], [3.0, np.nan]], [[1.0, np.nan]] * 3])
+    div = lane_diversity(measures)
+    z = (np.array([0.0, 0.0, 3.0]) - 5 / 6) / np.std([0, 0, 3, 1, 1, 1])
+    assert div[0] == pytest.approx([(z[2] - z[0]) / 2, (z[2] - z[0]) / 2, z[2] - z[0]])
+    assert div[1] == pytest.approx([0.0, 0.0, 0.0])
+    assert standardised(np.array([1.0, 3.0])) == pytest.approx([-1.0, 1.0])
+
+
+def test_with_diversity_an_rloo_reward_adds_the_lanes_variety(tmp_path):
+    """`diversity`: the rewards are the critic's and the lanes' texture diversity, each standardised over the
+    round, the latter so weighted; the round logs the mean diversity."""
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    cfg = replace(TINY, objective="rloo", diversity=2.0)
+    tuner = open_tuner(tmp_path / "state", base, cfg, tiny_data)
+    run_rounds(tuner, rounds=1)
+    groups, stats = tuner.groups(1)
+    samples, _, scores = tuner._ranked(1)
+    measures = np.array([[spread_measures(n, p.start_s + cfg.continue_seconds) for n in lanes]
+                         for p, lanes in zip(samples.prompts, samples.generated)])
+    expected = standardised(-scores) + 2.0 * standardised(lane_diversity(measures))
+    assert np.concatenate([g.rewards for g in groups]) == pytest.approx(expected.ravel(), abs=1e-5)
+    assert stats["pg_lane_diversity"] == pytest.approx(lane_diversity(measures).mean())
+    with pytest.raises(ValueError, match="diversity"):
+        TuneConfig(diversity=-1.0)
 
 
 def _group(tok: Tokenizer, rewards: list[float]) -> Group:
@@ -69,12 +109,13 @@ def test_an_rloo_round_scores_every_lane_and_logs_its_step(tmp_path):
     save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
     tuner = open_tuner(tmp_path / "state", base, replace(TINY, objective="rloo", anchor_kl=1.0), tiny_data)
     run_rounds(tuner, rounds=1)
-    groups = tuner.groups(1)
+    groups, stats = tuner.groups(1)
     assert groups and all(len(g.samples) == TINY.samples_per_prompt for g in groups)
-    prompts, steps, scores = tuner._ranked(1)
+    samples, steps, scores = tuner._ranked(1)
     assert [len(s) for s in groups[0].samples] == [len(s) for s in steps[0]]
     assert groups[0].rewards == pytest.approx(-scores[0])
-    assert scores.shape == (len(prompts), TINY.samples_per_prompt)
+    assert scores.shape == (len(samples.prompts), TINY.samples_per_prompt)
+    assert stats["pg_critic_reward"] == pytest.approx(-scores.mean()) and "pg_lane_diversity" not in stats
     run_rounds(tuner, rounds=1)
     records = [json.loads(line) for line in (tmp_path / "state" / LOG).read_text().splitlines()]
     assert records[1]["groups"] >= 1 and "pg_loss" in records[1] and "dpo_loss" not in records[1]
