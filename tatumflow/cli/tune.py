@@ -20,7 +20,8 @@ DiversityOpt = Annotated[float | None, typer.Option(
     "--diversity", help="rloo: add each sample's texture distance to its prompt's others, so weighted.")]
 CriticPromptsOpt = Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
 SeedsOpt = Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
-ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio")
+ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio",
+              "pitch_class_kl", "pctm_cosine")
 
 
 def _print_round(record: dict[str, Any]) -> None:

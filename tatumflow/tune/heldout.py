@@ -7,6 +7,8 @@
   `spread_ratio`, the texture measures' spread (standard deviation over all continuations, every seed) over Tatum's
   (over his real continuations), averaged over the measures; `fourgram_ratio`, the share of distinct pitch 4-grams
   (chord order) in a continuation, the model's mean over Tatum's.
+- Harmony (reported, not guarded): `pitch_class_kl` and `pctm_cosine`, each continuation's against Tatum's real one
+  (`eval.metrics`, as `tatumflow eval` measures how a reply follows the harmony), means over every seed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from ..eval.critic import Critic, critic_scores, critic_steps
 from ..eval.discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector, roc_auc
-from ..eval.metrics import in_chord_order
+from ..eval.metrics import in_chord_order, pctm_cosine, pitch_class_kl
 from ..eval.pianist import PianistClassifier, pianist_features
 from ..eval.texture import snap_to_grid, texture_measures
 from ..model.tokenizer import Tokenizer
@@ -99,7 +101,7 @@ def judge(samples: Samples, tokenizer: Tokenizer, seconds: float, critic: Critic
           pianist: PianistClassifier | None) -> dict[str, float]:
     """The ears and the texture guards over held-out samples (see the module)."""
     real_m, real_f, fake_m, fake_f, groups_real, groups_fake = [], [], [], [], [], []
-    real_items, fake_items, grams_real, grams_fake = [], [], [], []
+    real_items, fake_items, grams_real, grams_fake, kls, pctms = [], [], [], [], [], []
     for p, seeds in zip(samples.prompts, samples.generated):
         end = p.start_s + seconds
         m, f = _texture(p.real, end)
@@ -115,13 +117,16 @@ def judge(samples: Samples, tokenizer: Tokenizer, seconds: float, critic: Critic
             fake_f.append(f)
             groups_fake.append(p.recording)
             grams_fake.append(fourgram_share(notes))
+            kls.append(pitch_class_kl(p.real, notes))
+            pctms.append(pctm_cosine(p.real, notes))
             if critic is not None:
                 fake_items.append(critic_steps(tokenizer, critic.cfg, p.prompt, notes, p.start_s, seconds))
     x = np.array(real_f + fake_f)
     y = np.concatenate([np.zeros(len(real_f)), np.ones(len(fake_f))])
     out = {"texture_auc": cross_validated_auc(x, y, groups_real + groups_fake, DiscriminatorConfig()),
            "spread_ratio": _spread_ratio(real_m, fake_m),
-           "fourgram_ratio": float(np.nanmean(grams_fake) / np.nanmean(grams_real))}
+           "fourgram_ratio": float(np.nanmean(grams_fake) / np.nanmean(grams_real)),
+           "pitch_class_kl": float(np.nanmean(kls)), "pctm_cosine": float(np.nanmean(pctms))}
     for key in SPREAD_KEYS:
         out[f"mean_{key}"] = float(np.nanmean([m[key] for m in fake_m]))
         out[f"mean_{key}_real"] = float(np.nanmean([m[key] for m in real_m]))
