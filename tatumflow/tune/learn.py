@@ -79,6 +79,24 @@ def frozen_copy(model: NoteTransformer) -> NoteTransformer:
     return ref
 
 
+def _step(model: NoteTransformer, style: int, sides: tuple[list[np.ndarray], list[np.ndarray]],
+          forward: tuple[list[torch.Tensor], torch.Tensor], loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+          grad_clip: float, anchor: tuple[NoteTransformer, float] | None, kls: list[float]) -> torch.Tensor:
+    """`loss` plus, with `anchor`, its weighted KL over the continuations' steps (appended to `kls`); one clipped
+    optimiser step on it. `forward`: the model's (log-probabilities, continuation mask) for `sides`."""
+    if anchor is not None:
+        with torch.no_grad():
+            ref_logps = _forward(anchor[0], style, *sides)[2]
+        kl = anchor_kl(forward[0], ref_logps, forward[1])
+        loss = loss + anchor[1] * kl
+        kls.append(kl.item())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss
+
+
 @dataclass
 class Pair:
     prompt: np.ndarray  # [P, 4] steps
@@ -102,7 +120,8 @@ def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimiz
     """One pass over the pairs in a random order, one pair per step; mean loss, reward accuracy and margin (and the
     chosen side's NLL per step; with `anchor`, (the frozen reference, its weight), the mean anchor KL)."""
     model.train()
-    losses, correct, margins, nlls, kls = [], [], [], [], []
+    losses, correct, margins, nlls = [], [], [], []
+    kls: list[float] = []
     for i in torch.randperm(len(pairs), generator=gen).tolist():
         pair = pairs[i]
         sides = ([pair.prompt] * 2, [pair.chosen, pair.rejected])
@@ -114,16 +133,7 @@ def dpo_epoch(model: NoteTransformer, style: int, pairs: Sequence[Pair], optimiz
         nll = -lp[0] / max(1, len(pair.chosen))
         if sft_weight > 0:
             loss = loss + sft_weight * nll
-        if anchor is not None:
-            with torch.no_grad():
-                ref_logps = _forward(anchor[0], style, *sides)[2]
-            kl = anchor_kl(logps, ref_logps, mask)
-            loss = loss + anchor[1] * kl
-            kls.append(kl.item())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        loss = _step(model, style, sides, (logps, mask), loss, optimizer, grad_clip, anchor, kls)
         losses.append(loss.item())
         correct.append(float(margin.item() > 0))
         margins.append(margin.item())
@@ -172,7 +182,8 @@ def rloo_epoch(model: NoteTransformer, style: int, groups: Sequence[Group], opti
     scale = float(np.std(np.concatenate([g.rewards for g in groups]))) if groups else 1.0
     scale = scale if scale > 1e-6 else 1.0
     model.train()
-    losses, sizes, nlls, kls = [], [], [], []
+    losses, sizes, nlls = [], [], []
+    kls: list[float] = []
     for i in torch.randperm(len(groups), generator=gen).tolist():
         group = groups[i]
         sides = ([group.prompt] * len(group.samples), group.samples)
@@ -180,16 +191,7 @@ def rloo_epoch(model: NoteTransformer, style: int, groups: Sequence[Group], opti
         per_step = _sequence_sum(steps, mask, logps) / mask.sum(dim=1).clamp(min=1.0)
         advantage = torch.as_tensor(leave_one_out(group.rewards, scale), dtype=per_step.dtype)
         loss = -(advantage * per_step).mean()
-        if anchor is not None:
-            with torch.no_grad():
-                ref_logps = _forward(anchor[0], style, *sides)[2]
-            kl = anchor_kl(logps, ref_logps, mask)
-            loss = loss + anchor[1] * kl
-            kls.append(kl.item())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        loss = _step(model, style, sides, (logps, mask), loss, optimizer, grad_clip, anchor, kls)
         losses.append(loss.item())
         sizes.append(float(advantage.abs().mean()))
         nlls.append(-float(per_step.detach().mean()))
