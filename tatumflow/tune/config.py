@@ -74,6 +74,8 @@ class TuneConfig:
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
         if self.objective not in ("dpo", "rloo"):
             raise ValueError(f"tune: objective must be dpo or rloo, got {self.objective!r}")
+        if self.diversity > 0 and self.objective != "rloo":
+            raise ValueError("tune: diversity is a reward of the rloo objective (give --objective rloo)")
         if self.anchor_to not in ("round", "start"):
             raise ValueError(f"tune: anchor_to must be round or start, got {self.anchor_to!r}")
         if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):

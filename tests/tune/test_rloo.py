@@ -62,7 +62,9 @@ def test_with_diversity_an_rloo_reward_adds_the_lanes_variety(tmp_path):
     assert np.concatenate([g.rewards for g in groups]) == pytest.approx(expected.ravel(), abs=1e-5)
     assert stats["pg_lane_diversity"] == pytest.approx(lane_diversity(measures).mean())
     with pytest.raises(ValueError, match="diversity"):
-        TuneConfig(diversity=-1.0)
+        TuneConfig(objective="rloo", diversity=-1.0)
+    with pytest.raises(ValueError, match="objective rloo"):
+        TuneConfig(diversity=1.0)  # DPO has no per-sample reward to add it to
 
 
 def _group(tok: Tokenizer, rewards: list[float]) -> Group:
