@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..eval.critic import Critic, collate
+from ..eval.discriminator import standardise
 from ..model.transformer import NoteTransformer
 
 
@@ -159,19 +159,18 @@ def leave_one_out(rewards: np.ndarray, scale: float) -> np.ndarray:
 
 def lane_diversity(measures: np.ndarray) -> np.ndarray:
     """[prompts, K] each sample's mean distance to its prompt's other samples over the texture measures
-    [prompts, K, M], each measure standardised over the whole round (undefined values count as the mean)."""
+    [prompts, K, M], each measure standardised over the whole round (`standardise`: undefined values count as the
+    mean)."""
     flat = measures.reshape(-1, measures.shape[-1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a measure undefined everywhere: its column counts 0
-        mean, std = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
-    z = np.nan_to_num((measures - mean) / np.where(std > 0, std, 1.0))
+    z = standardise(flat, flat)[0].reshape(measures.shape)
     dist = np.linalg.norm(z[:, :, None, :] - z[:, None, :, :], axis=-1)  # [prompts, K, K]
     return dist.sum(axis=-1) / (measures.shape[1] - 1)
 
 
 def standardised(values: np.ndarray) -> np.ndarray:
-    std = float(np.std(values))
-    return (values - float(np.mean(values))) / (std if std > 1e-9 else 1.0)
+    """`values` (any shape) less their mean, over their standard deviation (all 0 when they are constant)."""
+    column = values.reshape(-1, 1)
+    return standardise(column, column)[0].reshape(values.shape)
 
 
 def rloo_epoch(model: NoteTransformer, style: int, groups: Sequence[Group], optimizer: torch.optim.Optimizer,

@@ -39,9 +39,13 @@ def steal_ticks() -> int:
     return int(fields[8])  # cpu user nice system idle iowait irq softirq steal
 
 
+def _bins(hist: Path) -> list[tuple[int, int]]:
+    """cyclictest's histogram: (latency in us, wake-ups) per bin."""
+    return [(int(v), int(c)) for v, c in (line.split() for line in hist.read_text().splitlines() if line[:1].isdigit())]
+
+
 def late_wakeups(hist: Path, at_least_us: int) -> int:
-    rows = [line.split() for line in hist.read_text().splitlines() if line[:1].isdigit()]
-    return sum(int(count) for value, count in rows if int(value) >= at_least_us)
+    return sum(count for value, count in _bins(hist) if value >= at_least_us)
 
 
 def _header(hist: Path, name: str) -> int:
@@ -52,8 +56,7 @@ def _header(hist: Path, name: str) -> int:
 def exposed_s(hist: Path, late_us: int = 2000) -> float:
     """Seconds of the run in which a message due would be sent more than `late_us` late (see the module); wake-ups
     past the histogram's 20 ms count as its longest (one of them is; no run here had two)."""
-    rows = [line.split() for line in hist.read_text().splitlines() if line[:1].isdigit()]
-    inside = sum((int(value) - late_us) * int(count) for value, count in rows if int(value) >= late_us)
+    inside = sum((value - late_us) * count for value, count in _bins(hist) if value >= late_us)
     return (inside + _header(hist, "Histogram Overflows") * (_header(hist, "Max Latencies") - late_us)) / 1e6
 
 
