@@ -134,7 +134,7 @@ def jack_end_to_end(bm: BenchModel, device: str, phrases: int = 4, preset: str =
 def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tuple[list[float], dict]:
     """Phrases played by an outside client into `TatumFlow In`: trigger -> first reply note on `TatumFlow Out`."""
     from ..realtime.engine.clock import promote_input_thread
-    from ..realtime.ports.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input
+    from ..realtime.ports.midi_io import IN_PORT_NAME, OUT_PORT_NAME, VIRTUAL, MidiInput, close_input, open_input
     from ..realtime.ports.sinks import PortSink
     from .jackd import JACK_API, play_into_port, wait_for_port
 
@@ -159,7 +159,7 @@ def _jack_phrases(bm: BenchModel, device: str, phrases: int, preset: str) -> tup
                                       engine.on_disconnect, on_thread=promote_input_thread))  # as `jam` reads it
         client = mido.Backend(f"mido.backends.rtmidi/{JACK_API}", load=True)
         out = stack.enter_context(client.open_output(wait_for_port("output", IN_PORT_NAME, timeout_s=10.0)))
-        listener = client.open_input(wait_for_port("input", OUT_PORT_NAME, timeout_s=10.0), callback=on_reply)
+        listener = open_input(client, wait_for_port("input", OUT_PORT_NAME, timeout_s=10.0), on_reply)
         stack.callback(close_input, listener)  # the final note-offs may still be arriving
         engine.start()
         replies = []

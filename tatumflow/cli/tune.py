@@ -18,6 +18,8 @@ ObjectiveOpt = Annotated[str | None, typer.Option(
     "--objective", help="dpo (pairs) or rloo (a policy gradient on every sample's critic score).")]
 DiversityOpt = Annotated[float | None, typer.Option(
     "--diversity", help="rloo: add each sample's texture distance to its prompt's others, so weighted.")]
+HarmonyOpt = Annotated[float | None, typer.Option(
+    "--harmony", help="rloo: add how closely each sample follows the harmony that really came, so weighted.")]
 CriticPromptsOpt = Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
 SeedsOpt = Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
 ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio",
@@ -82,6 +84,7 @@ def tune(
     sft: Annotated[float | None, typer.Option("--sft-weight", help="Add the chosen side's NLL, so weighted.")] = None,
     objective: ObjectiveOpt = None,
     diversity: DiversityOpt = None,
+    harmony: HarmonyOpt = None,
     per_step: Annotated[bool | None, typer.Option("--per-step/--per-sequence", help="DPO on means per note.")] = None,
     anchor: Annotated[float | None, typer.Option("--anchor-kl", help="Add KL(ref || model) per note.")] = None,
     anchor_to: Annotated[str | None, typer.Option("--anchor-to", help="Its ref: round (the sampler) or start.")] = None,
@@ -100,7 +103,7 @@ def tune(
                            heldout_prompts=heldout_prompts, heldout_seeds=heldout_seeds, max_rounds=max_rounds,
                            lr=lr, beta=beta, prompts_every_s=every, chosen=chosen, rejected=rejected,
                            sft_weight=sft, per_step=per_step, anchor_kl=anchor, anchor_to=anchor_to,
-                           objective=objective, diversity=diversity)
+                           objective=objective, diversity=diversity, harmony=harmony)
     try:
         check_output_dir(out, "--out")
         cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)

@@ -48,6 +48,7 @@ class TuneConfig:
     anchor_to: str = "round"  # that reference: the model that sampled the round's pairs, or "start": the run's base
     objective: str = "dpo"  # the generator's step: "dpo" on pairs, or "rloo": a policy gradient on every sample
     diversity: float = 0.0  # RLOO: > 0 adds each sample's texture distance to its prompt's others, so weighted
+    harmony: float = 0.0  # RLOO: > 0 adds how closely each sample follows the harmony that really came, so weighted
     dpo_epochs: int = 1  # passes over a round's pairs (or groups)
     critic_epochs_first: int = 8
     critic_epochs: int = 3
@@ -74,13 +75,14 @@ class TuneConfig:
             raise ValueError(f"tune: chosen must be critic or real, got {self.chosen!r}")
         if self.objective not in ("dpo", "rloo"):
             raise ValueError(f"tune: objective must be dpo or rloo, got {self.objective!r}")
-        if self.diversity > 0 and self.objective != "rloo":
-            raise ValueError("tune: diversity is a reward of the rloo objective (give --objective rloo)")
+        for name in ("diversity", "harmony"):
+            if getattr(self, name) > 0 and self.objective != "rloo":
+                raise ValueError(f"tune: {name} is a reward of the rloo objective (give --objective rloo)")
         if self.anchor_to not in ("round", "start"):
             raise ValueError(f"tune: anchor_to must be round or start, got {self.anchor_to!r}")
         if self.rejected not in ("worst", "best", "random") or (self.rejected != "worst" and self.chosen != "real"):
             raise ValueError(f"tune: rejected must be worst, or best or random with chosen real; got {self.rejected!r}")
-        for name in ("sft_weight", "anchor_kl", "diversity"):
+        for name in ("sft_weight", "anchor_kl", "diversity", "harmony"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"tune: {name} must be in [0, 100], got {getattr(self, name)}")
         for name in ("beta", "lr", "critic_lr", "nll_rise", "spread_tolerance", "fourgram_tolerance"):

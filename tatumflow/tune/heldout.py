@@ -79,6 +79,12 @@ def spread_measures(notes: Sequence[Note], end_s: float) -> np.ndarray:
     return np.array([m[key] for key in SPREAD_KEYS], dtype=np.float64)
 
 
+def harmony_measures(real: Sequence[Note], notes: Sequence[Note]) -> np.ndarray:
+    """How one continuation follows the harmony of the real one: (minus the pitch-class KL, the PCTM cosine), both
+    higher when closer (`eval.metrics`, as `tatumflow eval` and the judge measure it)."""
+    return np.array([-pitch_class_kl(real, notes), pctm_cosine(real, notes)], dtype=np.float64)
+
+
 @torch.no_grad()
 def real_nll(model: NoteTransformer, tokenizer: Tokenizer, style: int, prompts: Sequence[Prompt],
              cfg: SampleConfig) -> float:
@@ -117,8 +123,9 @@ def judge(samples: Samples, tokenizer: Tokenizer, seconds: float, critic: Critic
             fake_f.append(f)
             groups_fake.append(p.recording)
             grams_fake.append(fourgram_share(notes))
-            kls.append(pitch_class_kl(p.real, notes))
-            pctms.append(pctm_cosine(p.real, notes))
+            harmony = harmony_measures(p.real, notes)
+            kls.append(-harmony[0])
+            pctms.append(harmony[1])
             if critic is not None:
                 fake_items.append(critic_steps(tokenizer, critic.cfg, p.prompt, notes, p.start_s, seconds))
     x = np.array(real_f + fake_f)

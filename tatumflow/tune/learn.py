@@ -21,6 +21,10 @@ gradient on the critic's score, on the samples the model itself drew (on-policy)
 diversity weight, each sample's reward also counts how far its textures lie from its prompt's other samples
 (`lane_diversity`), as diversity-aware preference methods do (DivPO, Lanchantin et al. 2025): every step that moved
 an ear so far also narrowed how much the textures vary, and this rewards the variety the spread guard measures.
+With a harmony weight, each sample's reward also counts how closely it follows the harmony of Tatum's own
+continuation of the prompt (`lane_harmony`: its pitch-class distribution and their order, the measures `tatumflow
+eval` reports): the critic rewards texture and touch far more than harmony, and the tuned models followed the
+harmony less well than the start.
 """
 
 from __future__ import annotations
@@ -165,6 +169,13 @@ def lane_diversity(measures: np.ndarray) -> np.ndarray:
     z = standardise(flat, flat)[0].reshape(measures.shape)
     dist = np.linalg.norm(z[:, :, None, :] - z[:, None, :, :], axis=-1)  # [prompts, K, K]
     return dist.sum(axis=-1) / (measures.shape[1] - 1)
+
+
+def lane_harmony(measures: np.ndarray) -> np.ndarray:
+    """[prompts, K] how closely each sample follows the harmony of the music that really came, over the harmony
+    measures [prompts, K, H] (each higher when closer), each standardised over the round, summed."""
+    flat = measures.reshape(-1, measures.shape[-1])
+    return standardise(flat, flat)[0].sum(axis=-1).reshape(measures.shape[:-1])
 
 
 def standardised(values: np.ndarray) -> np.ndarray:

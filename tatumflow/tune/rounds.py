@@ -14,7 +14,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
    plus a KL leash per step to that reference or (`anchor_to="start"`) to the run's start model; or, with
    `objective="rloo"`, no pairs: a policy gradient on every lane, its reward the critic's log-odds that it is
    Tatum's against the prompt's other lanes (learn.py's RLOO), under the same leash, and with `diversity` > 0
-   how far each lane's textures lie from its prompt's other lanes' added to it;
+   how far each lane's textures lie from its prompt's other lanes' added to it, with `harmony` > 0 how closely it
+   follows the harmony of Tatum's real continuation;
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
 4. the new model is judged on the held-out prompts by the new critic, the texture discriminator and the pianist
@@ -41,13 +42,14 @@ from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
 from .config import TuneConfig, TuneState, base_path
-from .heldout import Prompt, Samples, judge, real_nll, sample_prompts, spread_measures
+from .heldout import Prompt, Samples, harmony_measures, judge, real_nll, sample_prompts, spread_measures
 from .learn import (
     Group,
     Pair,
     dpo_epoch,
     frozen_copy,
     lane_diversity,
+    lane_harmony,
     reference_logprobs,
     rloo_epoch,
     standardised,
@@ -159,18 +161,27 @@ class Tuner:
 
     def groups(self, r: int) -> tuple[list[Group], dict[str, float]]:
         """RLOO's groups: each fresh prompt's lanes with their rewards, minus the critic's scores (with `diversity`
-        > 0, both standardised over the round and the lanes' texture diversity added, so weighted); a prompt with an
-        empty lane is left out (a group needs all its samples for the leave-one-out baseline)."""
+        or `harmony` > 0, that standardised over the round, and the lanes' texture diversity and how closely they
+        follow the harmony of his real continuation, each standardised, added so weighted); a prompt with an empty
+        lane is left out (a group needs all its samples for the leave-one-out baseline)."""
         samples, steps, scores = self._ranked(r)
         rewards = -scores.astype(np.float64)
         stats: dict[str, float] = {"pg_critic_reward": float(rewards.mean())}
+        terms = []
         if self.cfg.diversity > 0:
-            seconds = self.cfg.continue_seconds
-            measures = np.array([[spread_measures(n, p.start_s + seconds) for n in lanes]
-                                 for p, lanes in zip(samples.prompts, samples.generated)])
-            variety = lane_diversity(measures)
-            rewards = standardised(rewards) + self.cfg.diversity * standardised(variety)
+            end = self.cfg.continue_seconds
+            variety = lane_diversity(np.array([[spread_measures(n, p.start_s + end) for n in lanes]
+                                               for p, lanes in zip(samples.prompts, samples.generated)]))
+            terms.append(self.cfg.diversity * standardised(variety))
             stats["pg_lane_diversity"] = float(variety.mean())
+        if self.cfg.harmony > 0:
+            measures = np.array([[harmony_measures(p.real, n) for n in lanes]
+                                 for p, lanes in zip(samples.prompts, samples.generated)])
+            terms.append(self.cfg.harmony * standardised(lane_harmony(measures)))
+            stats["pg_pitch_class_kl"] = -float(measures[..., 0].mean())
+            stats["pg_pctm_cosine"] = float(measures[..., 1].mean())
+        if terms:
+            rewards = standardised(rewards) + sum(terms)
         out = [Group(self._real_steps(p)[0], list(lanes), row)
                for p, lanes, row in zip(samples.prompts, steps, rewards) if all(len(s) for s in lanes)]
         return out, stats

@@ -20,7 +20,7 @@ import pytest
 from tatumflow.bench import jackd as jack
 from tatumflow.notes import Note
 from tatumflow.realtime.ports.jack_input import parse_line
-from tatumflow.realtime.ports.midi_io import close_input, keep_forever
+from tatumflow.realtime.ports.midi_io import close_input, keep_forever, open_input
 
 from .conftest import assert_balanced, phrase
 
@@ -74,7 +74,7 @@ class JackClient:
         _OPEN_CLIENTS.append(self)
         try:
             self.out = b.open_output(wait_for_port("output", "TatumFlow In")) if play else None
-            self.inp = b.open_input(wait_for_port("input", "TatumFlow Out"), callback=self._on) if listen else None
+            self.inp = open_input(b, wait_for_port("input", "TatumFlow Out"), self._on) if listen else None
         except BaseException:
             self.close()
             raise

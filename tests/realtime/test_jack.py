@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tatumflow.realtime.ports.midi_io import close_input
+from tatumflow.realtime.ports.midi_io import close_input, open_input
 from tatumflow.realtime.session.session import JamOptions, run_jam
 
 from .conftest import assert_balanced, phrase
@@ -162,7 +162,7 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
 
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
     received = []
-    synth = b.open_input("Fake Synth", virtual=True, client_name="fakesynth", callback=received.append)
+    synth = open_input(b, "Fake Synth", received.append, virtual=True, client_name="fakesynth")
     sink = PortSink("Fake Synth", api="UNIX_JACK")
     try:
         sink.send(mido_on(60), t_s=0.0)
@@ -170,7 +170,7 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
         sink.check()
         assert not sink.connected and sink.sounding == 0
         sink.send(mido_on(62), t_s=0.1)  # dropped, not an error
-        synth = b.open_input("Fake Synth", virtual=True, client_name="fakesynth", callback=received.append)
+        synth = open_input(b, "Fake Synth", received.append, virtual=True, client_name="fakesynth")
         sink.check()
         assert sink.connected
         sink.send(mido_on(64), t_s=0.2)
@@ -185,12 +185,15 @@ def test_vanished_output_port_is_dropped_then_refound(jack):
 
 STREAM_CLOSE_SCRIPT = """
 import sys, threading, time, mido
-from tatumflow.realtime.ports.midi_io import JACK_INPUT_ENV, close_input
+from tatumflow.realtime.ports.midi_io import close_input, open_input
 b = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
 close = close_input if sys.argv[1] == "close_input" else (lambda port: port.close())
+delay = float(sys.argv[3])  # each callback's own time: longer than close_input's fixed drain in the slow case
 for i in range(40):
     out = b.open_output("tf-stream-src", virtual=True)
-    inp = b.open_input([n for n in b.get_input_names() if "tf-stream-src" in n][0], callback=lambda m: None)
+    src = [n for n in b.get_input_names() if "tf-stream-src" in n][0]
+    take = lambda m: time.sleep(delay)
+    inp = open_input(b, src, take) if sys.argv[2] == "counted" else b.open_input(src, callback=take)
     stop = threading.Event()
     def blast():
         while not stop.is_set():
@@ -206,12 +209,14 @@ print("closed 40 inputs under a stream")
 """
 
 
-def test_inputs_close_safely_while_messages_stream_in(jack):
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+def test_inputs_close_safely_while_messages_stream_in(jack, delay):
     """mido's close() under a stream deadlocks or, with a cancel first, frees python-rtmidi's callback tuple while the
-    JACK thread uses it (a crash; how often: benchmarks/realtime_jack/README.md); `close_input` does neither. In a
-    child process, so a crash or a hang fails this test instead of the run."""
-    run = subprocess.run([sys.executable, "-c", STREAM_CLOSE_SCRIPT, "close_input"], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    JACK thread uses it (a crash; how often: benchmarks/realtime_jack/README.md); `close_input` does neither, and
+    frees an input opened by `open_input` only once no callback is under way, even one slower than its fixed drain
+    (0.05 s). In a child process, so a crash or a hang fails this test instead of the run."""
+    run = subprocess.run([sys.executable, "-c", STREAM_CLOSE_SCRIPT, "close_input", "counted", str(delay)],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert "closed 40 inputs" in run.stdout
 

@@ -18,7 +18,7 @@ import pytest
 
 from tatumflow.bench import jackd as jack
 from tatumflow.notes import read_midi_tracks
-from tatumflow.realtime.ports.midi_io import close_input
+from tatumflow.realtime.ports.midi_io import close_input, open_input
 
 from .conftest import assert_balanced, phrase
 from .jack import JackClient, RawListener, abandon_clients, assert_silent, close_open_clients
@@ -248,7 +248,7 @@ def test_kill_9_mid_reply_the_dead_mans_switch_silences_the_synth(server, tmp_pa
 def test_kill_9_mid_reply_a_named_output_is_silenced_too(server, tmp_path):
     b = mido.Backend(f"mido.backends.rtmidi/{jack.JACK_API}", load=True)
     heard: list[mido.Message] = []
-    synth = b.open_input("Fake Synth", virtual=True, client_name="fakesynth", callback=heard.append)
+    synth = open_input(b, "Fake Synth", heard.append, virtual=True, client_name="fakesynth")
     try:
         proc = _jam(tmp_path, "--mode", "call-response", "--out", "Fake Synth")
         try:

@@ -11,13 +11,14 @@ import torch
 from tatumflow.model.checkpoint import Checkpoint, save_checkpoint
 from tatumflow.model.tokenizer import Tokenizer
 from tatumflow.tune.config import LOG, TINY, TuneConfig
-from tatumflow.tune.heldout import spread_measures
+from tatumflow.tune.heldout import harmony_measures, spread_measures
 from tatumflow.tune.learn import (
     Group,
     _forward,
     _sequence_sum,
     frozen_copy,
     lane_diversity,
+    lane_harmony,
     leave_one_out,
     rloo_epoch,
     standardised,
@@ -46,25 +47,42 @@ def test_lane_diversity_is_each_samples_mean_distance_to_its_prompts_others():
     assert standardised(np.array([1.0, 3.0])) == pytest.approx([-1.0, 1.0])
 
 
-def test_with_diversity_an_rloo_reward_adds_the_lanes_variety(tmp_path):
-    """`diversity`: the rewards are the critic's and the lanes' texture diversity, each standardised over the
-    round, the latter so weighted; the round logs the mean diversity."""
+def test_lane_harmony_ranks_the_lane_that_follows_the_real_harmony_first():
+    """A lane with the real continuation's own notes follows its harmony best (KL 0, cosine 1), the same a tritone
+    away worse; the sum is of the two measures standardised over the round."""
+    real = music(3, 4.0)
+    away = [replace(n, pitch=n.pitch + 6) for n in real]
+    measures = np.array([[harmony_measures(real, real), harmony_measures(real, away)]])
+    assert measures[0, 0] == pytest.approx([0.0, 1.0])
+    assert measures[0, 1, 0] < 0 and measures[0, 1, 1] < 1
+    assert lane_harmony(measures)[0] == pytest.approx([2.0, -2.0])  # each measure standardised to +-1
+
+
+def test_with_diversity_and_harmony_an_rloo_reward_adds_both(tmp_path):
+    """`diversity`, `harmony`: the rewards are the critic's, the lanes' texture diversity and how closely they
+    follow his real continuation's harmony, each standardised over the round, the latter two so weighted; the round
+    logs the mean diversity and harmony measures."""
     base = tmp_path / "base"
     save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
-    cfg = replace(TINY, objective="rloo", diversity=2.0)
+    cfg = replace(TINY, objective="rloo", diversity=2.0, harmony=0.5)
     tuner = open_tuner(tmp_path / "state", base, cfg, tiny_data)
     run_rounds(tuner, rounds=1)
     groups, stats = tuner.groups(1)
     samples, _, scores = tuner._ranked(1)
-    measures = np.array([[spread_measures(n, p.start_s + cfg.continue_seconds) for n in lanes]
-                         for p, lanes in zip(samples.prompts, samples.generated)])
-    expected = standardised(-scores) + 2.0 * standardised(lane_diversity(measures))
+    pairs = [(p, n) for p, lanes in zip(samples.prompts, samples.generated) for n in lanes]
+    shape = scores.shape
+    measures = np.array([spread_measures(n, p.start_s + cfg.continue_seconds) for p, n in pairs]).reshape(*shape, -1)
+    harmony = np.array([harmony_measures(p.real, n) for p, n in pairs]).reshape(*shape, 2)
+    expected = (standardised(-scores) + 2.0 * standardised(lane_diversity(measures))
+                + 0.5 * standardised(lane_harmony(harmony)))
     assert np.concatenate([g.rewards for g in groups]) == pytest.approx(expected.ravel(), abs=1e-5)
     assert stats["pg_lane_diversity"] == pytest.approx(lane_diversity(measures).mean())
-    with pytest.raises(ValueError, match="diversity"):
-        TuneConfig(objective="rloo", diversity=-1.0)
-    with pytest.raises(ValueError, match="objective rloo"):
-        TuneConfig(diversity=1.0)  # DPO has no per-sample reward to add it to
+    assert stats["pg_pitch_class_kl"] == pytest.approx(-harmony[..., 0].mean())
+    for name in ("diversity", "harmony"):
+        with pytest.raises(ValueError, match=name):
+            TuneConfig(objective="rloo", **{name: -1.0})
+        with pytest.raises(ValueError, match="objective rloo"):
+            TuneConfig(**{name: 1.0})  # DPO has no per-sample reward to add it to
 
 
 def _group(tok: Tokenizer, rewards: list[float]) -> Group:

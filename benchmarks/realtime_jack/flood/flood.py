@@ -17,7 +17,7 @@ from pathlib import Path
 import mido
 
 from tatumflow.bench import jackd as jack
-from tatumflow.realtime.ports.midi_io import close_input
+from tatumflow.realtime.ports.midi_io import close_input, open_input
 
 
 def _jam(out_dir: Path) -> subprocess.Popen:
@@ -33,7 +33,7 @@ def flood(rate: float, seconds: float, out_dir: Path) -> dict:
         b = mido.Backend(f"mido.backends.rtmidi/{jack.JACK_API}", load=True)
         sender = b.open_output("Flood Out", virtual=True, client_name="flood")
         got: list[mido.Message] = []
-        listener = b.open_input(jack.wait_for_port("input", "Flood Out"), callback=got.append)
+        listener = open_input(b, jack.wait_for_port("input", "Flood Out"), got.append)
         proc = _jam(out_dir)
         printed: list[bytes] = []
         threading.Thread(target=lambda: printed.extend(proc.stdout or []), daemon=True).start()  # as a terminal

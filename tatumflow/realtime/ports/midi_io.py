@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import mido
+from mido.backends import rtmidi as mido_rtmidi
 
 from . import environment
 
@@ -61,21 +62,59 @@ def keep_forever(port) -> None:
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(port))
 
 
+CALLBACK_WAIT_S = 2.0  # at most this long for a callback under way (counted) to return before the port is freed
+
+
+class CountedInput(mido_rtmidi.Input):
+    """mido's rtmidi input, counting the calls of its callback under way (`close_input` frees the port only when
+    none is: a call slowed by a loaded machine outlasts any fixed wait)."""
+
+    def _open(self, **kwargs) -> None:
+        self.in_flight = 0
+        self._count_lock = threading.Lock()
+        super()._open(**kwargs)
+
+    def _callback_wrapper(self, msg_data, data) -> None:
+        with self._count_lock:
+            self.in_flight += 1
+        try:
+            super()._callback_wrapper(msg_data, data)
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+
+
+def open_input(b: mido.Backend, name: str | None, callback=None, **kwargs) -> mido.ports.BaseInput:
+    """An input of backend `b` (as `b.open_input`), counted (`CountedInput`) where it is rtmidi's."""
+    if b.module is not mido_rtmidi:
+        return b.open_input(name, callback=callback, **kwargs)
+    return CountedInput(name, callback=callback, **({"api": b.api} if b.api else {}), **kwargs)
+
+
 def close_input(port: mido.ports.BaseInput) -> None:
-    """Close an input port whose callback may be running right now (see `_RTMIDI_TUPLES_KEPT`)."""
+    """Close an input port whose callback may be running right now (see `_RTMIDI_TUPLES_KEPT`): cancel the
+    callback, let a call waiting for the interpreter start, wait until no counted call is under way (up to
+    `CALLBACK_WAIT_S`; one stuck longer leaves the port open, never freed), then close and free it."""
     rt = getattr(port, "_rt", None)
     if rt is None or port.closed:  # not an rtmidi port, or closed already
         port.close()
         return
     _RTMIDI_TUPLES_KEPT.extend(o for o in gc.get_referents(rt) if isinstance(o, tuple))
     rt.cancel_callback()  # from here on messages queue inside rtmidi: no new call into Python
-    time.sleep(CALLBACK_DRAIN_S)  # the GIL is free meanwhile: a callback under way finishes
+    time.sleep(CALLBACK_DRAIN_S)  # the GIL is free meanwhile: a callback about to start or under way runs
+    deadline = time.monotonic() + CALLBACK_WAIT_S
+    while getattr(port, "in_flight", 0) and time.monotonic() < deadline:
+        time.sleep(0.001)
     port._callback = None
+    port.closed = True
+    if getattr(port, "in_flight", 0):
+        log.warning("%s: a callback still running after %.0f s; the port is left open", port.name, CALLBACK_WAIT_S)
+        keep_forever(port)
+        return
     try:
         rt.close_port()
     finally:
         rt.delete()
-        port.closed = True
 
 
 class NoMidiApi(OSError):
@@ -147,7 +186,7 @@ def open_virtual(b: mido.Backend, name: str, callback=None):
     backend's API shows it best (JACK_PORT_NAMES)."""
     client, port = (name, JACK_PORT_NAMES[name]) if b.api == "UNIX_JACK" else (CLIENT_NAME, name)
     if name == IN_PORT_NAME:
-        return b.open_input(port, virtual=True, client_name=client, callback=callback)
+        return open_input(b, port, callback, virtual=True, client_name=client)
     return b.open_output(port, virtual=True, client_name=client)
 
 
@@ -249,7 +288,7 @@ class MidiInput:
             return DumpPort(IN_PORT_NAME, self._callback, source=name, on_lost=self.on_lost)
         if name is None:
             return open_virtual(self.backend, IN_PORT_NAME, self._callback)
-        return self.backend.open_input(name, callback=self._callback)
+        return open_input(self.backend, name, self._callback)
 
     def open(self) -> MidiInput:
         if self.virtual:
