@@ -23,7 +23,8 @@ HarmonyOpt = Annotated[float | None, typer.Option(
 CriticPromptsOpt = Annotated[int | None, typer.Option("--critic-prompts", help="Prompts the critic retrains on.")]
 SeedsOpt = Annotated[int | None, typer.Option("--heldout-seeds", help="Continuations per held-out prompt.")]
 ROUND_KEYS = ("critic_auc", "texture_auc", "pianist_tatum_share", "nll_real", "spread_ratio", "fourgram_ratio",
-              "pitch_class_kl", "pctm_cosine")
+              "pitch_class_kl", "pctm_cosine", "preset_pitch_class_kl", "preset_no_style_pitch_class_kl",
+              "preset_pctm_cosine", "preset_no_style_pctm_cosine")
 
 
 def _print_round(record: dict[str, Any]) -> None:

@@ -126,7 +126,8 @@ def json_safe(value: Any) -> Any:
 
 
 # -- one pair ------------------------------------------------------------------------------------------------------
-def _no_style(controls: Controls) -> Controls:
+def no_style(controls: Controls) -> Controls:
+    """The controls of the `no_style` baseline: the network's "no style" vector, no guidance, all else kept."""
     return replace(controls, style={"none": 1.0}, guidance=1.0)
 
 
@@ -150,7 +151,7 @@ def _continuations(
         frame = Window(seed=seed)
         out["model"].append(continue_notes(generator, prompt, seconds, controls, frame))
         out["markov"].append(markov_continuation(prompt, start_s, seconds, seed))
-        out["no_style"].append(continue_notes(generator, prompt, seconds, _no_style(controls), frame))
+        out["no_style"].append(continue_notes(generator, prompt, seconds, no_style(controls), frame))
         if NO_HARMONY in out:
             plain = replace(controls, harmony_weight=0.0)
             out[NO_HARMONY].append(continue_notes(generator, prompt, seconds, plain, frame))

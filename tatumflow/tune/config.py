@@ -33,6 +33,7 @@ class TuneConfig:
     critic_prompts: int = 48  # prompts the critic is retrained on each round (the new model's samples)
     heldout_prompts: int = 10  # tuning-split prompts the round is judged on
     heldout_seeds: int = 4
+    preset_seeds: int = 2  # held-out continuations a prompt also played through the `tatum` preset (0: none)
     prompt_seconds: float = 20.0
     continue_seconds: float = 15.0
     prompts_every_s: float = 30.0
@@ -66,6 +67,8 @@ class TuneConfig:
                      "critic_epochs_first", "critic_epochs", "max_rounds", "patience"):
             if not 1 <= getattr(self, name) <= 100_000:
                 raise ValueError(f"tune: {name} must be in 1..100000, got {getattr(self, name)}")
+        if not 0 <= self.preset_seeds <= 100:
+            raise ValueError(f"tune: preset_seeds must be in 0..100, got {self.preset_seeds}")
         if not 2 <= self.samples_per_prompt <= 64:
             raise ValueError(f"tune: samples_per_prompt must be in 2..64, got {self.samples_per_prompt}")
         for name in ("prompt_seconds", "continue_seconds", "prompts_every_s"):
@@ -101,7 +104,7 @@ class TuneConfig:
 # A config small enough for the unit tests (seconds on one thread with a tiny model).
 TINY = TuneConfig(prompts_per_round=3, samples_per_prompt=2, critic_prompts=3, heldout_prompts=2, heldout_seeds=2,
                   prompt_seconds=4.0, continue_seconds=3.0, prompts_every_s=5.0, critic_epochs_first=2,
-                  critic_epochs=1, max_rounds=2, lr=1e-4)
+                  critic_epochs=1, max_rounds=2, lr=1e-4, preset_seeds=1)
 
 
 @dataclass

@@ -9,6 +9,10 @@
   (chord order) in a continuation, the model's mean over Tatum's.
 - Harmony (reported, not guarded): `pitch_class_kl` and `pctm_cosine`, each continuation's against Tatum's real one
   (`eval.metrics`, as `tatumflow eval` measures how a reply follows the harmony), means over every seed.
+- Through the engine (`through_preset`, reported): the rounds sample the network alone, but the engine plays it
+  through a preset's priors, in windows; `preset_*` are the same prompts continued so (as `tatumflow eval` does,
+  each prompt's own seeds), and `preset_no_style_*` by the same network without its style token (the baseline
+  the harmony must beat): pitch-class KL, PCTM, mean duration, the pianist classifier's Tatum share.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ import torch
 
 from ..eval.critic import Critic, critic_scores, critic_steps
 from ..eval.discriminator import DiscriminatorConfig, cross_validated_auc, feature_vector, roc_auc
+from ..eval.evaluate import no_style
 from ..eval.metrics import in_chord_order, pctm_cosine, pitch_class_kl
 from ..eval.pianist import PianistClassifier, pianist_features
+from ..eval.prompts import pair_seed
 from ..eval.texture import snap_to_grid, texture_measures
+from ..generate.backend import TransformerBackend
+from ..generate.continuation import continue_notes
+from ..generate.generator import ChunkedGenerator
+from ..generate.window import Window
+from ..model.checkpoint import Checkpoint
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import NoteTransformer
 from ..notes import Note
+from ..presets import load_preset
 from .learn import sequence_logprob
 from .sampler import SampleConfig, continue_lanes, prompt_notes
 
@@ -156,3 +168,25 @@ def _spread_ratio(real: Sequence[dict[str, float]], fake: Sequence[dict[str, flo
         if r > 0:
             ratios.append(f / r)
     return float(np.mean(ratios)) if ratios else math.nan
+
+
+def through_preset(ckpt: Checkpoint, prompts: Sequence[Prompt], seconds: float, seeds: int,
+                   pianist: PianistClassifier | None, preset: str = "tatum") -> dict[str, float]:
+    """The prompts continued as the engine plays the network (see the module), `seeds` each."""
+    generator = ChunkedGenerator(TransformerBackend(ckpt.model, ckpt.tokenizer, ckpt.styles))
+    controls = load_preset(preset).controls
+    out: dict[str, float] = {}
+    for name, c in (("preset", controls), ("preset_no_style", no_style(controls))):
+        harmony, durations, rows = [], [], []
+        for p in prompts:
+            for seed in range(seeds):
+                notes = continue_notes(generator, p.prompt, seconds, c, Window(seed=pair_seed(p.prompt, seed)))
+                harmony.append(harmony_measures(p.real, notes))
+                durations.append(_texture(notes, p.start_s + seconds)[0]["duration_mean_s"])
+                rows.append(pianist_features(notes, seconds))
+        out[f"{name}_pitch_class_kl"] = -float(np.mean([h[0] for h in harmony]))
+        out[f"{name}_pctm_cosine"] = float(np.mean([h[1] for h in harmony]))
+        out[f"{name}_duration_mean_s"] = float(np.nanmean(durations))
+        if pianist is not None:
+            out[f"{name}_pianist_tatum_share"] = pianist.share_of("Art Tatum", np.array(rows))
+    return out

@@ -19,7 +19,8 @@ held-out prompts (heldout.py): the baseline of the guards. Round r >= 1:
 3. the new model continues `critic_prompts` other prompts and the critic is trained on, further, against them (so it
    is never a fixed target to game);
 4. the new model is judged on the held-out prompts by the new critic, the texture discriminator and the pianist
-   classifier, and the guards: the real continuations' NLL may not rise more than `nll_rise` over the baseline's,
+   classifier (and, reported, through the `tatum` preset as the engine plays it: heldout.py), and the guards:
+   the real continuations' NLL may not rise more than `nll_rise` over the baseline's,
    the texture spread and the distinct pitch 4-grams must stay within their tolerance of Tatum's, or no further from
    his than at the start. A round that breaks a guard is not kept and the run stops; so does one after `patience`
    rounds in a row whose held-out critic AUC did not fall below the best so far.
@@ -42,7 +43,16 @@ from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.transformer import NoteTransformer
 from ..notes import PIANO_HIGH, PIANO_LOW, read_midi
 from .config import TuneConfig, TuneState, base_path
-from .heldout import Prompt, Samples, harmony_measures, judge, real_nll, sample_prompts, spread_measures
+from .heldout import (
+    Prompt,
+    Samples,
+    harmony_measures,
+    judge,
+    real_nll,
+    sample_prompts,
+    spread_measures,
+    through_preset,
+)
 from .learn import (
     Group,
     Pair,
@@ -228,4 +238,7 @@ class Tuner:
         out = judge(samples, self.ckpt.tokenizer, self.cfg.continue_seconds, self.critic, self.pianist)
         out["nll_real"] = real_nll(self.ckpt.model, self.ckpt.tokenizer, self.style, self.data.heldout,
                                    self.sample_cfg)
+        if self.cfg.preset_seeds:
+            out |= through_preset(self.ckpt, self.data.heldout, self.cfg.continue_seconds, self.cfg.preset_seeds,
+                                  self.pianist)
         return out

@@ -156,3 +156,34 @@ def test_the_judge_reports_how_the_samples_follow_the_harmony():
     moved = [[[Note(n.onset_s, n.duration_s, n.pitch + 6, n.velocity) for n in p.real]] * 2 for p in prompts]
     away = judge(Samples(prompts, moved), Tokenizer(), TINY.continue_seconds, None, None)
     assert away["pitch_class_kl"] > 0.1 and away["pctm_cosine"] < same["pctm_cosine"]
+
+
+def test_a_round_is_also_judged_through_the_preset(tmp_path):
+    """Each held-out prompt is also continued as the engine plays the network (the `tatum` preset, in windows, the
+    prompt's own seeds), with and without the style token: its harmony measures are logged beside the judge's."""
+    from tatumflow.eval.evaluate import no_style
+    from tatumflow.eval.metrics import pctm_cosine, pitch_class_kl
+    from tatumflow.eval.prompts import pair_seed
+    from tatumflow.generate.continuation import continue_notes
+    from tatumflow.generate.load import load_generator
+    from tatumflow.generate.window import Window
+    from tatumflow.model.checkpoint import load_checkpoint
+    from tatumflow.presets import load_preset
+    from tatumflow.tune.heldout import through_preset
+
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    tuner = open_tuner(tmp_path / "state", base, TINY, tiny_data)
+    run_rounds(tuner, rounds=1)
+    record = json.loads((tmp_path / "state" / LOG).read_text().splitlines()[0])
+    assert all(np.isfinite(record[f"{s}_{k}"]) for s in ("preset", "preset_no_style")
+               for k in ("pitch_class_kl", "pctm_cosine", "duration_mean_s"))
+
+    prompt = tuner.data.heldout[0]
+    out = through_preset(load_checkpoint(base), [prompt], TINY.continue_seconds, 1, None)
+    controls = load_preset("tatum").controls
+    for name, c in (("preset", controls), ("preset_no_style", no_style(controls))):
+        notes = continue_notes(load_generator(base), prompt.prompt, TINY.continue_seconds, c,
+                               Window(seed=pair_seed(prompt.prompt, 0)))
+        assert out[f"{name}_pitch_class_kl"] == pytest.approx(pitch_class_kl(prompt.real, notes))
+        assert out[f"{name}_pctm_cosine"] == pytest.approx(pctm_cosine(prompt.real, notes))

@@ -1,0 +1,95 @@
+"""How closely the network alone follows the harmony that really came, on the rounds' held-out prompts (the tuning
+split, as `tatumflow tune` judges a round), for several checkpoints with the same seeds: each continuation's
+pitch-class KL and PCTM cosine against Tatum's real one (`tune.heldout.harmony_measures`), the same network
+without its style token beside it, means over prompts and seeds with a 90 % cluster-bootstrap interval over
+recordings of the Tatum-minus-no-style margin.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/training/v3/harmony/judge_harmony.py --data /work/shared/data/pijama \
+        --seeds 8 --json out.json NAME=CHECKPOINT ...   (CHECKPOINT `default`: the embedded model)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from tatumflow.model.checkpoint import load_checkpoint
+from tatumflow.tune.config import TuneConfig, base_path
+from tatumflow.tune.heldout import harmony_measures, sample_prompts
+from tatumflow.tune.rounds import recording_prompts
+from tatumflow.tune.sampler import SampleConfig
+from tatumflow.tune.splits import pijama_recordings, tatum_split
+
+RESAMPLES, LEVEL = 2000, 0.90
+
+
+def heldout(data: str, cfg: TuneConfig, grid_s: float):
+    """The held-out prompts exactly as a run with `cfg` picks them (rounds.tune_data, without the training prompts)."""
+    _, tuning = tatum_split(pijama_recordings(data))
+    held = recording_prompts(tuning, cfg, grid_s)
+    pick = np.linspace(0, len(held) - 1, min(cfg.heldout_prompts, len(held))).round().astype(int)
+    return [held[i] for i in sorted(set(pick.tolist()))]
+
+
+def measure(path: str, prompts, seeds: int, seed: int) -> dict[str, np.ndarray]:
+    ckpt = load_checkpoint(base_path(path))
+    room = ckpt.model.cfg.context_steps
+    prompt_steps = min(511, room // 2 - 1)
+    scfg = SampleConfig(seconds=15.0, prompt_steps=prompt_steps, max_notes=min(400, room - prompt_steps - 2))
+    out = {}
+    for style in ("Art Tatum", "none"):
+        samples, _ = sample_prompts(ckpt.model, ckpt.tokenizer, ckpt.styles.index(style), prompts, seeds, scfg, seed)
+        out[style] = np.array([[harmony_measures(p.real, n) for n in lanes]
+                               for p, lanes in zip(samples.prompts, samples.generated)])  # [prompts, seeds, 2]
+    return out
+
+
+def interval(per_prompt: np.ndarray, recordings: list[str], rng: np.random.Generator) -> list[float]:
+    keys = sorted(set(recordings))
+    rows = {k: [i for i, r in enumerate(recordings) if r == k] for k in keys}
+    means = []
+    for _ in range(RESAMPLES):
+        pick = [i for k in rng.choice(keys, size=len(keys)) for i in rows[k]]
+        means.append(per_prompt[pick].mean())
+    return [float(np.quantile(means, (1 - LEVEL) / 2)), float(np.quantile(means, (1 + LEVEL) / 2))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=104_729)
+    ap.add_argument("--every", type=float, default=15.0)
+    ap.add_argument("--json")
+    ap.add_argument("models", nargs="+")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = replace(TuneConfig(), heldout_prompts=32, prompts_every_s=args.every)
+    prompts = heldout(args.data, cfg, 0.01)
+    recordings = [p.recording for p in prompts]
+    results = {}
+    for item in args.models:
+        name, path = item.split("=", 1)
+        m = measure(path, prompts, args.seeds, args.seed)
+        kl = {s: -m[s][..., 0].mean(axis=1) for s in m}  # per prompt
+        pctm = {s: m[s][..., 1].mean(axis=1) for s in m}
+        rng = np.random.default_rng(0)
+        results[name] = {
+            "checkpoint": path, "prompts": len(prompts), "seeds": args.seeds,
+            "pitch_class_kl": float(kl["Art Tatum"].mean()), "pitch_class_kl_no_style": float(kl["none"].mean()),
+            "pctm_cosine": float(pctm["Art Tatum"].mean()), "pctm_cosine_no_style": float(pctm["none"].mean()),
+            "kl_margin_interval": interval(kl["none"] - kl["Art Tatum"], recordings, rng),
+            "pctm_margin_interval": interval(pctm["Art Tatum"] - pctm["none"], recordings, rng),
+        }
+        print(name, json.dumps(results[name]), flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
