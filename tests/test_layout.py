@@ -21,7 +21,7 @@ LAYERS = {
     "presets": {"generate", "fieldcheck", "files"},
     "realtime": {"generate", "model", "notes", "midistream", "presets", "stats", "timing", "plots", "paths",
                  "fieldcheck", "signals", "files", "tunes"},
-    "tune": {"eval", "generate", "model", "notes", "stats", "timing", "train", "paths", "files"},
+    "tune": {"eval", "generate", "model", "notes", "stats", "timing", "train", "paths", "files", "presets"},
     "tunes": {"generate", "notes", "timing", "presets", "paths", "files"},
     "bench": {"generate", "model", "notes", "presets", "realtime", "stats", "timing", "paths", "stamp"},
     "cli": {"bench", "eval", "generate", "model", "notes", "presets", "realtime", "stats", "timing", "train", "paths",

@@ -46,19 +46,25 @@ def _check_options(config: str, threads: int, rounds: int | None, data: str) -> 
         fail(f"--data {data}: no kong/ folder (give the PiJAMA root)")
 
 
-def _open(out: str, data: str, checkpoint: str | None, cfg: Any, pianist: str | None) -> Any:
-    """The run in `out` (started from `checkpoint` or the embedded model with `cfg`, or resumed), on Art Tatum's
-    training and tuning splits of the PiJAMA root `data`."""
+def _open(out: str, data: str, checkpoint: str | None, cfg: Any, overrides: dict[str, Any], pianist: str | None
+          ) -> Any:
+    """The run in `out` (started from `checkpoint` or the embedded model with `cfg` and the options given, or resumed
+    with its own settings and the options given checked against them), on Art Tatum's training and tuning splits of
+    the PiJAMA root `data`."""
     from tatumflow.eval.pianist import load_pianist
-    from tatumflow.tune.config import DEFAULT_BASE
+    from tatumflow.tune.config import DEFAULT_BASE, load_state
     from tatumflow.tune.rounds import tune_data
     from tatumflow.tune.run import open_tuner
     from tatumflow.tune.splits import pijama_recordings, tatum_split
 
+    if load_state(Path(out)) is None:
+        cfg = replace(cfg, **overrides)
     clf = load_pianist(pianist) if pianist else None
     train, tuning = tatum_split(pijama_recordings(data))
-    return open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg, lambda c, grid: tune_data(train, tuning, c, grid),
-                      clf)
+    tuner = open_tuner(Path(out), checkpoint or DEFAULT_BASE, cfg,
+                       lambda c, grid: tune_data(train, tuning, c, grid), clf)
+    tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
+    return tuner
 
 
 def tune(
@@ -107,10 +113,8 @@ def tune(
                            objective=objective, diversity=diversity, harmony=harmony)
     try:
         check_output_dir(out, "--out")
-        cfg = replace(TINY if config == "tiny" else TuneConfig(), **overrides)
         set_threads(threads)
-        tuner = _open(out, data, checkpoint, cfg, pianist)
-        tuner.state.config = replace(tuner.state.config, **overrides)  # a resumed run takes the options given now
+        tuner = _open(out, data, checkpoint, TINY if config == "tiny" else TuneConfig(), overrides, pianist)
         if go_on:
             resume_stopped(tuner)
         state = run_rounds(tuner, rounds, _print_round)

@@ -326,3 +326,28 @@ def test_rejected_random_draws_a_lane_per_prompt_the_same_on_resume(tmp_path):
     assert len(pairs) == len(lanes) and len(set(picked)) > 1
     again = tuner.pairs(1)
     assert all(np.array_equal(a.rejected, b.rejected) for a, b in zip(pairs, again))
+
+
+def test_tune_cli_resumes_with_options_checked_against_the_runs_own_settings(tmp_path):
+    """A resumed run takes the options given against its own settings (`--diversity` alone on an rloo run), and a
+    new run checks them against the defaults (`--diversity` without `--objective rloo` is refused, exit 2)."""
+    from tatumflow.notes import write_midi
+    from tatumflow.tune.splits import TUNING_TITLES
+
+    for i, t in enumerate([*TUNING_TITLES, *(f"Other {i}" for i in range(15))]):
+        folder = tmp_path / "pijama" / "kong" / "studio" / "Art Tatum" / "Album"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_midi(folder / f"{t}.midi", music(i, 12.0))
+    base = tmp_path / "base"
+    save_checkpoint(base, Checkpoint(tiny_model(context_steps=256), Tokenizer(), STYLES))
+    run = ["tune", "--out", str(tmp_path / "s"), "--data", str(tmp_path / "pijama"), "--config", "tiny"]
+    first = CliRunner().invoke(app, [*run, "--checkpoint", str(base), "--rounds", "1", "--objective", "rloo",
+                                     "--diversity", "1"])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, [*run, "--rounds", "1", "--diversity", "2"])
+    assert again.exit_code == 0, again.output
+    state = load_state(tmp_path / "s")
+    assert state is not None and state.config.diversity == 2.0 and state.config.objective == "rloo"
+    fresh = CliRunner().invoke(app, [*run[:2], str(tmp_path / "n"), *run[3:], "--checkpoint", str(base),
+                                     "--diversity", "1"])
+    assert fresh.exit_code == 2 and "objective rloo" in fresh.output

@@ -1,8 +1,9 @@
-"""How closely the network alone follows the harmony that really came, on the rounds' held-out prompts (the tuning
+"""How closely the network follows the harmony that really came, on the rounds' held-out prompts (the tuning
 split, as `tatumflow tune` judges a round), for several checkpoints with the same seeds: each continuation's
 pitch-class KL and PCTM cosine against Tatum's real one (`tune.heldout.harmony_measures`), the same network
 without its style token beside it, means over prompts and seeds with a 90 % cluster-bootstrap interval over
-recordings of the Tatum-minus-no-style margin.
+recordings of the Tatum-minus-no-style margin. The network alone (as the rounds sample it), or with `--preset`
+as the engine plays it (`tune.heldout.through_preset`: the `tatum` preset's priors, in windows).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/training/v3/harmony/judge_harmony.py --data /work/shared/data/pijama \
         --seeds 8 --json out.json NAME=CHECKPOINT ...   (CHECKPOINT `default`: the embedded model)
@@ -19,7 +20,7 @@ import torch
 
 from tatumflow.model.checkpoint import load_checkpoint
 from tatumflow.tune.config import TuneConfig, base_path
-from tatumflow.tune.heldout import harmony_measures, sample_prompts
+from tatumflow.tune.heldout import harmony_measures, sample_prompts, through_preset
 from tatumflow.tune.rounds import recording_prompts
 from tatumflow.tune.sampler import SampleConfig
 from tatumflow.tune.splits import pijama_recordings, tatum_split
@@ -48,6 +49,17 @@ def measure(path: str, prompts, seeds: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
+def measure_preset(path: str, prompts, seeds: int) -> dict[str, np.ndarray]:
+    """As `measure`, through the `tatum` preset: [prompts, 1, 2] (each prompt's means over its seeds)."""
+    ckpt = load_checkpoint(base_path(path))
+    out: dict[str, list] = {"Art Tatum": [], "none": []}
+    for p in prompts:
+        m = through_preset(ckpt, [p], 15.0, seeds, None)
+        for style, name in (("Art Tatum", "preset"), ("none", "preset_no_style")):
+            out[style].append([[-m[f"{name}_pitch_class_kl"], m[f"{name}_pctm_cosine"]]])
+    return {k: np.array(v) for k, v in out.items()}
+
+
 def interval(per_prompt: np.ndarray, recordings: list[str], rng: np.random.Generator) -> list[float]:
     keys = sorted(set(recordings))
     rows = {k: [i for i, r in enumerate(recordings) if r == k] for k in keys}
@@ -65,6 +77,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=104_729)
     ap.add_argument("--every", type=float, default=15.0)
     ap.add_argument("--json")
+    ap.add_argument("--preset", action="store_true", help="through the tatum preset (the engine's path)")
     ap.add_argument("models", nargs="+")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -74,12 +87,13 @@ def main() -> None:
     results = {}
     for item in args.models:
         name, path = item.split("=", 1)
-        m = measure(path, prompts, args.seeds, args.seed)
+        m = measure_preset(path, prompts, args.seeds) if args.preset else measure(path, prompts, args.seeds, args.seed)
         kl = {s: -m[s][..., 0].mean(axis=1) for s in m}  # per prompt
         pctm = {s: m[s][..., 1].mean(axis=1) for s in m}
         rng = np.random.default_rng(0)
         results[name] = {
-            "checkpoint": path, "prompts": len(prompts), "seeds": args.seeds,
+            "checkpoint": path, "path": "preset tatum" if args.preset else "network alone", "prompts": len(prompts),
+            "seeds": args.seeds,
             "pitch_class_kl": float(kl["Art Tatum"].mean()), "pitch_class_kl_no_style": float(kl["none"].mean()),
             "pctm_cosine": float(pctm["Art Tatum"].mean()), "pctm_cosine_no_style": float(pctm["none"].mean()),
             "kl_margin_interval": interval(kl["none"] - kl["Art Tatum"], recordings, rng),
