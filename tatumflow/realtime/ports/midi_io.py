@@ -67,21 +67,19 @@ CALLBACK_WAIT_S = 2.0  # at most this long for a callback under way (counted) to
 
 class CountedInput(mido_rtmidi.Input):
     """mido's rtmidi input, counting the calls of its callback under way (`close_input` frees the port only when
-    none is: a call slowed by a loaded machine outlasts any fixed wait)."""
+    none is: a call slowed by a loaded machine outlasts any fixed wait). Only rtmidi's one MIDI thread calls the
+    wrapper, so the count has one writer and needs no lock."""
 
     def _open(self, **kwargs) -> None:
         self.in_flight = 0
-        self._count_lock = threading.Lock()
         super()._open(**kwargs)
 
     def _callback_wrapper(self, msg_data, data) -> None:
-        with self._count_lock:
-            self.in_flight += 1
+        self.in_flight += 1
         try:
             super()._callback_wrapper(msg_data, data)
         finally:
-            with self._count_lock:
-                self.in_flight -= 1
+            self.in_flight -= 1
 
 
 def open_input(b: mido.Backend, name: str | None, callback=None, **kwargs) -> mido.ports.BaseInput:
