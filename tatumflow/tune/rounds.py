@@ -65,7 +65,7 @@ from .learn import (
     standardised,
     train_critic,
 )
-from .sampler import SampleConfig, prompt_notes
+from .sampler import prompt_notes, sample_config
 from .splits import Recording
 
 log = logging.getLogger(__name__)
@@ -91,15 +91,21 @@ def recording_prompts(recordings: Sequence[Recording], cfg: TuneConfig, grid_s: 
     return out
 
 
-def tune_data(train: Sequence[Recording], heldout: Sequence[Recording], cfg: TuneConfig, grid_s: float) -> TuneData:
+def heldout_prompts(heldout: Sequence[Recording], cfg: TuneConfig, grid_s: float) -> list[Prompt]:
+    """The `heldout_prompts` a run is judged on: evenly spread over the tuning recordings' prompts."""
     held = recording_prompts(heldout, cfg, grid_s)
     if not held:
         raise ValueError("no held-out prompts: the tuning recordings are too short or unreadable")
     pick = np.linspace(0, len(held) - 1, min(cfg.heldout_prompts, len(held))).round().astype(int)
+    return [held[i] for i in sorted(set(pick.tolist()))]
+
+
+def tune_data(train: Sequence[Recording], heldout: Sequence[Recording], cfg: TuneConfig, grid_s: float) -> TuneData:
+    held = heldout_prompts(heldout, cfg, grid_s)
     prompts = recording_prompts(train, cfg, grid_s)
     if len(prompts) < 2:
         raise ValueError("fewer than 2 training prompts: the training recordings are too short or unreadable")
-    return TuneData(prompts, [held[i] for i in sorted(set(pick.tolist()))])
+    return TuneData(prompts, held)
 
 
 def _pick(prompts: Sequence[Prompt], n: int, *key: int) -> list[Prompt]:
@@ -118,10 +124,7 @@ class Tuner:
         if cfg.style not in ckpt.styles:
             raise ValueError(f"tune: the model knows no style {cfg.style!r}")
         self.style = ckpt.styles.index(cfg.style)
-        room = ckpt.model.cfg.context_steps
-        prompt_steps = min(511, room // 2 - 1)
-        self.sample_cfg = SampleConfig(seconds=cfg.continue_seconds, prompt_steps=prompt_steps,
-                                       max_notes=min(400, room - prompt_steps - 2))
+        self.sample_cfg = sample_config(ckpt.model.cfg.context_steps, cfg.continue_seconds)
 
     @property
     def cfg(self) -> TuneConfig:

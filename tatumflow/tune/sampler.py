@@ -40,6 +40,13 @@ class SampleConfig:
             raise ValueError("prompt_steps and max_notes must be >= 1")
 
 
+def sample_config(context_steps: int, seconds: float) -> SampleConfig:
+    """The rounds' sampling for a model with this context: up to 511 prompt steps, the rest (<= 400) for notes."""
+    prompt_steps = min(511, context_steps // 2 - 1)
+    notes = min(400, context_steps - prompt_steps - 2)
+    return SampleConfig(seconds=seconds, prompt_steps=prompt_steps, max_notes=notes)
+
+
 @dataclass
 class Continuation:
     notes: list[Note]  # from `continuation_start_s(prompt)`, clipped at the window's end, overlaps cut

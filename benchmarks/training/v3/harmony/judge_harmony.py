@@ -21,26 +21,21 @@ import torch
 from tatumflow.model.checkpoint import load_checkpoint
 from tatumflow.tune.config import TuneConfig, base_path
 from tatumflow.tune.heldout import harmony_measures, sample_prompts, through_preset
-from tatumflow.tune.rounds import recording_prompts
-from tatumflow.tune.sampler import SampleConfig
+from tatumflow.tune.rounds import heldout_prompts
+from tatumflow.tune.sampler import sample_config
 from tatumflow.tune.splits import pijama_recordings, tatum_split
 
 RESAMPLES, LEVEL = 2000, 0.90
 
 
 def heldout(data: str, cfg: TuneConfig, grid_s: float):
-    """The held-out prompts exactly as a run with `cfg` picks them (rounds.tune_data, without the training prompts)."""
-    _, tuning = tatum_split(pijama_recordings(data))
-    held = recording_prompts(tuning, cfg, grid_s)
-    pick = np.linspace(0, len(held) - 1, min(cfg.heldout_prompts, len(held))).round().astype(int)
-    return [held[i] for i in sorted(set(pick.tolist()))]
+    """The held-out prompts exactly as a run with `cfg` picks them (rounds.heldout_prompts)."""
+    return heldout_prompts(tatum_split(pijama_recordings(data))[1], cfg, grid_s)
 
 
 def measure(path: str, prompts, seeds: int, seed: int) -> dict[str, np.ndarray]:
     ckpt = load_checkpoint(base_path(path))
-    room = ckpt.model.cfg.context_steps
-    prompt_steps = min(511, room // 2 - 1)
-    scfg = SampleConfig(seconds=15.0, prompt_steps=prompt_steps, max_notes=min(400, room - prompt_steps - 2))
+    scfg = sample_config(ckpt.model.cfg.context_steps, 15.0)
     out = {}
     for style in ("Art Tatum", "none"):
         samples, _ = sample_prompts(ckpt.model, ckpt.tokenizer, ckpt.styles.index(style), prompts, seeds, scfg, seed)
